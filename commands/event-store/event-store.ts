@@ -1,0 +1,119 @@
+import { readFileSync } from "node:fs";
+import type { Redis } from "ioredis";
+import {
+  ConcurrencyError,
+  StaleEpochError,
+  TaskstreamError,
+  partitionOfTaskId,
+  type TaskEvent,
+} from "../../domain/task/index.ts";
+import { idempotencyKey, partitionKeys, taskHistoryKey } from "./keys.ts";
+import { entryFields, parseEntry, type StoredEvent } from "./stream-format.ts";
+
+const script = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
+
+type ScriptReply = (string | number)[];
+interface ScriptedRedis extends Redis {
+  tsAppend(...args: (string | number)[]): Promise<ScriptReply>;
+  tsReadTask(...args: string[]): Promise<(string | string[])[]>;
+}
+
+export interface EventStoreOptions {
+  partitions: number;
+  /** Key prefix; tests use their own to stay apart. */
+  prefix?: string;
+  /** How long an idempotency key answers with its first task (default 24 h). */
+  dedupWindowMs?: number;
+}
+
+export interface AppendOptions {
+  /** The dispatcher's fencing epoch; absent for the command API's writes. */
+  epoch?: number;
+  /** Deduplicates a submission (expected version 0) inside the dedup window. */
+  idempotencyKey?: string | null;
+}
+
+export type AppendResult =
+  | { kind: "appended"; version: number; streamIds: string[] }
+  | { kind: "deduplicated"; taskId: string };
+
+/**
+ * The event log on Redis Streams: a fixed number of partition streams, every append one atomic
+ * Lua script that checks the task's version, the idempotency key and the writer's epoch.
+ * Concurrent appends are pipelined by ioredis (enableAutoPipelining on the connection).
+ */
+export class EventStore {
+  readonly partitions: number;
+  readonly prefix: string;
+  readonly dedupWindowMs: number;
+  private readonly redis: ScriptedRedis;
+
+  constructor(redis: Redis, options: EventStoreOptions) {
+    this.partitions = options.partitions;
+    this.prefix = options.prefix ?? "ts";
+    this.dedupWindowMs = options.dedupWindowMs ?? 24 * 3600_000;
+    this.redis = redis as ScriptedRedis;
+    if (typeof this.redis.tsAppend !== "function") {
+      redis.defineCommand("tsAppend", { numberOfKeys: 4, lua: script("append-4.lua") });
+      redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
+    }
+  }
+
+  partitionOf(taskId: string): number {
+    return partitionOfTaskId(taskId, this.partitions);
+  }
+
+  streamKey(partition: number): string {
+    return partitionKeys(partition, this.prefix).events;
+  }
+
+  /** Appends `events` to the task's history if it is still at `expectedVersion` (−1: any). */
+  async append(taskId: string, expectedVersion: number, events: TaskEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+    if (events.length === 0) throw new TaskstreamError("VALIDATION", "nothing to append");
+    const keys = partitionKeys(this.partitionOf(taskId), this.prefix);
+    const idemKey = options.idempotencyKey ? idempotencyKey(options.idempotencyKey, this.partitions, this.prefix) : `${keys.events}:no-idem`;
+    const args: (string | number)[] = [
+      keys.events,
+      taskHistoryKey(taskId, this.partitions, this.prefix),
+      keys.epoch,
+      idemKey,
+      taskId,
+      expectedVersion,
+      options.epoch === undefined ? "" : options.epoch,
+      options.idempotencyKey ? this.dedupWindowMs : "",
+      events.length,
+    ];
+    for (const event of events) args.push(event.type, JSON.stringify(event.data));
+    const reply = await this.redis.tsAppend(...args);
+    const [code, value] = reply;
+    switch (Number(code)) {
+      case 1:
+        return { kind: "appended", version: Number(value), streamIds: reply.slice(2).map(String) };
+      case -1:
+        throw new ConcurrencyError(taskId, expectedVersion, Number(value));
+      case -2:
+        return { kind: "deduplicated", taskId: String(value) };
+      case -3:
+        throw new StaleEpochError(options.epoch ?? 0, Number(value));
+      default:
+        throw new TaskstreamError("UNAVAILABLE", `unexpected reply from append script: ${JSON.stringify(reply)}`);
+    }
+  }
+
+  /** A task's whole history, in order (empty when the task is unknown). */
+  async readTask(taskId: string): Promise<StoredEvent[]> {
+    const partition = this.partitionOf(taskId);
+    const flat = await this.redis.tsReadTask(this.streamKey(partition), taskHistoryKey(taskId, this.partitions, this.prefix));
+    const events: StoredEvent[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      events.push(parseEntry(partition, [flat[i] as string, flat[i + 1] as string[]]));
+    }
+    return events;
+  }
+
+  /** Up to `count` events of a partition after stream id `afterId` ('0' for the beginning). */
+  async readPartition(partition: number, afterId: string, count: number): Promise<StoredEvent[]> {
+    const entries = (await this.redis.xrange(this.streamKey(partition), `(${afterId}`, "+", "COUNT", count)) as [string, string[]][];
+    return entries.map((entry) => parseEntry(partition, entry));
+  }
+}

@@ -1,0 +1,46 @@
+import type { Redis } from "ioredis";
+import { parseEntry, type StoredEvent } from "./stream-format.ts";
+import type { EventStore } from "./event-store.ts";
+
+export interface TailOptions {
+  /** Partitions to follow, each from the stream id after which to start ('0' = from the beginning). */
+  from: Map<number, string>;
+  /** Most entries per partition per read. */
+  batchSize?: number;
+  /** How long one blocking read waits for news, in ms. */
+  blockMs?: number;
+  signal: AbortSignal;
+}
+
+/**
+ * Follows partition streams with blocking XREAD on a connection of its own (a blocked connection
+ * can serve nothing else), yielding batches in log order per partition. The caller owns progress:
+ * the positions advance as batches are yielded, and a consumer that persists its checkpoint
+ * resumes by passing it back in `from`.
+ */
+export async function* tailPartitions(store: EventStore, connection: Redis, options: TailOptions): AsyncGenerator<StoredEvent[]> {
+  const positions = new Map(options.from);
+  const batchSize = options.batchSize ?? 1000;
+  const blockMs = options.blockMs ?? 1000;
+  const partitionByKey = new Map([...positions.keys()].map((p) => [store.streamKey(p), p]));
+  while (!options.signal.aborted) {
+    const keys = [...positions.keys()].map((p) => store.streamKey(p));
+    const ids = [...positions.values()];
+    let reply: [string, [string, string[]][]][] | null;
+    try {
+      reply = (await connection.xread("COUNT", batchSize, "BLOCK", blockMs, "STREAMS", ...keys, ...ids)) as typeof reply;
+    } catch (error) {
+      if (options.signal.aborted) return;
+      throw error;
+    }
+    if (!reply) continue;
+    const batch: StoredEvent[] = [];
+    for (const [key, entries] of reply) {
+      const partition = partitionByKey.get(key)!;
+      for (const entry of entries) batch.push(parseEntry(partition, entry));
+      const last = entries.at(-1);
+      if (last) positions.set(partition, last[0]);
+    }
+    if (batch.length > 0) yield batch;
+  }
+}

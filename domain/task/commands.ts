@@ -1,0 +1,17 @@
+import type { Json, TaskError, TaskSpec } from "./spec.ts";
+
+/** What may be asked of a task, in the imperative. `now` and `jitter` are passed in: the domain has no clock and no randomness. */
+export type TaskCommand =
+  | { type: "SubmitTask"; data: { spec: TaskSpec; now: number } }
+  | { type: "AssignTask"; data: { workerId: string; now: number } }
+  | { type: "StartAttempt"; data: { attempt: number; workerId: string; now: number } }
+  | { type: "RecordProgress"; data: { attempt: number; details: Json; now: number } }
+  | { type: "CompleteAttempt"; data: { attempt: number; result: Json; now: number } }
+  | {
+      type: "FailAttempt";
+      /** `jitter` in [0, 1] scales the backoff (full jitter); `cancelled` says the handler stopped on a cancel. */
+      data: { attempt: number; error: TaskError; cancelled: boolean; jitter: number; now: number };
+    }
+  | { type: "CancelTask"; data: { reason: string; now: number } };
+
+export type TaskCommandType = TaskCommand["type"];

@@ -1,0 +1,98 @@
+import type { TaskCommand } from "./commands.ts";
+import { IllegalStateError, NotFoundError } from "./errors.ts";
+import type { RejectionReason, TaskEvent } from "./events.ts";
+import { hasAttemptsLeft, retryDelayMs } from "./retry.ts";
+import { isTerminal, type TaskState } from "./state.ts";
+
+/**
+ * The task decider: which events a command yields against the task's current state. Pure.
+ * A command that changes nothing returns []; a report from a stale attempt is not an error but an
+ * event (TaskResultRejected), so that the history shows it; illegal requests throw typed errors.
+ */
+export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
+  if (command.type !== "SubmitTask" && state.status === "NEW") throw new NotFoundError("task");
+  switch (command.type) {
+    case "SubmitTask":
+      if (state.status !== "NEW") return [];
+      return [{ type: "TaskSubmitted", data: { spec: command.data.spec, submittedAt: command.data.now } }];
+
+    case "AssignTask": {
+      const { workerId, now } = command.data;
+      if (state.status !== "QUEUED") throw new IllegalStateError(`cannot assign a task in state ${state.status}`);
+      if (state.cancelRequested) throw new IllegalStateError("cannot assign a task being cancelled");
+      if (state.availableAt !== null && state.availableAt > now) throw new IllegalStateError("task is not due yet");
+      const startToClose = state.spec?.timeouts.startToCloseMs ?? null;
+      const deadlineAt = startToClose === null ? null : now + startToClose;
+      return [{ type: "TaskAssigned", data: { attempt: state.attempt + 1, workerId, assignedAt: now, deadlineAt } }];
+    }
+
+    case "StartAttempt": {
+      const { attempt, workerId, now } = command.data;
+      if (state.status === "RUNNING" && attempt === state.attempt) return [];
+      const rejection = reportRejection(state, attempt);
+      if (rejection) return [rejected(state, attempt, rejection, now)];
+      return [{ type: "TaskStarted", data: { attempt, workerId, startedAt: now } }];
+    }
+
+    case "RecordProgress": {
+      const { attempt, details, now } = command.data;
+      if (reportRejection(state, attempt)) return [];
+      return [{ type: "TaskProgressRecorded", data: { attempt, details, at: now } }];
+    }
+
+    case "CompleteAttempt": {
+      const { attempt, result, now } = command.data;
+      const rejection = reportRejection(state, attempt);
+      if (rejection) return [rejected(state, attempt, rejection, now)];
+      return [{ type: "TaskSucceeded", data: { attempt, result, completedAt: now } }];
+    }
+
+    case "FailAttempt": {
+      const { attempt, error, cancelled, jitter, now } = command.data;
+      const rejection = reportRejection(state, attempt);
+      if (rejection) return [rejected(state, attempt, rejection, now)];
+      if (state.cancelRequested) {
+        const reason = cancelled ? "cancelled by request" : `cancel requested; attempt ended: ${error.message}`;
+        return [
+          { type: "TaskAttemptFailed", data: { attempt, error, failedAt: now, retryAt: null } },
+          { type: "TaskCancelled", data: { reason, at: now } },
+        ];
+      }
+      const policy = state.spec!.retry;
+      if (!error.nonRetryable && hasAttemptsLeft(policy, attempt)) {
+        const retryAt = now + retryDelayMs(policy, attempt, jitter);
+        return [{ type: "TaskAttemptFailed", data: { attempt, error, failedAt: now, retryAt } }];
+      }
+      const reason = error.nonRetryable ? "NON_RETRYABLE_ERROR" : "MAX_ATTEMPTS_EXHAUSTED";
+      return [
+        { type: "TaskAttemptFailed", data: { attempt, error, failedAt: now, retryAt: null } },
+        { type: "TaskDeadLettered", data: { attempt, reason, lastError: error, at: now } },
+      ];
+    }
+
+    case "CancelTask": {
+      const { reason, now } = command.data;
+      if (isTerminal(state)) throw new IllegalStateError(`cannot cancel a task in state ${state.status}`);
+      if (state.status === "QUEUED") return [{ type: "TaskCancelled", data: { reason, at: now } }];
+      if (state.cancelRequested) return [];
+      return [{ type: "TaskCancelRequested", data: { reason, at: now } }];
+    }
+
+    default: {
+      const unknown: never = command;
+      throw new IllegalStateError(`unknown command ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/** Why a worker's report about `attempt` cannot be accepted, or null when it can. */
+function reportRejection(state: TaskState, attempt: number): RejectionReason | null {
+  if (isTerminal(state)) return "TASK_TERMINAL";
+  if (attempt !== state.attempt) return "STALE_ATTEMPT";
+  if (state.status !== "ASSIGNED" && state.status !== "RUNNING") return "NOT_ASSIGNED";
+  return null;
+}
+
+function rejected(state: TaskState, attempt: number, reason: RejectionReason, now: number): TaskEvent {
+  return { type: "TaskResultRejected", data: { attempt, currentAttempt: state.attempt, reason, at: now } };
+}

@@ -1,0 +1,70 @@
+/** Typed errors with a stable code; the shells map codes to HTTP statuses and gRPC codes. */
+export type ErrorCode =
+  | "VALIDATION"
+  | "NOT_FOUND"
+  | "ILLEGAL_STATE"
+  | "CONCURRENCY"
+  | "STALE_EPOCH"
+  | "PAYLOAD_TOO_LARGE"
+  | "RESOURCE_EXHAUSTED"
+  | "UNAVAILABLE";
+
+export class TaskstreamError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export interface FieldError {
+  field: string;
+  reason: string;
+}
+
+export class ValidationError extends TaskstreamError {
+  readonly fields: FieldError[];
+  constructor(fields: FieldError[]) {
+    super("VALIDATION", fields.map((f) => `${f.field}: ${f.reason}`).join("; "));
+    this.fields = fields;
+  }
+}
+
+export class NotFoundError extends TaskstreamError {
+  constructor(what: string) {
+    super("NOT_FOUND", `${what} not found`);
+  }
+}
+
+export class IllegalStateError extends TaskstreamError {
+  constructor(message: string) {
+    super("ILLEGAL_STATE", message);
+  }
+}
+
+export class ConcurrencyError extends TaskstreamError {
+  constructor(taskId: string, expected: number, actual: number) {
+    super("CONCURRENCY", `task ${taskId}: expected version ${expected}, found ${actual}`);
+  }
+}
+
+export class StaleEpochError extends TaskstreamError {
+  constructor(epoch: number, highest: number) {
+    super("STALE_EPOCH", `write fenced: epoch ${epoch} is lower than ${highest}`);
+  }
+}
+
+export class PayloadTooLargeError extends TaskstreamError {
+  constructor(field: string, size: number, limit: number) {
+    super("PAYLOAD_TOO_LARGE", `${field}: ${size} bytes exceeds the limit of ${limit} bytes`);
+  }
+}
+
+export class ResourceExhaustedError extends TaskstreamError {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number) {
+    super("RESOURCE_EXHAUSTED", message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}

@@ -1,0 +1,92 @@
+import type { RecordedEvent, TaskEvent } from "./events.ts";
+import type { Json, TaskError, TaskSpec } from "./spec.ts";
+
+export type TaskStatus = "NEW" | "QUEUED" | "ASSIGNED" | "RUNNING" | "SUCCEEDED" | "DEAD_LETTERED" | "CANCELLED";
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["SUCCEEDED", "DEAD_LETTERED", "CANCELLED"]);
+
+/** A task's current state: the left fold of its events with `evolve`. */
+export interface TaskState {
+  status: TaskStatus;
+  spec: TaskSpec | null;
+  /** The latest attempt's number; 0 before the first assignment. */
+  attempt: number;
+  workerId: string | null;
+  /** When a QUEUED task may be dispatched (runAt, or the end of a retry backoff). */
+  availableAt: number | null;
+  /** When the current attempt must have finished. */
+  deadlineAt: number | null;
+  cancelRequested: boolean;
+  result: Json;
+  lastError: TaskError | null;
+  lastDetails: Json;
+  deadLetterReason: string | null;
+  createdAt: number | null;
+  updatedAt: number | null;
+  version: number;
+}
+
+export function initialState(): TaskState {
+  return {
+    status: "NEW",
+    spec: null,
+    attempt: 0,
+    workerId: null,
+    availableAt: null,
+    deadlineAt: null,
+    cancelRequested: false,
+    result: null,
+    lastError: null,
+    lastDetails: null,
+    deadLetterReason: null,
+    createdAt: null,
+    updatedAt: null,
+    version: 0,
+  };
+}
+
+export function isTerminal(state: TaskState): boolean {
+  return TERMINAL_STATUSES.has(state.status);
+}
+
+/** Applies one event. Pure; never throws: the log is the truth, whatever it holds. */
+export function evolve(state: TaskState, event: TaskEvent): TaskState {
+  const next: TaskState = { ...state, version: state.version + 1 };
+  switch (event.type) {
+    case "TaskSubmitted": {
+      const { spec, submittedAt } = event.data;
+      return { ...next, status: "QUEUED", spec, availableAt: spec.runAt ?? submittedAt, createdAt: submittedAt, updatedAt: submittedAt };
+    }
+    case "TaskAssigned": {
+      const { attempt, workerId, assignedAt, deadlineAt } = event.data;
+      return { ...next, status: "ASSIGNED", attempt, workerId, deadlineAt, availableAt: null, updatedAt: assignedAt };
+    }
+    case "TaskStarted":
+      return { ...next, status: "RUNNING", updatedAt: event.data.startedAt };
+    case "TaskProgressRecorded":
+      return { ...next, lastDetails: event.data.details, updatedAt: event.data.at };
+    case "TaskSucceeded":
+      return { ...next, status: "SUCCEEDED", result: event.data.result, deadlineAt: null, updatedAt: event.data.completedAt };
+    case "TaskAttemptFailed": {
+      const { error, failedAt, retryAt } = event.data;
+      const waiting = retryAt === null ? {} : { status: "QUEUED" as const, availableAt: retryAt, workerId: null };
+      return { ...next, ...waiting, lastError: error, deadlineAt: null, updatedAt: failedAt };
+    }
+    case "TaskDeadLettered":
+      return { ...next, status: "DEAD_LETTERED", deadLetterReason: event.data.reason, availableAt: null, deadlineAt: null, updatedAt: event.data.at };
+    case "TaskCancelRequested":
+      return { ...next, cancelRequested: true, updatedAt: event.data.at };
+    case "TaskCancelled":
+      return { ...next, status: "CANCELLED", availableAt: null, deadlineAt: null, updatedAt: event.data.at };
+    case "TaskResultRejected":
+      return next;
+    default: {
+      const unknown: never = event;
+      return unknown;
+    }
+  }
+}
+
+/** Folds a task's whole history. */
+export function fold(events: readonly (TaskEvent | RecordedEvent)[]): TaskState {
+  return events.reduce(evolve, initialState());
+}
