@@ -20,9 +20,10 @@ die() { echo "services: ERROR: $*" >&2; exit 1; }
 
 pg_bindir() { # highest PostgreSQL version that has the server binaries
   local d
-  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+  for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
     [[ -x $d/initdb && -x $d/pg_ctl && -x $d/postgres ]] && { echo "$d"; return; }
   done
+  return 0 # none found: print nothing
 }
 
 ensure_packages() {
@@ -48,7 +49,7 @@ setup() { # resolve binaries and paths; needs the packages present
   PGBIN="$(pg_bindir)"
   [[ -n $PGBIN ]] || die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin"
   # etcd 3.4 refuses to run on some archs (e.g. arm64) unless told to.
-  if ! etcd --version >/dev/null 2>&1; then export ETCD_UNSUPPORTED_ARCH="$(dpkg --print-architecture)"; fi
+  if ! etcd --version >/dev/null 2>&1; then ETCD_UNSUPPORTED_ARCH="$(dpkg --print-architecture)"; export ETCD_UNSUPPORTED_ARCH; fi
   # PostgreSQL refuses to run as root, so as root the cluster belongs to user
   # postgres. That user may be unable to traverse the repo's parents (e.g. a
   # clone under /root, mode 700). Rather than chmod'ing directories we do not
@@ -74,7 +75,7 @@ redis_up() { [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == P
 etcd_up() { etcdctl --endpoints="$ETCD_URL" --dial-timeout=1s --command-timeout=2s endpoint health >/dev/null 2>&1; }
 pg_up() { "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
 
-pid_of() { [[ -f $1 ]] && head -n 1 "$1" || true; }
+pid_of() { if [[ -f $1 ]]; then head -n 1 "$1"; fi; }
 alive() { [[ -n $1 ]] && kill -0 "$1" 2>/dev/null; }
 wait_gone() { local i; for ((i = 0; i < WAIT_SECS * 4; i++)); do alive "$1" || return 0; sleep 0.25; done; return 1; }
 
