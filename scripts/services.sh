@@ -115,7 +115,9 @@ EOF
 start_etcd() {
   if etcd_up; then say "etcd already up on $ETCD_PORT"; return; fi
   local d="$DATA/etcd"; mkdir -p "$d"
-  nohup etcd --name default --data-dir "$d/data" \
+  # setsid: a session of its own, so Ctrl-C in the terminal that started it (npm start) or the end of
+  # the shell job does not reach it; only `stop` ends it.
+  setsid nohup etcd --name default --data-dir "$d/data" \
     --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" \
     --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \

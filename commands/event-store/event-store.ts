@@ -16,6 +16,7 @@ type ScriptReply = (string | number)[];
 interface ScriptedRedis extends Redis {
   tsAppend(...args: (string | number)[]): Promise<ScriptReply>;
   tsReadTask(...args: string[]): Promise<(string | string[])[]>;
+  tsFence(key: string, epoch: number): Promise<string>;
 }
 
 export interface EventStoreOptions {
@@ -56,6 +57,7 @@ export class EventStore {
     if (typeof this.redis.tsAppend !== "function") {
       redis.defineCommand("tsAppend", { numberOfKeys: 4, lua: script("append-4.lua") });
       redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
+      redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
     }
   }
 
@@ -98,6 +100,16 @@ export class EventStore {
       default:
         throw new TaskstreamError("UNAVAILABLE", `unexpected reply from append script: ${JSON.stringify(reply)}`);
     }
+  }
+
+  /**
+   * Raises every partition's fencing epoch to `epoch` (a new leader's first act). Returns false when
+   * some partition has already seen a higher epoch: the caller's lease is not the newest.
+   */
+  async fence(epoch: number): Promise<boolean> {
+    const partitions = Array.from({ length: this.partitions }, (_, p) => p);
+    const highest = await Promise.all(partitions.map((p) => this.redis.tsFence(partitionKeys(p, this.prefix).epoch, epoch)));
+    return highest.every((value) => Number(value) === epoch);
   }
 
   /** A task's whole history, in order (empty when the task is unknown). */

@@ -1,0 +1,116 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { Etcd3 } from "etcd3";
+import { EventStore } from "../commands/event-store/event-store.ts";
+import { TaskCommands } from "../commands/task-commands.ts";
+import { httpErrorHandler } from "../commands/http/errors.ts";
+import { taskRoutes } from "../commands/http/task-routes.ts";
+import { taskService } from "../commands/grpc/task-service.ts";
+import { Dispatcher } from "../dispatcher/dispatcher.ts";
+import { TaskServiceService } from "../proto/gen/taskstream/v1/tasks.ts";
+import { WorkerServiceService } from "../proto/gen/taskstream/v1/workers.ts";
+import { createMetrics, type Metrics } from "../observability/metrics.ts";
+import { healthRoutes, type ReadinessCheck } from "../observability/health.ts";
+import { startProjector, registerReadApi, type ReadSide } from "./read-side.ts";
+import type { Config } from "./config.ts";
+
+/** A running Taskstream process: its roles, its listeners, and how to stop it. */
+export interface RunningServer {
+  config: Config;
+  http: FastifyInstance;
+  httpUrl: string;
+  grpcAddress: string;
+  store: EventStore;
+  metrics: Metrics;
+  dispatcher: Dispatcher | null;
+  readSide: ReadSide | null;
+  close(): Promise<void>;
+}
+
+/** Starts the configured roles in this process: one HTTP listener and one gRPC listener shared by all. */
+export async function startServer(config: Config): Promise<RunningServer> {
+  const redis = new Redis(config.redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
+  const pool = new pg.Pool({ connectionString: config.pgUrl, max: 10 });
+  const etcd = config.roles.has("dispatcher") ? new Etcd3({ hosts: config.etcdEndpoints }) : null;
+  const store = new EventStore(redis, { partitions: config.partitions, prefix: config.prefix, dedupWindowMs: config.dedupWindowMs });
+  const metrics = createMetrics();
+  const http = Fastify({ logger: { level: config.logLevel }, bodyLimit: config.maxPayloadBytes + 64 * 1024 });
+  http.setErrorHandler(httpErrorHandler);
+  const grpc = new Server({ "grpc.max_receive_message_length": config.maxPayloadBytes + 64 * 1024 });
+  const checks: ReadinessCheck[] = [{ name: "redis", check: async () => void (await redis.ping()) }];
+  const closers: (() => Promise<unknown>)[] = [];
+
+  if (config.roles.has("api")) {
+    const commands = new TaskCommands(store, { maxPayloadBytes: config.maxPayloadBytes }, {
+      onSubmitted: (_spec, deduplicated) => (deduplicated ? metrics.deduplicated : metrics.submitted).inc(),
+    });
+    await http.register(taskRoutes(commands));
+    grpc.addService(TaskServiceService, taskService(commands));
+  }
+
+  let dispatcher: Dispatcher | null = null;
+  if (etcd) {
+    dispatcher = new Dispatcher({
+      store,
+      redis,
+      etcd,
+      etcdPrefix: `/taskstream/${config.prefix}/`,
+      leaseTtlSeconds: config.leaseTtlSeconds,
+      config,
+      metrics: metrics.dispatcher,
+      log: http.log,
+    });
+    grpc.addService(WorkerServiceService, dispatcher.workerService());
+    const leader = dispatcher;
+    checks.push({ name: "dispatcher-lease", check: async () => void (leader.leading || fail("not leading: no lease held")) });
+    closers.push(() => leader.stop());
+  }
+
+  let readSide: ReadSide | null = null;
+  if (config.roles.has("projector") || config.roles.has("read-api")) {
+    checks.push({ name: "postgres", check: async () => void (await pool.query("select 1")) });
+    readSide = { projector: null };
+    if (config.roles.has("projector")) {
+      readSide.projector = await startProjector({ store, redis, pool, metrics });
+      const projector = readSide.projector;
+      closers.push(() => projector.stop());
+    }
+    if (config.roles.has("read-api")) await registerReadApi(http, { pool, redis, store, graphiql: config.graphiql, registry: dispatcher?.registry ?? null });
+  }
+
+  await http.register(healthRoutes(metrics.registry, checks));
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    grpc.bindAsync(`${config.host}:${config.grpcPort}`, ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+  );
+  const httpUrl = await http.listen({ host: config.host, port: config.httpPort });
+  const grpcAddress = `${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${grpcPort}`;
+  if (dispatcher) {
+    // The election value must be reachable by workers: use the real port when port 0 was asked for.
+    dispatcher.start(config.advertiseAddress.endsWith(":0") ? grpcAddress : config.advertiseAddress);
+  }
+
+  return {
+    config,
+    http,
+    httpUrl: httpUrl.replace("0.0.0.0", "127.0.0.1"),
+    grpcAddress,
+    store,
+    metrics,
+    dispatcher,
+    readSide,
+    async close() {
+      await Promise.allSettled(closers.map((close) => close()));
+      await new Promise<void>((resolve) => grpc.tryShutdown(() => resolve()));
+      await http.close();
+      etcd?.close();
+      await pool.end();
+      redis.disconnect();
+    },
+  };
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}

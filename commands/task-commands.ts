@@ -1,0 +1,106 @@
+import { v7 as uuidv7 } from "uuid";
+import {
+  ConcurrencyError,
+  NotFoundError,
+  decide,
+  evolve,
+  fold,
+  slotOfKey,
+  withSlot,
+  PARTITION_SLOTS,
+  type TaskCommand,
+  type TaskSpec,
+  type TaskState,
+} from "../domain/task/index.ts";
+import type { EventStore } from "./event-store/event-store.ts";
+import type { StoredEvent } from "./event-store/stream-format.ts";
+import { taskView, type TaskView } from "./task-view.ts";
+import { toTaskSpec, type SubmissionLimits, type TraceContext } from "./validation/task-spec.ts";
+
+export interface SubmitResult {
+  id: string;
+  deduplicated: boolean;
+}
+
+export interface CommandHooks {
+  onSubmitted?(spec: TaskSpec, deduplicated: boolean): void;
+}
+
+/**
+ * The command side shared by REST and gRPC: validate, decide against the task's state folded from
+ * the log, append with an optimistic-concurrency check. Nothing is written for a rejected request.
+ */
+export class TaskCommands {
+  private readonly store: EventStore;
+  private readonly limits: SubmissionLimits;
+  private readonly hooks: CommandHooks;
+
+  constructor(store: EventStore, limits: SubmissionLimits, hooks: CommandHooks = {}) {
+    this.store = store;
+    this.limits = limits;
+    this.hooks = hooks;
+  }
+
+  /** Validates and submits one task. */
+  async submit(input: unknown, trace: TraceContext, now = Date.now()): Promise<SubmitResult> {
+    return this.submitSpec(toTaskSpec(input, this.limits, trace), now);
+  }
+
+  /** Validates every task first (errors name `tasks[i].field`), then submits them concurrently. */
+  async submitMany(inputs: unknown[], trace: TraceContext, now = Date.now()): Promise<SubmitResult[]> {
+    const specs = inputs.map((input, i) => toTaskSpec(input, this.limits, trace, `tasks[${i}].`));
+    return Promise.all(specs.map((spec) => this.submitSpec(spec, now)));
+  }
+
+  /** A task's current state, folded from its events in the log. */
+  async get(id: string): Promise<TaskView> {
+    return taskView(id, await this.load(id));
+  }
+
+  async history(id: string): Promise<StoredEvent[]> {
+    const events = await this.store.readTask(id);
+    if (events.length === 0) throw new NotFoundError(`task ${id}`);
+    return events;
+  }
+
+  /** Cancels a task; a task that is running gets a cancel request its dispatcher carries out. */
+  async cancel(id: string, reason: string, now = Date.now()): Promise<TaskView> {
+    const state = await this.execute(id, { type: "CancelTask", data: { reason: reason || "cancelled by request", now } });
+    return taskView(id, state);
+  }
+
+  private async submitSpec(spec: TaskSpec, now: number): Promise<SubmitResult> {
+    const slot = spec.idempotencyKey === null ? randomSlot() : slotOfKey(spec.idempotencyKey);
+    const id = withSlot(uuidv7(), slot);
+    const events = decide({ type: "SubmitTask", data: { spec, now } }, fold([]));
+    const result = await this.store.append(id, 0, events, { idempotencyKey: spec.idempotencyKey });
+    const deduplicated = result.kind === "deduplicated";
+    this.hooks.onSubmitted?.(spec, deduplicated);
+    return { id: deduplicated ? result.taskId : id, deduplicated };
+  }
+
+  private async load(id: string): Promise<TaskState> {
+    const state = fold(await this.store.readTask(id));
+    if (state.status === "NEW") throw new NotFoundError(`task ${id}`);
+    return state;
+  }
+
+  /** Decide and append, re-reading the task when a concurrent writer got there first. */
+  private async execute(id: string, command: TaskCommand): Promise<TaskState> {
+    for (let attempt = 0; ; attempt++) {
+      const state = await this.load(id);
+      const events = decide(command, state);
+      if (events.length === 0) return state;
+      try {
+        await this.store.append(id, state.version, events);
+        return events.reduce(evolve, state);
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError) || attempt >= 5) throw error;
+      }
+    }
+  }
+}
+
+function randomSlot(): number {
+  return Math.floor(Math.random() * PARTITION_SLOTS);
+}

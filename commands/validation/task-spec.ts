@@ -1,0 +1,94 @@
+import { z } from "zod";
+import {
+  DEFAULT_PRIORITY,
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
+  MAX_PRIORITY,
+  MIN_PRIORITY,
+  PayloadTooLargeError,
+  ValidationError,
+  type FieldError,
+  type Json,
+  type TaskSpec,
+} from "../../domain/task/index.ts";
+
+/** The submission body as producers write it (REST JSON; the gRPC shell maps its message to it). */
+const labels = z.record(z.string().min(1).max(128), z.string().max(256));
+const positiveMs = z.number().int().positive().max(366 * 24 * 3600_000);
+
+export const submissionSchema = z
+  .object({
+    type: z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:\-/]+$/, "must use letters, digits and _ . : - / only"),
+    payload: z.json().optional(),
+    priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).optional(),
+    requires: labels.optional(),
+    idempotencyKey: z.string().min(1).max(256).optional(),
+    runAt: z.iso.datetime({ offset: true }).optional(),
+    retry: z
+      .object({
+        maxAttempts: z.number().int().min(1).max(1000).optional(),
+        initialBackoffMs: z.number().int().min(0).max(24 * 3600_000).optional(),
+        backoffMultiplier: z.number().min(1).max(100).optional(),
+        maxBackoffMs: z.number().int().min(0).max(7 * 24 * 3600_000).optional(),
+      })
+      .strict()
+      .optional(),
+    timeouts: z
+      .object({ scheduleToStartMs: positiveMs.optional(), startToCloseMs: positiveMs.optional(), heartbeatMs: positiveMs.optional() })
+      .strict()
+      .optional(),
+    metadata: labels.optional(),
+  })
+  .strict();
+
+export type Submission = z.input<typeof submissionSchema>;
+
+export interface SubmissionLimits {
+  maxPayloadBytes: number;
+}
+
+export interface TraceContext {
+  traceparent: string | null;
+  tracestate: string | null;
+}
+
+/**
+ * Validates a submission and fills in the defaults. Every bad field is reported at once, named by
+ * its path (`retry.maxAttempts`), prefixed with `pathPrefix` for batches (`tasks[3].`).
+ */
+export function toTaskSpec(input: unknown, limits: SubmissionLimits, trace: TraceContext, pathPrefix = ""): TaskSpec {
+  const parsed = submissionSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ValidationError(parsed.error.issues.map((issue) => fieldError(issue, pathPrefix)));
+  }
+  const body = parsed.data;
+  const payload = (body.payload ?? null) as Json;
+  const payloadBytes = Buffer.byteLength(JSON.stringify(payload));
+  if (payloadBytes > limits.maxPayloadBytes) throw new PayloadTooLargeError(`${pathPrefix}payload`, payloadBytes, limits.maxPayloadBytes);
+  const retry = { ...DEFAULT_RETRY, ...body.retry };
+  if (retry.maxBackoffMs < retry.initialBackoffMs) {
+    throw new ValidationError([{ field: `${pathPrefix}retry.maxBackoffMs`, reason: "must be at least retry.initialBackoffMs" }]);
+  }
+  return {
+    type: body.type,
+    payload,
+    priority: body.priority ?? DEFAULT_PRIORITY,
+    requires: body.requires ?? {},
+    idempotencyKey: body.idempotencyKey ?? null,
+    runAt: body.runAt === undefined ? null : Date.parse(body.runAt),
+    retry,
+    timeouts: { ...DEFAULT_TIMEOUTS, ...body.timeouts },
+    metadata: body.metadata ?? {},
+    traceparent: trace.traceparent,
+    tracestate: trace.tracestate,
+  };
+}
+
+function fieldError(issue: z.core.$ZodIssue, pathPrefix: string): FieldError {
+  const path = issue.path.map((part) => (typeof part === "number" ? `[${part}]` : String(part))).join(".").replace(/\.\[/g, "[");
+  if (issue.code === "unrecognized_keys") {
+    const base = path ? `${pathPrefix}${path}.` : pathPrefix;
+    return { field: `${base}${issue.keys.join(", ")}`, reason: "is not a known field" };
+  }
+  return { field: `${pathPrefix}${path || "(body)"}`, reason: issue.message };
+}

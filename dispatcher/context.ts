@@ -1,0 +1,38 @@
+import type { Redis } from "ioredis";
+import type { EventStore } from "../commands/event-store/event-store.ts";
+import type { TaskEvent } from "../domain/task/index.ts";
+import type { WorkerRegistry } from "./worker-registry.ts";
+
+export interface DispatcherConfig {
+  heartbeatIntervalMs: number;
+  /** A connected worker silent this long is lost and its attempts retried. */
+  heartbeatTimeoutMs: number;
+  /** How long a worker whose stream broke (or a new leader's inherited attempts) may take to reconnect. */
+  reconnectGraceMs: number;
+}
+
+export interface DispatcherMetrics {
+  recordEvents(events: TaskEvent[]): void;
+  scheduleToStart: { observe(seconds: number): void };
+  queueDepth(depthByPriority: readonly number[]): void;
+}
+
+export interface Logger {
+  info(object: object, message: string): void;
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}
+
+/** What a dispatcher term needs from its surroundings. */
+export interface DispatcherContext {
+  store: EventStore;
+  redis: Redis;
+  registry: WorkerRegistry;
+  config: DispatcherConfig;
+  metrics: DispatcherMetrics;
+  log: Logger;
+  /** This dispatcher's address, as workers reach it. */
+  candidate: string;
+  /** A failure the term cannot recover from (its tail broke): the dispatcher steps down. */
+  onFatal(error: unknown): void;
+}

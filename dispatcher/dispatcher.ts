@@ -1,0 +1,137 @@
+import type { Etcd3 } from "etcd3";
+import type { Redis } from "ioredis";
+import { status, type ServerDuplexStream } from "@grpc/grpc-js";
+import type { EventStore } from "../commands/event-store/event-store.ts";
+import type { DispatcherMessage, WorkerMessage, WorkerServiceServer } from "../proto/gen/taskstream/v1/workers.ts";
+import type { DispatcherConfig, DispatcherMetrics, Logger } from "./context.ts";
+import { Leadership } from "./leadership.ts";
+import { Term } from "./term.ts";
+import { WorkerRegistry } from "./worker-registry.ts";
+import type { SessionStream, WorkerSession } from "./worker-session.ts";
+
+export interface DispatcherOptions {
+  store: EventStore;
+  redis: Redis;
+  etcd: Etcd3;
+  /** etcd key namespace, e.g. `/taskstream/ts/`. */
+  etcdPrefix: string;
+  leaseTtlSeconds: number;
+  config: DispatcherConfig;
+  metrics: DispatcherMetrics;
+  log: Logger;
+}
+
+/**
+ * The dispatcher role: campaigns for leadership, and while it leads runs a Term (see term.ts) that
+ * matches ready tasks to connected workers. Workers connect to any dispatcher; a follower ends the
+ * stream with UNAVAILABLE so the worker's SDK moves on to the leader.
+ */
+export class Dispatcher {
+  readonly leadership: Leadership;
+  readonly registry: WorkerRegistry;
+  private readonly options: DispatcherOptions;
+  term: Term | null = null;
+
+  constructor(options: DispatcherOptions) {
+    this.options = options;
+    this.registry = new WorkerRegistry(options.etcd, `${options.etcdPrefix}workers/`, Math.ceil(options.config.heartbeatTimeoutMs / 1000));
+    this.leadership = new Leadership(options.etcd, { key: `${options.etcdPrefix}leader`, ttlSeconds: options.leaseTtlSeconds });
+    this.leadership.on("elected", (epoch: number) => void this.lead(epoch));
+    this.leadership.on("demoted", (reason: string) => this.stepDown(reason));
+    this.leadership.on("error", (error: unknown) => options.log.warn({ err: error }, "leader election failed"));
+  }
+
+  /** Starts campaigning; `address` is this dispatcher's gRPC address as workers reach it. */
+  start(address: string): void {
+    this.leadership.start(address);
+  }
+
+  async stop(): Promise<void> {
+    this.stepDown("shutting down");
+    await this.leadership.stop();
+    await this.registry.close();
+  }
+
+  /** Ready: leading inside the lease's trust window, with the log rebuilt; or a healthy follower. */
+  get leading(): boolean {
+    return this.leadership.trusted && this.term?.accepting === true;
+  }
+
+  private async lead(epoch: number): Promise<void> {
+    const term = new Term(epoch, {
+      ...this.options,
+      candidate: this.leadership.candidate,
+      registry: this.registry,
+      onFatal: (error) => {
+        this.options.log.error({ err: error }, "dispatcher term failed; stepping down");
+        const candidate = this.leadership.candidate;
+        void this.leadership.stop().then(() => this.leadership.start(candidate));
+      },
+    });
+    this.term = term;
+    try {
+      await term.start();
+    } catch (error) {
+      this.options.log.error({ err: error, epoch }, "could not take over; stepping down");
+      term.close("takeover failed");
+      if (this.term === term) this.term = null;
+      const candidate = this.leadership.candidate;
+      await this.leadership.stop();
+      setTimeout(() => this.leadership.start(candidate), 1000);
+    }
+  }
+
+  private stepDown(reason: string): void {
+    const term = this.term;
+    this.term = null;
+    if (term) {
+      term.close(reason);
+      this.options.log.warn({ epoch: term.epoch, reason }, "dispatcher stepped down");
+    }
+  }
+
+  /** The gRPC WorkerService: one bidirectional stream per worker. */
+  workerService(): WorkerServiceServer {
+    return { connect: (call) => this.connect(call) };
+  }
+
+  private connect(call: ServerDuplexStream<WorkerMessage, DispatcherMessage>): void {
+    let session: WorkerSession | null = null;
+    let term: Term | null = null;
+    let open = true;
+    const stream: SessionStream = {
+      send: (message) => {
+        if (open) call.write(message);
+      },
+      close: (code, details) => {
+        if (!open) return;
+        open = false;
+        call.emit("error", Object.assign(new Error(details), { code, details }));
+      },
+    };
+    call.on("data", (message: WorkerMessage) => {
+      if (session && term) {
+        void term.report(session, message.msg);
+        return;
+      }
+      if (message.msg?.$case !== "register") return stream.close(status.FAILED_PRECONDITION, "the first message must be register");
+      term = this.term;
+      if (!term?.accepting) return stream.close(status.UNAVAILABLE, this.leadership.isLeader ? "leader is starting" : "not leader");
+      const register = message.msg.value;
+      if (register.types.length === 0) return stream.close(status.INVALID_ARGUMENT, "register.types: must name at least one task type");
+      session = term.register(register, stream);
+      const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options.config;
+      stream.send({ msg: { $case: "registered", value: { workerId: session.id, heartbeatIntervalMs, heartbeatTimeoutMs } } });
+    });
+    const finish = () => {
+      if (session && term) term.disconnected(session);
+      if (open) {
+        open = false;
+        call.end();
+      }
+    };
+    call.on("end", finish);
+    call.on("error", finish);
+    call.on("cancelled", finish);
+  }
+}

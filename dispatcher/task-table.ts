@@ -1,0 +1,116 @@
+import {
+  ConcurrencyError,
+  NotFoundError,
+  decide,
+  evolve,
+  fold,
+  isTerminal,
+  type TaskCommand,
+  type TaskEvent,
+  type TaskState,
+} from "../domain/task/index.ts";
+import type { EventStore } from "../commands/event-store/event-store.ts";
+import type { StoredEvent } from "../commands/event-store/stream-format.ts";
+
+export interface Execution {
+  state: TaskState;
+  events: TaskEvent[];
+}
+
+/**
+ * The dispatcher's fold of the log: every task it has seen that is not yet terminal (terminal ones
+ * linger briefly so late reports are answered from memory). Writes go through `execute`, one at a
+ * time per task, decided by the domain and appended with the task's version and the leader's epoch.
+ * Events arrive twice — from our own appends and from the tail — so `apply` ignores versions it has.
+ */
+export class TaskTable {
+  readonly states = new Map<string, TaskState>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly store: EventStore;
+  private readonly epoch: number;
+  private readonly onChange: (taskId: string, state: TaskState, events: TaskEvent[]) => void;
+
+  constructor(store: EventStore, epoch: number, onChange: (taskId: string, state: TaskState, events: TaskEvent[]) => void) {
+    this.store = store;
+    this.epoch = epoch;
+    this.onChange = onChange;
+  }
+
+  /** Folds events read from the log (rebuild or tail). Returns whether the task changed. */
+  apply(event: StoredEvent): boolean {
+    const current = this.states.get(event.taskId);
+    if (current === undefined && event.version !== 1) {
+      // A task we dropped, or whose start we never saw: reload it whole, outside the tail's order.
+      if (event.type !== "TaskResultRejected") void this.reload(event.taskId);
+      return false;
+    }
+    const state = current ?? fold([]);
+    if (event.version <= state.version) return false;
+    if (event.version !== state.version + 1) {
+      void this.reload(event.taskId);
+      return false;
+    }
+    const next = evolve(state, event);
+    this.states.set(event.taskId, next);
+    this.onChange(event.taskId, next, [event]);
+    return true;
+  }
+
+  /** Runs `command` against the task's state, serialised per task; retries on a concurrent write. */
+  async execute(taskId: string, command: (state: TaskState) => TaskCommand): Promise<Execution> {
+    return this.serialised(taskId, async () => {
+      for (let retry = 0; ; retry++) {
+        const state = this.states.get(taskId) ?? (await this.load(taskId));
+        const events = decide(command(state), state);
+        if (events.length === 0) return { state, events };
+        try {
+          await this.store.append(taskId, state.version, events, { epoch: this.epoch });
+        } catch (error) {
+          if (!(error instanceof ConcurrencyError) || retry >= 3) throw error;
+          await this.load(taskId);
+          continue;
+        }
+        const current = this.states.get(taskId) ?? state;
+        // The tail may have delivered our own events first; fold only what is still missing.
+        const missing = events.slice(current.version - state.version);
+        const next = missing.reduce(evolve, current);
+        this.states.set(taskId, next);
+        if (missing.length > 0) this.onChange(taskId, next, missing);
+        return { state: next, events };
+      }
+    });
+  }
+
+  /** Forgets terminal tasks last changed before `before`. */
+  purgeTerminal(before: number): void {
+    for (const [taskId, state] of this.states) {
+      if (isTerminal(state) && (state.updatedAt ?? 0) < before) this.states.delete(taskId);
+    }
+  }
+
+  private async load(taskId: string): Promise<TaskState> {
+    const state = fold(await this.store.readTask(taskId));
+    if (state.status === "NEW") throw new NotFoundError(`task ${taskId}`);
+    this.states.set(taskId, state);
+    return state;
+  }
+
+  private async reload(taskId: string): Promise<void> {
+    await this.serialised(taskId, async () => {
+      const before = this.states.get(taskId)?.version ?? 0;
+      const state = await this.load(taskId).catch(() => null);
+      if (state && state.version !== before) this.onChange(taskId, state, []);
+    });
+  }
+
+  private async serialised<T>(taskId: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(taskId) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const settled = run.catch(() => undefined);
+    this.locks.set(taskId, settled);
+    void settled.then(() => {
+      if (this.locks.get(taskId) === settled) this.locks.delete(taskId);
+    });
+    return run;
+  }
+}

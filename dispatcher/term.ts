@@ -1,0 +1,356 @@
+import { v7 as uuidv7 } from "uuid";
+import { status } from "@grpc/grpc-js";
+import { IllegalStateError, NotFoundError, type Json, type TaskCommand, type TaskError, type TaskEvent, type TaskState } from "../domain/task/index.ts";
+import type { EventStore } from "../commands/event-store/event-store.ts";
+import { tailPartitions } from "../commands/event-store/tail.ts";
+import type { Register, WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
+import { ReadyQueue, type ReadyTask } from "./ready-queue.ts";
+import { TaskTable } from "./task-table.ts";
+import { TimerQueue, type Timer } from "./timer-queue.ts";
+import { WorkerSession, type SessionStream } from "./worker-session.ts";
+import type { DispatcherContext } from "./context.ts";
+import { assignmentMessage } from "./assignment.ts";
+
+const ACTIVE = new Set(["ASSIGNED", "RUNNING"]);
+
+/**
+ * Everything a dispatcher knows while it leads with one fencing epoch: the fold of the log, the
+ * ready queue, timers and worker sessions. A term never outlives its leadership: on demotion it is
+ * closed whole and the next election builds a fresh one from the log.
+ */
+export class Term {
+  readonly epoch: number;
+  readonly sessions = new Map<string, WorkerSession>();
+  readonly ready = new ReadyQueue();
+  private readonly ctx: DispatcherContext;
+  private readonly table: TaskTable;
+  private readonly timers = new TimerQueue();
+  /** Task id → the version at which it entered the ready queue. */
+  private readonly queued = new Map<string, number>();
+  /** Task id → id of the worker session holding its current attempt. */
+  private readonly holders = new Map<string, string>();
+  private readonly inFlight = new Set<string>();
+  private readonly cancelSent = new Set<string>();
+  private readonly failing = new Set<string>();
+  private readonly abort = new AbortController();
+  private readonly intervals: NodeJS.Timeout[] = [];
+  private startedAt = 0;
+  private rebuilding = true;
+  private pumpScheduled = false;
+  accepting = false;
+
+  constructor(epoch: number, ctx: DispatcherContext) {
+    this.epoch = epoch;
+    this.ctx = ctx;
+    this.table = new TaskTable(ctx.store, epoch, (taskId, state, events) => this.onChange(taskId, state, events));
+  }
+
+  get store(): EventStore {
+    return this.ctx.store;
+  }
+
+  /** Fences every partition, rebuilds from the log, then follows it. Throws if the epoch is stale. */
+  async start(): Promise<void> {
+    if (!(await this.store.fence(this.epoch))) throw new IllegalStateError(`epoch ${this.epoch} is not the newest`);
+    const positions = new Map<number, string>();
+    for (let p = 0; p < this.store.partitions; p++) {
+      let after = "0";
+      for (;;) {
+        const batch = await this.store.readPartition(p, after, 5000);
+        for (const event of batch) this.table.apply(event);
+        if (batch.length > 0) after = batch.at(-1)!.streamId;
+        if (batch.length < 5000) break;
+      }
+      positions.set(p, after);
+    }
+    this.table.purgeTerminal(Number.POSITIVE_INFINITY);
+    this.rebuilding = false;
+    this.startedAt = Date.now();
+    for (const [taskId, state] of this.table.states) this.reconcile(taskId, state);
+    this.accepting = true;
+    void this.follow(positions);
+    this.intervals.push(setInterval(() => this.fireTimers(), 20), setInterval(() => this.sweep(), 1000));
+    this.ctx.log.info({ epoch: this.epoch, tasks: this.table.states.size, ready: this.ready.size }, "dispatcher leading");
+  }
+
+  close(reason: string): void {
+    this.accepting = false;
+    this.abort.abort();
+    for (const interval of this.intervals) clearInterval(interval);
+    for (const session of this.sessions.values()) session.stream?.close(status.UNAVAILABLE, `not leader: ${reason}`);
+    this.sessions.clear();
+    this.timers.clear();
+  }
+
+  private async follow(positions: Map<number, string>): Promise<void> {
+    const connection = this.ctx.redis.duplicate();
+    try {
+      for await (const batch of tailPartitions(this.store, connection, { from: positions, signal: this.abort.signal })) {
+        for (const event of batch) this.table.apply(event);
+      }
+    } catch (error) {
+      if (!this.abort.signal.aborted) this.ctx.onFatal(error);
+    } finally {
+      connection.disconnect();
+    }
+  }
+
+  // ——— workers ———
+
+  /** A worker's Register: a new session, or a reconnect that keeps its attempts. */
+  register(message: Register, stream: SessionStream): WorkerSession {
+    const now = Date.now();
+    const id = message.workerId || uuidv7();
+    const info = { id, name: message.name, types: message.types, labels: message.labels, slots: Math.max(1, message.slots), sdk: message.sdk };
+    const previous = this.sessions.get(id);
+    const session = new WorkerSession(info, stream, now);
+    if (previous) {
+      previous.stream?.close(status.CANCELLED, "replaced by a newer connection");
+      for (const [taskId, attempt] of previous.attempts) session.attempts.set(taskId, attempt);
+    }
+    this.sessions.set(id, session);
+    const reported = new Map(message.active.map((ref) => [ref.taskId, ref.attempt]));
+    for (const [taskId, attempt] of reported) {
+      const state = this.table.states.get(taskId);
+      if (state && ACTIVE.has(state.status) && state.attempt === attempt) {
+        session.attempts.set(taskId, attempt);
+        this.holders.set(taskId, id);
+      }
+    }
+    for (const [taskId, attempt] of session.attempts) {
+      // An assignment sent but never received: the worker does not know it, so try it again.
+      if (attempt > 0 && reported.get(taskId) !== attempt) this.failAttempt(taskId, attempt, "WORKER_LOST", "assignment lost in a reconnect");
+    }
+    void this.ctx.registry.register(info, this.ctx.candidate).catch((error: unknown) => this.ctx.log.warn({ err: error }, "worker registration failed"));
+    this.schedulePump();
+    return session;
+  }
+
+  disconnected(session: WorkerSession): void {
+    if (this.sessions.get(session.id) !== session) return;
+    session.stream = null;
+    session.disconnectedAt = Date.now();
+  }
+
+  /** Routes a worker's report to the decider; completions and failures are acknowledged. */
+  async report(session: WorkerSession, message: WorkerMessage["msg"]): Promise<void> {
+    session.lastSeenAt = Date.now();
+    switch (message?.$case) {
+      case "heartbeat":
+        this.ctx.registry.heartbeat(session.id);
+        return;
+      case "started": {
+        const { taskId, attempt } = message.value;
+        await this.run(taskId, () => ({ type: "StartAttempt", data: { attempt, workerId: session.id, now: Date.now() } }));
+        return;
+      }
+      case "progress": {
+        const { taskId, attempt, detailsJson } = message.value;
+        await this.run(taskId, () => ({ type: "RecordProgress", data: { attempt, details: parseJson(detailsJson), now: Date.now() } }));
+        return;
+      }
+      case "completed": {
+        const { taskId, attempt, resultJson } = message.value;
+        const events = await this.run(taskId, () => ({ type: "CompleteAttempt", data: { attempt, result: parseJson(resultJson), now: Date.now() } }));
+        this.acknowledge(session, taskId, attempt, events);
+        return;
+      }
+      case "failed": {
+        const { taskId, attempt, message: text, errorType, nonRetryable, cancelled } = message.value;
+        const error: TaskError = { message: text, type: errorType || "Error", nonRetryable };
+        const events = await this.run(taskId, () => ({ type: "FailAttempt", data: { attempt, error, cancelled, jitter: Math.random(), now: Date.now() } }));
+        this.acknowledge(session, taskId, attempt, events);
+        return;
+      }
+      case "register":
+      case undefined:
+        return;
+    }
+  }
+
+  private acknowledge(session: WorkerSession, taskId: string, attempt: number, events: TaskEvent[] | null): void {
+    const rejection = events?.find((event) => event.type === "TaskResultRejected");
+    const accepted = events !== null && events.length > 0 && !rejection;
+    const reason = rejection?.type === "TaskResultRejected" ? rejection.data.reason : events === null ? "NOT_FOUND" : accepted ? "" : "DUPLICATE";
+    session.send({ msg: { $case: "ack", value: { taskId, attempt, accepted, reason } } });
+    if (session.attempts.get(taskId) === attempt) session.attempts.delete(taskId);
+    this.schedulePump();
+  }
+
+  /** Executes a command; null when the task does not exist. */
+  private async run(taskId: string, command: (state: TaskState) => TaskCommand): Promise<TaskEvent[] | null> {
+    try {
+      const { events } = await this.table.execute(taskId, command);
+      this.ctx.metrics.recordEvents(events);
+      return events;
+    } catch (error) {
+      if (error instanceof NotFoundError) return null;
+      if (error instanceof IllegalStateError) return [];
+      if (this.accepting) this.ctx.log.warn({ err: error, taskId }, "dispatcher write failed");
+      return [];
+    }
+  }
+
+  /** Ends an attempt the worker cannot report on (lost worker, timeout); once per attempt. */
+  private failAttempt(taskId: string, attempt: number, type: string, message: string): void {
+    const key = `${taskId}#${attempt}`;
+    if (this.failing.has(key)) return;
+    this.failing.add(key);
+    const error: TaskError = { message, type, nonRetryable: false };
+    void this.run(taskId, () => ({ type: "FailAttempt", data: { attempt, error, cancelled: false, jitter: Math.random(), now: Date.now() } })).finally(() =>
+      this.failing.delete(key),
+    );
+  }
+
+  // ——— matching ———
+
+  schedulePump(): void {
+    if (this.pumpScheduled || !this.accepting) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Hands ready tasks to workers with free slots, one per worker per round, until either runs out. */
+  private pump(): void {
+    const isCurrent = (task: ReadyTask) => {
+      const state = this.table.states.get(task.taskId);
+      return state !== undefined && this.queued.get(task.taskId) === state.version && state.status === "QUEUED" && !this.inFlight.has(task.taskId);
+    };
+    let progress = true;
+    while (progress && this.ready.size > 0) {
+      progress = false;
+      for (const session of this.sessions.values()) {
+        if (session.freeSlots === 0) continue;
+        const task = this.ready.take(session, isCurrent);
+        if (!task) continue;
+        progress = true;
+        this.queued.delete(task.taskId);
+        this.inFlight.add(task.taskId);
+        session.attempts.set(task.taskId, 0);
+        this.holders.set(task.taskId, session.id);
+        void this.assign(session, task);
+      }
+    }
+  }
+
+  private async assign(session: WorkerSession, task: ReadyTask): Promise<void> {
+    const readyAt = this.table.states.get(task.taskId)?.availableAt ?? Date.now();
+    try {
+      const { state, events } = await this.table.execute(task.taskId, () => ({ type: "AssignTask", data: { workerId: session.id, now: Date.now() } }));
+      if (events[0]?.type !== "TaskAssigned") throw new IllegalStateError("not assigned");
+      this.ctx.metrics.recordEvents(events);
+      this.ctx.metrics.scheduleToStart.observe(Math.max(0, events[0].data.assignedAt - readyAt) / 1000);
+      session.attempts.set(task.taskId, state.attempt);
+      session.send({ msg: { $case: "assignment", value: assignmentMessage(task.taskId, state) } });
+    } catch {
+      if (session.attempts.get(task.taskId) === 0) session.attempts.delete(task.taskId);
+      if (this.holders.get(task.taskId) === session.id) this.holders.delete(task.taskId);
+    } finally {
+      this.inFlight.delete(task.taskId);
+      const state = this.table.states.get(task.taskId);
+      if (state) this.reconcile(task.taskId, state);
+      this.schedulePump();
+    }
+  }
+
+  // ——— reacting to state changes ———
+
+  private onChange(taskId: string, state: TaskState, _events: TaskEvent[]): void {
+    if (!this.rebuilding) this.reconcile(taskId, state);
+  }
+
+  /** Puts a task where its state says it belongs: ready queue, a timer, a worker, or nowhere. */
+  private reconcile(taskId: string, state: TaskState): void {
+    if (!ACTIVE.has(state.status)) this.release(taskId);
+    if (state.status === "QUEUED") {
+      if (this.inFlight.has(taskId) || this.queued.get(taskId) === state.version || state.spec === null) return;
+      const due = state.availableAt ?? 0;
+      if (due > Date.now()) {
+        this.timers.push({ at: due, taskId, kind: "due", token: state.version });
+        return;
+      }
+      this.queued.set(taskId, state.version);
+      const { type, priority, requires } = state.spec;
+      this.ready.push({ taskId, type, priority, requires });
+      this.schedulePump();
+    } else if (ACTIVE.has(state.status)) {
+      if (state.deadlineAt !== null) this.timers.push({ at: state.deadlineAt, taskId, kind: "deadline", token: state.attempt });
+      if (state.cancelRequested && !this.cancelSent.has(taskId)) {
+        const holder = this.sessions.get(this.holders.get(taskId) ?? "");
+        if (holder) {
+          this.cancelSent.add(taskId);
+          holder.send({ msg: { $case: "cancel", value: { taskId, attempt: state.attempt, reason: "cancel requested" } } });
+        }
+      }
+    }
+  }
+
+  /** The task no longer runs: free its worker's slot. */
+  private release(taskId: string): void {
+    this.cancelSent.delete(taskId);
+    const holderId = this.holders.get(taskId);
+    if (holderId === undefined || this.inFlight.has(taskId)) return;
+    this.holders.delete(taskId);
+    const holder = this.sessions.get(holderId);
+    if (holder?.attempts.delete(taskId)) this.schedulePump();
+  }
+
+  private fireTimers(): void {
+    for (const timer of this.timers.popDue(Date.now())) this.fire(timer);
+  }
+
+  private fire(timer: Timer): void {
+    const state = this.table.states.get(timer.taskId);
+    if (!state) return;
+    if (timer.kind === "due" && state.status === "QUEUED" && state.version === timer.token) this.reconcile(timer.taskId, state);
+    if (timer.kind === "deadline" && ACTIVE.has(state.status) && state.attempt === timer.token) {
+      const holder = this.sessions.get(this.holders.get(timer.taskId) ?? "");
+      holder?.send({ msg: { $case: "cancel", value: { taskId: timer.taskId, attempt: state.attempt, reason: "start-to-close timeout" } } });
+      this.failAttempt(timer.taskId, state.attempt, "START_TO_CLOSE_TIMEOUT", "attempt exceeded its start-to-close timeout");
+    }
+  }
+
+  /** Once a second: silent workers are lost, and attempts no live worker holds are retried. */
+  private sweep(): void {
+    const now = Date.now();
+    const { heartbeatTimeoutMs, reconnectGraceMs } = this.ctx.config;
+    for (const session of [...this.sessions.values()]) {
+      const silent = session.stream !== null && now - session.lastSeenAt > heartbeatTimeoutMs;
+      const gone = session.disconnectedAt !== null && now - session.disconnectedAt > reconnectGraceMs;
+      if (silent) session.stream?.close(status.UNAVAILABLE, "heartbeat timeout");
+      if (silent || gone) this.lose(session, silent ? "heartbeat timeout" : "disconnected");
+    }
+    if (now - this.startedAt > reconnectGraceMs) {
+      for (const [taskId, state] of this.table.states) {
+        if (!ACTIVE.has(state.status) || this.inFlight.has(taskId)) continue;
+        const holder = this.sessions.get(this.holders.get(taskId) ?? "");
+        if (!holder || holder.attempts.get(taskId) !== state.attempt) {
+          this.failAttempt(taskId, state.attempt, "WORKER_LOST", "no live worker holds the attempt");
+        }
+      }
+    }
+    this.table.purgeTerminal(now - 30_000);
+    this.ctx.metrics.queueDepth(this.ready.depthByPriority());
+  }
+
+  private lose(session: WorkerSession, reason: string): void {
+    this.sessions.delete(session.id);
+    void this.ctx.registry.unregister(session.id);
+    this.ctx.log.warn({ workerId: session.id, reason, attempts: session.attempts.size }, "worker lost");
+    for (const [taskId, attempt] of session.attempts) {
+      if (attempt > 0) this.failAttempt(taskId, attempt, "WORKER_LOST", `worker ${session.info.name || session.id} lost: ${reason}`);
+    }
+  }
+}
+
+function parseJson(text: string): Json {
+  if (text === "") return null;
+  try {
+    return JSON.parse(text) as Json;
+  } catch {
+    return text;
+  }
+}

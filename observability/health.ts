@@ -1,0 +1,43 @@
+import type { FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
+
+export interface ReadinessCheck {
+  name: string;
+  /** Resolves when the dependency answers; throws with the reason otherwise. */
+  check(): Promise<void>;
+}
+
+/**
+ * /healthz: the process works (it answers). /readyz: every dependency of its roles answers and, for
+ * a dispatcher, its lease is held. /metrics: Prometheus text format.
+ */
+export function healthRoutes(registry: Registry, checks: ReadinessCheck[]) {
+  return async function routes(app: FastifyInstance): Promise<void> {
+    app.get("/healthz", async () => ({ status: "ok" }));
+    app.get("/readyz", async (_request, reply) => {
+      const results = await Promise.all(
+        checks.map(async ({ name, check }) => {
+          try {
+            await withTimeout(check(), 2000);
+            return { name, ok: true };
+          } catch (error) {
+            return { name, ok: false, reason: error instanceof Error ? error.message : String(error) };
+          }
+        }),
+      );
+      const ready = results.every((r) => r.ok);
+      return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks: results });
+    });
+    app.get("/metrics", async (_request, reply) => reply.header("content-type", registry.contentType).send(await registry.metrics()));
+  };
+}
+
+async function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)));
+  try {
+    await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
