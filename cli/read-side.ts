@@ -1,0 +1,36 @@
+import type { FastifyInstance } from "fastify";
+import type { Redis } from "ioredis";
+import type pg from "pg";
+import type { EventStore } from "../commands/event-store/event-store.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import type { WorkerRegistry } from "../dispatcher/worker-registry.ts";
+import type { TasksProjector } from "../projections/tasks-projector.ts";
+
+export interface ReadSide {
+  projector: TasksProjector | null;
+}
+
+/** Starts the projector that folds the log into PostgreSQL, feeding its lag and throughput to the metrics. */
+export async function startProjector(deps: { store: EventStore; redis: Redis; pool: pg.Pool; metrics: Metrics }): Promise<TasksProjector> {
+  const { TasksProjector } = await import("../projections/tasks-projector.ts");
+  const projector = new TasksProjector({
+    store: deps.store,
+    redis: deps.redis,
+    pool: deps.pool,
+    onBatch: (events: number, lagMs: number) => {
+      deps.metrics.projectedEvents.inc(events);
+      deps.metrics.projectionLag.observe(lagMs / 1000);
+    },
+  });
+  await projector.start();
+  return projector;
+}
+
+/** Registers GraphQL at /graphql (GraphiQL when asked), served from the read model. */
+export async function registerReadApi(
+  app: FastifyInstance,
+  deps: { pool: pg.Pool; redis: Redis; store: EventStore; graphiql: boolean; registry: WorkerRegistry | null },
+): Promise<void> {
+  const { readApiPlugin } = await import("../read-api/plugin.ts");
+  await app.register(readApiPlugin, { pool: deps.pool, redis: deps.redis, prefix: deps.store.prefix, graphiql: deps.graphiql });
+}
