@@ -91,6 +91,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     dispatcher.start(config.advertiseAddress.endsWith(":0") ? grpcAddress : config.advertiseAddress);
   }
 
+  let closing: Promise<void> | undefined;
   return {
     config,
     http,
@@ -100,13 +101,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
     metrics,
     dispatcher,
     readSide,
-    async close() {
-      await Promise.allSettled(closers.map((close) => close()));
-      await new Promise<void>((resolve) => grpc.tryShutdown(() => resolve()));
-      await http.close();
-      etcd?.close();
-      await pool.end();
-      redis.disconnect();
+    close() {
+      closing ??= (async () => {
+        await Promise.allSettled(closers.map((close) => close()));
+        await new Promise<void>((resolve) => grpc.tryShutdown(() => resolve()));
+        await http.close();
+        etcd?.close();
+        await pool.end();
+        redis.disconnect();
+      })();
+      return closing;
     },
   };
 }

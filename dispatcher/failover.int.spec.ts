@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { v7 as uuidv7 } from "uuid";
+import { StaleEpochError, fold } from "../domain/task/index.ts";
+import { TaskCommands } from "../commands/task-commands.ts";
+import { RawWorker } from "../tests/support/raw-worker.ts";
+import { eventually, startTestServer } from "../tests/support/server.ts";
+import { uniquePrefix } from "../tests/support/services.ts";
+import type { RunningServer } from "../cli/server.ts";
+import { TaskTable } from "./task-table.ts";
+
+const noTrace = { traceparent: null, tracestate: null };
+const dispatcherOnly = { roles: new Set(["api", "dispatcher"] as const) };
+
+describe("dispatcher failover", () => {
+  const cleanup: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  });
+  const start = async (prefix: string) => {
+    const server = await startTestServer({ ...dispatcherOnly, prefix, roles: new Set(["api", "dispatcher"]) });
+    cleanup.push(() => server.close());
+    return server;
+  };
+  const leaderOf = (servers: RunningServer[]) =>
+    eventually(() => servers.find((s) => s.dispatcher?.leading), 20_000, "a leader");
+
+  it("rebuilds its queue from the log: tasks submitted while no dispatcher ran are dispatched", async () => {
+    const prefix = uniquePrefix("rebuild");
+    const api = await startTestServer({ prefix, roles: new Set(["api"]) });
+    cleanup.push(() => api.close());
+    const commands = new TaskCommands(api.store, { maxPayloadBytes: 1 << 20 });
+    const ids = new Set<string>();
+    for (let i = 0; i < 20; i++) ids.add((await commands.submit({ type: "later", payload: i }, noTrace)).id);
+    const dispatcher = await start(prefix);
+    await leaderOf([dispatcher]);
+    const w = new RawWorker(dispatcher.grpcAddress);
+    cleanup.push(() => w.close());
+    await w.register(["later"], { slots: 50 });
+    const seen = new Set<string>();
+    while (seen.size < ids.size) seen.add((await w.next("assignment")).taskId);
+    expect(seen).toEqual(ids);
+  });
+
+  it("a follower turns workers away; after the leader dies the follower leads and adopts running attempts", async () => {
+    const prefix = uniquePrefix("failover");
+    const a = await start(prefix);
+    const first = await leaderOf([a]);
+    const b = await start(prefix);
+    expect(b.dispatcher!.leading).toBe(false);
+
+    const turnedAway = new RawWorker(b.grpcAddress);
+    cleanup.push(() => turnedAway.close());
+    turnedAway.send({ $case: "register", value: { workerId: "", name: "x", types: ["t"], labels: {}, slots: 1, sdk: "test", active: [] } });
+    expect((await turnedAway.closed()).details).toMatch(/not leader/);
+
+    const commands = new TaskCommands(first.store, { maxPayloadBytes: 1 << 20 });
+    const w1 = new RawWorker(first.grpcAddress);
+    cleanup.push(() => w1.close());
+    const workerId = await w1.register(["t"]);
+    const { id } = await commands.submit({ type: "t" }, noTrace);
+    const assignment = await w1.next("assignment");
+    const oldEpoch = first.dispatcher!.term!.epoch;
+
+    await first.close();
+    const second = await leaderOf([b]);
+    expect(second.dispatcher!.term!.epoch).toBeGreaterThan(oldEpoch);
+
+    // The worker reconnects to the new leader, still running its attempt: it is adopted, not retried.
+    const w2 = new RawWorker(second.grpcAddress);
+    cleanup.push(() => w2.close());
+    await w2.register(["t"], { workerId, active: [{ taskId: id, attempt: assignment.attempt }] });
+    w2.send({ $case: "completed", value: { taskId: id, attempt: assignment.attempt, resultJson: '"done"' } });
+    expect(await w2.next("ack")).toMatchObject({ accepted: true });
+    const state = fold(await second.store.readTask(id));
+    expect(state).toMatchObject({ status: "SUCCEEDED", attempt: 1, result: "done" });
+  });
+
+  it("fences a paused leader: once a newer leader is elected, the old epoch's writes are rejected", async () => {
+    const prefix = uniquePrefix("fence");
+    const a = await start(prefix);
+    await leaderOf([a]);
+    const paused = a.dispatcher!.term!;
+    const commands = new TaskCommands(a.store, { maxPayloadBytes: 1 << 20 });
+    const { id } = await commands.submit({ type: "nobody-handles-this" }, noTrace);
+    // The old leader's writer, as it was before its lease expired (a GC pause, a frozen VM).
+    const staleWriter = new TaskTable(a.store, paused.epoch, () => undefined);
+
+    const b = await start(prefix);
+    await a.dispatcher!.leadership.stop(); // lease gone: b is elected and fences every partition
+    await leaderOf([b]);
+
+    await expect(staleWriter.execute(id, () => ({ type: "AssignTask", data: { workerId: uuidv7(), now: Date.now() } }))).rejects.toBeInstanceOf(
+      StaleEpochError,
+    );
+    expect(fold(await a.store.readTask(id)).status).toBe("QUEUED");
+  });
+});
