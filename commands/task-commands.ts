@@ -15,6 +15,7 @@ import {
 import type { EventStore } from "./event-store/event-store.ts";
 import type { StoredEvent } from "./event-store/stream-format.ts";
 import { taskView, type TaskView } from "./task-view.ts";
+import { mapAllOrFail } from "./validation/collect.ts";
 import { toTaskSpec, type SubmissionLimits, type TraceContext } from "./validation/task-spec.ts";
 
 export interface SubmitResult {
@@ -43,12 +44,22 @@ export class TaskCommands {
 
   /** Validates and submits one task. */
   async submit(input: unknown, trace: TraceContext, now = Date.now()): Promise<SubmitResult> {
-    return this.submitSpec(toTaskSpec(input, this.limits, trace), now);
+    const [result] = await this.submitValidated([this.validate(input, trace)], now);
+    return result!;
   }
 
-  /** Validates every task first (errors name `tasks[i].field`), then submits them concurrently. */
+  /** Validates every task first (errors name `tasks[i].field`, all of them at once), then submits them. */
   async submitMany(inputs: unknown[], trace: TraceContext, now = Date.now()): Promise<SubmitResult[]> {
-    const specs = inputs.map((input, i) => toTaskSpec(input, this.limits, trace, `tasks[${i}].`));
+    return this.submitValidated(mapAllOrFail(inputs, (input, i) => this.validate(input, trace, `tasks[${i}].`)), now);
+  }
+
+  /** Checks a submission and fills in its defaults; throws ValidationError or PayloadTooLargeError. */
+  validate(input: unknown, trace: TraceContext, pathPrefix = ""): TaskSpec {
+    return toTaskSpec(input, this.limits, trace, pathPrefix);
+  }
+
+  /** Submits tasks already validated, concurrently (the appends are pipelined to Redis). */
+  async submitValidated(specs: TaskSpec[], now = Date.now()): Promise<SubmitResult[]> {
     return Promise.all(specs.map((spec) => this.submitSpec(spec, now)));
   }
 

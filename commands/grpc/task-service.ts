@@ -5,6 +5,7 @@ import { withSubmissionSpan } from "../../observability/trace-context.ts";
 import type { TaskCommands } from "../task-commands.ts";
 import type { TaskView } from "../task-view.ts";
 import { toServiceError } from "./status.ts";
+import { mapAllOrFail } from "../validation/collect.ts";
 
 /** gRPC TaskService over the same command layer as REST. */
 export function taskService(commands: TaskCommands): TaskServiceServer & Record<string, UntypedHandleCall> {
@@ -16,8 +17,10 @@ export function taskService(commands: TaskCommands): TaskServiceServer & Record<
     submitTasks: unary(async (call) => {
       const tasks = call.request.tasks;
       if (tasks.length === 0 || tasks.length > 1000) throw new ValidationError([{ field: "tasks", reason: "must hold 1 to 1000 tasks" }]);
-      const inputs = tasks.map((task, i) => submissionFromMessage(task, `tasks[${i}].`));
-      const results = await withSubmissionSpan("taskstream.submit_batch", traceHeaders(call), (trace) => commands.submitMany(inputs, trace));
+      const results = await withSubmissionSpan("taskstream.submit_batch", traceHeaders(call), (trace) => {
+        const specs = mapAllOrFail(tasks, (task, i) => commands.validate(submissionFromMessage(task, `tasks[${i}].`), trace, `tasks[${i}].`));
+        return commands.submitValidated(specs);
+      });
       return { results };
     }),
     getTask: unary(async (call) => taskMessage(await commands.get(call.request.id))),
