@@ -6,8 +6,10 @@ import { isTerminal, type TaskState } from "./state.ts";
 
 /**
  * The task decider: which events a command yields against the task's current state. Pure.
- * A command that changes nothing returns []; a report from a stale attempt is not an error but an
- * event (TaskResultRejected), so that the history shows it; illegal requests throw typed errors.
+ * A command that changes nothing returns []; a start, result or failure from a stale attempt is not
+ * an error but an event (TaskResultRejected), so the history shows it (stale progress, which
+ * decides nothing, is dropped); illegal requests throw typed errors. A result that arrives after a
+ * cancel was requested still wins: the work was done. The attempt number is the fencing token.
  */
 export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
   if (command.type !== "SubmitTask" && state.status === "NEW") throw new NotFoundError("task");
