@@ -1,0 +1,52 @@
+import { parseArgs } from "node:util";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { NotFoundError, ValidationError, evolve, initialState } from "../../domain/task/index.ts";
+import { EventStore } from "../../commands/event-store/event-store.ts";
+import { CONFIG_OPTIONS, loadConfig } from "../config.ts";
+
+/** Audit verbs: they read the log itself, the source of truth, not any projection of it. */
+function openStore(argv: string[], extra: Record<string, { type: "string" }> = {}) {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONFIG_OPTIONS, ...extra } });
+  const config = loadConfig(values);
+  const redis = new Redis(config.redisUrl, { enableAutoPipelining: true });
+  const store = new EventStore(redis, { partitions: config.partitions, prefix: config.prefix });
+  return { config, redis, store, values, positionals };
+}
+
+/** `taskstream replay ID`: each event in order with the state it leads to. */
+export async function replay(argv: string[]): Promise<void> {
+  const { redis, store, positionals } = openStore(argv);
+  try {
+    const [id] = positionals;
+    if (!id) throw new ValidationError([{ field: "ID", reason: "is required" }]);
+    const events = await store.readTask(id);
+    if (events.length === 0) throw new NotFoundError(`task ${id}`);
+    let state = initialState();
+    for (const event of events) {
+      state = evolve(state, event);
+      const at = new Date(Number(event.streamId.split("-")[0])).toISOString();
+      console.log(`v${event.version} ${at} ${event.type} ${JSON.stringify(event.data)}`);
+      console.log(`    → ${state.status} attempt=${state.attempt}${state.cancelRequested ? " cancel-requested" : ""}`);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** `taskstream verify`: folds each task's events from the log and compares them with its read-model row. */
+export async function verify(argv: string[]): Promise<void> {
+  const { config, redis, store, values } = openStore(argv, { limit: { type: "string" } });
+  const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
+  try {
+    const { verifyReadModel } = await import("../../projections/verify.ts");
+    const limit = values.limit === undefined ? undefined : Number(values.limit);
+    const report = await verifyReadModel({ store, pool, limit });
+    console.log(`checked ${report.checked} tasks, ${report.mismatches.length} mismatches`);
+    for (const mismatch of report.mismatches.slice(0, 50)) console.log(JSON.stringify(mismatch));
+    if (report.mismatches.length > 0) process.exitCode = 1;
+  } finally {
+    await pool.end();
+    redis.disconnect();
+  }
+}
