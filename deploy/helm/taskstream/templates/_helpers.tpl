@@ -1,0 +1,5 @@
+{{- define "taskstream.labels" -}}
+app.kubernetes.io/name: taskstream
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end -}}
