@@ -32,5 +32,7 @@ export async function registerReadApi(
   deps: { pool: pg.Pool; redis: Redis; store: EventStore; graphiql: boolean; registry: WorkerRegistry | null },
 ): Promise<void> {
   const { readApiPlugin } = await import("../read-api/plugin.ts");
-  await app.register(readApiPlugin, { pool: deps.pool, redis: deps.redis, prefix: deps.store.prefix, graphiql: deps.graphiql });
+  const { taskFromLog } = await import("../read-api/log-fallback.ts");
+  // A task the projector has not reached yet is answered from the log: no "not found" right after submit.
+  await app.register(readApiPlugin, { pool: deps.pool, redis: deps.redis, prefix: deps.store.prefix, graphiql: deps.graphiql, getTaskFromLog: taskFromLog(deps.store) });
 }

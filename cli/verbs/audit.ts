@@ -6,8 +6,8 @@ import { EventStore } from "../../commands/event-store/event-store.ts";
 import { CONFIG_OPTIONS, loadConfig } from "../config.ts";
 
 /** Audit verbs: they read the log itself, the source of truth, not any projection of it. */
-function openStore(argv: string[], extra: Record<string, { type: "string" }> = {}) {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONFIG_OPTIONS, ...extra } });
+function openStore(argv: string[]) {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONFIG_OPTIONS, limit: { type: "string" } } });
   const config = loadConfig(values);
   const redis = new Redis(config.redisUrl, { enableAutoPipelining: true });
   const store = new EventStore(redis, { partitions: config.partitions, prefix: config.prefix });
@@ -36,7 +36,7 @@ export async function replay(argv: string[]): Promise<void> {
 
 /** `taskstream verify`: folds each task's events from the log and compares them with its read-model row. */
 export async function verify(argv: string[]): Promise<void> {
-  const { config, redis, store, values } = openStore(argv, { limit: { type: "string" } });
+  const { config, redis, store, values } = openStore(argv);
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
   try {
     const { verifyReadModel } = await import("../../projections/verify.ts");

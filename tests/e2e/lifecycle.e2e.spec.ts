@@ -80,7 +80,7 @@ describe("a thousand tasks end to end", () => {
       } else {
         response = await new Promise<SubmitTaskResponse>((resolve, reject) =>
           grpc.submitTask(
-            { task: { type: "echo", payloadJson: JSON.stringify(payload), priority, idempotencyKey: key ?? "", requires: {}, runAt: "", metadata: {} } },
+            { task: { type: "echo", payloadJson: JSON.stringify(payload), priority, idempotencyKey: key ?? "", requires: {}, runAt: "", metadata: {}, retry: undefined, timeouts: undefined } },
             new Metadata(),
             (error, reply) => (error ? reject(error) : resolve(reply)),
           ),

@@ -1,0 +1,215 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Redis } from "ioredis";
+import type pg from "pg";
+import type { EventStore } from "../commands/event-store/event-store.ts";
+import { streamIdTime, type StoredEvent } from "../commands/event-store/stream-format.ts";
+import { tailPartitions } from "../commands/event-store/tail.ts";
+import { compareStreamIds, loadCheckpoints, STREAM_START, type CheckpointMove } from "./checkpoints.ts";
+import { commitBatch } from "./commit-batch.ts";
+import { taskUpdatesChannel, type TaskRow } from "./task-row.ts";
+
+export interface TasksProjectorOptions {
+  store: EventStore;
+  /** For reads and PUBLISH; the blocking tail gets a `duplicate()` of it. */
+  redis: Redis;
+  pool: pg.Pool;
+  /** Checkpoints are kept under `${store.prefix}:${name}`: a position belongs to one log. Default "tasks". */
+  name?: string;
+  /** Most events per transaction (default 1000). */
+  batchSize?: number;
+  /** How long one blocking read of the running loop waits for news, in ms (default 1000). */
+  blockMs?: number;
+  /** Pause of the running loop after an error before it tries again, in ms (default 1000). */
+  retryMs?: number;
+  /** After each commit, with the rows it changed. */
+  onCommitted?: (changedTasks: TaskRow[]) => void;
+  /** After each commit, with the number of events applied and the batch's lag. */
+  onBatch?: (events: number, lagMs: number) => void;
+  /** Errors of the running loop (it retries) and failed publishes. */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Folds the event log into the `tasks` and `task_events` tables, exactly once: each batch's rows,
+ * events and checkpoint move commit in one transaction, the checkpoint by compare-and-set, so any
+ * number of instances may run over one log (see docs/projection-checkpoints.md). After each commit
+ * the changed rows are published on `${prefix}:task-updates` for the read API's subscriptions.
+ */
+export class TasksProjector {
+  /** The `projector` key of this projector's checkpoint rows. */
+  readonly checkpointKey: string;
+  /** Events applied to the read model by this instance. */
+  projectedEvents = 0;
+  committedBatches = 0;
+  /** Batches abandoned because another instance had moved the checkpoint first. */
+  conflicts = 0;
+  publishFailures = 0;
+  /** Age of the newest event of the last committed batch when it committed, in ms. */
+  lagMs = 0;
+
+  private readonly options: TasksProjectorOptions;
+  private readonly batchSize: number;
+  private readonly channel: string;
+  private positions = new Map<number, string>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly waiters = new Set<() => void>();
+  private running: { abort: AbortController; connection: Redis; loop: Promise<void> } | null = null;
+
+  constructor(options: TasksProjectorOptions) {
+    this.options = options;
+    this.checkpointKey = `${options.store.prefix}:${options.name ?? "tasks"}`;
+    this.batchSize = options.batchSize ?? 1000;
+    this.channel = taskUpdatesChannel(options.store.prefix);
+  }
+
+  /** Follows the log from the stored checkpoints with blocking reads until `stop()`. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    await this.exclusive(() => this.reload());
+    const abort = new AbortController();
+    const connection = this.options.redis.duplicate();
+    this.running = { abort, connection, loop: this.run(connection, abort.signal) };
+  }
+
+  /** Stops following the log, after the batch in flight (if any) has committed or rolled back. */
+  async stop(): Promise<void> {
+    const running = this.running;
+    if (!running) return;
+    this.running = null;
+    running.abort.abort();
+    running.connection.disconnect();
+    await running.loop;
+  }
+
+  /** Projects everything in the log now, then returns the number of events this call applied. */
+  async catchUp(): Promise<number> {
+    const { store } = this.options;
+    await this.exclusive(() => this.reload());
+    let applied = 0;
+    for (let progressed = true; progressed;) {
+      progressed = false;
+      for (let partition = 0; partition < store.partitions; partition++) {
+        const events = await store.readPartition(partition, this.position(partition), this.batchSize);
+        if (events.length === 0) continue;
+        progressed = true;
+        applied += (await this.project(events)) ?? 0;
+      }
+    }
+    return applied;
+  }
+
+  /** Resolves once this instance's checkpoint has reached the given stream id in each given partition. */
+  waitFor(
+    streamIdPerPartition: Map<number, string> | Record<number, string>,
+    timeoutMs = 10_000,
+  ): Promise<void> {
+    const wanted =
+      streamIdPerPartition instanceof Map ? [...streamIdPerPartition] : Object.entries(streamIdPerPartition);
+    const reached = () => wanted.every(([p, id]) => compareStreamIds(this.position(Number(p)), id) >= 0);
+    if (reached()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!reached()) return;
+        this.waiters.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(
+          new Error(
+            `projector ${this.checkpointKey} did not reach ${JSON.stringify(wanted)} within ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+      this.waiters.add(check);
+    });
+  }
+
+  private async run(connection: Redis, signal: AbortSignal): Promise<void> {
+    const { store, blockMs, retryMs = 1000, onError } = this.options;
+    const perPartition = Math.max(1, Math.ceil(this.batchSize / store.partitions));
+    while (!signal.aborted) {
+      try {
+        const from = new Map(this.positions);
+        const tail = tailPartitions(store, connection, { from, batchSize: perPartition, blockMs, signal });
+        for await (const batch of tail) {
+          if ((await this.project(batch)) === null) break; // conflict: follow again from the reloaded checkpoints
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        onError?.(error);
+        await sleep(retryMs, undefined, { signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Commits one batch; returns the events applied, or null when another instance got there first. */
+  private project(batch: StoredEvent[]): Promise<number | null> {
+    return this.exclusive(() => this.commit(batch));
+  }
+
+  private async commit(batch: StoredEvent[]): Promise<number | null> {
+    // Events at or before this instance's checkpoint were committed already (by catchUp or the loop).
+    const fresh = batch.filter(
+      (event) => compareStreamIds(event.streamId, this.position(event.partition)) > 0,
+    );
+    if (fresh.length === 0) return 0;
+    const last = new Map(fresh.map((event) => [event.partition, event.streamId]));
+    const moves: CheckpointMove[] = [...last].map(([partition, next]) => ({
+      partition,
+      expected: this.position(partition),
+      next,
+    }));
+    const { pool, store } = this.options;
+    const outcome = await commitBatch({ pool, store, checkpointKey: this.checkpointKey }, fresh, moves);
+    if (!outcome) {
+      this.conflicts++;
+      await this.reload();
+      return null;
+    }
+    for (const move of moves) this.positions.set(move.partition, move.next);
+    this.projectedEvents += outcome.applied.length;
+    this.committedBatches++;
+    this.lagMs = Math.max(0, Date.now() - Math.max(...fresh.map((event) => streamIdTime(event.streamId))));
+    for (const wake of [...this.waiters]) wake();
+    this.options.onBatch?.(outcome.applied.length, this.lagMs);
+    if (outcome.changed.length > 0) {
+      this.options.onCommitted?.(outcome.changed);
+      await this.publish(outcome.changed);
+    }
+    return outcome.applied.length;
+  }
+
+  private async publish(rows: TaskRow[]): Promise<void> {
+    const { redis, onError } = this.options;
+    const replies = await Promise.allSettled(
+      rows.map((row) => redis.publish(this.channel, JSON.stringify(row))),
+    );
+    for (const reply of replies) {
+      if (reply.status === "fulfilled") continue;
+      this.publishFailures++;
+      onError?.(reply.reason);
+    }
+  }
+
+  private async reload(): Promise<void> {
+    this.positions = await loadCheckpoints(
+      this.options.pool,
+      this.checkpointKey,
+      this.options.store.partitions,
+    );
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  private position(partition: number): string {
+    return this.positions.get(partition) ?? STREAM_START;
+  }
+
+  /** Runs `work` after every earlier batch of this instance: one transaction at a time. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(work, work);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}

@@ -1,0 +1,58 @@
+import { readFileSync } from "node:fs";
+import type { FastifyInstance } from "fastify";
+import type { Redis } from "ioredis";
+import mercurius from "mercurius";
+import type pg from "pg";
+import type { TaskRow } from "../projections/task-row.ts";
+import { eventsLoader } from "./resolvers/events-loader.ts";
+import { queryResolvers } from "./resolvers/query.ts";
+import { DateTimeScalar, JsonScalar } from "./resolvers/scalars.ts";
+import { subscriptionResolvers } from "./resolvers/subscription.ts";
+import { forwardTaskUpdates } from "./task-updates.ts";
+
+export interface ReadApiOptions {
+  /** The read model's database. */
+  pool: pg.Pool;
+  /** A connection whose `duplicate()` becomes this instance's subscriber to the projector's updates. */
+  redis: Redis;
+  /** The event store's key prefix: the updates arrive on `${prefix}:task-updates`. */
+  prefix: string;
+  /** Serve GraphiQL at /graphiql. */
+  graphiql: boolean;
+  /** Answers `task(id)` for a task not projected yet; see `taskFromLog`. Its `events` stay empty until projected. */
+  getTaskFromLog?: (id: string) => Promise<TaskRow | null>;
+}
+
+const schema = readFileSync(new URL("./schema.graphql", import.meta.url), "utf8");
+
+/**
+ * The read API as a Fastify plugin: GraphQL over the PostgreSQL read model at /graphql, with
+ * subscriptions over WebSocket on the same path, fed by the projector through Redis so that any
+ * number of instances, in any process, serve them.
+ */
+export async function readApiPlugin(app: FastifyInstance, options: ReadApiOptions): Promise<void> {
+  const { pool, redis, prefix, graphiql, getTaskFromLog } = options;
+  // Mercurius and its `graphql` decoration stay encapsulated in a context of their own.
+  await app.register(async (graphqlApp) => {
+    await graphqlApp.register(mercurius, {
+      schema,
+      resolvers: {
+        JSON: JsonScalar,
+        DateTime: DateTimeScalar,
+        Query: queryResolvers({ pool, getTaskFromLog }),
+        Subscription: subscriptionResolvers(),
+      },
+      loaders: { Task: { events: eventsLoader(pool) } },
+      subscription: true,
+      graphiql,
+    });
+    const stopForwarding = await forwardTaskUpdates(redis, prefix, graphqlApp.graphql.pubsub, graphqlApp.log);
+    graphqlApp.addHook("onClose", (_instance, done) => {
+      stopForwarding();
+      done();
+    });
+  });
+}
+// Fastify reads a `prefix` option as a route prefix; this plugin's `prefix` is the key prefix, so it
+// skips Fastify's override (what fastify-plugin does) and encapsulates inside instead.
+Object.assign(readApiPlugin, { [Symbol.for("skip-override")]: true });
