@@ -36,13 +36,37 @@ const SETTINGS = {
   "advertise-address": ["TASKSTREAM_ADVERTISE_ADDRESS", "", String],
   "redis-url": ["TASKSTREAM_REDIS_URL", "redis://127.0.0.1:6379", String],
   "pg-url": ["TASKSTREAM_PG_URL", "postgres://postgres@127.0.0.1:5432/taskstream", String],
-  "etcd-endpoints": ["TASKSTREAM_ETCD_ENDPOINTS", "http://127.0.0.1:2379", (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean)],
+  "etcd-endpoints": [
+    "TASKSTREAM_ETCD_ENDPOINTS",
+    "http://127.0.0.1:2379",
+    (v: string) =>
+      v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
+  ],
   partitions: ["TASKSTREAM_PARTITIONS", "8", int("partitions", 1, 256)],
   prefix: ["TASKSTREAM_PREFIX", "ts", String],
-  "dedup-window-ms": ["TASKSTREAM_DEDUP_WINDOW_MS", String(24 * 3600_000), int("dedup-window-ms", 1000, 30 * 24 * 3600_000)],
-  "max-payload-bytes": ["TASKSTREAM_MAX_PAYLOAD_BYTES", String(1024 * 1024), int("max-payload-bytes", 1024, 64 * 1024 * 1024)],
-  "heartbeat-interval-ms": ["TASKSTREAM_HEARTBEAT_INTERVAL_MS", "2000", int("heartbeat-interval-ms", 100, 60_000)],
-  "heartbeat-timeout-ms": ["TASKSTREAM_HEARTBEAT_TIMEOUT_MS", "10000", int("heartbeat-timeout-ms", 500, 600_000)],
+  "dedup-window-ms": [
+    "TASKSTREAM_DEDUP_WINDOW_MS",
+    String(24 * 3600_000),
+    int("dedup-window-ms", 1000, 30 * 24 * 3600_000),
+  ],
+  "max-payload-bytes": [
+    "TASKSTREAM_MAX_PAYLOAD_BYTES",
+    String(1024 * 1024),
+    int("max-payload-bytes", 1024, 64 * 1024 * 1024),
+  ],
+  "heartbeat-interval-ms": [
+    "TASKSTREAM_HEARTBEAT_INTERVAL_MS",
+    "2000",
+    int("heartbeat-interval-ms", 100, 60_000),
+  ],
+  "heartbeat-timeout-ms": [
+    "TASKSTREAM_HEARTBEAT_TIMEOUT_MS",
+    "10000",
+    int("heartbeat-timeout-ms", 500, 600_000),
+  ],
   "reconnect-grace-ms": ["TASKSTREAM_RECONNECT_GRACE_MS", "5000", int("reconnect-grace-ms", 0, 600_000)],
   "lease-ttl-seconds": ["TASKSTREAM_LEASE_TTL_SECONDS", "10", int("lease-ttl-seconds", 2, 300)],
   graphiql: ["TASKSTREAM_GRAPHIQL", "false", (v: string) => v === "true" || v === "1"],
@@ -51,13 +75,15 @@ const SETTINGS = {
 
 type SettingName = keyof typeof SETTINGS;
 
-export const CONFIG_OPTIONS = Object.fromEntries(Object.keys(SETTINGS).map((name) => [name, { type: "string" as const }])) as Record<
-  SettingName,
-  { type: "string" }
->;
+export const CONFIG_OPTIONS = Object.fromEntries(
+  Object.keys(SETTINGS).map((name) => [name, { type: "string" as const }]),
+) as Record<SettingName, { type: "string" }>;
 
 /** Reads the configuration from flags (already parsed) and the environment. Bad values name their flag. */
-export function loadConfig(flags: Partial<Record<string, string | boolean | undefined>>, env = process.env): Config {
+export function loadConfig(
+  flags: Partial<Record<string, string | boolean | undefined>>,
+  env = process.env,
+): Config {
   const value = <N extends SettingName>(name: N): ReturnType<(typeof SETTINGS)[N][2]> => {
     const [variable, fallback, parse] = SETTINGS[name];
     const raw = typeof flags[name] === "string" ? flags[name] : (env[variable] ?? fallback);
@@ -88,15 +114,28 @@ export function loadConfig(flags: Partial<Record<string, string | boolean | unde
   };
 }
 
-export function parseFlags(argv: string[], extra: Record<string, { type: "string" | "boolean"; short?: string }> = {}) {
-  return parseArgs({ args: argv, options: { ...CONFIG_OPTIONS, ...extra }, allowPositionals: true, strict: true });
+export function parseFlags(
+  argv: string[],
+  extra: Record<string, { type: "string" | "boolean"; short?: string }> = {},
+) {
+  return parseArgs({
+    args: argv,
+    options: { ...CONFIG_OPTIONS, ...extra },
+    allowPositionals: true,
+    strict: true,
+  });
 }
 
 function parseRoles(value: string): Set<Role> {
-  const roles = value.split(",").map((r) => r.trim()).filter(Boolean);
+  const roles = value
+    .split(",")
+    .map((r) => r.trim())
+    .filter(Boolean);
   const unknown = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
   if (unknown.length > 0 || roles.length === 0) {
-    throw new ValidationError([{ field: "roles", reason: `must be a comma-separated list of ${ROLES.join(", ")}; got "${value}"` }]);
+    throw new ValidationError([
+      { field: "roles", reason: `must be a comma-separated list of ${ROLES.join(", ")}; got "${value}"` },
+    ]);
   }
   return new Set(roles as Role[]);
 }
@@ -104,7 +143,10 @@ function parseRoles(value: string): Set<Role> {
 function int(field: string, min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isInteger(n) || n < min || n > max) throw new ValidationError([{ field, reason: `must be an integer from ${min} to ${max}; got "${value}"` }]);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new ValidationError([
+        { field, reason: `must be an integer from ${min} to ${max}; got "${value}"` },
+      ]);
     return n;
   };
 }

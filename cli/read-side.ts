@@ -11,7 +11,12 @@ export interface ReadSide {
 }
 
 /** Starts the projector that folds the log into PostgreSQL, feeding its lag and throughput to the metrics. */
-export async function startProjector(deps: { store: EventStore; redis: Redis; pool: pg.Pool; metrics: Metrics }): Promise<TasksProjector> {
+export async function startProjector(deps: {
+  store: EventStore;
+  redis: Redis;
+  pool: pg.Pool;
+  metrics: Metrics;
+}): Promise<TasksProjector> {
   const { TasksProjector } = await import("../projections/tasks-projector.ts");
   const projector = new TasksProjector({
     store: deps.store,
@@ -29,10 +34,22 @@ export async function startProjector(deps: { store: EventStore; redis: Redis; po
 /** Registers GraphQL at /graphql (GraphiQL when asked), served from the read model. */
 export async function registerReadApi(
   app: FastifyInstance,
-  deps: { pool: pg.Pool; redis: Redis; store: EventStore; graphiql: boolean; registry: WorkerRegistry | null },
+  deps: {
+    pool: pg.Pool;
+    redis: Redis;
+    store: EventStore;
+    graphiql: boolean;
+    registry: WorkerRegistry | null;
+  },
 ): Promise<void> {
   const { readApiPlugin } = await import("../read-api/plugin.ts");
   const { taskFromLog } = await import("../read-api/log-fallback.ts");
   // A task the projector has not reached yet is answered from the log: no "not found" right after submit.
-  await app.register(readApiPlugin, { pool: deps.pool, redis: deps.redis, prefix: deps.store.prefix, graphiql: deps.graphiql, getTaskFromLog: taskFromLog(deps.store) });
+  await app.register(readApiPlugin, {
+    pool: deps.pool,
+    redis: deps.redis,
+    prefix: deps.store.prefix,
+    graphiql: deps.graphiql,
+    getTaskFromLog: taskFromLog(deps.store),
+  });
 }

@@ -34,7 +34,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const redis = new Redis(config.redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 10 });
   const etcd = config.roles.has("dispatcher") ? new Etcd3({ hosts: config.etcdEndpoints }) : null;
-  const store = new EventStore(redis, { partitions: config.partitions, prefix: config.prefix, dedupWindowMs: config.dedupWindowMs });
+  const store = new EventStore(redis, {
+    partitions: config.partitions,
+    prefix: config.prefix,
+    dedupWindowMs: config.dedupWindowMs,
+  });
   const metrics = createMetrics();
   const http = Fastify({ logger: { level: config.logLevel }, bodyLimit: config.maxPayloadBytes + 64 * 1024 });
   http.setErrorHandler(httpErrorHandler);
@@ -43,9 +47,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const closers: (() => Promise<unknown>)[] = [];
 
   if (config.roles.has("api")) {
-    const commands = new TaskCommands(store, { maxPayloadBytes: config.maxPayloadBytes }, {
-      onSubmitted: (_spec, deduplicated) => (deduplicated ? metrics.deduplicated : metrics.submitted).inc(),
-    });
+    const commands = new TaskCommands(
+      store,
+      { maxPayloadBytes: config.maxPayloadBytes },
+      {
+        onSubmitted: (_spec, deduplicated) => (deduplicated ? metrics.deduplicated : metrics.submitted).inc(),
+      },
+    );
     await http.register(taskRoutes(commands));
     grpc.addService(TaskServiceService, taskService(commands));
   }
@@ -64,7 +72,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
     });
     grpc.addService(WorkerServiceService, dispatcher.workerService());
     const leader = dispatcher;
-    checks.push({ name: "dispatcher-lease", check: async () => void (leader.leading || fail("not leading: no lease held")) });
+    checks.push({
+      name: "dispatcher-lease",
+      check: async () => void (leader.leading || fail("not leading: no lease held")),
+    });
     closers.push(() => leader.stop());
   }
 
@@ -77,12 +88,21 @@ export async function startServer(config: Config): Promise<RunningServer> {
       const projector = readSide.projector;
       closers.push(() => projector.stop());
     }
-    if (config.roles.has("read-api")) await registerReadApi(http, { pool, redis, store, graphiql: config.graphiql, registry: dispatcher?.registry ?? null });
+    if (config.roles.has("read-api"))
+      await registerReadApi(http, {
+        pool,
+        redis,
+        store,
+        graphiql: config.graphiql,
+        registry: dispatcher?.registry ?? null,
+      });
   }
 
   await http.register(healthRoutes(metrics.registry, checks));
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    grpc.bindAsync(`${config.host}:${config.grpcPort}`, ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+    grpc.bindAsync(`${config.host}:${config.grpcPort}`, ServerCredentials.createInsecure(), (error, port) =>
+      error ? reject(error) : resolve(port),
+    ),
   );
   const httpUrl = await http.listen({ host: config.host, port: config.httpPort });
   const grpcAddress = `${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${grpcPort}`;

@@ -50,7 +50,10 @@ export class TaskCommands {
 
   /** Validates every task first (errors name `tasks[i].field`, all of them at once), then submits them. */
   async submitMany(inputs: unknown[], trace: TraceContext, now = Date.now()): Promise<SubmitResult[]> {
-    return this.submitValidated(mapAllOrFail(inputs, (input, i) => this.validate(input, trace, `tasks[${i}].`)), now);
+    return this.submitValidated(
+      mapAllOrFail(inputs, (input, i) => this.validate(input, trace, `tasks[${i}].`)),
+      now,
+    );
   }
 
   /** Checks a submission and fills in its defaults; throws ValidationError or PayloadTooLargeError. */
@@ -76,7 +79,10 @@ export class TaskCommands {
 
   /** Cancels a task; a task that is running gets a cancel request its dispatcher carries out. */
   async cancel(id: string, reason: string, now = Date.now()): Promise<TaskView> {
-    const state = await this.execute(id, { type: "CancelTask", data: { reason: reason || "cancelled by request", now } });
+    const state = await this.execute(id, {
+      type: "CancelTask",
+      data: { reason: reason || "cancelled by request", now },
+    });
     return taskView(id, state);
   }
 

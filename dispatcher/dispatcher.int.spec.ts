@@ -57,7 +57,8 @@ describe("dispatcher on real Redis and etcd", () => {
 
   it("dispatches higher priorities first", async () => {
     const ids: Record<string, string> = {};
-    for (const priority of [1, 9, 5]) ids[priority] = (await commands.submit({ type: "prio", priority }, noTrace)).id;
+    for (const priority of [1, 9, 5])
+      ids[priority] = (await commands.submit({ type: "prio", priority }, noTrace)).id;
     const w = worker();
     await w.register(["prio"], { slots: 1 });
     const order: string[] = [];
@@ -72,9 +73,22 @@ describe("dispatcher on real Redis and etcd", () => {
   it("retries a failed attempt and rejects a late result from the stale attempt", async () => {
     const w = worker();
     await w.register(["flaky"]);
-    const { id } = await commands.submit({ type: "flaky", retry: { maxAttempts: 3, initialBackoffMs: 10 } }, noTrace);
+    const { id } = await commands.submit(
+      { type: "flaky", retry: { maxAttempts: 3, initialBackoffMs: 10 } },
+      noTrace,
+    );
     const first = await w.next("assignment");
-    w.send({ $case: "failed", value: { taskId: id, attempt: 1, message: "boom", errorType: "Boom", nonRetryable: false, cancelled: false } });
+    w.send({
+      $case: "failed",
+      value: {
+        taskId: id,
+        attempt: 1,
+        message: "boom",
+        errorType: "Boom",
+        nonRetryable: false,
+        cancelled: false,
+      },
+    });
     expect(await w.next("ack")).toMatchObject({ accepted: true });
     const second = await w.next("assignment");
     expect(second.attempt).toBe(2);
@@ -94,7 +108,17 @@ describe("dispatcher on real Redis and etcd", () => {
     await w.register(["fatal"]);
     const { id } = await commands.submit({ type: "fatal" }, noTrace);
     await w.next("assignment");
-    w.send({ $case: "failed", value: { taskId: id, attempt: 1, message: "bad input", errorType: "Bad", nonRetryable: true, cancelled: false } });
+    w.send({
+      $case: "failed",
+      value: {
+        taskId: id,
+        attempt: 1,
+        message: "bad input",
+        errorType: "Bad",
+        nonRetryable: true,
+        cancelled: false,
+      },
+    });
     await w.next("ack");
     const state = await stateOf(id);
     expect(state.status).toBe("DEAD_LETTERED");
@@ -137,7 +161,17 @@ describe("dispatcher on real Redis and etcd", () => {
     await eventually(async () => ((await stateOf(id)).status === "RUNNING" ? true : undefined));
     await commands.cancel(id, "user asked");
     expect(await w.next("cancel")).toMatchObject({ taskId: id, attempt: 1 });
-    w.send({ $case: "failed", value: { taskId: id, attempt: 1, message: "aborted", errorType: "AbortError", nonRetryable: false, cancelled: true } });
+    w.send({
+      $case: "failed",
+      value: {
+        taskId: id,
+        attempt: 1,
+        message: "aborted",
+        errorType: "AbortError",
+        nonRetryable: false,
+        cancelled: true,
+      },
+    });
     await w.next("ack");
     expect((await stateOf(id)).status).toBe("CANCELLED");
   });

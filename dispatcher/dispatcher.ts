@@ -2,7 +2,11 @@ import type { Etcd3 } from "etcd3";
 import type { Redis } from "ioredis";
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { EventStore } from "../commands/event-store/event-store.ts";
-import type { DispatcherMessage, WorkerMessage, WorkerServiceServer } from "../proto/gen/taskstream/v1/workers.ts";
+import type {
+  DispatcherMessage,
+  WorkerMessage,
+  WorkerServiceServer,
+} from "../proto/gen/taskstream/v1/workers.ts";
 import type { DispatcherConfig, DispatcherMetrics, Logger } from "./context.ts";
 import { Leadership } from "./leadership.ts";
 import { Term } from "./term.ts";
@@ -34,11 +38,20 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     this.options = options;
-    this.registry = new WorkerRegistry(options.etcd, `${options.etcdPrefix}workers/`, Math.ceil(options.config.heartbeatTimeoutMs / 1000));
-    this.leadership = new Leadership(options.etcd, { key: `${options.etcdPrefix}leader`, ttlSeconds: options.leaseTtlSeconds });
+    this.registry = new WorkerRegistry(
+      options.etcd,
+      `${options.etcdPrefix}workers/`,
+      Math.ceil(options.config.heartbeatTimeoutMs / 1000),
+    );
+    this.leadership = new Leadership(options.etcd, {
+      key: `${options.etcdPrefix}leader`,
+      ttlSeconds: options.leaseTtlSeconds,
+    });
     this.leadership.on("elected", (epoch: number) => void this.lead(epoch));
     this.leadership.on("demoted", (reason: string) => this.stepDown(reason));
-    this.leadership.on("error", (error: unknown) => options.log.warn({ err: error }, "leader election failed"));
+    this.leadership.on("error", (error: unknown) =>
+      options.log.warn({ err: error }, "leader election failed"),
+    );
   }
 
   /** Starts campaigning; `address` is this dispatcher's gRPC address as workers reach it. */
@@ -114,14 +127,25 @@ export class Dispatcher {
         void term.report(session, message.msg);
         return;
       }
-      if (message.msg?.$case !== "register") return stream.close(status.FAILED_PRECONDITION, "the first message must be register");
+      if (message.msg?.$case !== "register")
+        return stream.close(status.FAILED_PRECONDITION, "the first message must be register");
       term = this.term;
-      if (!term?.accepting) return stream.close(status.UNAVAILABLE, this.leadership.isLeader ? "leader is starting" : "not leader");
+      if (!term?.accepting)
+        return stream.close(
+          status.UNAVAILABLE,
+          this.leadership.isLeader ? "leader is starting" : "not leader",
+        );
       const register = message.msg.value;
-      if (register.types.length === 0) return stream.close(status.INVALID_ARGUMENT, "register.types: must name at least one task type");
+      if (register.types.length === 0)
+        return stream.close(status.INVALID_ARGUMENT, "register.types: must name at least one task type");
       session = term.register(register, stream);
       const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options.config;
-      stream.send({ msg: { $case: "registered", value: { workerId: session.id, heartbeatIntervalMs, heartbeatTimeoutMs } } });
+      stream.send({
+        msg: {
+          $case: "registered",
+          value: { workerId: session.id, heartbeatIntervalMs, heartbeatTimeoutMs },
+        },
+      });
     });
     const finish = () => {
       if (session && term) term.disconnected(session);

@@ -17,7 +17,11 @@ describe("dispatcher failover", () => {
     for (const step of cleanup.splice(0).reverse()) await step();
   });
   const start = async (prefix: string) => {
-    const server = await startTestServer({ ...dispatcherOnly, prefix, roles: new Set(["api", "dispatcher"]) });
+    const server = await startTestServer({
+      ...dispatcherOnly,
+      prefix,
+      roles: new Set(["api", "dispatcher"]),
+    });
     cleanup.push(() => server.close());
     return server;
   };
@@ -50,7 +54,10 @@ describe("dispatcher failover", () => {
 
     const turnedAway = new RawWorker(b.grpcAddress);
     cleanup.push(() => turnedAway.close());
-    turnedAway.send({ $case: "register", value: { workerId: "", name: "x", types: ["t"], labels: {}, slots: 1, sdk: "test", active: [] } });
+    turnedAway.send({
+      $case: "register",
+      value: { workerId: "", name: "x", types: ["t"], labels: {}, slots: 1, sdk: "test", active: [] },
+    });
     expect((await turnedAway.closed()).details).toMatch(/not leader/);
 
     const commands = new TaskCommands(first.store, { maxPayloadBytes: 1 << 20 });
@@ -89,9 +96,9 @@ describe("dispatcher failover", () => {
     await a.dispatcher!.leadership.stop(); // lease gone: b is elected and fences every partition
     await leaderOf([b]);
 
-    await expect(staleWriter.execute(id, () => ({ type: "AssignTask", data: { workerId: uuidv7(), now: Date.now() } }))).rejects.toBeInstanceOf(
-      StaleEpochError,
-    );
+    await expect(
+      staleWriter.execute(id, () => ({ type: "AssignTask", data: { workerId: uuidv7(), now: Date.now() } })),
+    ).rejects.toBeInstanceOf(StaleEpochError);
     expect(fold(await a.store.readTask(id)).status).toBe("QUEUED");
   });
 });

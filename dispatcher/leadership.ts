@@ -45,7 +45,10 @@ export class Leadership extends EventEmitter {
 
   /** Whether the lease is still inside its trust window. */
   get trusted(): boolean {
-    return this.isLeader && Date.now() < this.lastKeepaliveAt + this.options.ttlSeconds * 1000 - this.options.marginMs;
+    return (
+      this.isLeader &&
+      Date.now() < this.lastKeepaliveAt + this.options.ttlSeconds * 1000 - this.options.marginMs
+    );
   }
 
   start(candidate: string): void {
@@ -81,7 +84,10 @@ export class Leadership extends EventEmitter {
     const leaseId = await lease.grant();
     this.lastKeepaliveAt = Date.now();
     const { key } = this.options;
-    const txn = await this.etcd.if(key, "Create", "==", 0).then(this.etcd.put(key).value(this.candidate).lease(leaseId)).commit();
+    const txn = await this.etcd
+      .if(key, "Create", "==", 0)
+      .then(this.etcd.put(key).value(this.candidate).lease(leaseId))
+      .commit();
     if (!txn.succeeded) {
       this.lease = null;
       await lease.revoke().catch(() => undefined);
@@ -103,7 +109,10 @@ export class Leadership extends EventEmitter {
         watcher.on("delete", () => resolve());
         watcher.on("disconnected", () => resolve());
         // The holder may have gone between our failed transaction and the watch.
-        void this.etcd.get(this.options.key).string().then((value) => value === null && resolve());
+        void this.etcd
+          .get(this.options.key)
+          .string()
+          .then((value) => value === null && resolve());
       });
     } finally {
       this.watcher = null;

@@ -42,7 +42,10 @@ class Fifo<T> {
   }
 }
 
-export function satisfies(requires: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+export function satisfies(
+  requires: Readonly<Record<string, string>>,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   for (const [key, value] of Object.entries(requires)) if (labels[key] !== value) return false;
   return true;
 }
@@ -95,7 +98,10 @@ export class ReadyQueue {
       for (let t = 0; t < types.length; t++) {
         const level = this.byType.get(types[(turn + t) % types.length]!)?.[priority];
         while (level && level.size > 0) {
-          const task = level.takeFirst((c) => !isCurrent(c) || satisfies(c.requires, worker.labels), this.scanLimit);
+          const task = level.takeFirst(
+            (c) => !isCurrent(c) || satisfies(c.requires, worker.labels),
+            this.scanLimit,
+          );
           if (!task) break;
           this.depth[priority]!--;
           this.count--;

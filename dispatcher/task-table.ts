@@ -30,7 +30,11 @@ export class TaskTable {
   private readonly epoch: number;
   private readonly onChange: (taskId: string, state: TaskState, events: TaskEvent[]) => void;
 
-  constructor(store: EventStore, epoch: number, onChange: (taskId: string, state: TaskState, events: TaskEvent[]) => void) {
+  constructor(
+    store: EventStore,
+    epoch: number,
+    onChange: (taskId: string, state: TaskState, events: TaskEvent[]) => void,
+  ) {
     this.store = store;
     this.epoch = epoch;
     this.onChange = onChange;

@@ -1,6 +1,14 @@
 import { v7 as uuidv7 } from "uuid";
 import { status } from "@grpc/grpc-js";
-import { IllegalStateError, NotFoundError, type Json, type TaskCommand, type TaskError, type TaskEvent, type TaskState } from "../domain/task/index.ts";
+import {
+  IllegalStateError,
+  NotFoundError,
+  type Json,
+  type TaskCommand,
+  type TaskError,
+  type TaskEvent,
+  type TaskState,
+} from "../domain/task/index.ts";
 import type { EventStore } from "../commands/event-store/event-store.ts";
 import { tailPartitions } from "../commands/event-store/tail.ts";
 import type { Register, WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
@@ -42,7 +50,9 @@ export class Term {
   constructor(epoch: number, ctx: DispatcherContext) {
     this.epoch = epoch;
     this.ctx = ctx;
-    this.table = new TaskTable(ctx.store, epoch, (taskId, state, events) => this.onChange(taskId, state, events));
+    this.table = new TaskTable(ctx.store, epoch, (taskId, state, events) =>
+      this.onChange(taskId, state, events),
+    );
   }
 
   get store(): EventStore {
@@ -51,7 +61,8 @@ export class Term {
 
   /** Fences every partition, rebuilds from the log, then follows it. Throws if the epoch is stale. */
   async start(): Promise<void> {
-    if (!(await this.store.fence(this.epoch))) throw new IllegalStateError(`epoch ${this.epoch} is not the newest`);
+    if (!(await this.store.fence(this.epoch)))
+      throw new IllegalStateError(`epoch ${this.epoch} is not the newest`);
     const positions = new Map<number, string>();
     for (let p = 0; p < this.store.partitions; p++) {
       let after = "0";
@@ -69,15 +80,22 @@ export class Term {
     for (const [taskId, state] of this.table.states) this.reconcile(taskId, state);
     this.accepting = true;
     void this.follow(positions);
-    this.intervals.push(setInterval(() => this.fireTimers(), 20), setInterval(() => this.sweep(), 1000));
-    this.ctx.log.info({ epoch: this.epoch, tasks: this.table.states.size, ready: this.ready.size }, "dispatcher leading");
+    this.intervals.push(
+      setInterval(() => this.fireTimers(), 20),
+      setInterval(() => this.sweep(), 1000),
+    );
+    this.ctx.log.info(
+      { epoch: this.epoch, tasks: this.table.states.size, ready: this.ready.size },
+      "dispatcher leading",
+    );
   }
 
   close(reason: string): void {
     this.accepting = false;
     this.abort.abort();
     for (const interval of this.intervals) clearInterval(interval);
-    for (const session of this.sessions.values()) session.stream?.close(status.UNAVAILABLE, `not leader: ${reason}`);
+    for (const session of this.sessions.values())
+      session.stream?.close(status.UNAVAILABLE, `not leader: ${reason}`);
     this.sessions.clear();
     this.timers.clear();
   }
@@ -85,7 +103,10 @@ export class Term {
   private async follow(positions: Map<number, string>): Promise<void> {
     const connection = this.ctx.redis.duplicate();
     try {
-      for await (const batch of tailPartitions(this.store, connection, { from: positions, signal: this.abort.signal })) {
+      for await (const batch of tailPartitions(this.store, connection, {
+        from: positions,
+        signal: this.abort.signal,
+      })) {
         for (const event of batch) this.table.apply(event);
       }
     } catch (error) {
@@ -101,7 +122,14 @@ export class Term {
   register(message: Register, stream: SessionStream): WorkerSession {
     const now = Date.now();
     const id = message.workerId || uuidv7();
-    const info = { id, name: message.name, types: message.types, labels: message.labels, slots: Math.max(1, message.slots), sdk: message.sdk };
+    const info = {
+      id,
+      name: message.name,
+      types: message.types,
+      labels: message.labels,
+      slots: Math.max(1, message.slots),
+      sdk: message.sdk,
+    };
     const previous = this.sessions.get(id);
     const session = new WorkerSession(info, stream, now);
     if (previous) {
@@ -119,9 +147,12 @@ export class Term {
     }
     for (const [taskId, attempt] of session.attempts) {
       // An assignment sent but never received: the worker does not know it, so try it again.
-      if (attempt > 0 && reported.get(taskId) !== attempt) this.failAttempt(taskId, attempt, "WORKER_LOST", "assignment lost in a reconnect");
+      if (attempt > 0 && reported.get(taskId) !== attempt)
+        this.failAttempt(taskId, attempt, "WORKER_LOST", "assignment lost in a reconnect");
     }
-    void this.ctx.registry.register(info, this.ctx.candidate).catch((error: unknown) => this.ctx.log.warn({ err: error }, "worker registration failed"));
+    void this.ctx.registry
+      .register(info, this.ctx.candidate)
+      .catch((error: unknown) => this.ctx.log.warn({ err: error }, "worker registration failed"));
     this.schedulePump();
     return session;
   }
@@ -141,24 +172,36 @@ export class Term {
         return;
       case "started": {
         const { taskId, attempt } = message.value;
-        await this.run(taskId, () => ({ type: "StartAttempt", data: { attempt, workerId: session.id, now: Date.now() } }));
+        await this.run(taskId, () => ({
+          type: "StartAttempt",
+          data: { attempt, workerId: session.id, now: Date.now() },
+        }));
         return;
       }
       case "progress": {
         const { taskId, attempt, detailsJson } = message.value;
-        await this.run(taskId, () => ({ type: "RecordProgress", data: { attempt, details: parseJson(detailsJson), now: Date.now() } }));
+        await this.run(taskId, () => ({
+          type: "RecordProgress",
+          data: { attempt, details: parseJson(detailsJson), now: Date.now() },
+        }));
         return;
       }
       case "completed": {
         const { taskId, attempt, resultJson } = message.value;
-        const events = await this.run(taskId, () => ({ type: "CompleteAttempt", data: { attempt, result: parseJson(resultJson), now: Date.now() } }));
+        const events = await this.run(taskId, () => ({
+          type: "CompleteAttempt",
+          data: { attempt, result: parseJson(resultJson), now: Date.now() },
+        }));
         this.acknowledge(session, taskId, attempt, events);
         return;
       }
       case "failed": {
         const { taskId, attempt, message: text, errorType, nonRetryable, cancelled } = message.value;
         const error: TaskError = { message: text, type: errorType || "Error", nonRetryable };
-        const events = await this.run(taskId, () => ({ type: "FailAttempt", data: { attempt, error, cancelled, jitter: Math.random(), now: Date.now() } }));
+        const events = await this.run(taskId, () => ({
+          type: "FailAttempt",
+          data: { attempt, error, cancelled, jitter: Math.random(), now: Date.now() },
+        }));
         this.acknowledge(session, taskId, attempt, events);
         return;
       }
@@ -168,10 +211,22 @@ export class Term {
     }
   }
 
-  private acknowledge(session: WorkerSession, taskId: string, attempt: number, events: TaskEvent[] | null): void {
+  private acknowledge(
+    session: WorkerSession,
+    taskId: string,
+    attempt: number,
+    events: TaskEvent[] | null,
+  ): void {
     const rejection = events?.find((event) => event.type === "TaskResultRejected");
     const accepted = events !== null && events.length > 0 && !rejection;
-    const reason = rejection?.type === "TaskResultRejected" ? rejection.data.reason : events === null ? "NOT_FOUND" : accepted ? "" : "DUPLICATE";
+    const reason =
+      rejection?.type === "TaskResultRejected"
+        ? rejection.data.reason
+        : events === null
+          ? "NOT_FOUND"
+          : accepted
+            ? ""
+            : "DUPLICATE";
     session.send({ msg: { $case: "ack", value: { taskId, attempt, accepted, reason } } });
     if (session.attempts.get(taskId) === attempt) session.attempts.delete(taskId);
     this.schedulePump();
@@ -197,9 +252,10 @@ export class Term {
     if (this.failing.has(key)) return;
     this.failing.add(key);
     const error: TaskError = { message, type, nonRetryable: false };
-    void this.run(taskId, () => ({ type: "FailAttempt", data: { attempt, error, cancelled: false, jitter: Math.random(), now: Date.now() } })).finally(() =>
-      this.failing.delete(key),
-    );
+    void this.run(taskId, () => ({
+      type: "FailAttempt",
+      data: { attempt, error, cancelled: false, jitter: Math.random(), now: Date.now() },
+    })).finally(() => this.failing.delete(key));
   }
 
   // ——— matching ———
@@ -217,7 +273,12 @@ export class Term {
   private pump(): void {
     const isCurrent = (task: ReadyTask) => {
       const state = this.table.states.get(task.taskId);
-      return state !== undefined && this.queued.get(task.taskId) === state.version && state.status === "QUEUED" && !this.inFlight.has(task.taskId);
+      return (
+        state !== undefined &&
+        this.queued.get(task.taskId) === state.version &&
+        state.status === "QUEUED" &&
+        !this.inFlight.has(task.taskId)
+      );
     };
     let progress = true;
     while (progress && this.ready.size > 0) {
@@ -239,7 +300,10 @@ export class Term {
   private async assign(session: WorkerSession, task: ReadyTask): Promise<void> {
     const readyAt = this.table.states.get(task.taskId)?.availableAt ?? Date.now();
     try {
-      const { state, events } = await this.table.execute(task.taskId, () => ({ type: "AssignTask", data: { workerId: session.id, now: Date.now() } }));
+      const { state, events } = await this.table.execute(task.taskId, () => ({
+        type: "AssignTask",
+        data: { workerId: session.id, now: Date.now() },
+      }));
       if (events[0]?.type !== "TaskAssigned") throw new IllegalStateError("not assigned");
       this.ctx.metrics.recordEvents(events);
       this.ctx.metrics.scheduleToStart.observe(Math.max(0, events[0].data.assignedAt - readyAt) / 1000);
@@ -266,7 +330,8 @@ export class Term {
   private reconcile(taskId: string, state: TaskState): void {
     if (!ACTIVE.has(state.status)) this.release(taskId);
     if (state.status === "QUEUED") {
-      if (this.inFlight.has(taskId) || this.queued.get(taskId) === state.version || state.spec === null) return;
+      if (this.inFlight.has(taskId) || this.queued.get(taskId) === state.version || state.spec === null)
+        return;
       const due = state.availableAt ?? 0;
       if (due > Date.now()) {
         this.timers.push({ at: due, taskId, kind: "due", token: state.version });
@@ -277,12 +342,15 @@ export class Term {
       this.ready.push({ taskId, type, priority, requires });
       this.schedulePump();
     } else if (ACTIVE.has(state.status)) {
-      if (state.deadlineAt !== null) this.timers.push({ at: state.deadlineAt, taskId, kind: "deadline", token: state.attempt });
+      if (state.deadlineAt !== null)
+        this.timers.push({ at: state.deadlineAt, taskId, kind: "deadline", token: state.attempt });
       if (state.cancelRequested && !this.cancelSent.has(taskId)) {
         const holder = this.sessions.get(this.holders.get(taskId) ?? "");
         if (holder) {
           this.cancelSent.add(taskId);
-          holder.send({ msg: { $case: "cancel", value: { taskId, attempt: state.attempt, reason: "cancel requested" } } });
+          holder.send({
+            msg: { $case: "cancel", value: { taskId, attempt: state.attempt, reason: "cancel requested" } },
+          });
         }
       }
     }
@@ -305,11 +373,22 @@ export class Term {
   private fire(timer: Timer): void {
     const state = this.table.states.get(timer.taskId);
     if (!state) return;
-    if (timer.kind === "due" && state.status === "QUEUED" && state.version === timer.token) this.reconcile(timer.taskId, state);
+    if (timer.kind === "due" && state.status === "QUEUED" && state.version === timer.token)
+      this.reconcile(timer.taskId, state);
     if (timer.kind === "deadline" && ACTIVE.has(state.status) && state.attempt === timer.token) {
       const holder = this.sessions.get(this.holders.get(timer.taskId) ?? "");
-      holder?.send({ msg: { $case: "cancel", value: { taskId: timer.taskId, attempt: state.attempt, reason: "start-to-close timeout" } } });
-      this.failAttempt(timer.taskId, state.attempt, "START_TO_CLOSE_TIMEOUT", "attempt exceeded its start-to-close timeout");
+      holder?.send({
+        msg: {
+          $case: "cancel",
+          value: { taskId: timer.taskId, attempt: state.attempt, reason: "start-to-close timeout" },
+        },
+      });
+      this.failAttempt(
+        timer.taskId,
+        state.attempt,
+        "START_TO_CLOSE_TIMEOUT",
+        "attempt exceeded its start-to-close timeout",
+      );
     }
   }
 
@@ -341,7 +420,13 @@ export class Term {
     void this.ctx.registry.unregister(session.id);
     this.ctx.log.warn({ workerId: session.id, reason, attempts: session.attempts.size }, "worker lost");
     for (const [taskId, attempt] of session.attempts) {
-      if (attempt > 0) this.failAttempt(taskId, attempt, "WORKER_LOST", `worker ${session.info.name || session.id} lost: ${reason}`);
+      if (attempt > 0)
+        this.failAttempt(
+          taskId,
+          attempt,
+          "WORKER_LOST",
+          `worker ${session.info.name || session.id} lost: ${reason}`,
+        );
     }
   }
 }

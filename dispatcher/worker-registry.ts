@@ -24,12 +24,17 @@ export class WorkerRegistry {
     const lease = this.etcd.lease(this.ttlSeconds, { autoKeepAlive: false });
     lease.on("lost", () => this.leases.delete(worker.id));
     this.leases.set(worker.id, lease);
-    await lease.put(`${this.prefix}${worker.id}`).value(JSON.stringify({ ...worker, dispatcher, registeredAt: new Date().toISOString() }));
+    await lease
+      .put(`${this.prefix}${worker.id}`)
+      .value(JSON.stringify({ ...worker, dispatcher, registeredAt: new Date().toISOString() }));
   }
 
   /** Renews the worker's lease; called on its heartbeats. */
   heartbeat(workerId: string): void {
-    void this.leases.get(workerId)?.keepaliveOnce().catch(() => undefined);
+    void this.leases
+      .get(workerId)
+      ?.keepaliveOnce()
+      .catch(() => undefined);
   }
 
   async unregister(workerId: string): Promise<void> {
@@ -41,7 +46,9 @@ export class WorkerRegistry {
   /** The registered workers, as etcd holds them. */
   async list(): Promise<(WorkerInfo & { dispatcher: string; registeredAt: string })[]> {
     const values = await this.etcd.getAll().prefix(this.prefix).strings();
-    return Object.values(values).map((value) => JSON.parse(value) as WorkerInfo & { dispatcher: string; registeredAt: string });
+    return Object.values(values).map(
+      (value) => JSON.parse(value) as WorkerInfo & { dispatcher: string; registeredAt: string },
+    );
   }
 
   async close(): Promise<void> {

@@ -16,9 +16,10 @@ export function healthRoutes(registry: Registry, checks: ReadinessCheck[]) {
     app.get("/healthz", async () => ({ status: "ok" }));
     app.get("/readyz", async (_request, reply) => {
       const results = await Promise.all(
-        checks.map(async ({ name, check }) => {
+        checks.map(async (readiness) => {
+          const name = readiness.name;
           try {
-            await withTimeout(check(), 2000);
+            await withTimeout(readiness.check(), 2000);
             return { name, ok: true };
           } catch (error) {
             return { name, ok: false, reason: error instanceof Error ? error.message : String(error) };
@@ -28,13 +29,18 @@ export function healthRoutes(registry: Registry, checks: ReadinessCheck[]) {
       const ready = results.every((r) => r.ok);
       return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks: results });
     });
-    app.get("/metrics", async (_request, reply) => reply.header("content-type", registry.contentType).send(await registry.metrics()));
+    app.get("/metrics", async (_request, reply) => {
+      const text = await registry.metrics();
+      return reply.header("content-type", registry.contentType).send(text);
+    });
   };
 }
 
 async function withTimeout(promise: Promise<void>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms)),
+  );
   try {
     await Promise.race([promise, timeout]);
   } finally {

@@ -5,17 +5,31 @@ import type { DispatcherMetrics } from "../dispatcher/context.ts";
 /** Every Taskstream metric, on one registry served at /metrics. */
 export function createMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: "taskstream_" });
-  const counter = (name: string, help: string, labelNames: string[] = []) => new Counter({ name, help, labelNames, registers: [registry] });
-  const submitted = counter("taskstream_tasks_submitted_total", "Tasks accepted by the command API (deduplicated ones excluded).");
-  const deduplicated = counter("taskstream_tasks_deduplicated_total", "Submissions answered with an existing task by idempotency key.");
+  const counter = (name: string, help: string, labelNames: string[] = []) =>
+    new Counter({ name, help, labelNames, registers: [registry] });
+  const submitted = counter(
+    "taskstream_tasks_submitted_total",
+    "Tasks accepted by the command API (deduplicated ones excluded).",
+  );
+  const deduplicated = counter(
+    "taskstream_tasks_deduplicated_total",
+    "Submissions answered with an existing task by idempotency key.",
+  );
   const dispatched = counter("taskstream_tasks_dispatched_total", "Attempts assigned to workers.");
   const succeeded = counter("taskstream_tasks_succeeded_total", "Tasks that succeeded.");
   const failed = counter("taskstream_tasks_failed_total", "Attempts that failed.", ["error_type"]);
   const retried = counter("taskstream_tasks_retried_total", "Failed attempts scheduled for another try.");
   const deadLettered = counter("taskstream_tasks_dead_lettered_total", "Tasks dead-lettered.", ["reason"]);
   const cancelled = counter("taskstream_tasks_cancelled_total", "Tasks cancelled.");
-  const rejected = counter("taskstream_results_rejected_total", "Worker reports rejected as stale.", ["reason"]);
-  const depth = new Gauge({ name: "taskstream_queue_depth", help: "Ready tasks waiting for a worker, by priority.", labelNames: ["priority"], registers: [registry] });
+  const rejected = counter("taskstream_results_rejected_total", "Worker reports rejected as stale.", [
+    "reason",
+  ]);
+  const depth = new Gauge({
+    name: "taskstream_queue_depth",
+    help: "Ready tasks waiting for a worker, by priority.",
+    labelNames: ["priority"],
+    registers: [registry],
+  });
   const scheduleToStart = new Histogram({
     name: "taskstream_schedule_to_start_seconds",
     help: "From a task being due to its assignment to a worker.",
@@ -53,7 +67,10 @@ export function createMetrics(registry = new Registry()) {
           case "TaskResultRejected":
             rejected.inc({ reason: event.data.reason });
             break;
-          default:
+          case "TaskSubmitted":
+          case "TaskStarted":
+          case "TaskProgressRecorded":
+          case "TaskCancelRequested":
             break;
         }
       }

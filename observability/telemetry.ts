@@ -6,7 +6,10 @@ import { NodeSDK } from "@opentelemetry/sdk-node";
  * configuration (service name, sampler, exporter endpoint) from OTEL_* itself. Off by default.
  */
 export function startTelemetry(env = process.env): NodeSDK | null {
-  const wanted = env.OTEL_TRACES_EXPORTER !== undefined || env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined;
+  const wanted =
+    env.OTEL_TRACES_EXPORTER !== undefined ||
+    env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined ||
+    env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined;
   if (!wanted || env.OTEL_SDK_DISABLED === "true" || env.OTEL_TRACES_EXPORTER === "none") return null;
   env.OTEL_SERVICE_NAME ??= "taskstream";
   const sdk = new NodeSDK();

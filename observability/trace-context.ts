@@ -9,9 +9,14 @@ const tracer = trace.getTracer("taskstream");
  * hands `work` the trace context to record with the task, so the worker's handler continues it.
  * With OpenTelemetry off, the caller's own traceparent is passed through unchanged.
  */
-export async function withSubmissionSpan<T>(name: string, incoming: Record<string, unknown>, work: (trace: TraceContext) => Promise<T>): Promise<T> {
+export async function withSubmissionSpan<T>(
+  name: string,
+  incoming: Record<string, unknown>,
+  work: (trace: TraceContext) => Promise<T>,
+): Promise<T> {
   const carrier: Record<string, string> = {};
-  for (const key of ["traceparent", "tracestate"]) if (typeof incoming[key] === "string") carrier[key] = incoming[key];
+  for (const key of ["traceparent", "tracestate"])
+    if (typeof incoming[key] === "string") carrier[key] = incoming[key];
   const parent = propagation.extract(context.active(), carrier);
   return tracer.startActiveSpan(name, {}, parent, async (span: Span) => {
     try {
@@ -19,7 +24,10 @@ export async function withSubmissionSpan<T>(name: string, incoming: Record<strin
       propagation.inject(context.active(), outgoing);
       const traceparent = outgoing.traceparent ?? carrier.traceparent ?? null;
       const tracestate = outgoing.tracestate ?? carrier.tracestate ?? null;
-      return await work({ traceparent: traceparent && TRACEPARENT.test(traceparent) ? traceparent : null, tracestate });
+      return await work({
+        traceparent: traceparent && TRACEPARENT.test(traceparent) ? traceparent : null,
+        tracestate,
+      });
     } catch (error) {
       span.recordException(error as Error);
       throw error;

@@ -7,7 +7,11 @@ import { CONFIG_OPTIONS, loadConfig } from "../config.ts";
 
 /** Audit verbs: they read the log itself, the source of truth, not any projection of it. */
 function openStore(argv: string[]) {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...CONFIG_OPTIONS, limit: { type: "string" } } });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...CONFIG_OPTIONS, limit: { type: "string" } },
+  });
   const config = loadConfig(values);
   const redis = new Redis(config.redisUrl, { enableAutoPipelining: true });
   const store = new EventStore(redis, { partitions: config.partitions, prefix: config.prefix });
@@ -27,7 +31,9 @@ export async function replay(argv: string[]): Promise<void> {
       state = evolve(state, event);
       const at = new Date(Number(event.streamId.split("-")[0])).toISOString();
       console.log(`v${event.version} ${at} ${event.type} ${JSON.stringify(event.data)}`);
-      console.log(`    → ${state.status} attempt=${state.attempt}${state.cancelRequested ? " cancel-requested" : ""}`);
+      console.log(
+        `    → ${state.status} attempt=${state.attempt}${state.cancelRequested ? " cancel-requested" : ""}`,
+      );
     }
   } finally {
     redis.disconnect();

@@ -3,7 +3,12 @@ import { ValidationError } from "../../domain/task/index.ts";
 
 /** Operator verbs that talk to a running Taskstream over its HTTP API (`--api`, default the local one). */
 const apiOption = { api: { type: "string" as const } };
-const apiBase = (value: string | undefined) => (value ?? process.env.TASKSTREAM_API_URL ?? `http://127.0.0.1:${process.env.TASKSTREAM_HTTP_PORT ?? "8080"}`).replace(/\/$/, "");
+const apiBase = (value: string | undefined) =>
+  (
+    value ??
+    process.env.TASKSTREAM_API_URL ??
+    `http://127.0.0.1:${process.env.TASKSTREAM_HTTP_PORT ?? "8080"}`
+  ).replace(/\/$/, "");
 
 async function call(method: string, url: string, body?: unknown): Promise<unknown> {
   const response = await fetch(url, {
@@ -23,10 +28,19 @@ export async function submit(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { ...apiOption, payload: { type: "string" }, priority: { type: "string" }, key: { type: "string" }, "run-at": { type: "string" } },
+    options: {
+      ...apiOption,
+      payload: { type: "string" },
+      priority: { type: "string" },
+      key: { type: "string" },
+      "run-at": { type: "string" },
+    },
   });
   const [type] = positionals;
-  if (!type) throw new ValidationError([{ field: "TYPE", reason: "is required: taskstream submit TYPE [--payload JSON]" }]);
+  if (!type)
+    throw new ValidationError([
+      { field: "TYPE", reason: "is required: taskstream submit TYPE [--payload JSON]" },
+    ]);
   const body: Record<string, unknown> = { type };
   if (values.payload !== undefined) body.payload = JSON.parse(values.payload);
   if (values.priority !== undefined) body.priority = Number(values.priority);
@@ -41,17 +55,33 @@ export async function get(argv: string[]): Promise<void> {
 }
 
 export async function cancel(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { ...apiOption, reason: { type: "string" } } });
-  print(await call("POST", `${apiBase(values.api)}/v1/tasks/${encodeURIComponent(requireId(positionals))}/cancel`, { reason: values.reason ?? "cancelled by operator" }));
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...apiOption, reason: { type: "string" } },
+  });
+  print(
+    await call(
+      "POST",
+      `${apiBase(values.api)}/v1/tasks/${encodeURIComponent(requireId(positionals))}/cancel`,
+      { reason: values.reason ?? "cancelled by operator" },
+    ),
+  );
 }
 
 export async function list(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { ...apiOption, state: { type: "string" }, type: { type: "string" }, first: { type: "string" } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { ...apiOption, state: { type: "string" }, type: { type: "string" }, first: { type: "string" } },
+  });
   const filter: Record<string, string> = {};
   if (values.state) filter.state = values.state;
   if (values.type) filter.type = values.type;
   const query = `query($filter: TaskFilter, $first: Int) { tasks(filter: $filter, first: $first) { edges { node { id type state priority attempt updatedAt } } pageInfo { hasNextPage endCursor } } }`;
-  const result = (await call("POST", `${apiBase(values.api)}/graphql`, { query, variables: { filter, first: Number(values.first ?? 20) } })) as {
+  const result = (await call("POST", `${apiBase(values.api)}/graphql`, {
+    query,
+    variables: { filter, first: Number(values.first ?? 20) },
+  })) as {
     data?: { tasks: { edges: { node: Record<string, unknown> }[] } };
     errors?: unknown;
   };

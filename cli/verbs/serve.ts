@@ -11,12 +11,17 @@ export async function serve(argv: string[]): Promise<void> {
     await migrateUrl(config.pgUrl);
   }
   const server = await startServer(config);
-  console.log(`taskstream serving ${[...config.roles].join(",")}: HTTP ${server.httpUrl}, gRPC ${server.grpcAddress}`);
+  console.log(
+    `taskstream serving ${[...config.roles].join(",")}: HTTP ${server.httpUrl}, gRPC ${server.grpcAddress}`,
+  );
   stopOnSignal(server, async () => void (await telemetry?.shutdown()));
 }
 
 /** Stops gracefully on the first SIGINT/SIGTERM, at once on the second. */
-export function stopOnSignal(server: RunningServer, after: () => Promise<void> = async () => undefined): void {
+export function stopOnSignal(
+  server: RunningServer,
+  after: () => Promise<void> = async () => undefined,
+): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(130);

@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { v7 as uuidv7 } from "uuid";
-import { ConcurrencyError, DEFAULT_RETRY, DEFAULT_TIMEOUTS, StaleEpochError, slotOfKey, withSlot, type TaskEvent, type TaskSpec } from "../../domain/task/index.ts";
+import {
+  ConcurrencyError,
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
+  StaleEpochError,
+  slotOfKey,
+  withSlot,
+  type TaskEvent,
+  type TaskSpec,
+} from "../../domain/task/index.ts";
 import { testServices, uniquePrefix } from "../../tests/support/services.ts";
 import { EventStore } from "./event-store.ts";
 
@@ -19,7 +28,10 @@ const spec: TaskSpec = {
   tracestate: null,
 };
 const submitted: TaskEvent = { type: "TaskSubmitted", data: { spec, submittedAt: 1 } };
-const assigned = (attempt: number): TaskEvent => ({ type: "TaskAssigned", data: { attempt, workerId: "w", assignedAt: 2, deadlineAt: null } });
+const assigned = (attempt: number): TaskEvent => ({
+  type: "TaskAssigned",
+  data: { attempt, workerId: "w", assignedAt: 2, deadlineAt: null },
+});
 
 describe("EventStore on a real Redis", () => {
   let redis: Redis;
@@ -37,7 +49,10 @@ describe("EventStore on a real Redis", () => {
     expect(first).toMatchObject({ kind: "appended", version: 1 });
     await store.append(id, 1, [assigned(1)]);
     const events = await store.readTask(id);
-    expect(events.map((e) => [e.type, e.version])).toEqual([["TaskSubmitted", 1], ["TaskAssigned", 2]]);
+    expect(events.map((e) => [e.type, e.version])).toEqual([
+      ["TaskSubmitted", 1],
+      ["TaskAssigned", 2],
+    ]);
     expect(events[0]!.data).toEqual(submitted.data);
     expect(events[0]!.partition).toBe(store.partitionOf(id));
   });
@@ -53,7 +68,9 @@ describe("EventStore on a real Redis", () => {
   it("lets exactly one of many concurrent writers at the same version win", async () => {
     const id = uuidv7();
     await store.append(id, 0, [submitted]);
-    const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.append(id, 1, [assigned(1)])));
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => store.append(id, 1, [assigned(1)])),
+    );
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     expect(await store.readTask(id)).toHaveLength(2);
   });
@@ -63,17 +80,28 @@ describe("EventStore on a real Redis", () => {
     const firstId = withSlot(uuidv7(), slotOfKey(key));
     const secondId = withSlot(uuidv7(), slotOfKey(key));
     expect(store.partitionOf(firstId)).toBe(store.partitionOf(secondId));
-    expect(await store.append(firstId, 0, [submitted], { idempotencyKey: key })).toMatchObject({ kind: "appended" });
-    expect(await store.append(secondId, 0, [submitted], { idempotencyKey: key })).toEqual({ kind: "deduplicated", taskId: firstId });
+    expect(await store.append(firstId, 0, [submitted], { idempotencyKey: key })).toMatchObject({
+      kind: "appended",
+    });
+    expect(await store.append(secondId, 0, [submitted], { idempotencyKey: key })).toEqual({
+      kind: "deduplicated",
+      taskId: firstId,
+    });
     expect(await store.readTask(secondId)).toHaveLength(0);
   });
 
   it("forgets an idempotency key after the dedup window", async () => {
-    const shortStore = new EventStore(redis, { partitions: 4, prefix: uniquePrefix("dedup"), dedupWindowMs: 50 });
+    const shortStore = new EventStore(redis, {
+      partitions: 4,
+      prefix: uniquePrefix("dedup"),
+      dedupWindowMs: 50,
+    });
     const key = `k-${uuidv7()}`;
     await shortStore.append(withSlot(uuidv7(), slotOfKey(key)), 0, [submitted], { idempotencyKey: key });
     await new Promise((resolve) => setTimeout(resolve, 120));
-    expect(await shortStore.append(withSlot(uuidv7(), slotOfKey(key)), 0, [submitted], { idempotencyKey: key })).toMatchObject({ kind: "appended" });
+    expect(
+      await shortStore.append(withSlot(uuidv7(), slotOfKey(key)), 0, [submitted], { idempotencyKey: key }),
+    ).toMatchObject({ kind: "appended" });
   });
 
   it("fences: a write with an epoch lower than the highest seen is rejected and changes nothing", async () => {

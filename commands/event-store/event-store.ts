@@ -8,7 +8,7 @@ import {
   type TaskEvent,
 } from "../../domain/task/index.ts";
 import { idempotencyKey, partitionKeys, taskHistoryKey } from "./keys.ts";
-import { entryFields, parseEntry, type StoredEvent } from "./stream-format.ts";
+import { parseEntry, type StoredEvent } from "./stream-format.ts";
 
 const script = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
 
@@ -35,8 +35,7 @@ export interface AppendOptions {
 }
 
 export type AppendResult =
-  | { kind: "appended"; version: number; streamIds: string[] }
-  | { kind: "deduplicated"; taskId: string };
+  { kind: "appended"; version: number; streamIds: string[] } | { kind: "deduplicated"; taskId: string };
 
 /**
  * The event log on Redis Streams: a fixed number of partition streams, every append one atomic
@@ -70,10 +69,17 @@ export class EventStore {
   }
 
   /** Appends `events` to the task's history if it is still at `expectedVersion` (−1: any). */
-  async append(taskId: string, expectedVersion: number, events: TaskEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+  async append(
+    taskId: string,
+    expectedVersion: number,
+    events: TaskEvent[],
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
     if (events.length === 0) throw new TaskstreamError("VALIDATION", "nothing to append");
     const keys = partitionKeys(this.partitionOf(taskId), this.prefix);
-    const idemKey = options.idempotencyKey ? idempotencyKey(options.idempotencyKey, this.partitions, this.prefix) : `${keys.events}:no-idem`;
+    const idemKey = options.idempotencyKey
+      ? idempotencyKey(options.idempotencyKey, this.partitions, this.prefix)
+      : `${keys.events}:no-idem`;
     const args: (string | number)[] = [
       keys.events,
       taskHistoryKey(taskId, this.partitions, this.prefix),
@@ -98,7 +104,10 @@ export class EventStore {
       case -3:
         throw new StaleEpochError(options.epoch ?? 0, Number(value));
       default:
-        throw new TaskstreamError("UNAVAILABLE", `unexpected reply from append script: ${JSON.stringify(reply)}`);
+        throw new TaskstreamError(
+          "UNAVAILABLE",
+          `unexpected reply from append script: ${JSON.stringify(reply)}`,
+        );
     }
   }
 
@@ -108,14 +117,19 @@ export class EventStore {
    */
   async fence(epoch: number): Promise<boolean> {
     const partitions = Array.from({ length: this.partitions }, (_, p) => p);
-    const highest = await Promise.all(partitions.map((p) => this.redis.tsFence(partitionKeys(p, this.prefix).epoch, epoch)));
+    const highest = await Promise.all(
+      partitions.map((p) => this.redis.tsFence(partitionKeys(p, this.prefix).epoch, epoch)),
+    );
     return highest.every((value) => Number(value) === epoch);
   }
 
   /** A task's whole history, in order (empty when the task is unknown). */
   async readTask(taskId: string): Promise<StoredEvent[]> {
     const partition = this.partitionOf(taskId);
-    const flat = await this.redis.tsReadTask(this.streamKey(partition), taskHistoryKey(taskId, this.partitions, this.prefix));
+    const flat = await this.redis.tsReadTask(
+      this.streamKey(partition),
+      taskHistoryKey(taskId, this.partitions, this.prefix),
+    );
     const events: StoredEvent[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       events.push(parseEntry(partition, [flat[i] as string, flat[i + 1] as string[]]));
@@ -125,7 +139,13 @@ export class EventStore {
 
   /** Up to `count` events of a partition after stream id `afterId` ('0' for the beginning). */
   async readPartition(partition: number, afterId: string, count: number): Promise<StoredEvent[]> {
-    const entries = (await this.redis.xrange(this.streamKey(partition), `(${afterId}`, "+", "COUNT", count)) as [string, string[]][];
+    const entries = (await this.redis.xrange(
+      this.streamKey(partition),
+      `(${afterId}`,
+      "+",
+      "COUNT",
+      count,
+    )) as [string, string[]][];
     return entries.map((entry) => parseEntry(partition, entry));
   }
 }

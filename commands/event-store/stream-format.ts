@@ -1,17 +1,13 @@
-import type { RecordedEvent, TaskEvent } from "../../domain/task/index.ts";
+import type { RecordedEvent } from "../../domain/task/index.ts";
 
 /** An event read back from a partition stream, with its stream entry id (its position in the log). */
 export type StoredEvent = RecordedEvent & { streamId: string; partition: number };
 
 /**
- * One stream entry per event, with flat fields: task, v (the task's version after it), type,
- * data (JSON). Flat fields keep entries small and let any language read the log.
+ * Parses an XRANGE/XREAD entry (`[id, [field, value, …]]`). The append script writes one entry per
+ * event with flat fields — task, v (the task's version after it), type, data (JSON) — which keeps
+ * entries small and lets any language read the log.
  */
-export function entryFields(taskId: string, version: number, event: TaskEvent): string[] {
-  return ["task", taskId, "v", String(version), "type", event.type, "data", JSON.stringify(event.data)];
-}
-
-/** Parses an XRANGE/XREAD entry (`[id, [field, value, …]]`). */
 export function parseEntry(partition: number, entry: [string, string[]]): StoredEvent {
   const [streamId, fields] = entry;
   const values: Record<string, string> = {};
@@ -22,7 +18,7 @@ export function parseEntry(partition: number, entry: [string, string[]]): Stored
     taskId: values.task ?? "",
     version: Number(values.v),
     type: values.type,
-    data: JSON.parse(values.data ?? "null"),
+    data: JSON.parse(values.data ?? "null") as unknown,
   } as StoredEvent;
 }
 

@@ -18,7 +18,11 @@ export interface TailOptions {
  * the positions advance as batches are yielded, and a consumer that persists its checkpoint
  * resumes by passing it back in `from`.
  */
-export async function* tailPartitions(store: EventStore, connection: Redis, options: TailOptions): AsyncGenerator<StoredEvent[]> {
+export async function* tailPartitions(
+  store: EventStore,
+  connection: Redis,
+  options: TailOptions,
+): AsyncGenerator<StoredEvent[]> {
   const positions = new Map(options.from);
   const batchSize = options.batchSize ?? 1000;
   const blockMs = options.blockMs ?? 1000;
@@ -28,7 +32,7 @@ export async function* tailPartitions(store: EventStore, connection: Redis, opti
     const ids = [...positions.values()];
     let reply: [string, [string, string[]][]][] | null;
     try {
-      reply = (await connection.xread("COUNT", batchSize, "BLOCK", blockMs, "STREAMS", ...keys, ...ids)) as typeof reply;
+      reply = await connection.xread("COUNT", batchSize, "BLOCK", blockMs, "STREAMS", ...keys, ...ids);
     } catch (error) {
       if (options.signal.aborted) return;
       throw error;

@@ -1,5 +1,10 @@
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
-import { ResourceExhaustedError, TaskstreamError, ValidationError, type ErrorCode } from "../../domain/task/index.ts";
+import {
+  ResourceExhaustedError,
+  TaskstreamError,
+  ValidationError,
+  type ErrorCode,
+} from "../../domain/task/index.ts";
 
 /** gRPC status of each error code: the same table the HTTP shell keeps. */
 export const GRPC_STATUS: Record<ErrorCode, status> = {

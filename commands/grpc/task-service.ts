@@ -1,6 +1,10 @@
 import type { ServerUnaryCall, sendUnaryData, UntypedHandleCall } from "@grpc/grpc-js";
 import { ValidationError, type Json } from "../../domain/task/index.ts";
-import type { Task, TaskServiceServer, TaskSpec as TaskSpecMessage } from "../../proto/gen/taskstream/v1/tasks.ts";
+import type {
+  Task,
+  TaskServiceServer,
+  TaskSpec as TaskSpecMessage,
+} from "../../proto/gen/taskstream/v1/tasks.ts";
 import { withSubmissionSpan } from "../../observability/trace-context.ts";
 import type { TaskCommands } from "../task-commands.ts";
 import type { TaskView } from "../task-view.ts";
@@ -12,19 +16,26 @@ export function taskService(commands: TaskCommands): TaskServiceServer & Record<
   return {
     submitTask: unary(async (call) => {
       const input = submissionFromMessage(call.request.task, "task.");
-      return withSubmissionSpan("taskstream.submit", traceHeaders(call), (trace) => commands.submit(input, trace));
+      return withSubmissionSpan("taskstream.submit", traceHeaders(call), (trace) =>
+        commands.submit(input, trace),
+      );
     }),
     submitTasks: unary(async (call) => {
       const tasks = call.request.tasks;
-      if (tasks.length === 0 || tasks.length > 1000) throw new ValidationError([{ field: "tasks", reason: "must hold 1 to 1000 tasks" }]);
+      if (tasks.length === 0 || tasks.length > 1000)
+        throw new ValidationError([{ field: "tasks", reason: "must hold 1 to 1000 tasks" }]);
       const results = await withSubmissionSpan("taskstream.submit_batch", traceHeaders(call), (trace) => {
-        const specs = mapAllOrFail(tasks, (task, i) => commands.validate(submissionFromMessage(task, `tasks[${i}].`), trace, `tasks[${i}].`));
+        const specs = mapAllOrFail(tasks, (task, i) =>
+          commands.validate(submissionFromMessage(task, `tasks[${i}].`), trace, `tasks[${i}].`),
+        );
         return commands.submitValidated(specs);
       });
       return { results };
     }),
     getTask: unary(async (call) => taskMessage(await commands.get(call.request.id))),
-    cancelTask: unary(async (call) => ({ task: taskMessage(await commands.cancel(call.request.id, call.request.reason)) })),
+    cancelTask: unary(async (call) => ({
+      task: taskMessage(await commands.cancel(call.request.id, call.request.reason)),
+    })),
     getTaskHistory: unary(async (call) => ({
       events: (await commands.history(call.request.id)).map((event) => ({
         version: event.version,
@@ -52,7 +63,10 @@ function traceHeaders(call: ServerUnaryCall<unknown, unknown>): Record<string, u
 }
 
 /** Maps the proto message to the submission shape the validator reads; unset optionals stay absent. */
-function submissionFromMessage(message: TaskSpecMessage | undefined, prefix: string): Record<string, unknown> {
+function submissionFromMessage(
+  message: TaskSpecMessage | undefined,
+  prefix: string,
+): Record<string, unknown> {
   if (!message) throw new ValidationError([{ field: prefix.slice(0, -1), reason: "is required" }]);
   const out: Record<string, unknown> = { type: message.type };
   if (message.payloadJson !== "") out.payload = parseJson(message.payloadJson, `${prefix}payload_json`);

@@ -1,5 +1,10 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import { ResourceExhaustedError, TaskstreamError, ValidationError, type ErrorCode } from "../../domain/task/index.ts";
+import {
+  ResourceExhaustedError,
+  TaskstreamError,
+  ValidationError,
+  type ErrorCode,
+} from "../../domain/task/index.ts";
 
 /** HTTP status of each error code: one table for every route. */
 export const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -18,22 +23,39 @@ export interface ErrorBody {
 }
 
 /** Fastify error handler: typed errors keep their code; Fastify's own (bad JSON, body too large) get ours. */
-export function httpErrorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function httpErrorHandler(
+  error: FastifyError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
   if (error instanceof TaskstreamError) {
     const body: ErrorBody = { error: { code: error.code, message: error.message } };
     if (error instanceof ValidationError) body.error.fields = error.fields;
-    if (error instanceof ResourceExhaustedError) void reply.header("retry-after", Math.max(1, Math.ceil(error.retryAfterMs / 1000)));
+    if (error instanceof ResourceExhaustedError)
+      void reply.header("retry-after", Math.max(1, Math.ceil(error.retryAfterMs / 1000)));
     return reply.status(HTTP_STATUS[error.code]).send(body);
   }
   const fastifyError = error as FastifyError;
   if (fastifyError.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
-    return reply.status(413).send({ error: { code: "PAYLOAD_TOO_LARGE", message: "request body exceeds the size limit" } });
+    return reply
+      .status(413)
+      .send({ error: { code: "PAYLOAD_TOO_LARGE", message: "request body exceeds the size limit" } });
   }
   if (fastifyError.statusCode !== undefined && fastifyError.statusCode < 500) {
-    const fields = fastifyError.code === "FST_ERR_CTP_INVALID_JSON_BODY" || fastifyError.code === "FST_ERR_CTP_EMPTY_JSON_BODY"
-      ? [{ field: "(body)", reason: fastifyError.message }]
-      : undefined;
-    return reply.status(fastifyError.statusCode).send({ error: { code: fields ? "VALIDATION" : String(fastifyError.code ?? "BAD_REQUEST"), message: fastifyError.message, fields } });
+    const fields =
+      fastifyError.code === "FST_ERR_CTP_INVALID_JSON_BODY" ||
+      fastifyError.code === "FST_ERR_CTP_EMPTY_JSON_BODY"
+        ? [{ field: "(body)", reason: fastifyError.message }]
+        : undefined;
+    return reply
+      .status(fastifyError.statusCode)
+      .send({
+        error: {
+          code: fields ? "VALIDATION" : String(fastifyError.code ?? "BAD_REQUEST"),
+          message: fastifyError.message,
+          fields,
+        },
+      });
   }
   request.log.error({ err: error }, "request failed");
   return reply.status(500).send({ error: { code: "INTERNAL", message: "internal error" } });

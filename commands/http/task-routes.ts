@@ -9,7 +9,9 @@ const idParams = { type: "object", properties: { id: { type: "string" } }, requi
 export function taskRoutes(commands: TaskCommands) {
   return async function routes(app: FastifyInstance): Promise<void> {
     app.post("/v1/tasks", async (request, reply) => {
-      const result = await withSubmissionSpan("taskstream.submit", request.headers, (trace) => commands.submit(request.body, trace));
+      const result = await withSubmissionSpan("taskstream.submit", request.headers, (trace) =>
+        commands.submit(request.body, trace),
+      );
       return reply.status(result.deduplicated ? 200 : 201).send(result);
     });
 
@@ -19,7 +21,9 @@ export function taskRoutes(commands: TaskCommands) {
         throw new ValidationError([{ field: "tasks", reason: "must be an array of 1 to 1000 tasks" }]);
       }
       const tasks = body.tasks;
-      const results = await withSubmissionSpan("taskstream.submit_batch", request.headers, (trace) => commands.submitMany(tasks, trace));
+      const results = await withSubmissionSpan("taskstream.submit_batch", request.headers, (trace) =>
+        commands.submitMany(tasks, trace),
+      );
       return reply.status(200).send({ results });
     });
 
@@ -27,17 +31,24 @@ export function taskRoutes(commands: TaskCommands) {
       commands.get(request.params.id),
     );
 
-    app.get<{ Params: { id: string } }>("/v1/tasks/:id/history", { schema: { params: idParams } }, async (request) => {
-      const events = await commands.history(request.params.id);
-      return { events: events.map(({ version, type, data, streamId }) => ({ version, type, data, streamId })) };
-    });
+    app.get<{ Params: { id: string } }>(
+      "/v1/tasks/:id/history",
+      { schema: { params: idParams } },
+      async (request) => {
+        const events = await commands.history(request.params.id);
+        return {
+          events: events.map(({ version, type, data, streamId }) => ({ version, type, data, streamId })),
+        };
+      },
+    );
 
     app.post<{ Params: { id: string }; Body: { reason?: unknown } | undefined }>(
       "/v1/tasks/:id/cancel",
       { schema: { params: idParams } },
       async (request) => {
         const reason = request.body?.reason;
-        if (reason !== undefined && typeof reason !== "string") throw new ValidationError([{ field: "reason", reason: "must be a string" }]);
+        if (reason !== undefined && typeof reason !== "string")
+          throw new ValidationError([{ field: "reason", reason: "must be a string" }]);
         return commands.cancel(request.params.id, reason ?? "");
       },
     );

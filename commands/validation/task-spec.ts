@@ -8,17 +8,24 @@ import {
   PayloadTooLargeError,
   ValidationError,
   type FieldError,
-  type Json,
   type TaskSpec,
 } from "../../domain/task/index.ts";
 
 /** The submission body as producers write it (REST JSON; the gRPC shell maps its message to it). */
 const labels = z.record(z.string().min(1).max(128), z.string().max(256));
-const positiveMs = z.number().int().positive().max(366 * 24 * 3600_000);
+const positiveMs = z
+  .number()
+  .int()
+  .positive()
+  .max(366 * 24 * 3600_000);
 
 export const submissionSchema = z
   .object({
-    type: z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:\-/]+$/, "must use letters, digits and _ . : - / only"),
+    type: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9_.:\-/]+$/, "must use letters, digits and _ . : - / only"),
     payload: z.json().optional(),
     priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).optional(),
     requires: labels.optional(),
@@ -27,14 +34,28 @@ export const submissionSchema = z
     retry: z
       .object({
         maxAttempts: z.number().int().min(1).max(1000).optional(),
-        initialBackoffMs: z.number().int().min(0).max(24 * 3600_000).optional(),
+        initialBackoffMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(24 * 3600_000)
+          .optional(),
         backoffMultiplier: z.number().min(1).max(100).optional(),
-        maxBackoffMs: z.number().int().min(0).max(7 * 24 * 3600_000).optional(),
+        maxBackoffMs: z
+          .number()
+          .int()
+          .min(0)
+          .max(7 * 24 * 3600_000)
+          .optional(),
       })
       .strict()
       .optional(),
     timeouts: z
-      .object({ scheduleToStartMs: positiveMs.optional(), startToCloseMs: positiveMs.optional(), heartbeatMs: positiveMs.optional() })
+      .object({
+        scheduleToStartMs: positiveMs.optional(),
+        startToCloseMs: positiveMs.optional(),
+        heartbeatMs: positiveMs.optional(),
+      })
       .strict()
       .optional(),
     metadata: labels.optional(),
@@ -56,18 +77,26 @@ export interface TraceContext {
  * Validates a submission and fills in the defaults. Every bad field is reported at once, named by
  * its path (`retry.maxAttempts`), prefixed with `pathPrefix` for batches (`tasks[3].`).
  */
-export function toTaskSpec(input: unknown, limits: SubmissionLimits, trace: TraceContext, pathPrefix = ""): TaskSpec {
+export function toTaskSpec(
+  input: unknown,
+  limits: SubmissionLimits,
+  trace: TraceContext,
+  pathPrefix = "",
+): TaskSpec {
   const parsed = submissionSchema.safeParse(input);
   if (!parsed.success) {
     throw new ValidationError(parsed.error.issues.map((issue) => fieldError(issue, pathPrefix)));
   }
   const body = parsed.data;
-  const payload = (body.payload ?? null) as Json;
+  const payload = body.payload ?? null;
   const payloadBytes = Buffer.byteLength(JSON.stringify(payload));
-  if (payloadBytes > limits.maxPayloadBytes) throw new PayloadTooLargeError(`${pathPrefix}payload`, payloadBytes, limits.maxPayloadBytes);
+  if (payloadBytes > limits.maxPayloadBytes)
+    throw new PayloadTooLargeError(`${pathPrefix}payload`, payloadBytes, limits.maxPayloadBytes);
   const retry = { ...DEFAULT_RETRY, ...body.retry };
   if (retry.maxBackoffMs < retry.initialBackoffMs) {
-    throw new ValidationError([{ field: `${pathPrefix}retry.maxBackoffMs`, reason: "must be at least retry.initialBackoffMs" }]);
+    throw new ValidationError([
+      { field: `${pathPrefix}retry.maxBackoffMs`, reason: "must be at least retry.initialBackoffMs" },
+    ]);
   }
   return {
     type: body.type,
@@ -85,7 +114,10 @@ export function toTaskSpec(input: unknown, limits: SubmissionLimits, trace: Trac
 }
 
 function fieldError(issue: z.core.$ZodIssue, pathPrefix: string): FieldError {
-  const path = issue.path.map((part) => (typeof part === "number" ? `[${part}]` : String(part))).join(".").replace(/\.\[/g, "[");
+  const path = issue.path
+    .map((part) => (typeof part === "number" ? `[${part}]` : String(part)))
+    .join(".")
+    .replace(/\.\[/g, "[");
   if (issue.code === "unrecognized_keys") {
     const base = path ? `${pathPrefix}${path}.` : pathPrefix;
     return { field: `${base}${issue.keys.join(", ")}`, reason: "is not a known field" };

@@ -20,12 +20,16 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
 
     case "AssignTask": {
       const { workerId, now } = command.data;
-      if (state.status !== "QUEUED") throw new IllegalStateError(`cannot assign a task in state ${state.status}`);
+      if (state.status !== "QUEUED")
+        throw new IllegalStateError(`cannot assign a task in state ${state.status}`);
       if (state.cancelRequested) throw new IllegalStateError("cannot assign a task being cancelled");
-      if (state.availableAt !== null && state.availableAt > now) throw new IllegalStateError("task is not due yet");
+      if (state.availableAt !== null && state.availableAt > now)
+        throw new IllegalStateError("task is not due yet");
       const startToClose = state.spec?.timeouts.startToCloseMs ?? null;
       const deadlineAt = startToClose === null ? null : now + startToClose;
-      return [{ type: "TaskAssigned", data: { attempt: state.attempt + 1, workerId, assignedAt: now, deadlineAt } }];
+      return [
+        { type: "TaskAssigned", data: { attempt: state.attempt + 1, workerId, assignedAt: now, deadlineAt } },
+      ];
     }
 
     case "StartAttempt": {
@@ -54,7 +58,9 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
       const rejection = reportRejection(state, attempt);
       if (rejection) return [rejected(state, attempt, rejection, now)];
       if (state.cancelRequested) {
-        const reason = cancelled ? "cancelled by request" : `cancel requested; attempt ended: ${error.message}`;
+        const reason = cancelled
+          ? "cancelled by request"
+          : `cancel requested; attempt ended: ${error.message}`;
         return [
           { type: "TaskAttemptFailed", data: { attempt, error, failedAt: now, retryAt: null } },
           { type: "TaskCancelled", data: { reason, at: now } },

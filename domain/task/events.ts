@@ -3,15 +3,27 @@ import type { Json, TaskError, TaskSpec } from "./spec.ts";
 /** Everything that can happen to a task, in the past tense. Times are Unix milliseconds. */
 export type TaskEvent =
   | { type: "TaskSubmitted"; data: { spec: TaskSpec; submittedAt: number } }
-  | { type: "TaskAssigned"; data: { attempt: number; workerId: string; assignedAt: number; deadlineAt: number | null } }
+  | {
+      type: "TaskAssigned";
+      data: { attempt: number; workerId: string; assignedAt: number; deadlineAt: number | null };
+    }
   | { type: "TaskStarted"; data: { attempt: number; workerId: string; startedAt: number } }
   | { type: "TaskProgressRecorded"; data: { attempt: number; details: Json; at: number } }
   | { type: "TaskSucceeded"; data: { attempt: number; result: Json; completedAt: number } }
-  | { type: "TaskAttemptFailed"; data: { attempt: number; error: TaskError; failedAt: number; retryAt: number | null } }
-  | { type: "TaskDeadLettered"; data: { attempt: number; reason: DeadLetterReason; lastError: TaskError | null; at: number } }
+  | {
+      type: "TaskAttemptFailed";
+      data: { attempt: number; error: TaskError; failedAt: number; retryAt: number | null };
+    }
+  | {
+      type: "TaskDeadLettered";
+      data: { attempt: number; reason: DeadLetterReason; lastError: TaskError | null; at: number };
+    }
   | { type: "TaskCancelRequested"; data: { reason: string; at: number } }
   | { type: "TaskCancelled"; data: { reason: string; at: number } }
-  | { type: "TaskResultRejected"; data: { attempt: number; currentAttempt: number; reason: RejectionReason; at: number } };
+  | {
+      type: "TaskResultRejected";
+      data: { attempt: number; currentAttempt: number; reason: RejectionReason; at: number };
+    };
 
 export type TaskEventType = TaskEvent["type"];
 export type DeadLetterReason = "MAX_ATTEMPTS_EXHAUSTED" | "NON_RETRYABLE_ERROR";
@@ -20,7 +32,11 @@ export type RejectionReason = "STALE_ATTEMPT" | "TASK_TERMINAL" | "NOT_ASSIGNED"
 /** An event as the log holds it: with its task, its position in the task's history and the time it was written. */
 export type RecordedEvent = TaskEvent & { taskId: string; version: number };
 
-export const TERMINAL_EVENTS: ReadonlySet<TaskEventType> = new Set(["TaskSucceeded", "TaskDeadLettered", "TaskCancelled"]);
+export const TERMINAL_EVENTS: ReadonlySet<TaskEventType> = new Set([
+  "TaskSucceeded",
+  "TaskDeadLettered",
+  "TaskCancelled",
+]);
 
 export function isTerminalEvent(event: TaskEvent): boolean {
   return TERMINAL_EVENTS.has(event.type);

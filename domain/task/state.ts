@@ -1,8 +1,13 @@
 import type { RecordedEvent, TaskEvent } from "./events.ts";
 import type { Json, TaskError, TaskSpec } from "./spec.ts";
 
-export type TaskStatus = "NEW" | "QUEUED" | "ASSIGNED" | "RUNNING" | "SUCCEEDED" | "DEAD_LETTERED" | "CANCELLED";
-export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(["SUCCEEDED", "DEAD_LETTERED", "CANCELLED"]);
+export type TaskStatus =
+  "NEW" | "QUEUED" | "ASSIGNED" | "RUNNING" | "SUCCEEDED" | "DEAD_LETTERED" | "CANCELLED";
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
+  "SUCCEEDED",
+  "DEAD_LETTERED",
+  "CANCELLED",
+]);
 
 /** A task's current state: the left fold of its events with `evolve`. */
 export interface TaskState {
@@ -54,25 +59,54 @@ export function evolve(state: TaskState, event: TaskEvent): TaskState {
   switch (event.type) {
     case "TaskSubmitted": {
       const { spec, submittedAt } = event.data;
-      return { ...next, status: "QUEUED", spec, availableAt: spec.runAt ?? submittedAt, createdAt: submittedAt, updatedAt: submittedAt };
+      return {
+        ...next,
+        status: "QUEUED",
+        spec,
+        availableAt: spec.runAt ?? submittedAt,
+        createdAt: submittedAt,
+        updatedAt: submittedAt,
+      };
     }
     case "TaskAssigned": {
       const { attempt, workerId, assignedAt, deadlineAt } = event.data;
-      return { ...next, status: "ASSIGNED", attempt, workerId, deadlineAt, availableAt: null, updatedAt: assignedAt };
+      return {
+        ...next,
+        status: "ASSIGNED",
+        attempt,
+        workerId,
+        deadlineAt,
+        availableAt: null,
+        updatedAt: assignedAt,
+      };
     }
     case "TaskStarted":
       return { ...next, status: "RUNNING", updatedAt: event.data.startedAt };
     case "TaskProgressRecorded":
       return { ...next, lastDetails: event.data.details, updatedAt: event.data.at };
     case "TaskSucceeded":
-      return { ...next, status: "SUCCEEDED", result: event.data.result, deadlineAt: null, updatedAt: event.data.completedAt };
+      return {
+        ...next,
+        status: "SUCCEEDED",
+        result: event.data.result,
+        deadlineAt: null,
+        updatedAt: event.data.completedAt,
+      };
     case "TaskAttemptFailed": {
       const { error, failedAt, retryAt } = event.data;
-      const waiting = retryAt === null ? {} : { status: "QUEUED" as const, availableAt: retryAt, workerId: null };
+      const waiting =
+        retryAt === null ? {} : { status: "QUEUED" as const, availableAt: retryAt, workerId: null };
       return { ...next, ...waiting, lastError: error, deadlineAt: null, updatedAt: failedAt };
     }
     case "TaskDeadLettered":
-      return { ...next, status: "DEAD_LETTERED", deadLetterReason: event.data.reason, availableAt: null, deadlineAt: null, updatedAt: event.data.at };
+      return {
+        ...next,
+        status: "DEAD_LETTERED",
+        deadLetterReason: event.data.reason,
+        availableAt: null,
+        deadlineAt: null,
+        updatedAt: event.data.at,
+      };
     case "TaskCancelRequested":
       return { ...next, cancelRequested: true, updatedAt: event.data.at };
     case "TaskCancelled":

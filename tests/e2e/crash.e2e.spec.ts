@@ -50,7 +50,15 @@ describe("crash of the leading dispatcher", () => {
     await worker.start();
 
     const ids: string[] = [];
-    for (let i = 0; i < 300; i++) ids.push((await commands.submit({ type: "work", payload: i, retry: { initialBackoffMs: 100 } }, { traceparent: null, tracestate: null })).id);
+    for (let i = 0; i < 300; i++)
+      ids.push(
+        (
+          await commands.submit(
+            { type: "work", payload: i, retry: { initialBackoffMs: 100 } },
+            { traceparent: null, tracestate: null },
+          )
+        ).id,
+      );
     await eventually(() => (runs.size >= 50 ? true : undefined), 30_000, "work under way");
     await a.kill();
     await eventually(async () => ((await isLeading(b)) ? true : undefined), 30_000, "standby takes over");

@@ -80,7 +80,19 @@ describe("a thousand tasks end to end", () => {
       } else {
         response = await new Promise<SubmitTaskResponse>((resolve, reject) =>
           grpc.submitTask(
-            { task: { type: "echo", payloadJson: JSON.stringify(payload), priority, idempotencyKey: key ?? "", requires: {}, runAt: "", metadata: {}, retry: undefined, timeouts: undefined } },
+            {
+              task: {
+                type: "echo",
+                payloadJson: JSON.stringify(payload),
+                priority,
+                idempotencyKey: key ?? "",
+                requires: {},
+                runAt: "",
+                metadata: {},
+                retry: undefined,
+                timeouts: undefined,
+              },
+            },
             new Metadata(),
             (error, reply) => (error ? reject(error) : resolve(reply)),
           ),
@@ -105,14 +117,27 @@ describe("a thousand tasks end to end", () => {
 
     // Every task reaches SUCCEEDED in GraphQL, with its result.
     const graphql = async (query: string, variables: Record<string, unknown> = {}) => {
-      const reply = await fetch(`${server.httpUrl}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+      const reply = await fetch(`${server.httpUrl}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query, variables }),
+      });
       const body = (await reply.json()) as { data: Record<string, unknown>; errors?: unknown };
       expect(body.errors).toBeUndefined();
       return body.data;
     };
     await eventually(
       async () => {
-        const data = (await graphql(`{ stats { byState { state count } } }`)) as { stats: { byState: { state: string; count: number }[] } };
+        const data = (await graphql(`
+          {
+            stats {
+              byState {
+                state
+                count
+              }
+            }
+          }
+        `)) as { stats: { byState: { state: string; count: number }[] } };
         const succeeded = data.stats.byState.find((s) => s.state === "SUCCEEDED")?.count ?? 0;
         return succeeded >= unique.length ? true : undefined;
       },
@@ -120,7 +145,22 @@ describe("a thousand tasks end to end", () => {
       "all tasks SUCCEEDED in the read model",
     );
     for (const task of unique) {
-      const data = (await graphql(`query($id: ID!) { task(id: $id) { id state result attempt events { type } } }`, { id: task.response.id })) as {
+      const data = (await graphql(
+        `
+          query ($id: ID!) {
+            task(id: $id) {
+              id
+              state
+              result
+              attempt
+              events {
+                type
+              }
+            }
+          }
+        `,
+        { id: task.response.id },
+      )) as {
         task: { state: string; result: { echoed: unknown }; attempt: number; events: { type: string }[] };
       };
       expect(data.task.state).toBe("SUCCEEDED");
@@ -130,10 +170,15 @@ describe("a thousand tasks end to end", () => {
 
     // Exactly once here (no failures were injected), and the fold of each task's log equals its row.
     for (const task of unique) expect(runs.get(task.response.id)).toBe(1);
-    for (const task of unique.slice(0, 50)) expect(fold(await server.store.readTask(task.response.id)).status).toBe("SUCCEEDED");
+    for (const task of unique.slice(0, 50))
+      expect(fold(await server.store.readTask(task.response.id)).status).toBe("SUCCEEDED");
     const pool = new pg.Pool({ connectionString: testServices.pgUrl, max: 4 });
     try {
-      const report = await verifyReadModel({ store: server.store, pool, taskIds: unique.map((t) => t.response.id) });
+      const report = await verifyReadModel({
+        store: server.store,
+        pool,
+        taskIds: unique.map((t) => t.response.id),
+      });
       expect(report.checked).toBe(unique.length);
       expect(report.mismatches).toEqual([]);
     } finally {

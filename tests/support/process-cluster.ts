@@ -11,7 +11,9 @@ export async function freePort(): Promise<number> {
     const server = createServer();
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -26,7 +28,11 @@ export interface ServerProcess {
 }
 
 /** Runs `taskstream serve` as a separate OS process, so a test can kill it for real. */
-export async function spawnServer(prefix: string, roles: string, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+export async function spawnServer(
+  prefix: string,
+  roles: string,
+  extraEnv: Record<string, string> = {},
+): Promise<ServerProcess> {
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
   const child = spawn(process.execPath, [MAIN, "serve", "--roles", roles], {
     env: {
@@ -48,13 +54,17 @@ export async function spawnServer(prefix: string, roles: string, extraEnv: Recor
     stdio: ["ignore", "pipe", "pipe"],
   });
   const output: string[] = [];
-  child.stdout!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+  child.stdout.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => output.push(chunk.toString()));
   const httpUrl = `http://127.0.0.1:${httpPort}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`taskstream serve exited ${child.exitCode}: ${output.join("")}`);
-    const healthy = await fetch(`${httpUrl}/healthz`).then((r) => r.ok, () => false);
+    if (child.exitCode !== null)
+      throw new Error(`taskstream serve exited ${child.exitCode}: ${output.join("")}`);
+    const healthy = await fetch(`${httpUrl}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (healthy) break;
     if (Date.now() > deadline) throw new Error(`taskstream serve did not come up: ${output.join("")}`);
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,7 +1,14 @@
 import { credentials, type ClientDuplexStream } from "@grpc/grpc-js";
-import { WorkerServiceClient, type DispatcherMessage, type WorkerMessage } from "../../proto/gen/taskstream/v1/workers.ts";
+import {
+  WorkerServiceClient,
+  type DispatcherMessage,
+  type WorkerMessage,
+} from "../../proto/gen/taskstream/v1/workers.ts";
 
-type Case<K extends NonNullable<DispatcherMessage["msg"]>["$case"]> = Extract<NonNullable<DispatcherMessage["msg"]>, { $case: K }>["value"];
+type Case<K extends NonNullable<DispatcherMessage["msg"]>["$case"]> = Extract<
+  NonNullable<DispatcherMessage["msg"]>,
+  { $case: K }
+>["value"];
 
 /**
  * A worker speaking the raw protocol, for tests that need to misbehave on purpose (report stale
@@ -35,18 +42,41 @@ export class RawWorker {
     this.stream.write({ msg });
   }
 
-  async register(types: string[], options: { slots?: number; labels?: Record<string, string>; workerId?: string; active?: { taskId: string; attempt: number }[] } = {}): Promise<string> {
-    this.send({ $case: "register", value: { workerId: options.workerId ?? "", name: "raw", types, labels: options.labels ?? {}, slots: options.slots ?? 10, sdk: "test/raw", active: options.active ?? [] } });
+  async register(
+    types: string[],
+    options: {
+      slots?: number;
+      labels?: Record<string, string>;
+      workerId?: string;
+      active?: { taskId: string; attempt: number }[];
+    } = {},
+  ): Promise<string> {
+    this.send({
+      $case: "register",
+      value: {
+        workerId: options.workerId ?? "",
+        name: "raw",
+        types,
+        labels: options.labels ?? {},
+        slots: options.slots ?? 10,
+        sdk: "test/raw",
+        active: options.active ?? [],
+      },
+    });
     return (await this.next("registered")).workerId;
   }
 
   /** Waits for (and consumes) the next message of a kind. */
-  async next<K extends NonNullable<DispatcherMessage["msg"]>["$case"]>(kind: K, timeoutMs = 10_000): Promise<Case<K>> {
+  async next<K extends NonNullable<DispatcherMessage["msg"]>["$case"]>(
+    kind: K,
+    timeoutMs = 10_000,
+  ): Promise<Case<K>> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const index = this.received.findIndex((m) => m.msg?.$case === kind);
       if (index >= 0) return this.received.splice(index, 1)[0]!.msg!.value as Case<K>;
-      if (this.ended && kind !== "registered") throw new Error(`stream ended (${JSON.stringify(this.ended)}) while waiting for ${kind}`);
+      if (this.ended && kind !== "registered")
+        throw new Error(`stream ended (${JSON.stringify(this.ended)}) while waiting for ${kind}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no ${kind} within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {

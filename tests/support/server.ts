@@ -4,25 +4,32 @@ import { testServices, uniquePrefix } from "./services.ts";
 
 /** Starts a real Taskstream process in this test, on free ports, with a key prefix of its own. */
 export async function startTestServer(overrides: Partial<Config> = {}, name = "srv"): Promise<RunningServer> {
-  const base = loadConfig({}, {
-    TASKSTREAM_HOST: "127.0.0.1",
-    TASKSTREAM_HTTP_PORT: "0",
-    TASKSTREAM_GRPC_PORT: "0",
-    TASKSTREAM_REDIS_URL: testServices.redisUrl,
-    TASKSTREAM_PG_URL: testServices.pgUrl,
-    TASKSTREAM_ETCD_ENDPOINTS: testServices.etcdEndpoints.join(","),
-    TASKSTREAM_PREFIX: uniquePrefix(name),
-    TASKSTREAM_LOG_LEVEL: "warn",
-    TASKSTREAM_HEARTBEAT_INTERVAL_MS: "500",
-    TASKSTREAM_HEARTBEAT_TIMEOUT_MS: "3000",
-    TASKSTREAM_RECONNECT_GRACE_MS: "1000",
-    TASKSTREAM_LEASE_TTL_SECONDS: "3",
-  });
+  const base = loadConfig(
+    {},
+    {
+      TASKSTREAM_HOST: "127.0.0.1",
+      TASKSTREAM_HTTP_PORT: "0",
+      TASKSTREAM_GRPC_PORT: "0",
+      TASKSTREAM_REDIS_URL: testServices.redisUrl,
+      TASKSTREAM_PG_URL: testServices.pgUrl,
+      TASKSTREAM_ETCD_ENDPOINTS: testServices.etcdEndpoints.join(","),
+      TASKSTREAM_PREFIX: uniquePrefix(name),
+      TASKSTREAM_LOG_LEVEL: "warn",
+      TASKSTREAM_HEARTBEAT_INTERVAL_MS: "500",
+      TASKSTREAM_HEARTBEAT_TIMEOUT_MS: "3000",
+      TASKSTREAM_RECONNECT_GRACE_MS: "1000",
+      TASKSTREAM_LEASE_TTL_SECONDS: "3",
+    },
+  );
   return startServer({ ...base, ...overrides });
 }
 
 /** Polls `probe` until it returns a value other than undefined. */
-export async function eventually<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, what = "condition"): Promise<T> {
+export async function eventually<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
