@@ -1,0 +1,132 @@
+import {
+  Metadata,
+  credentials as grpcCredentials,
+  status as grpcStatus,
+  type CallOptions,
+  type ChannelCredentials,
+  type ClientUnaryCall,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import {
+  TaskServiceClient,
+  type CancelTaskResponse,
+  type GetTaskHistoryResponse,
+  type SubmitTaskResponse,
+  type SubmitTasksResponse,
+  type Task,
+} from "../../../proto/gen/taskstream/v1/tasks.ts";
+import {
+  fromEvent,
+  fromTask,
+  toTaskSpec,
+  type SubmitResult,
+  type SubmitSpec,
+  type TaskHistoryEvent,
+  type TaskInfo,
+} from "./client-types.ts";
+import { traceHeaders } from "./tracing.ts";
+
+/** A failed call: the gRPC status `code` (e.g. 5 NOT_FOUND), its name in `status`, and `details`. */
+export class TaskstreamError extends Error {
+  readonly code: number;
+  readonly status: string;
+  readonly details: string;
+
+  constructor(error: ServiceError) {
+    super(error.details || error.message, { cause: error });
+    this.name = "TaskstreamError";
+    this.code = error.code;
+    this.status = (grpcStatus as unknown as Record<number, string>)[error.code] ?? "UNKNOWN";
+    this.details = error.details;
+  }
+}
+
+/** Options of a `TaskstreamClient`. */
+export interface ClientOptions {
+  /** host:port of any Taskstream API process. */
+  address: string;
+  /** gRPC channel credentials; insecure by default. */
+  credentials?: ChannelCredentials;
+  /** Deadline of each call (default 30 s). */
+  timeoutMs?: number;
+}
+
+type Callback<Res> = (error: ServiceError | null, response: Res) => void;
+type Invoke<Res> = (
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: Callback<Res>,
+) => ClientUnaryCall;
+
+/**
+ * Submits, reads and cancels tasks over gRPC (TaskService). Payloads and results are plain JSON
+ * values; the active OpenTelemetry trace context travels as `traceparent` metadata, so the task's
+ * handler continues the caller's trace.
+ */
+export class TaskstreamClient {
+  private readonly client: TaskServiceClient;
+  private readonly timeoutMs: number;
+
+  constructor(options: ClientOptions) {
+    this.client = new TaskServiceClient(
+      options.address,
+      options.credentials ?? grpcCredentials.createInsecure(),
+    );
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  /** Submits one task. */
+  async submit(spec: SubmitSpec): Promise<SubmitResult> {
+    const task = toTaskSpec(spec);
+    const { id, deduplicated } = await this.unary<SubmitTaskResponse>((md, o, cb) =>
+      this.client.submitTask({ task }, md, o, cb),
+    );
+    return { id, deduplicated };
+  }
+
+  /** Submits many tasks in one call: all are validated before any is written. */
+  async submitMany(specs: SubmitSpec[]): Promise<SubmitResult[]> {
+    const tasks = specs.map(toTaskSpec);
+    const { results } = await this.unary<SubmitTasksResponse>((md, o, cb) =>
+      this.client.submitTasks({ tasks }, md, o, cb),
+    );
+    return results.map(({ id, deduplicated }) => ({ id, deduplicated }));
+  }
+
+  /** A task's current state; rejects with code NOT_FOUND when unknown. */
+  async get(id: string): Promise<TaskInfo> {
+    return fromTask(await this.unary<Task>((md, o, cb) => this.client.getTask({ id }, md, o, cb)));
+  }
+
+  /** Cancels a task (at once when waiting, through its worker when running); returns its state. */
+  async cancel(id: string, reason = ""): Promise<TaskInfo> {
+    const { task } = await this.unary<CancelTaskResponse>((md, o, cb) =>
+      this.client.cancelTask({ id, reason }, md, o, cb),
+    );
+    if (!task) throw new Error(`cancel of ${id} answered without the task`);
+    return fromTask(task);
+  }
+
+  /** Every event recorded for a task, in order. */
+  async history(id: string): Promise<TaskHistoryEvent[]> {
+    const { events } = await this.unary<GetTaskHistoryResponse>((md, o, cb) =>
+      this.client.getTaskHistory({ id }, md, o, cb),
+    );
+    return events.map(fromEvent);
+  }
+
+  /** Closes the channel. */
+  close(): void {
+    this.client.close();
+  }
+
+  private unary<Res>(invoke: Invoke<Res>): Promise<Res> {
+    const metadata = new Metadata();
+    for (const [key, value] of Object.entries(traceHeaders())) metadata.set(key, value);
+    return new Promise<Res>((resolve, reject) => {
+      invoke(metadata, { deadline: Date.now() + this.timeoutMs }, (error, response) =>
+        error ? reject(new TaskstreamError(error)) : resolve(response),
+      );
+    });
+  }
+}

@@ -1,0 +1,186 @@
+import { Server, ServerCredentials, status, type Metadata, type ServiceError } from "@grpc/grpc-js";
+import { ROOT_CONTEXT, TraceFlags, context, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  TaskServiceService,
+  type Task,
+  type TaskServiceServer,
+} from "../../../proto/gen/taskstream/v1/tasks.ts";
+import { TaskstreamClient, TaskstreamError } from "../src/client.ts";
+
+const task: Task = {
+  id: "t1",
+  type: "echo",
+  state: "SUCCEEDED",
+  priority: 7,
+  attempt: 2,
+  maxAttempts: 5,
+  payloadJson: '{"a":1}',
+  resultJson: '{"ok":true}',
+  lastError: { message: "flaky", type: "Error", nonRetryable: false },
+  idempotencyKey: "k",
+  requires: { gpu: "a100" },
+  metadata: { tenant: "x" },
+  createdAt: "2025-01-01T00:00:00.000Z",
+  updatedAt: "2025-01-01T00:00:01.000Z",
+  availableAt: "2025-01-01T00:00:00.000Z",
+  cancelRequested: false,
+  version: 6,
+  workerId: "w-1",
+};
+
+/** What the fake TaskService received: the request and the call's metadata. */
+const calls: { method: string; request: unknown; metadata: Metadata }[] = [];
+const notFound = (id: string): Partial<ServiceError> => ({
+  code: status.NOT_FOUND,
+  details: `task ${id} not found`,
+});
+
+const service: TaskServiceServer = {
+  submitTask: (call, callback) => {
+    calls.push({ method: "submitTask", request: call.request, metadata: call.metadata });
+    callback(null, { id: "new-id", deduplicated: call.request.task?.idempotencyKey === "seen" });
+  },
+  submitTasks: (call, callback) => {
+    calls.push({ method: "submitTasks", request: call.request, metadata: call.metadata });
+    callback(null, { results: call.request.tasks.map((_t, i) => ({ id: `id-${i}`, deduplicated: false })) });
+  },
+  getTask: (call, callback) =>
+    call.request.id === "t1" ? callback(null, task) : callback(notFound(call.request.id)),
+  cancelTask: (call, callback) =>
+    callback(null, { task: { ...task, state: "RUNNING", cancelRequested: true, resultJson: "" } }),
+  getTaskHistory: (_call, callback) =>
+    callback(null, {
+      events: [
+        { version: 1, type: "TaskSubmitted", at: "2025-01-01T00:00:00.000Z", dataJson: '{"type":"echo"}' },
+      ],
+    }),
+};
+
+describe("TaskstreamClient", () => {
+  const server = new Server();
+  let client: TaskstreamClient;
+
+  beforeAll(async () => {
+    server.addService(TaskServiceService, service);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    client = new TaskstreamClient({ address: `127.0.0.1:${port}` });
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  });
+  afterAll(() => {
+    client.close();
+    server.forceShutdown();
+    context.disable();
+  });
+  beforeEach(() => void calls.splice(0));
+
+  it("submits a spec in its wire form", async () => {
+    const runAt = new Date("2030-01-02T03:04:05.000Z");
+    const result = await client.submit({
+      type: "resize",
+      payload: { url: "u" },
+      priority: 9,
+      requires: { region: "eu" },
+      idempotencyKey: "seen",
+      runAt,
+      retry: { maxAttempts: 3, initialBackoffMs: 100 },
+      timeouts: { startToCloseMs: 1000 },
+      metadata: { m: "1" },
+    });
+    expect(result).toEqual({ id: "new-id", deduplicated: true });
+    expect(calls[0]?.request).toEqual({
+      task: {
+        type: "resize",
+        payloadJson: '{"url":"u"}',
+        priority: 9,
+        requires: { region: "eu" },
+        idempotencyKey: "seen",
+        runAt: "2030-01-02T03:04:05.000Z",
+        retry: {
+          maxAttempts: 3,
+          initialBackoffMs: 100,
+          backoffMultiplier: undefined,
+          maxBackoffMs: undefined,
+        },
+        timeouts: { scheduleToStartMs: undefined, startToCloseMs: 1000, heartbeatMs: undefined },
+        metadata: { m: "1" },
+      },
+    });
+  });
+
+  it("leaves out what the spec leaves out (empty payload means null on the server)", async () => {
+    await client.submit({ type: "echo", runAt: "2030-01-01T00:00:00Z" });
+    expect(calls[0]?.request).toMatchObject({
+      task: {
+        type: "echo",
+        payloadJson: "",
+        priority: undefined,
+        runAt: "2030-01-01T00:00:00Z",
+        retry: undefined,
+        timeouts: undefined,
+      },
+    });
+    expect(calls[0]?.metadata.get("traceparent")).toEqual([]);
+  });
+
+  it("submits many in one call", async () => {
+    expect(await client.submitMany([{ type: "a" }, { type: "b", payload: 1 }])).toEqual([
+      { id: "id-0", deduplicated: false },
+      { id: "id-1", deduplicated: false },
+    ]);
+    expect(calls).toHaveLength(1);
+  });
+
+  it("reads a task with its payload, result and last error parsed", async () => {
+    const read = await client.get("t1");
+    expect(read).toMatchObject({
+      id: "t1",
+      state: "SUCCEEDED",
+      payload: { a: 1 },
+      result: { ok: true },
+      attempt: 2,
+      workerId: "w-1",
+    });
+    expect(read.lastError).toEqual({ message: "flaky", type: "Error", nonRetryable: false });
+    expect(read).not.toHaveProperty("payloadJson");
+  });
+
+  it("cancels and reads history", async () => {
+    expect(await client.cancel("t1", "no longer needed")).toMatchObject({
+      cancelRequested: true,
+      result: null,
+    });
+    expect(await client.history("t1")).toEqual([
+      { version: 1, type: "TaskSubmitted", at: "2025-01-01T00:00:00.000Z", data: { type: "echo" } },
+    ]);
+  });
+
+  it("surfaces gRPC errors with their code and details", async () => {
+    const error = await client.get("nope").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskstreamError);
+    expect(error).toMatchObject({
+      code: status.NOT_FOUND,
+      status: "NOT_FOUND",
+      details: "task nope not found",
+    });
+  });
+
+  it("passes the active trace context as traceparent metadata", async () => {
+    const spanContext = {
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+      traceFlags: TraceFlags.SAMPLED,
+    };
+    await context.with(trace.setSpanContext(ROOT_CONTEXT, spanContext), () =>
+      client.submit({ type: "echo" }),
+    );
+    expect(calls[0]?.metadata.get("traceparent")).toEqual([
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    ]);
+  });
+});
