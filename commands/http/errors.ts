@@ -47,15 +47,13 @@ export function httpErrorHandler(
       fastifyError.code === "FST_ERR_CTP_EMPTY_JSON_BODY"
         ? [{ field: "(body)", reason: fastifyError.message }]
         : undefined;
-    return reply
-      .status(fastifyError.statusCode)
-      .send({
-        error: {
-          code: fields ? "VALIDATION" : String(fastifyError.code ?? "BAD_REQUEST"),
-          message: fastifyError.message,
-          fields,
-        },
-      });
+    return reply.status(fastifyError.statusCode).send({
+      error: {
+        code: fields ? "VALIDATION" : String(fastifyError.code ?? "BAD_REQUEST"),
+        message: fastifyError.message,
+        fields,
+      },
+    });
   }
   request.log.error({ err: error }, "request failed");
   return reply.status(500).send({ error: { code: "INTERNAL", message: "internal error" } });

@@ -44,7 +44,7 @@ export async function spawnServer(
       TASKSTREAM_PG_URL: testServices.pgUrl,
       TASKSTREAM_ETCD_ENDPOINTS: testServices.etcdEndpoints.join(","),
       TASKSTREAM_PREFIX: prefix,
-      TASKSTREAM_LOG_LEVEL: "warn",
+      TASKSTREAM_LOG_LEVEL: "error",
       TASKSTREAM_HEARTBEAT_INTERVAL_MS: "500",
       TASKSTREAM_HEARTBEAT_TIMEOUT_MS: "3000",
       TASKSTREAM_RECONNECT_GRACE_MS: "2000",

@@ -14,7 +14,7 @@ export async function startTestServer(overrides: Partial<Config> = {}, name = "s
       TASKSTREAM_PG_URL: testServices.pgUrl,
       TASKSTREAM_ETCD_ENDPOINTS: testServices.etcdEndpoints.join(","),
       TASKSTREAM_PREFIX: uniquePrefix(name),
-      TASKSTREAM_LOG_LEVEL: "warn",
+      TASKSTREAM_LOG_LEVEL: "error",
       TASKSTREAM_HEARTBEAT_INTERVAL_MS: "500",
       TASKSTREAM_HEARTBEAT_TIMEOUT_MS: "3000",
       TASKSTREAM_RECONNECT_GRACE_MS: "1000",
