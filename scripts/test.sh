@@ -7,11 +7,10 @@ set -euo pipefail
 cd "$ROOT"
 tier="${1:-all}"
 
-if [ "$tier" != "unit" ]; then
-  if [ -z "${TASKSTREAM_REDIS_URL:-}" ]; then
-    bash scripts/services.sh start
-    load_service_env
-  fi
+# Local services unless URLs are given, or a Docker engine answers (then Testcontainers starts them).
+if [ "$tier" != "unit" ] && [ -z "${TASKSTREAM_REDIS_URL:-}" ] && ! docker info >/dev/null 2>&1; then
+  bash scripts/services.sh start
+  load_service_env
 fi
 
 case "$tier" in

@@ -30,6 +30,8 @@ describe("a thousand tasks end to end", () => {
   let grpc: TaskServiceClient;
   const workers: Worker[] = [];
   const runs = new Map<string, number>();
+  const traces = new Map<string, string | null>();
+  const traceIdOf = (index: number) => index.toString(16).padStart(32, "a");
 
   beforeAll(async () => {
     await migrateUrl(testServices.pgUrl);
@@ -44,6 +46,8 @@ describe("a thousand tasks end to end", () => {
         handlers: {
           echo: async (payload: unknown, ctx) => {
             runs.set(ctx.taskId, (runs.get(ctx.taskId) ?? 0) + 1);
+            traces.set(ctx.taskId, ctx.traceparent);
+            await Promise.resolve();
             return { echoed: payload, by: name };
           },
         },
@@ -71,7 +75,10 @@ describe("a thousand tasks end to end", () => {
       if (via === "rest") {
         const reply = await fetch(`${server.httpUrl}/v1/tasks`, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: {
+            "content-type": "application/json",
+            traceparent: `00-${traceIdOf(index)}-b7ad6b7169203331-01`,
+          },
           body: JSON.stringify({ type: "echo", payload, priority, ...(key ? { idempotencyKey: key } : {}) }),
         });
         expect([200, 201]).toContain(reply.status);
@@ -170,6 +177,9 @@ describe("a thousand tasks end to end", () => {
 
     // Exactly once here (no failures were injected), and the fold of each task's log equals its row.
     for (const task of unique) expect(runs.get(task.response.id)).toBe(1);
+    // The producer's trace continues in the worker's handler.
+    for (const task of unique.filter((t) => t.via === "rest"))
+      expect(traces.get(task.response.id)).toContain(traceIdOf(task.index));
     for (const task of unique.slice(0, 50))
       expect(fold(await server.store.readTask(task.response.id)).status).toBe("SUCCEEDED");
     const pool = new pg.Pool({ connectionString: testServices.pgUrl, max: 4 });

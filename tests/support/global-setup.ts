@@ -2,9 +2,25 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { Etcd3 } from "etcd3";
 import { testServices } from "./services.ts";
+import { dockerEngineAvailable, startContainers } from "./containers.ts";
 
-/** Fails fast, with the fix, when the real services the tiers need are not answering. */
-export default async function setup(): Promise<void> {
+/**
+ * Provides the real services the tiers need: containers through Testcontainers when a Docker engine
+ * answers and no TASKSTREAM_* URLs are set, else the URLs given (scripts/services.sh writes them).
+ * Fails fast, with the fix, when they are not answering.
+ */
+export default async function setup(): Promise<(() => Promise<void>) | undefined> {
+  let teardown: (() => Promise<void>) | undefined;
+  if (process.env.TASKSTREAM_REDIS_URL === undefined && dockerEngineAvailable()) {
+    const containers = await startContainers();
+    Object.assign(process.env, containers.env);
+    Object.assign(testServices, {
+      redisUrl: containers.env.TASKSTREAM_REDIS_URL,
+      etcdEndpoints: [containers.env.TASKSTREAM_ETCD_ENDPOINTS],
+      pgUrl: containers.env.TASKSTREAM_TEST_PG_URL,
+    });
+    teardown = () => containers.stop();
+  }
   const hint = "start them with `bash scripts/services.sh start` (npm test does this for you)";
   const redis = new Redis(testServices.redisUrl, {
     lazyConnect: true,
@@ -43,4 +59,5 @@ export default async function setup(): Promise<void> {
   } finally {
     etcd.close();
   }
+  return teardown;
 }
