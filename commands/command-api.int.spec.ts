@@ -29,6 +29,7 @@ describe("command API over REST and gRPC", () => {
     metadata: {},
     retry: undefined,
     timeouts: undefined,
+    concurrencyKey: "",
     ...overrides,
   });
 

@@ -2,6 +2,7 @@ import { v7 as uuidv7 } from "uuid";
 import {
   ConcurrencyError,
   NotFoundError,
+  ValidationError,
   decide,
   evolve,
   fold,
@@ -15,6 +16,8 @@ import {
 import type { EventStore } from "./event-store/event-store.ts";
 import type { StoredEvent } from "./event-store/stream-format.ts";
 import { taskView, type TaskView } from "./task-view.ts";
+import type { Admission } from "./queues/backlog.ts";
+import type { QueueSettingsStore } from "./queues/queue-settings.ts";
 import { mapAllOrFail } from "./validation/collect.ts";
 import { toTaskSpec, type SubmissionLimits, type TraceContext } from "./validation/task-spec.ts";
 
@@ -23,8 +26,12 @@ export interface SubmitResult {
   deduplicated: boolean;
 }
 
-export interface CommandHooks {
+export interface CommandOptions {
   onSubmitted?(spec: TaskSpec, deduplicated: boolean): void;
+  /** Queue settings: retry defaults per type. */
+  settings?: QueueSettingsStore;
+  /** Admission control: refuses tasks for full queues. */
+  admission?: Admission;
 }
 
 /**
@@ -34,36 +41,55 @@ export interface CommandHooks {
 export class TaskCommands {
   private readonly store: EventStore;
   private readonly limits: SubmissionLimits;
-  private readonly hooks: CommandHooks;
+  private readonly options: CommandOptions;
 
-  constructor(store: EventStore, limits: SubmissionLimits, hooks: CommandHooks = {}) {
+  constructor(store: EventStore, limits: SubmissionLimits, options: CommandOptions = {}) {
     this.store = store;
     this.limits = limits;
-    this.hooks = hooks;
+    this.options = options;
   }
 
   /** Validates and submits one task. */
   async submit(input: unknown, trace: TraceContext, now = Date.now()): Promise<SubmitResult> {
-    const [result] = await this.submitValidated([this.validate(input, trace)], now);
+    await this.refreshSettings();
+    const [result] = await this.submitValidated([this.validate(input, trace, "", now)], now);
     return result!;
   }
 
   /** Validates every task first (errors name `tasks[i].field`, all of them at once), then submits them. */
   async submitMany(inputs: unknown[], trace: TraceContext, now = Date.now()): Promise<SubmitResult[]> {
+    await this.refreshSettings();
     return this.submitValidated(
-      mapAllOrFail(inputs, (input, i) => this.validate(input, trace, `tasks[${i}].`)),
+      mapAllOrFail(inputs, (input, i) => this.validate(input, trace, `tasks[${i}].`, now)),
       now,
     );
   }
 
-  /** Checks a submission and fills in its defaults; throws ValidationError or PayloadTooLargeError. */
-  validate(input: unknown, trace: TraceContext, pathPrefix = ""): TaskSpec {
-    return toTaskSpec(input, this.limits, trace, pathPrefix);
+  /** Brings the cached queue settings up to date (at most one read a second); call before validate. */
+  async refreshSettings(): Promise<void> {
+    await this.options.settings?.refresh();
   }
 
-  /** Submits tasks already validated, concurrently (the appends are pipelined to Redis). */
+  /** Checks a submission and fills in its defaults; throws ValidationError or PayloadTooLargeError. */
+  validate(input: unknown, trace: TraceContext, pathPrefix = "", now = Date.now()): TaskSpec {
+    const type = (input as { type?: unknown } | null)?.type;
+    const retryDefaults = typeof type === "string" ? this.options.settings?.queue(type)?.retry : null;
+    return toTaskSpec(input, this.limits, trace, pathPrefix, { now, retryDefaults });
+  }
+
+  /** Submits tasks already validated, concurrently (the appends are pipelined to Redis), if their queues admit them. */
   async submitValidated(specs: TaskSpec[], now = Date.now()): Promise<SubmitResult[]> {
+    await this.options.admission?.check(specs.map((spec) => spec.type));
     return Promise.all(specs.map((spec) => this.submitSpec(spec, now)));
+  }
+
+  /** Revives a dead-lettered task with fresh attempts (its policy's maxAttempts unless given). */
+  async retry(id: string, maxAttempts: number | null, reason: string, now = Date.now()): Promise<TaskView> {
+    if (maxAttempts !== null && (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 1000)) {
+      throw new ValidationError([{ field: "maxAttempts", reason: "must be an integer from 1 to 1000" }]);
+    }
+    const state = await this.execute(id, { type: "RetryTask", data: { maxAttempts, reason, now } });
+    return taskView(id, state);
   }
 
   /** A task's current state, folded from its events in the log. */
@@ -92,7 +118,7 @@ export class TaskCommands {
     const events = decide({ type: "SubmitTask", data: { spec, now } }, fold([]));
     const result = await this.store.append(id, 0, events, { idempotencyKey: spec.idempotencyKey });
     const deduplicated = result.kind === "deduplicated";
-    this.hooks.onSubmitted?.(spec, deduplicated);
+    this.options.onSubmitted?.(spec, deduplicated);
     return { id: deduplicated ? result.taskId : id, deduplicated };
   }
 

@@ -32,7 +32,7 @@ export function taskView(id: string, state: TaskState): TaskView {
     state: state.status,
     priority: spec.priority,
     attempt: state.attempt,
-    maxAttempts: spec.retry.maxAttempts,
+    maxAttempts: state.attemptBudget,
     payload: spec.payload,
     result: state.result,
     lastError: state.lastError,

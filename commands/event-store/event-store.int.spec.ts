@@ -24,6 +24,7 @@ const spec: TaskSpec = {
   retry: DEFAULT_RETRY,
   timeouts: DEFAULT_TIMEOUTS,
   metadata: {},
+  concurrency: null,
   traceparent: null,
   tracestate: null,
 };

@@ -24,6 +24,7 @@ export function taskService(commands: TaskCommands): TaskServiceServer & Record<
       const tasks = call.request.tasks;
       if (tasks.length === 0 || tasks.length > 1000)
         throw new ValidationError([{ field: "tasks", reason: "must hold 1 to 1000 tasks" }]);
+      await commands.refreshSettings();
       const results = await withSubmissionSpan("taskstream.submit_batch", traceHeaders(call), (trace) => {
         const specs = mapAllOrFail(tasks, (task, i) =>
           commands.validate(submissionFromMessage(task, `tasks[${i}].`), trace, `tasks[${i}].`),
@@ -35,6 +36,9 @@ export function taskService(commands: TaskCommands): TaskServiceServer & Record<
     getTask: unary(async (call) => taskMessage(await commands.get(call.request.id))),
     cancelTask: unary(async (call) => ({
       task: taskMessage(await commands.cancel(call.request.id, call.request.reason)),
+    })),
+    retryTask: unary(async (call) => ({
+      task: taskMessage(await commands.retry(call.request.id, null, "")),
     })),
     getTaskHistory: unary(async (call) => ({
       events: (await commands.history(call.request.id)).map((event) => ({
@@ -77,6 +81,9 @@ function submissionFromMessage(
   if (message.retry) out.retry = definedOnly(message.retry);
   if (message.timeouts) out.timeouts = definedOnly(message.timeouts);
   if (Object.keys(message.metadata).length > 0) out.metadata = message.metadata;
+  if (message.delayMs !== undefined) out.delayMs = message.delayMs;
+  if (message.concurrencyKey !== "") out.concurrencyKey = message.concurrencyKey;
+  if (message.concurrencyLimit !== undefined) out.concurrencyLimit = message.concurrencyLimit;
   return out;
 }
 

@@ -52,5 +52,20 @@ export function taskRoutes(commands: TaskCommands) {
         return commands.cancel(request.params.id, reason ?? "");
       },
     );
+
+    app.post<{ Params: { id: string }; Body: { maxAttempts?: unknown; reason?: unknown } | undefined }>(
+      "/v1/tasks/:id/retry",
+      { schema: { params: idParams } },
+      async (request) => {
+        const { maxAttempts, reason } = request.body ?? {};
+        if (maxAttempts !== undefined && typeof maxAttempts !== "number") {
+          throw new ValidationError([{ field: "maxAttempts", reason: "must be a number" }]);
+        }
+        if (reason !== undefined && typeof reason !== "string") {
+          throw new ValidationError([{ field: "reason", reason: "must be a string" }]);
+        }
+        return commands.retry(request.params.id, maxAttempts ?? null, reason ?? "");
+      },
+    );
   };
 }

@@ -8,6 +8,7 @@ import {
   PayloadTooLargeError,
   ValidationError,
   type FieldError,
+  type RetryPolicy,
   type TaskSpec,
 } from "../../domain/task/index.ts";
 
@@ -31,6 +32,9 @@ export const submissionSchema = z
     requires: labels.optional(),
     idempotencyKey: z.string().min(1).max(256).optional(),
     runAt: z.iso.datetime({ offset: true }).optional(),
+    delayMs: positiveMs.optional(),
+    concurrencyKey: z.string().min(1).max(256).optional(),
+    concurrencyLimit: z.number().int().min(1).max(100_000).optional(),
     retry: z
       .object({
         maxAttempts: z.number().int().min(1).max(1000).optional(),
@@ -68,6 +72,16 @@ export interface SubmissionLimits {
   maxPayloadBytes: number;
 }
 
+/** What a submission is checked against besides its own fields. */
+export interface SubmissionContext {
+  now?: number;
+  /** The queue's (task type's) retry defaults, under the task's own policy. */
+  retryDefaults?: Partial<RetryPolicy> | null;
+}
+
+/** How far in the past a runAt may lie (clock skew, queued producers) before it is a mistake. */
+export const RUN_AT_PAST_TOLERANCE_MS = 24 * 3600_000;
+
 export interface TraceContext {
   traceparent: string | null;
   tracestate: string | null;
@@ -82,6 +96,7 @@ export function toTaskSpec(
   limits: SubmissionLimits,
   trace: TraceContext,
   pathPrefix = "",
+  context: SubmissionContext = {},
 ): TaskSpec {
   const parsed = submissionSchema.safeParse(input);
   if (!parsed.success) {
@@ -92,22 +107,43 @@ export function toTaskSpec(
   const payloadBytes = Buffer.byteLength(JSON.stringify(payload));
   if (payloadBytes > limits.maxPayloadBytes)
     throw new PayloadTooLargeError(`${pathPrefix}payload`, payloadBytes, limits.maxPayloadBytes);
-  const retry = { ...DEFAULT_RETRY, ...body.retry };
+  const now = context.now ?? Date.now();
+  const retry = { ...DEFAULT_RETRY, ...context.retryDefaults, ...body.retry };
+  const problems: FieldError[] = [];
   if (retry.maxBackoffMs < retry.initialBackoffMs) {
-    throw new ValidationError([
-      { field: `${pathPrefix}retry.maxBackoffMs`, reason: "must be at least retry.initialBackoffMs" },
-    ]);
+    problems.push({
+      field: `${pathPrefix}retry.maxBackoffMs`,
+      reason: "must be at least retry.initialBackoffMs",
+    });
   }
+  const runAt = body.runAt === undefined ? null : Date.parse(body.runAt);
+  if (runAt !== null && runAt < now - RUN_AT_PAST_TOLERANCE_MS) {
+    problems.push({ field: `${pathPrefix}runAt`, reason: "lies more than 24 hours in the past" });
+  }
+  if (runAt !== null && runAt > now + 366 * 24 * 3600_000) {
+    problems.push({ field: `${pathPrefix}runAt`, reason: "lies more than a year ahead" });
+  }
+  if (runAt !== null && body.delayMs !== undefined) {
+    problems.push({ field: `${pathPrefix}delayMs`, reason: "cannot be combined with runAt" });
+  }
+  if (body.concurrencyLimit !== undefined && body.concurrencyKey === undefined) {
+    problems.push({ field: `${pathPrefix}concurrencyLimit`, reason: "needs a concurrencyKey" });
+  }
+  if (problems.length > 0) throw new ValidationError(problems);
   return {
     type: body.type,
     payload,
     priority: body.priority ?? DEFAULT_PRIORITY,
     requires: body.requires ?? {},
     idempotencyKey: body.idempotencyKey ?? null,
-    runAt: body.runAt === undefined ? null : Date.parse(body.runAt),
+    runAt: runAt ?? (body.delayMs === undefined ? null : now + body.delayMs),
     retry,
     timeouts: { ...DEFAULT_TIMEOUTS, ...body.timeouts },
     metadata: body.metadata ?? {},
+    concurrency:
+      body.concurrencyKey === undefined
+        ? null
+        : { key: body.concurrencyKey, limit: body.concurrencyLimit ?? 1 },
     traceparent: trace.traceparent,
     tracestate: trace.tracestate,
   };

@@ -12,6 +12,10 @@ export type TaskCommand =
       /** `jitter` in [0, 1] scales the backoff (full jitter); `cancelled` says the handler stopped on a cancel. */
       data: { attempt: number; error: TaskError; cancelled: boolean; jitter: number; now: number };
     }
-  | { type: "CancelTask"; data: { reason: string; now: number } };
+  | { type: "CancelTask"; data: { reason: string; now: number } }
+  /** Dead-letters a task that waited in the queue past its schedule-to-start timeout. */
+  | { type: "ExpireSchedule"; data: { now: number } }
+  /** An operator revives a dead-lettered task with `maxAttempts` fresh attempts (default: its policy's). */
+  | { type: "RetryTask"; data: { maxAttempts: number | null; reason: string; now: number } };
 
 export type TaskCommandType = TaskCommand["type"];

@@ -67,7 +67,7 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
         ];
       }
       const policy = state.spec!.retry;
-      if (!error.nonRetryable && hasAttemptsLeft(policy, attempt)) {
+      if (!error.nonRetryable && hasAttemptsLeft(state.attemptBudget, attempt)) {
         const retryAt = now + retryDelayMs(policy, attempt, jitter);
         return [{ type: "TaskAttemptFailed", data: { attempt, error, failedAt: now, retryAt } }];
       }
@@ -84,6 +84,34 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
       if (state.status === "QUEUED") return [{ type: "TaskCancelled", data: { reason, at: now } }];
       if (state.cancelRequested) return [];
       return [{ type: "TaskCancelRequested", data: { reason, at: now } }];
+    }
+
+    case "ExpireSchedule": {
+      const { now } = command.data;
+      const limit = state.spec?.timeouts.scheduleToStartMs ?? null;
+      if (state.status !== "QUEUED" || limit === null || now < (state.availableAt ?? 0) + limit) return [];
+      const lastError = {
+        message: `not started within ${limit} ms of being due`,
+        type: "SCHEDULE_TO_START_TIMEOUT",
+        nonRetryable: true,
+      };
+      return [
+        {
+          type: "TaskDeadLettered",
+          data: { attempt: state.attempt, reason: "SCHEDULE_TO_START_TIMEOUT", lastError, at: now },
+        },
+      ];
+    }
+
+    case "RetryTask": {
+      const { maxAttempts, reason, now } = command.data;
+      if (state.status !== "DEAD_LETTERED") {
+        throw new IllegalStateError(`only a dead-lettered task can be retried; this one is ${state.status}`);
+      }
+      const attemptBudget = state.attempt + (maxAttempts ?? state.spec!.retry.maxAttempts);
+      return [
+        { type: "TaskRevived", data: { attemptBudget, reason: reason || "retried by request", at: now } },
+      ];
     }
 
     default: {

@@ -20,6 +20,7 @@ const taskSpec: TaskSpec = {
   retry: { maxAttempts: 3, initialBackoffMs: 1_000, backoffMultiplier: 2, maxBackoffMs: 60_000 },
   timeouts: { ...DEFAULT_TIMEOUTS, startToCloseMs: 30_000 },
   metadata: {},
+  concurrency: null,
   traceparent: null,
   tracestate: null,
 };

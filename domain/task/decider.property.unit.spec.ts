@@ -79,6 +79,7 @@ const specArb: fc.Arbitrary<TaskSpec> = fc.record({
     heartbeatMs: fc.constant(null),
   }),
   metadata: fc.constant({}),
+  concurrency: fc.constant(null),
   traceparent: fc.constant(null),
   tracestate: fc.constant(null),
 });

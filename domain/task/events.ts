@@ -20,13 +20,14 @@ export type TaskEvent =
     }
   | { type: "TaskCancelRequested"; data: { reason: string; at: number } }
   | { type: "TaskCancelled"; data: { reason: string; at: number } }
+  | { type: "TaskRevived"; data: { attemptBudget: number; reason: string; at: number } }
   | {
       type: "TaskResultRejected";
       data: { attempt: number; currentAttempt: number; reason: RejectionReason; at: number };
     };
 
 export type TaskEventType = TaskEvent["type"];
-export type DeadLetterReason = "MAX_ATTEMPTS_EXHAUSTED" | "NON_RETRYABLE_ERROR";
+export type DeadLetterReason = "MAX_ATTEMPTS_EXHAUSTED" | "NON_RETRYABLE_ERROR" | "SCHEDULE_TO_START_TIMEOUT";
 export type RejectionReason = "STALE_ATTEMPT" | "TASK_TERMINAL" | "NOT_ASSIGNED";
 
 /** An event as the log holds it: with its task, its position in the task's history and the time it was written. */

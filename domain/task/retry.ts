@@ -11,6 +11,7 @@ export function retryDelayMs(policy: RetryPolicy, attempt: number, jitter: numbe
   return Math.floor(capped * Math.min(1, Math.max(0, jitter)));
 }
 
-export function hasAttemptsLeft(policy: RetryPolicy, attempt: number): boolean {
-  return attempt < policy.maxAttempts;
+/** Whether another attempt may follow `attempt`, given the task's attempt budget. */
+export function hasAttemptsLeft(attemptBudget: number, attempt: number): boolean {
+  return attempt < attemptBudget;
 }

@@ -29,6 +29,8 @@ export interface TaskSpec {
   retry: RetryPolicy;
   timeouts: Timeouts;
   metadata: Record<string, string>;
+  /** At most `limit` tasks sharing `key` run at once (e.g. per tenant); null when unconstrained. */
+  concurrency: { key: string; limit: number } | null;
   /** W3C trace context of the submission, carried to the worker's handler. */
   traceparent: string | null;
   tracestate: string | null;

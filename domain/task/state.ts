@@ -25,6 +25,8 @@ export interface TaskState {
   lastError: TaskError | null;
   lastDetails: Json;
   deadLetterReason: string | null;
+  /** The attempt number up to which the task may run: its policy's maxAttempts, raised by each revival. */
+  attemptBudget: number;
   createdAt: number | null;
   updatedAt: number | null;
   version: number;
@@ -43,6 +45,7 @@ export function initialState(): TaskState {
     lastError: null,
     lastDetails: null,
     deadLetterReason: null,
+    attemptBudget: 0,
     createdAt: null,
     updatedAt: null,
     version: 0,
@@ -64,6 +67,7 @@ export function evolve(state: TaskState, event: TaskEvent): TaskState {
         status: "QUEUED",
         spec,
         availableAt: spec.runAt ?? submittedAt,
+        attemptBudget: spec.retry.maxAttempts,
         createdAt: submittedAt,
         updatedAt: submittedAt,
       };
@@ -111,6 +115,17 @@ export function evolve(state: TaskState, event: TaskEvent): TaskState {
       return { ...next, cancelRequested: true, updatedAt: event.data.at };
     case "TaskCancelled":
       return { ...next, status: "CANCELLED", availableAt: null, deadlineAt: null, updatedAt: event.data.at };
+    case "TaskRevived":
+      return {
+        ...next,
+        status: "QUEUED",
+        availableAt: event.data.at,
+        attemptBudget: event.data.attemptBudget,
+        deadLetterReason: null,
+        workerId: null,
+        cancelRequested: false,
+        updatedAt: event.data.at,
+      };
     case "TaskResultRejected":
       return next;
     default: {

@@ -14,6 +14,7 @@ const taskSpec: TaskSpec = {
   retry: DEFAULT_RETRY,
   timeouts: DEFAULT_TIMEOUTS,
   metadata: {},
+  concurrency: null,
   traceparent: null,
   tracestate: null,
 };

@@ -88,6 +88,7 @@ export function taskSpec(overrides: Partial<TaskSpec> = {}): TaskSpec {
     retry: DEFAULT_RETRY,
     timeouts: DEFAULT_TIMEOUTS,
     metadata: {},
+    concurrency: null,
     traceparent: null,
     tracestate: null,
     ...overrides,

@@ -98,6 +98,7 @@ describe("a thousand tasks end to end", () => {
                 metadata: {},
                 retry: undefined,
                 timeouts: undefined,
+                concurrencyKey: "",
               },
             },
             new Metadata(),

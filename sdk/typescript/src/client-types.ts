@@ -29,6 +29,11 @@ export interface SubmitSpec {
   idempotencyKey?: string;
   /** Not dispatched before this time (a Date or an RFC 3339 string). */
   runAt?: Date | string;
+  /** Alternative to runAt: not dispatched sooner than this many ms after submission. */
+  delayMs?: number;
+  /** Tasks sharing this key run at most `concurrencyLimit` (default 1) at a time. */
+  concurrencyKey?: string;
+  concurrencyLimit?: number;
   retry?: RetryOptions;
   timeouts?: TimeoutOptions;
   metadata?: Record<string, string>;
@@ -83,6 +88,9 @@ export function toTaskSpec(spec: SubmitSpec): TaskSpec {
     requires: { ...spec.requires },
     idempotencyKey: spec.idempotencyKey ?? "",
     runAt: runAt instanceof Date ? runAt.toISOString() : (runAt ?? ""),
+    delayMs: spec.delayMs,
+    concurrencyKey: spec.concurrencyKey ?? "",
+    concurrencyLimit: spec.concurrencyLimit,
     // Copied field by field so nothing but the contract's fields reaches the encoder.
     retry: retry && {
       maxAttempts: retry.maxAttempts,

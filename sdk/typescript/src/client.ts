@@ -10,6 +10,7 @@ import {
 import {
   TaskServiceClient,
   type CancelTaskResponse,
+  RetryTaskResponse,
   type GetTaskHistoryResponse,
   type SubmitTaskResponse,
   type SubmitTasksResponse,
@@ -104,6 +105,15 @@ export class TaskstreamClient {
       this.client.cancelTask({ id, reason }, md, o, cb),
     );
     if (!task) throw new Error(`cancel of ${id} answered without the task`);
+    return fromTask(task);
+  }
+
+  /** Revives a dead-lettered task with fresh attempts; returns its state. */
+  async retry(id: string): Promise<TaskInfo> {
+    const { task } = await this.unary<RetryTaskResponse>((md, o, cb) =>
+      this.client.retryTask({ id }, md, o, cb),
+    );
+    if (!task) throw new Error(`retry of ${id} answered without the task`);
     return fromTask(task);
   }
 

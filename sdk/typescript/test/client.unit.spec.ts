@@ -50,6 +50,10 @@ const service: TaskServiceServer = {
     call.request.id === "t1" ? callback(null, task) : callback(notFound(call.request.id)),
   cancelTask: (call, callback) =>
     callback(null, { task: { ...task, state: "RUNNING", cancelRequested: true, resultJson: "" } }),
+  retryTask: (call, callback) =>
+    call.request.id === "t1"
+      ? callback(null, { task: { ...task, state: "QUEUED" } })
+      : callback(notFound(call.request.id)),
   getTaskHistory: (_call, callback) =>
     callback(null, {
       events: [
@@ -109,6 +113,9 @@ describe("TaskstreamClient", () => {
         },
         timeouts: { scheduleToStartMs: undefined, startToCloseMs: 1000, heartbeatMs: undefined },
         metadata: { m: "1" },
+        delayMs: undefined,
+        concurrencyKey: "",
+        concurrencyLimit: undefined,
       },
     });
   });

@@ -51,6 +51,11 @@ export interface TaskSpec {
   retry: RetryPolicy | undefined;
   timeouts: Timeouts | undefined;
   metadata: { [key: string]: string };
+  /** Alternative to run_at: dispatch no sooner than this many ms after submission. */
+  delayMs?: number | undefined;
+  /** Tasks sharing a concurrency key run at most concurrency_limit at a time (e.g. per tenant). */
+  concurrencyKey: string;
+  concurrencyLimit?: number | undefined;
 }
 
 export interface TaskSpec_RequiresEntry {
@@ -90,6 +95,14 @@ export interface CancelTaskRequest {
 }
 
 export interface CancelTaskResponse {
+  task: Task | undefined;
+}
+
+export interface RetryTaskRequest {
+  id: string;
+}
+
+export interface RetryTaskResponse {
   task: Task | undefined;
 }
 
@@ -157,10 +170,7 @@ function createBaseRetryPolicy(): RetryPolicy {
 }
 
 export const RetryPolicy: MessageFns<RetryPolicy> = {
-  encode(
-    message: RetryPolicy,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: RetryPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.maxAttempts !== undefined) {
       writer.uint32(8).int32(message.maxAttempts);
     }
@@ -177,8 +187,7 @@ export const RetryPolicy: MessageFns<RetryPolicy> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): RetryPolicy {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -290,18 +299,11 @@ export const RetryPolicy: MessageFns<RetryPolicy> = {
 };
 
 function createBaseTimeouts(): Timeouts {
-  return {
-    scheduleToStartMs: undefined,
-    startToCloseMs: undefined,
-    heartbeatMs: undefined,
-  };
+  return { scheduleToStartMs: undefined, startToCloseMs: undefined, heartbeatMs: undefined };
 }
 
 export const Timeouts: MessageFns<Timeouts> = {
-  encode(
-    message: Timeouts,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: Timeouts, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.scheduleToStartMs !== undefined) {
       writer.uint32(8).int64(message.scheduleToStartMs);
     }
@@ -315,8 +317,7 @@ export const Timeouts: MessageFns<Timeouts> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): Timeouts {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -421,14 +422,14 @@ function createBaseTaskSpec(): TaskSpec {
     retry: undefined,
     timeouts: undefined,
     metadata: {},
+    delayMs: undefined,
+    concurrencyKey: "",
+    concurrencyLimit: undefined,
   };
 }
 
 export const TaskSpec: MessageFns<TaskSpec> = {
-  encode(
-    message: TaskSpec,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: TaskSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.type !== "") {
       writer.uint32(10).string(message.type);
     }
@@ -438,14 +439,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.priority !== undefined) {
       writer.uint32(24).int32(message.priority);
     }
-    globalThis.Object.entries(message.requires).forEach(
-      ([key, value]: [string, string]) => {
-        TaskSpec_RequiresEntry.encode(
-          { key: key as any, value },
-          writer.uint32(34).fork(),
-        ).join();
-      },
-    );
+    globalThis.Object.entries(message.requires).forEach(([key, value]: [string, string]) => {
+      TaskSpec_RequiresEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
     if (message.idempotencyKey !== "") {
       writer.uint32(42).string(message.idempotencyKey);
     }
@@ -458,20 +454,23 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.timeouts !== undefined) {
       Timeouts.encode(message.timeouts, writer.uint32(66).fork()).join();
     }
-    globalThis.Object.entries(message.metadata).forEach(
-      ([key, value]: [string, string]) => {
-        TaskSpec_MetadataEntry.encode(
-          { key: key as any, value },
-          writer.uint32(74).fork(),
-        ).join();
-      },
-    );
+    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+      TaskSpec_MetadataEntry.encode({ key: key as any, value }, writer.uint32(74).fork()).join();
+    });
+    if (message.delayMs !== undefined) {
+      writer.uint32(80).int64(message.delayMs);
+    }
+    if (message.concurrencyKey !== "") {
+      writer.uint32(90).string(message.concurrencyKey);
+    }
+    if (message.concurrencyLimit !== undefined) {
+      writer.uint32(96).int32(message.concurrencyLimit);
+    }
     return writer;
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): TaskSpec {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -512,10 +511,7 @@ export const TaskSpec: MessageFns<TaskSpec> = {
               break;
             }
 
-            const entry4 = TaskSpec_RequiresEntry.decode(
-              reader,
-              reader.uint32(),
-            );
+            const entry4 = TaskSpec_RequiresEntry.decode(reader, reader.uint32());
             if (entry4.value !== undefined) {
               message.requires[entry4.key] = entry4.value;
             }
@@ -558,13 +554,34 @@ export const TaskSpec: MessageFns<TaskSpec> = {
               break;
             }
 
-            const entry9 = TaskSpec_MetadataEntry.decode(
-              reader,
-              reader.uint32(),
-            );
+            const entry9 = TaskSpec_MetadataEntry.decode(reader, reader.uint32());
             if (entry9.value !== undefined) {
               message.metadata[entry9.key] = entry9.value;
             }
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.delayMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.concurrencyKey = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.concurrencyLimit = reader.int32();
             continue;
           }
         }
@@ -587,13 +604,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         : isSet(object.payload_json)
           ? globalThis.String(object.payload_json)
           : "",
-      priority: isSet(object.priority)
-        ? globalThis.Number(object.priority)
-        : undefined,
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : undefined,
       requires: isObject(object.requires)
-        ? (
-            globalThis.Object.entries(object.requires) as [string, any][]
-          ).reduce(
+        ? (globalThis.Object.entries(object.requires) as [string, any][]).reduce(
             (acc: { [key: string]: string }, [key, value]: [string, any]) => {
               globalThis.Object.defineProperty(acc, key, {
                 value: globalThis.String(value),
@@ -616,16 +629,10 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         : isSet(object.run_at)
           ? globalThis.String(object.run_at)
           : "",
-      retry: isSet(object.retry)
-        ? RetryPolicy.fromJSON(object.retry)
-        : undefined,
-      timeouts: isSet(object.timeouts)
-        ? Timeouts.fromJSON(object.timeouts)
-        : undefined,
+      retry: isSet(object.retry) ? RetryPolicy.fromJSON(object.retry) : undefined,
+      timeouts: isSet(object.timeouts) ? Timeouts.fromJSON(object.timeouts) : undefined,
       metadata: isObject(object.metadata)
-        ? (
-            globalThis.Object.entries(object.metadata) as [string, any][]
-          ).reduce(
+        ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
             (acc: { [key: string]: string }, [key, value]: [string, any]) => {
               globalThis.Object.defineProperty(acc, key, {
                 value: globalThis.String(value),
@@ -638,6 +645,21 @@ export const TaskSpec: MessageFns<TaskSpec> = {
             {},
           )
         : {},
+      delayMs: isSet(object.delayMs)
+        ? globalThis.Number(object.delayMs)
+        : isSet(object.delay_ms)
+          ? globalThis.Number(object.delay_ms)
+          : undefined,
+      concurrencyKey: isSet(object.concurrencyKey)
+        ? globalThis.String(object.concurrencyKey)
+        : isSet(object.concurrency_key)
+          ? globalThis.String(object.concurrency_key)
+          : "",
+      concurrencyLimit: isSet(object.concurrencyLimit)
+        ? globalThis.Number(object.concurrencyLimit)
+        : isSet(object.concurrency_limit)
+          ? globalThis.Number(object.concurrency_limit)
+          : undefined,
     };
   },
 
@@ -653,10 +675,7 @@ export const TaskSpec: MessageFns<TaskSpec> = {
       obj.priority = Math.round(message.priority);
     }
     if (message.requires) {
-      const entries = globalThis.Object.entries(message.requires) as [
-        string,
-        string,
-      ][];
+      const entries = globalThis.Object.entries(message.requires) as [string, string][];
       if (entries.length > 0) {
         obj.requires = {};
         entries.forEach(([k, v]) => {
@@ -677,16 +696,22 @@ export const TaskSpec: MessageFns<TaskSpec> = {
       obj.timeouts = Timeouts.toJSON(message.timeouts);
     }
     if (message.metadata) {
-      const entries = globalThis.Object.entries(message.metadata) as [
-        string,
-        string,
-      ][];
+      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
       if (entries.length > 0) {
         obj.metadata = {};
         entries.forEach(([k, v]) => {
           obj.metadata[k] = v;
         });
       }
+    }
+    if (message.delayMs !== undefined) {
+      obj.delayMs = Math.round(message.delayMs);
+    }
+    if (message.concurrencyKey !== "") {
+      obj.concurrencyKey = message.concurrencyKey;
+    }
+    if (message.concurrencyLimit !== undefined) {
+      obj.concurrencyLimit = Math.round(message.concurrencyLimit);
     }
     return obj;
   },
@@ -699,9 +724,7 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     message.type = object.type ?? "";
     message.payloadJson = object.payloadJson ?? "";
     message.priority = object.priority ?? undefined;
-    message.requires = (
-      globalThis.Object.entries(object.requires ?? {}) as [string, string][]
-    ).reduce(
+    message.requires = (globalThis.Object.entries(object.requires ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
@@ -713,16 +736,12 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.runAt = object.runAt ?? "";
     message.retry =
-      object.retry !== undefined && object.retry !== null
-        ? RetryPolicy.fromPartial(object.retry)
-        : undefined;
+      object.retry !== undefined && object.retry !== null ? RetryPolicy.fromPartial(object.retry) : undefined;
     message.timeouts =
       object.timeouts !== undefined && object.timeouts !== null
         ? Timeouts.fromPartial(object.timeouts)
         : undefined;
-    message.metadata = (
-      globalThis.Object.entries(object.metadata ?? {}) as [string, string][]
-    ).reduce(
+    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
@@ -731,6 +750,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
       },
       {},
     );
+    message.delayMs = object.delayMs ?? undefined;
+    message.concurrencyKey = object.concurrencyKey ?? "";
+    message.concurrencyLimit = object.concurrencyLimit ?? undefined;
     return message;
   },
 };
@@ -740,10 +762,7 @@ function createBaseTaskSpec_RequiresEntry(): TaskSpec_RequiresEntry {
 }
 
 export const TaskSpec_RequiresEntry: MessageFns<TaskSpec_RequiresEntry> = {
-  encode(
-    message: TaskSpec_RequiresEntry,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: TaskSpec_RequiresEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
       writer.uint32(10).string(message.key);
     }
@@ -753,12 +772,8 @@ export const TaskSpec_RequiresEntry: MessageFns<TaskSpec_RequiresEntry> = {
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): TaskSpec_RequiresEntry {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskSpec_RequiresEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -819,9 +834,7 @@ export const TaskSpec_RequiresEntry: MessageFns<TaskSpec_RequiresEntry> = {
   create(base?: DeepPartial<TaskSpec_RequiresEntry>): TaskSpec_RequiresEntry {
     return TaskSpec_RequiresEntry.fromPartial(base ?? {});
   },
-  fromPartial(
-    object: DeepPartial<TaskSpec_RequiresEntry>,
-  ): TaskSpec_RequiresEntry {
+  fromPartial(object: DeepPartial<TaskSpec_RequiresEntry>): TaskSpec_RequiresEntry {
     const message = createBaseTaskSpec_RequiresEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
@@ -834,10 +847,7 @@ function createBaseTaskSpec_MetadataEntry(): TaskSpec_MetadataEntry {
 }
 
 export const TaskSpec_MetadataEntry: MessageFns<TaskSpec_MetadataEntry> = {
-  encode(
-    message: TaskSpec_MetadataEntry,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: TaskSpec_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
       writer.uint32(10).string(message.key);
     }
@@ -847,12 +857,8 @@ export const TaskSpec_MetadataEntry: MessageFns<TaskSpec_MetadataEntry> = {
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): TaskSpec_MetadataEntry {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskSpec_MetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -913,9 +919,7 @@ export const TaskSpec_MetadataEntry: MessageFns<TaskSpec_MetadataEntry> = {
   create(base?: DeepPartial<TaskSpec_MetadataEntry>): TaskSpec_MetadataEntry {
     return TaskSpec_MetadataEntry.fromPartial(base ?? {});
   },
-  fromPartial(
-    object: DeepPartial<TaskSpec_MetadataEntry>,
-  ): TaskSpec_MetadataEntry {
+  fromPartial(object: DeepPartial<TaskSpec_MetadataEntry>): TaskSpec_MetadataEntry {
     const message = createBaseTaskSpec_MetadataEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
@@ -928,10 +932,7 @@ function createBaseSubmitTaskRequest(): SubmitTaskRequest {
 }
 
 export const SubmitTaskRequest: MessageFns<SubmitTaskRequest> = {
-  encode(
-    message: SubmitTaskRequest,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: SubmitTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.task !== undefined) {
       TaskSpec.encode(message.task, writer.uint32(10).fork()).join();
     }
@@ -939,8 +940,7 @@ export const SubmitTaskRequest: MessageFns<SubmitTaskRequest> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): SubmitTaskRequest {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -973,9 +973,7 @@ export const SubmitTaskRequest: MessageFns<SubmitTaskRequest> = {
   },
 
   fromJSON(object: any): SubmitTaskRequest {
-    return {
-      task: isSet(object.task) ? TaskSpec.fromJSON(object.task) : undefined,
-    };
+    return { task: isSet(object.task) ? TaskSpec.fromJSON(object.task) : undefined };
   },
 
   toJSON(message: SubmitTaskRequest): unknown {
@@ -992,9 +990,7 @@ export const SubmitTaskRequest: MessageFns<SubmitTaskRequest> = {
   fromPartial(object: DeepPartial<SubmitTaskRequest>): SubmitTaskRequest {
     const message = createBaseSubmitTaskRequest();
     message.task =
-      object.task !== undefined && object.task !== null
-        ? TaskSpec.fromPartial(object.task)
-        : undefined;
+      object.task !== undefined && object.task !== null ? TaskSpec.fromPartial(object.task) : undefined;
     return message;
   },
 };
@@ -1004,10 +1000,7 @@ function createBaseSubmitTaskResponse(): SubmitTaskResponse {
 }
 
 export const SubmitTaskResponse: MessageFns<SubmitTaskResponse> = {
-  encode(
-    message: SubmitTaskResponse,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: SubmitTaskResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
     }
@@ -1017,12 +1010,8 @@ export const SubmitTaskResponse: MessageFns<SubmitTaskResponse> = {
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): SubmitTaskResponse {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitTaskResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1065,9 +1054,7 @@ export const SubmitTaskResponse: MessageFns<SubmitTaskResponse> = {
   fromJSON(object: any): SubmitTaskResponse {
     return {
       id: isSet(object.id) ? globalThis.String(object.id) : "",
-      deduplicated: isSet(object.deduplicated)
-        ? globalThis.Boolean(object.deduplicated)
-        : false,
+      deduplicated: isSet(object.deduplicated) ? globalThis.Boolean(object.deduplicated) : false,
     };
   },
 
@@ -1098,22 +1085,15 @@ function createBaseSubmitTasksRequest(): SubmitTasksRequest {
 }
 
 export const SubmitTasksRequest: MessageFns<SubmitTasksRequest> = {
-  encode(
-    message: SubmitTasksRequest,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: SubmitTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.tasks) {
       TaskSpec.encode(v!, writer.uint32(10).fork()).join();
     }
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): SubmitTasksRequest {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitTasksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1176,22 +1156,15 @@ function createBaseSubmitTasksResponse(): SubmitTasksResponse {
 }
 
 export const SubmitTasksResponse: MessageFns<SubmitTasksResponse> = {
-  encode(
-    message: SubmitTasksResponse,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: SubmitTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.results) {
       SubmitTaskResponse.encode(v!, writer.uint32(10).fork()).join();
     }
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): SubmitTasksResponse {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitTasksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1208,9 +1181,7 @@ export const SubmitTasksResponse: MessageFns<SubmitTasksResponse> = {
               break;
             }
 
-            message.results.push(
-              SubmitTaskResponse.decode(reader, reader.uint32()),
-            );
+            message.results.push(SubmitTaskResponse.decode(reader, reader.uint32()));
             continue;
           }
         }
@@ -1246,8 +1217,7 @@ export const SubmitTasksResponse: MessageFns<SubmitTasksResponse> = {
   },
   fromPartial(object: DeepPartial<SubmitTasksResponse>): SubmitTasksResponse {
     const message = createBaseSubmitTasksResponse();
-    message.results =
-      object.results?.map((e) => SubmitTaskResponse.fromPartial(e)) || [];
+    message.results = object.results?.map((e) => SubmitTaskResponse.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1257,10 +1227,7 @@ function createBaseGetTaskRequest(): GetTaskRequest {
 }
 
 export const GetTaskRequest: MessageFns<GetTaskRequest> = {
-  encode(
-    message: GetTaskRequest,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: GetTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
     }
@@ -1268,8 +1235,7 @@ export const GetTaskRequest: MessageFns<GetTaskRequest> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): GetTaskRequest {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1328,10 +1294,7 @@ function createBaseCancelTaskRequest(): CancelTaskRequest {
 }
 
 export const CancelTaskRequest: MessageFns<CancelTaskRequest> = {
-  encode(
-    message: CancelTaskRequest,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: CancelTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
     }
@@ -1342,8 +1305,7 @@ export const CancelTaskRequest: MessageFns<CancelTaskRequest> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): CancelTaskRequest {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1417,22 +1379,15 @@ function createBaseCancelTaskResponse(): CancelTaskResponse {
 }
 
 export const CancelTaskResponse: MessageFns<CancelTaskResponse> = {
-  encode(
-    message: CancelTaskResponse,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: CancelTaskResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.task !== undefined) {
       Task.encode(message.task, writer.uint32(10).fork()).join();
     }
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): CancelTaskResponse {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelTaskResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1465,9 +1420,7 @@ export const CancelTaskResponse: MessageFns<CancelTaskResponse> = {
   },
 
   fromJSON(object: any): CancelTaskResponse {
-    return {
-      task: isSet(object.task) ? Task.fromJSON(object.task) : undefined,
-    };
+    return { task: isSet(object.task) ? Task.fromJSON(object.task) : undefined };
   },
 
   toJSON(message: CancelTaskResponse): unknown {
@@ -1484,9 +1437,142 @@ export const CancelTaskResponse: MessageFns<CancelTaskResponse> = {
   fromPartial(object: DeepPartial<CancelTaskResponse>): CancelTaskResponse {
     const message = createBaseCancelTaskResponse();
     message.task =
-      object.task !== undefined && object.task !== null
-        ? Task.fromPartial(object.task)
-        : undefined;
+      object.task !== undefined && object.task !== null ? Task.fromPartial(object.task) : undefined;
+    return message;
+  },
+};
+
+function createBaseRetryTaskRequest(): RetryTaskRequest {
+  return { id: "" };
+}
+
+export const RetryTaskRequest: MessageFns<RetryTaskRequest> = {
+  encode(message: RetryTaskRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryTaskRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryTaskRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryTaskRequest {
+    return { id: isSet(object.id) ? globalThis.String(object.id) : "" };
+  },
+
+  toJSON(message: RetryTaskRequest): unknown {
+    const obj: any = {};
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RetryTaskRequest>): RetryTaskRequest {
+    return RetryTaskRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetryTaskRequest>): RetryTaskRequest {
+    const message = createBaseRetryTaskRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseRetryTaskResponse(): RetryTaskResponse {
+  return { task: undefined };
+}
+
+export const RetryTaskResponse: MessageFns<RetryTaskResponse> = {
+  encode(message: RetryTaskResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.task !== undefined) {
+      Task.encode(message.task, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryTaskResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryTaskResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.task = Task.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryTaskResponse {
+    return { task: isSet(object.task) ? Task.fromJSON(object.task) : undefined };
+  },
+
+  toJSON(message: RetryTaskResponse): unknown {
+    const obj: any = {};
+    if (message.task !== undefined) {
+      obj.task = Task.toJSON(message.task);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RetryTaskResponse>): RetryTaskResponse {
+    return RetryTaskResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetryTaskResponse>): RetryTaskResponse {
+    const message = createBaseRetryTaskResponse();
+    message.task =
+      object.task !== undefined && object.task !== null ? Task.fromPartial(object.task) : undefined;
     return message;
   },
 };
@@ -1496,22 +1582,15 @@ function createBaseGetTaskHistoryRequest(): GetTaskHistoryRequest {
 }
 
 export const GetTaskHistoryRequest: MessageFns<GetTaskHistoryRequest> = {
-  encode(
-    message: GetTaskHistoryRequest,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: GetTaskHistoryRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
     }
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): GetTaskHistoryRequest {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTaskHistoryRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1558,9 +1637,7 @@ export const GetTaskHistoryRequest: MessageFns<GetTaskHistoryRequest> = {
   create(base?: DeepPartial<GetTaskHistoryRequest>): GetTaskHistoryRequest {
     return GetTaskHistoryRequest.fromPartial(base ?? {});
   },
-  fromPartial(
-    object: DeepPartial<GetTaskHistoryRequest>,
-  ): GetTaskHistoryRequest {
+  fromPartial(object: DeepPartial<GetTaskHistoryRequest>): GetTaskHistoryRequest {
     const message = createBaseGetTaskHistoryRequest();
     message.id = object.id ?? "";
     return message;
@@ -1572,22 +1649,15 @@ function createBaseGetTaskHistoryResponse(): GetTaskHistoryResponse {
 }
 
 export const GetTaskHistoryResponse: MessageFns<GetTaskHistoryResponse> = {
-  encode(
-    message: GetTaskHistoryResponse,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: GetTaskHistoryResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.events) {
       TaskEvent.encode(v!, writer.uint32(10).fork()).join();
     }
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): GetTaskHistoryResponse {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTaskHistoryResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1638,9 +1708,7 @@ export const GetTaskHistoryResponse: MessageFns<GetTaskHistoryResponse> = {
   create(base?: DeepPartial<GetTaskHistoryResponse>): GetTaskHistoryResponse {
     return GetTaskHistoryResponse.fromPartial(base ?? {});
   },
-  fromPartial(
-    object: DeepPartial<GetTaskHistoryResponse>,
-  ): GetTaskHistoryResponse {
+  fromPartial(object: DeepPartial<GetTaskHistoryResponse>): GetTaskHistoryResponse {
     const message = createBaseGetTaskHistoryResponse();
     message.events = object.events?.map((e) => TaskEvent.fromPartial(e)) || [];
     return message;
@@ -1652,10 +1720,7 @@ function createBaseTaskError(): TaskError {
 }
 
 export const TaskError: MessageFns<TaskError> = {
-  encode(
-    message: TaskError,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: TaskError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.message !== "") {
       writer.uint32(10).string(message.message);
     }
@@ -1669,8 +1734,7 @@ export const TaskError: MessageFns<TaskError> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): TaskError {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1780,10 +1844,7 @@ function createBaseTask(): Task {
 }
 
 export const Task: MessageFns<Task> = {
-  encode(
-    message: Task,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: Task, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== "") {
       writer.uint32(10).string(message.id);
     }
@@ -1814,22 +1875,12 @@ export const Task: MessageFns<Task> = {
     if (message.idempotencyKey !== "") {
       writer.uint32(82).string(message.idempotencyKey);
     }
-    globalThis.Object.entries(message.requires).forEach(
-      ([key, value]: [string, string]) => {
-        Task_RequiresEntry.encode(
-          { key: key as any, value },
-          writer.uint32(90).fork(),
-        ).join();
-      },
-    );
-    globalThis.Object.entries(message.metadata).forEach(
-      ([key, value]: [string, string]) => {
-        Task_MetadataEntry.encode(
-          { key: key as any, value },
-          writer.uint32(98).fork(),
-        ).join();
-      },
-    );
+    globalThis.Object.entries(message.requires).forEach(([key, value]: [string, string]) => {
+      Task_RequiresEntry.encode({ key: key as any, value }, writer.uint32(90).fork()).join();
+    });
+    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+      Task_MetadataEntry.encode({ key: key as any, value }, writer.uint32(98).fork()).join();
+    });
     if (message.createdAt !== "") {
       writer.uint32(106).string(message.createdAt);
     }
@@ -1852,8 +1903,7 @@ export const Task: MessageFns<Task> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): Task {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -2060,9 +2110,7 @@ export const Task: MessageFns<Task> = {
           ? globalThis.String(object.idempotency_key)
           : "",
       requires: isObject(object.requires)
-        ? (
-            globalThis.Object.entries(object.requires) as [string, any][]
-          ).reduce(
+        ? (globalThis.Object.entries(object.requires) as [string, any][]).reduce(
             (acc: { [key: string]: string }, [key, value]: [string, any]) => {
               globalThis.Object.defineProperty(acc, key, {
                 value: globalThis.String(value),
@@ -2076,9 +2124,7 @@ export const Task: MessageFns<Task> = {
           )
         : {},
       metadata: isObject(object.metadata)
-        ? (
-            globalThis.Object.entries(object.metadata) as [string, any][]
-          ).reduce(
+        ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
             (acc: { [key: string]: string }, [key, value]: [string, any]) => {
               globalThis.Object.defineProperty(acc, key, {
                 value: globalThis.String(value),
@@ -2153,10 +2199,7 @@ export const Task: MessageFns<Task> = {
       obj.idempotencyKey = message.idempotencyKey;
     }
     if (message.requires) {
-      const entries = globalThis.Object.entries(message.requires) as [
-        string,
-        string,
-      ][];
+      const entries = globalThis.Object.entries(message.requires) as [string, string][];
       if (entries.length > 0) {
         obj.requires = {};
         entries.forEach(([k, v]) => {
@@ -2165,10 +2208,7 @@ export const Task: MessageFns<Task> = {
       }
     }
     if (message.metadata) {
-      const entries = globalThis.Object.entries(message.metadata) as [
-        string,
-        string,
-      ][];
+      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
       if (entries.length > 0) {
         obj.metadata = {};
         entries.forEach(([k, v]) => {
@@ -2215,9 +2255,7 @@ export const Task: MessageFns<Task> = {
         ? TaskError.fromPartial(object.lastError)
         : undefined;
     message.idempotencyKey = object.idempotencyKey ?? "";
-    message.requires = (
-      globalThis.Object.entries(object.requires ?? {}) as [string, string][]
-    ).reduce(
+    message.requires = (globalThis.Object.entries(object.requires ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
@@ -2226,9 +2264,7 @@ export const Task: MessageFns<Task> = {
       },
       {},
     );
-    message.metadata = (
-      globalThis.Object.entries(object.metadata ?? {}) as [string, string][]
-    ).reduce(
+    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
@@ -2252,10 +2288,7 @@ function createBaseTask_RequiresEntry(): Task_RequiresEntry {
 }
 
 export const Task_RequiresEntry: MessageFns<Task_RequiresEntry> = {
-  encode(
-    message: Task_RequiresEntry,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: Task_RequiresEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
       writer.uint32(10).string(message.key);
     }
@@ -2265,12 +2298,8 @@ export const Task_RequiresEntry: MessageFns<Task_RequiresEntry> = {
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): Task_RequiresEntry {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): Task_RequiresEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -2344,10 +2373,7 @@ function createBaseTask_MetadataEntry(): Task_MetadataEntry {
 }
 
 export const Task_MetadataEntry: MessageFns<Task_MetadataEntry> = {
-  encode(
-    message: Task_MetadataEntry,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: Task_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
       writer.uint32(10).string(message.key);
     }
@@ -2357,12 +2383,8 @@ export const Task_MetadataEntry: MessageFns<Task_MetadataEntry> = {
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): Task_MetadataEntry {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): Task_MetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -2436,10 +2458,7 @@ function createBaseTaskEvent(): TaskEvent {
 }
 
 export const TaskEvent: MessageFns<TaskEvent> = {
-  encode(
-    message: TaskEvent,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: TaskEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.version !== 0) {
       writer.uint32(8).int32(message.version);
     }
@@ -2456,8 +2475,7 @@ export const TaskEvent: MessageFns<TaskEvent> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): TaskEvent {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -2568,12 +2586,10 @@ export const TaskServiceService = {
     responseStream: false as const,
     requestSerialize: (value: SubmitTaskRequest): Buffer =>
       Buffer.from(SubmitTaskRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SubmitTaskRequest =>
-      SubmitTaskRequest.decode(value),
+    requestDeserialize: (value: Buffer): SubmitTaskRequest => SubmitTaskRequest.decode(value),
     responseSerialize: (value: SubmitTaskResponse): Buffer =>
       Buffer.from(SubmitTaskResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): SubmitTaskResponse =>
-      SubmitTaskResponse.decode(value),
+    responseDeserialize: (value: Buffer): SubmitTaskResponse => SubmitTaskResponse.decode(value),
   },
   /** Submits many tasks in one call; every task is validated before any is written. */
   submitTasks: {
@@ -2582,24 +2598,19 @@ export const TaskServiceService = {
     responseStream: false as const,
     requestSerialize: (value: SubmitTasksRequest): Buffer =>
       Buffer.from(SubmitTasksRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): SubmitTasksRequest =>
-      SubmitTasksRequest.decode(value),
+    requestDeserialize: (value: Buffer): SubmitTasksRequest => SubmitTasksRequest.decode(value),
     responseSerialize: (value: SubmitTasksResponse): Buffer =>
       Buffer.from(SubmitTasksResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): SubmitTasksResponse =>
-      SubmitTasksResponse.decode(value),
+    responseDeserialize: (value: Buffer): SubmitTasksResponse => SubmitTasksResponse.decode(value),
   },
   /** Reads a task's current state, folded from its events in the log (read-your-writes). */
   getTask: {
     path: "/taskstream.v1.TaskService/GetTask" as const,
     requestStream: false as const,
     responseStream: false as const,
-    requestSerialize: (value: GetTaskRequest): Buffer =>
-      Buffer.from(GetTaskRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): GetTaskRequest =>
-      GetTaskRequest.decode(value),
-    responseSerialize: (value: Task): Buffer =>
-      Buffer.from(Task.encode(value).finish()),
+    requestSerialize: (value: GetTaskRequest): Buffer => Buffer.from(GetTaskRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetTaskRequest => GetTaskRequest.decode(value),
+    responseSerialize: (value: Task): Buffer => Buffer.from(Task.encode(value).finish()),
     responseDeserialize: (value: Buffer): Task => Task.decode(value),
   },
   /** Cancels a task: at once when it waits, through its worker when it runs. */
@@ -2609,12 +2620,10 @@ export const TaskServiceService = {
     responseStream: false as const,
     requestSerialize: (value: CancelTaskRequest): Buffer =>
       Buffer.from(CancelTaskRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): CancelTaskRequest =>
-      CancelTaskRequest.decode(value),
+    requestDeserialize: (value: Buffer): CancelTaskRequest => CancelTaskRequest.decode(value),
     responseSerialize: (value: CancelTaskResponse): Buffer =>
       Buffer.from(CancelTaskResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): CancelTaskResponse =>
-      CancelTaskResponse.decode(value),
+    responseDeserialize: (value: Buffer): CancelTaskResponse => CancelTaskResponse.decode(value),
   },
   /** Returns every event recorded for a task, in order, from the log. */
   getTaskHistory: {
@@ -2623,12 +2632,22 @@ export const TaskServiceService = {
     responseStream: false as const,
     requestSerialize: (value: GetTaskHistoryRequest): Buffer =>
       Buffer.from(GetTaskHistoryRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): GetTaskHistoryRequest =>
-      GetTaskHistoryRequest.decode(value),
+    requestDeserialize: (value: Buffer): GetTaskHistoryRequest => GetTaskHistoryRequest.decode(value),
     responseSerialize: (value: GetTaskHistoryResponse): Buffer =>
       Buffer.from(GetTaskHistoryResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): GetTaskHistoryResponse =>
-      GetTaskHistoryResponse.decode(value),
+    responseDeserialize: (value: Buffer): GetTaskHistoryResponse => GetTaskHistoryResponse.decode(value),
+  },
+  /** Revives a dead-lettered task with fresh attempts. */
+  retryTask: {
+    path: "/taskstream.v1.TaskService/RetryTask" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RetryTaskRequest): Buffer =>
+      Buffer.from(RetryTaskRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RetryTaskRequest => RetryTaskRequest.decode(value),
+    responseSerialize: (value: RetryTaskResponse): Buffer =>
+      Buffer.from(RetryTaskResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RetryTaskResponse => RetryTaskResponse.decode(value),
   },
 } as const;
 
@@ -2645,10 +2664,9 @@ export interface TaskServiceServer extends UntypedServiceImplementation {
   /** Cancels a task: at once when it waits, through its worker when it runs. */
   cancelTask: handleUnaryCall<CancelTaskRequest, CancelTaskResponse>;
   /** Returns every event recorded for a task, in order, from the log. */
-  getTaskHistory: handleUnaryCall<
-    GetTaskHistoryRequest,
-    GetTaskHistoryResponse
-  >;
+  getTaskHistory: handleUnaryCall<GetTaskHistoryRequest, GetTaskHistoryResponse>;
+  /** Revives a dead-lettered task with fresh attempts. */
+  retryTask: handleUnaryCall<RetryTaskRequest, RetryTaskResponse>;
 }
 
 export interface TaskServiceClient extends Client {
@@ -2658,52 +2676,34 @@ export interface TaskServiceClient extends Client {
    */
   submitTask(
     request: SubmitTaskRequest,
-    callback: (
-      error: ServiceError | null,
-      response: SubmitTaskResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: SubmitTaskResponse) => void,
   ): ClientUnaryCall;
   submitTask(
     request: SubmitTaskRequest,
     metadata: Metadata,
-    callback: (
-      error: ServiceError | null,
-      response: SubmitTaskResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: SubmitTaskResponse) => void,
   ): ClientUnaryCall;
   submitTask(
     request: SubmitTaskRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (
-      error: ServiceError | null,
-      response: SubmitTaskResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: SubmitTaskResponse) => void,
   ): ClientUnaryCall;
   /** Submits many tasks in one call; every task is validated before any is written. */
   submitTasks(
     request: SubmitTasksRequest,
-    callback: (
-      error: ServiceError | null,
-      response: SubmitTasksResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: SubmitTasksResponse) => void,
   ): ClientUnaryCall;
   submitTasks(
     request: SubmitTasksRequest,
     metadata: Metadata,
-    callback: (
-      error: ServiceError | null,
-      response: SubmitTasksResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: SubmitTasksResponse) => void,
   ): ClientUnaryCall;
   submitTasks(
     request: SubmitTasksRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (
-      error: ServiceError | null,
-      response: SubmitTasksResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: SubmitTasksResponse) => void,
   ): ClientUnaryCall;
   /** Reads a task's current state, folded from its events in the log (read-your-writes). */
   getTask(
@@ -2724,52 +2724,50 @@ export interface TaskServiceClient extends Client {
   /** Cancels a task: at once when it waits, through its worker when it runs. */
   cancelTask(
     request: CancelTaskRequest,
-    callback: (
-      error: ServiceError | null,
-      response: CancelTaskResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: CancelTaskResponse) => void,
   ): ClientUnaryCall;
   cancelTask(
     request: CancelTaskRequest,
     metadata: Metadata,
-    callback: (
-      error: ServiceError | null,
-      response: CancelTaskResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: CancelTaskResponse) => void,
   ): ClientUnaryCall;
   cancelTask(
     request: CancelTaskRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (
-      error: ServiceError | null,
-      response: CancelTaskResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: CancelTaskResponse) => void,
   ): ClientUnaryCall;
   /** Returns every event recorded for a task, in order, from the log. */
   getTaskHistory(
     request: GetTaskHistoryRequest,
-    callback: (
-      error: ServiceError | null,
-      response: GetTaskHistoryResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: GetTaskHistoryResponse) => void,
   ): ClientUnaryCall;
   getTaskHistory(
     request: GetTaskHistoryRequest,
     metadata: Metadata,
-    callback: (
-      error: ServiceError | null,
-      response: GetTaskHistoryResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: GetTaskHistoryResponse) => void,
   ): ClientUnaryCall;
   getTaskHistory(
     request: GetTaskHistoryRequest,
     metadata: Metadata,
     options: Partial<CallOptions>,
-    callback: (
-      error: ServiceError | null,
-      response: GetTaskHistoryResponse,
-    ) => void,
+    callback: (error: ServiceError | null, response: GetTaskHistoryResponse) => void,
+  ): ClientUnaryCall;
+  /** Revives a dead-lettered task with fresh attempts. */
+  retryTask(
+    request: RetryTaskRequest,
+    callback: (error: ServiceError | null, response: RetryTaskResponse) => void,
+  ): ClientUnaryCall;
+  retryTask(
+    request: RetryTaskRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RetryTaskResponse) => void,
+  ): ClientUnaryCall;
+  retryTask(
+    request: RetryTaskRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RetryTaskResponse) => void,
   ): ClientUnaryCall;
 }
 
@@ -2777,25 +2775,16 @@ export const TaskServiceClient = makeGenericClientConstructor(
   TaskServiceService,
   "taskstream.v1.TaskService",
 ) as unknown as {
-  new (
-    address: string,
-    credentials: ChannelCredentials,
-    options?: Partial<ClientOptions>,
-  ): TaskServiceClient;
+  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): TaskServiceClient;
   service: typeof TaskServiceService;
   serviceName: string;
 };
 
-function floatToJson(
-  value: number | null | undefined,
-): number | string | null | undefined {
-  return typeof value === "number" && !globalThis.Number.isFinite(value)
-    ? globalThis.String(value)
-    : value;
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
 }
 
-type Builtin =
-  Date | Function | Uint8Array | string | number | boolean | undefined;
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin
   ? T

@@ -147,10 +147,7 @@ function createBaseWorkerMessage(): WorkerMessage {
 }
 
 export const WorkerMessage: MessageFns<WorkerMessage> = {
-  encode(
-    message: WorkerMessage,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: WorkerMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     switch (message.msg?.$case) {
       case "register":
         Register.encode(message.msg.value, writer.uint32(10).fork()).join();
@@ -159,36 +156,23 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
         Heartbeat.encode(message.msg.value, writer.uint32(18).fork()).join();
         break;
       case "started":
-        AttemptStarted.encode(
-          message.msg.value,
-          writer.uint32(26).fork(),
-        ).join();
+        AttemptStarted.encode(message.msg.value, writer.uint32(26).fork()).join();
         break;
       case "progress":
-        AttemptProgress.encode(
-          message.msg.value,
-          writer.uint32(34).fork(),
-        ).join();
+        AttemptProgress.encode(message.msg.value, writer.uint32(34).fork()).join();
         break;
       case "completed":
-        AttemptCompleted.encode(
-          message.msg.value,
-          writer.uint32(42).fork(),
-        ).join();
+        AttemptCompleted.encode(message.msg.value, writer.uint32(42).fork()).join();
         break;
       case "failed":
-        AttemptFailed.encode(
-          message.msg.value,
-          writer.uint32(50).fork(),
-        ).join();
+        AttemptFailed.encode(message.msg.value, writer.uint32(50).fork()).join();
         break;
     }
     return writer;
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): WorkerMessage {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -205,10 +189,7 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
               break;
             }
 
-            message.msg = {
-              $case: "register",
-              value: Register.decode(reader, reader.uint32()),
-            };
+            message.msg = { $case: "register", value: Register.decode(reader, reader.uint32()) };
             continue;
           }
           case 2: {
@@ -216,10 +197,7 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
               break;
             }
 
-            message.msg = {
-              $case: "heartbeat",
-              value: Heartbeat.decode(reader, reader.uint32()),
-            };
+            message.msg = { $case: "heartbeat", value: Heartbeat.decode(reader, reader.uint32()) };
             continue;
           }
           case 3: {
@@ -227,10 +205,7 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
               break;
             }
 
-            message.msg = {
-              $case: "started",
-              value: AttemptStarted.decode(reader, reader.uint32()),
-            };
+            message.msg = { $case: "started", value: AttemptStarted.decode(reader, reader.uint32()) };
             continue;
           }
           case 4: {
@@ -238,10 +213,7 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
               break;
             }
 
-            message.msg = {
-              $case: "progress",
-              value: AttemptProgress.decode(reader, reader.uint32()),
-            };
+            message.msg = { $case: "progress", value: AttemptProgress.decode(reader, reader.uint32()) };
             continue;
           }
           case 5: {
@@ -249,10 +221,7 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
               break;
             }
 
-            message.msg = {
-              $case: "completed",
-              value: AttemptCompleted.decode(reader, reader.uint32()),
-            };
+            message.msg = { $case: "completed", value: AttemptCompleted.decode(reader, reader.uint32()) };
             continue;
           }
           case 6: {
@@ -260,10 +229,7 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
               break;
             }
 
-            message.msg = {
-              $case: "failed",
-              value: AttemptFailed.decode(reader, reader.uint32()),
-            };
+            message.msg = { $case: "failed", value: AttemptFailed.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -285,25 +251,13 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
         : isSet(object.heartbeat)
           ? { $case: "heartbeat", value: Heartbeat.fromJSON(object.heartbeat) }
           : isSet(object.started)
-            ? {
-                $case: "started",
-                value: AttemptStarted.fromJSON(object.started),
-              }
+            ? { $case: "started", value: AttemptStarted.fromJSON(object.started) }
             : isSet(object.progress)
-              ? {
-                  $case: "progress",
-                  value: AttemptProgress.fromJSON(object.progress),
-                }
+              ? { $case: "progress", value: AttemptProgress.fromJSON(object.progress) }
               : isSet(object.completed)
-                ? {
-                    $case: "completed",
-                    value: AttemptCompleted.fromJSON(object.completed),
-                  }
+                ? { $case: "completed", value: AttemptCompleted.fromJSON(object.completed) }
                 : isSet(object.failed)
-                  ? {
-                      $case: "failed",
-                      value: AttemptFailed.fromJSON(object.failed),
-                    }
+                  ? { $case: "failed", value: AttemptFailed.fromJSON(object.failed) }
                   : undefined,
     };
   },
@@ -334,55 +288,37 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
     switch (object.msg?.$case) {
       case "register": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
-          message.msg = {
-            $case: "register",
-            value: Register.fromPartial(object.msg.value),
-          };
+          message.msg = { $case: "register", value: Register.fromPartial(object.msg.value) };
         }
         break;
       }
       case "heartbeat": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
-          message.msg = {
-            $case: "heartbeat",
-            value: Heartbeat.fromPartial(object.msg.value),
-          };
+          message.msg = { $case: "heartbeat", value: Heartbeat.fromPartial(object.msg.value) };
         }
         break;
       }
       case "started": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
-          message.msg = {
-            $case: "started",
-            value: AttemptStarted.fromPartial(object.msg.value),
-          };
+          message.msg = { $case: "started", value: AttemptStarted.fromPartial(object.msg.value) };
         }
         break;
       }
       case "progress": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
-          message.msg = {
-            $case: "progress",
-            value: AttemptProgress.fromPartial(object.msg.value),
-          };
+          message.msg = { $case: "progress", value: AttemptProgress.fromPartial(object.msg.value) };
         }
         break;
       }
       case "completed": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
-          message.msg = {
-            $case: "completed",
-            value: AttemptCompleted.fromPartial(object.msg.value),
-          };
+          message.msg = { $case: "completed", value: AttemptCompleted.fromPartial(object.msg.value) };
         }
         break;
       }
       case "failed": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
-          message.msg = {
-            $case: "failed",
-            value: AttemptFailed.fromPartial(object.msg.value),
-          };
+          message.msg = { $case: "failed", value: AttemptFailed.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -396,10 +332,7 @@ function createBaseAttemptRef(): AttemptRef {
 }
 
 export const AttemptRef: MessageFns<AttemptRef> = {
-  encode(
-    message: AttemptRef,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: AttemptRef, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
       writer.uint32(10).string(message.taskId);
     }
@@ -410,8 +343,7 @@ export const AttemptRef: MessageFns<AttemptRef> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): AttemptRef {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -485,22 +417,11 @@ export const AttemptRef: MessageFns<AttemptRef> = {
 };
 
 function createBaseRegister(): Register {
-  return {
-    workerId: "",
-    name: "",
-    types: [],
-    labels: {},
-    slots: 0,
-    sdk: "",
-    active: [],
-  };
+  return { workerId: "", name: "", types: [], labels: {}, slots: 0, sdk: "", active: [] };
 }
 
 export const Register: MessageFns<Register> = {
-  encode(
-    message: Register,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: Register, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.workerId !== "") {
       writer.uint32(10).string(message.workerId);
     }
@@ -510,14 +431,9 @@ export const Register: MessageFns<Register> = {
     for (const v of message.types) {
       writer.uint32(26).string(v!);
     }
-    globalThis.Object.entries(message.labels).forEach(
-      ([key, value]: [string, string]) => {
-        Register_LabelsEntry.encode(
-          { key: key as any, value },
-          writer.uint32(34).fork(),
-        ).join();
-      },
-    );
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      Register_LabelsEntry.encode({ key: key as any, value }, writer.uint32(34).fork()).join();
+    });
     if (message.slots !== 0) {
       writer.uint32(40).int32(message.slots);
     }
@@ -531,8 +447,7 @@ export const Register: MessageFns<Register> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): Register {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -660,10 +575,7 @@ export const Register: MessageFns<Register> = {
       obj.types = message.types;
     }
     if (message.labels) {
-      const entries = globalThis.Object.entries(message.labels) as [
-        string,
-        string,
-      ][];
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
       if (entries.length > 0) {
         obj.labels = {};
         entries.forEach(([k, v]) => {
@@ -691,9 +603,7 @@ export const Register: MessageFns<Register> = {
     message.workerId = object.workerId ?? "";
     message.name = object.name ?? "";
     message.types = object.types?.map((e) => e) || [];
-    message.labels = (
-      globalThis.Object.entries(object.labels ?? {}) as [string, string][]
-    ).reduce(
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
@@ -714,10 +624,7 @@ function createBaseRegister_LabelsEntry(): Register_LabelsEntry {
 }
 
 export const Register_LabelsEntry: MessageFns<Register_LabelsEntry> = {
-  encode(
-    message: Register_LabelsEntry,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: Register_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
       writer.uint32(10).string(message.key);
     }
@@ -727,12 +634,8 @@ export const Register_LabelsEntry: MessageFns<Register_LabelsEntry> = {
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): Register_LabelsEntry {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): Register_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -806,10 +709,7 @@ function createBaseHeartbeat(): Heartbeat {
 }
 
 export const Heartbeat: MessageFns<Heartbeat> = {
-  encode(
-    message: Heartbeat,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: Heartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.active) {
       AttemptRef.encode(v!, writer.uint32(10).fork()).join();
     }
@@ -817,8 +717,7 @@ export const Heartbeat: MessageFns<Heartbeat> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): Heartbeat {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -881,10 +780,7 @@ function createBaseAttemptStarted(): AttemptStarted {
 }
 
 export const AttemptStarted: MessageFns<AttemptStarted> = {
-  encode(
-    message: AttemptStarted,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: AttemptStarted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
       writer.uint32(10).string(message.taskId);
     }
@@ -895,8 +791,7 @@ export const AttemptStarted: MessageFns<AttemptStarted> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): AttemptStarted {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -974,10 +869,7 @@ function createBaseAttemptProgress(): AttemptProgress {
 }
 
 export const AttemptProgress: MessageFns<AttemptProgress> = {
-  encode(
-    message: AttemptProgress,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: AttemptProgress, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
       writer.uint32(10).string(message.taskId);
     }
@@ -991,8 +883,7 @@ export const AttemptProgress: MessageFns<AttemptProgress> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): AttemptProgress {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1087,10 +978,7 @@ function createBaseAttemptCompleted(): AttemptCompleted {
 }
 
 export const AttemptCompleted: MessageFns<AttemptCompleted> = {
-  encode(
-    message: AttemptCompleted,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: AttemptCompleted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
       writer.uint32(10).string(message.taskId);
     }
@@ -1104,8 +992,7 @@ export const AttemptCompleted: MessageFns<AttemptCompleted> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): AttemptCompleted {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1196,21 +1083,11 @@ export const AttemptCompleted: MessageFns<AttemptCompleted> = {
 };
 
 function createBaseAttemptFailed(): AttemptFailed {
-  return {
-    taskId: "",
-    attempt: 0,
-    message: "",
-    errorType: "",
-    nonRetryable: false,
-    cancelled: false,
-  };
+  return { taskId: "", attempt: 0, message: "", errorType: "", nonRetryable: false, cancelled: false };
 }
 
 export const AttemptFailed: MessageFns<AttemptFailed> = {
-  encode(
-    message: AttemptFailed,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: AttemptFailed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
       writer.uint32(10).string(message.taskId);
     }
@@ -1233,8 +1110,7 @@ export const AttemptFailed: MessageFns<AttemptFailed> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): AttemptFailed {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1325,9 +1201,7 @@ export const AttemptFailed: MessageFns<AttemptFailed> = {
         : isSet(object.non_retryable)
           ? globalThis.Boolean(object.non_retryable)
           : false,
-      cancelled: isSet(object.cancelled)
-        ? globalThis.Boolean(object.cancelled)
-        : false,
+      cancelled: isSet(object.cancelled) ? globalThis.Boolean(object.cancelled) : false,
     };
   },
 
@@ -1374,10 +1248,7 @@ function createBaseDispatcherMessage(): DispatcherMessage {
 }
 
 export const DispatcherMessage: MessageFns<DispatcherMessage> = {
-  encode(
-    message: DispatcherMessage,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: DispatcherMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     switch (message.msg?.$case) {
       case "registered":
         Registered.encode(message.msg.value, writer.uint32(10).fork()).join();
@@ -1386,10 +1257,7 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
         Assignment.encode(message.msg.value, writer.uint32(18).fork()).join();
         break;
       case "cancel":
-        CancelAttempt.encode(
-          message.msg.value,
-          writer.uint32(26).fork(),
-        ).join();
+        CancelAttempt.encode(message.msg.value, writer.uint32(26).fork()).join();
         break;
       case "ack":
         ReportAck.encode(message.msg.value, writer.uint32(34).fork()).join();
@@ -1399,8 +1267,7 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): DispatcherMessage {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1417,10 +1284,7 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
               break;
             }
 
-            message.msg = {
-              $case: "registered",
-              value: Registered.decode(reader, reader.uint32()),
-            };
+            message.msg = { $case: "registered", value: Registered.decode(reader, reader.uint32()) };
             continue;
           }
           case 2: {
@@ -1428,10 +1292,7 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
               break;
             }
 
-            message.msg = {
-              $case: "assignment",
-              value: Assignment.decode(reader, reader.uint32()),
-            };
+            message.msg = { $case: "assignment", value: Assignment.decode(reader, reader.uint32()) };
             continue;
           }
           case 3: {
@@ -1439,10 +1300,7 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
               break;
             }
 
-            message.msg = {
-              $case: "cancel",
-              value: CancelAttempt.decode(reader, reader.uint32()),
-            };
+            message.msg = { $case: "cancel", value: CancelAttempt.decode(reader, reader.uint32()) };
             continue;
           }
           case 4: {
@@ -1450,10 +1308,7 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
               break;
             }
 
-            message.msg = {
-              $case: "ack",
-              value: ReportAck.decode(reader, reader.uint32()),
-            };
+            message.msg = { $case: "ack", value: ReportAck.decode(reader, reader.uint32()) };
             continue;
           }
         }
@@ -1473,10 +1328,7 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       msg: isSet(object.registered)
         ? { $case: "registered", value: Registered.fromJSON(object.registered) }
         : isSet(object.assignment)
-          ? {
-              $case: "assignment",
-              value: Assignment.fromJSON(object.assignment),
-            }
+          ? { $case: "assignment", value: Assignment.fromJSON(object.assignment) }
           : isSet(object.cancel)
             ? { $case: "cancel", value: CancelAttempt.fromJSON(object.cancel) }
             : isSet(object.ack)
@@ -1507,37 +1359,25 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
     switch (object.msg?.$case) {
       case "registered": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
-          message.msg = {
-            $case: "registered",
-            value: Registered.fromPartial(object.msg.value),
-          };
+          message.msg = { $case: "registered", value: Registered.fromPartial(object.msg.value) };
         }
         break;
       }
       case "assignment": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
-          message.msg = {
-            $case: "assignment",
-            value: Assignment.fromPartial(object.msg.value),
-          };
+          message.msg = { $case: "assignment", value: Assignment.fromPartial(object.msg.value) };
         }
         break;
       }
       case "cancel": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
-          message.msg = {
-            $case: "cancel",
-            value: CancelAttempt.fromPartial(object.msg.value),
-          };
+          message.msg = { $case: "cancel", value: CancelAttempt.fromPartial(object.msg.value) };
         }
         break;
       }
       case "ack": {
         if (object.msg?.value !== undefined && object.msg?.value !== null) {
-          message.msg = {
-            $case: "ack",
-            value: ReportAck.fromPartial(object.msg.value),
-          };
+          message.msg = { $case: "ack", value: ReportAck.fromPartial(object.msg.value) };
         }
         break;
       }
@@ -1551,10 +1391,7 @@ function createBaseRegistered(): Registered {
 }
 
 export const Registered: MessageFns<Registered> = {
-  encode(
-    message: Registered,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: Registered, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.workerId !== "") {
       writer.uint32(10).string(message.workerId);
     }
@@ -1568,8 +1405,7 @@ export const Registered: MessageFns<Registered> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): Registered {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1681,10 +1517,7 @@ function createBaseAssignment(): Assignment {
 }
 
 export const Assignment: MessageFns<Assignment> = {
-  encode(
-    message: Assignment,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: Assignment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
       writer.uint32(10).string(message.taskId);
     }
@@ -1706,14 +1539,9 @@ export const Assignment: MessageFns<Assignment> = {
     if (message.deadlineUnixMs !== 0) {
       writer.uint32(56).int64(message.deadlineUnixMs);
     }
-    globalThis.Object.entries(message.metadata).forEach(
-      ([key, value]: [string, string]) => {
-        Assignment_MetadataEntry.encode(
-          { key: key as any, value },
-          writer.uint32(66).fork(),
-        ).join();
-      },
-    );
+    globalThis.Object.entries(message.metadata).forEach(([key, value]: [string, string]) => {
+      Assignment_MetadataEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
     if (message.traceparent !== "") {
       writer.uint32(74).string(message.traceparent);
     }
@@ -1730,8 +1558,7 @@ export const Assignment: MessageFns<Assignment> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): Assignment {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -1804,10 +1631,7 @@ export const Assignment: MessageFns<Assignment> = {
               break;
             }
 
-            const entry8 = Assignment_MetadataEntry.decode(
-              reader,
-              reader.uint32(),
-            );
+            const entry8 = Assignment_MetadataEntry.decode(reader, reader.uint32());
             if (entry8.value !== undefined) {
               message.metadata[entry8.key] = entry8.value;
             }
@@ -1883,9 +1707,7 @@ export const Assignment: MessageFns<Assignment> = {
           ? globalThis.Number(object.deadline_unix_ms)
           : 0,
       metadata: isObject(object.metadata)
-        ? (
-            globalThis.Object.entries(object.metadata) as [string, any][]
-          ).reduce(
+        ? (globalThis.Object.entries(object.metadata) as [string, any][]).reduce(
             (acc: { [key: string]: string }, [key, value]: [string, any]) => {
               globalThis.Object.defineProperty(acc, key, {
                 value: globalThis.String(value),
@@ -1898,12 +1720,8 @@ export const Assignment: MessageFns<Assignment> = {
             {},
           )
         : {},
-      traceparent: isSet(object.traceparent)
-        ? globalThis.String(object.traceparent)
-        : "",
-      tracestate: isSet(object.tracestate)
-        ? globalThis.String(object.tracestate)
-        : "",
+      traceparent: isSet(object.traceparent) ? globalThis.String(object.traceparent) : "",
+      tracestate: isSet(object.tracestate) ? globalThis.String(object.tracestate) : "",
       lastDetailsJson: isSet(object.lastDetailsJson)
         ? globalThis.String(object.lastDetailsJson)
         : isSet(object.last_details_json)
@@ -1941,10 +1759,7 @@ export const Assignment: MessageFns<Assignment> = {
       obj.deadlineUnixMs = Math.round(message.deadlineUnixMs);
     }
     if (message.metadata) {
-      const entries = globalThis.Object.entries(message.metadata) as [
-        string,
-        string,
-      ][];
+      const entries = globalThis.Object.entries(message.metadata) as [string, string][];
       if (entries.length > 0) {
         obj.metadata = {};
         entries.forEach(([k, v]) => {
@@ -1979,9 +1794,7 @@ export const Assignment: MessageFns<Assignment> = {
     message.idempotencyKey = object.idempotencyKey ?? "";
     message.priority = object.priority ?? 0;
     message.deadlineUnixMs = object.deadlineUnixMs ?? 0;
-    message.metadata = (
-      globalThis.Object.entries(object.metadata ?? {}) as [string, string][]
-    ).reduce(
+    message.metadata = (globalThis.Object.entries(object.metadata ?? {}) as [string, string][]).reduce(
       (acc: { [key: string]: string }, [key, value]: [string, string]) => {
         if (value !== undefined) {
           acc[key] = globalThis.String(value);
@@ -2003,10 +1816,7 @@ function createBaseAssignment_MetadataEntry(): Assignment_MetadataEntry {
 }
 
 export const Assignment_MetadataEntry: MessageFns<Assignment_MetadataEntry> = {
-  encode(
-    message: Assignment_MetadataEntry,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: Assignment_MetadataEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.key !== "") {
       writer.uint32(10).string(message.key);
     }
@@ -2016,12 +1826,8 @@ export const Assignment_MetadataEntry: MessageFns<Assignment_MetadataEntry> = {
     return writer;
   },
 
-  decode(
-    input: BinaryReader | Uint8Array,
-    length?: number,
-  ): Assignment_MetadataEntry {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+  decode(input: BinaryReader | Uint8Array, length?: number): Assignment_MetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -2079,14 +1885,10 @@ export const Assignment_MetadataEntry: MessageFns<Assignment_MetadataEntry> = {
     return obj;
   },
 
-  create(
-    base?: DeepPartial<Assignment_MetadataEntry>,
-  ): Assignment_MetadataEntry {
+  create(base?: DeepPartial<Assignment_MetadataEntry>): Assignment_MetadataEntry {
     return Assignment_MetadataEntry.fromPartial(base ?? {});
   },
-  fromPartial(
-    object: DeepPartial<Assignment_MetadataEntry>,
-  ): Assignment_MetadataEntry {
+  fromPartial(object: DeepPartial<Assignment_MetadataEntry>): Assignment_MetadataEntry {
     const message = createBaseAssignment_MetadataEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
@@ -2099,10 +1901,7 @@ function createBaseCancelAttempt(): CancelAttempt {
 }
 
 export const CancelAttempt: MessageFns<CancelAttempt> = {
-  encode(
-    message: CancelAttempt,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: CancelAttempt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
       writer.uint32(10).string(message.taskId);
     }
@@ -2116,8 +1915,7 @@ export const CancelAttempt: MessageFns<CancelAttempt> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): CancelAttempt {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -2208,10 +2006,7 @@ function createBaseReportAck(): ReportAck {
 }
 
 export const ReportAck: MessageFns<ReportAck> = {
-  encode(
-    message: ReportAck,
-    writer: BinaryWriter = new BinaryWriter(),
-  ): BinaryWriter {
+  encode(message: ReportAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.taskId !== "") {
       writer.uint32(10).string(message.taskId);
     }
@@ -2228,8 +2023,7 @@ export const ReportAck: MessageFns<ReportAck> = {
   },
 
   decode(input: BinaryReader | Uint8Array, length?: number): ReportAck {
-    const reader =
-      input instanceof BinaryReader ? input : new BinaryReader(input);
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
       throw new globalThis.Error("protobuf decode recursion limit exceeded");
@@ -2293,9 +2087,7 @@ export const ReportAck: MessageFns<ReportAck> = {
           ? globalThis.String(object.task_id)
           : "",
       attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
-      accepted: isSet(object.accepted)
-        ? globalThis.Boolean(object.accepted)
-        : false,
+      accepted: isSet(object.accepted) ? globalThis.Boolean(object.accepted) : false,
       reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
     };
   },
@@ -2340,14 +2132,11 @@ export const WorkerServiceService = {
     path: "/taskstream.v1.WorkerService/Connect" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: WorkerMessage): Buffer =>
-      Buffer.from(WorkerMessage.encode(value).finish()),
-    requestDeserialize: (value: Buffer): WorkerMessage =>
-      WorkerMessage.decode(value),
+    requestSerialize: (value: WorkerMessage): Buffer => Buffer.from(WorkerMessage.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WorkerMessage => WorkerMessage.decode(value),
     responseSerialize: (value: DispatcherMessage): Buffer =>
       Buffer.from(DispatcherMessage.encode(value).finish()),
-    responseDeserialize: (value: Buffer): DispatcherMessage =>
-      DispatcherMessage.decode(value),
+    responseDeserialize: (value: Buffer): DispatcherMessage => DispatcherMessage.decode(value),
   },
 } as const;
 
@@ -2365,9 +2154,7 @@ export interface WorkerServiceClient extends Client {
    * Registered and pushes assignments and cancellations.
    */
   connect(): ClientDuplexStream<WorkerMessage, DispatcherMessage>;
-  connect(
-    options: Partial<CallOptions>,
-  ): ClientDuplexStream<WorkerMessage, DispatcherMessage>;
+  connect(options: Partial<CallOptions>): ClientDuplexStream<WorkerMessage, DispatcherMessage>;
   connect(
     metadata: Metadata,
     options?: Partial<CallOptions>,
@@ -2387,8 +2174,7 @@ export const WorkerServiceClient = makeGenericClientConstructor(
   serviceName: string;
 };
 
-type Builtin =
-  Date | Function | Uint8Array | string | number | boolean | undefined;
+type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin
   ? T
