@@ -25,6 +25,10 @@ export interface Config {
   leaseTtlSeconds: number;
   graphiql: boolean;
   logLevel: string;
+  /** Per priority 0-9: dispatches of more urgent work after which a waiting level is served. */
+  agingBound: number[];
+  /** Admission limit on a queue's waiting tasks, unless its settings say otherwise. */
+  maxBacklog: number;
 }
 
 /** Each setting: its flag, its environment variable, its default and its parser. */
@@ -69,6 +73,8 @@ const SETTINGS = {
   ],
   "reconnect-grace-ms": ["TASKSTREAM_RECONNECT_GRACE_MS", "5000", int("reconnect-grace-ms", 0, 600_000)],
   "lease-ttl-seconds": ["TASKSTREAM_LEASE_TTL_SECONDS", "10", int("lease-ttl-seconds", 2, 300)],
+  "priority-aging": ["TASKSTREAM_PRIORITY_AGING", "20", parseAging],
+  "max-backlog": ["TASKSTREAM_MAX_BACKLOG", "1000000", int("max-backlog", 1, 1_000_000_000)],
   graphiql: ["TASKSTREAM_GRAPHIQL", "false", (v: string) => v === "true" || v === "1"],
   "log-level": ["TASKSTREAM_LOG_LEVEL", "info", String],
 } as const;
@@ -111,6 +117,8 @@ export function loadConfig(
     leaseTtlSeconds: value("lease-ttl-seconds"),
     graphiql: value("graphiql"),
     logLevel: value("log-level"),
+    agingBound: value("priority-aging"),
+    maxBacklog: value("max-backlog"),
   };
 }
 
@@ -138,6 +146,23 @@ function parseRoles(value: string): Set<Role> {
     ]);
   }
   return new Set(roles as Role[]);
+}
+
+/** One bound for every priority ("20"), or ten, for priorities 0 to 9 ("40,36,…,4"). */
+function parseAging(value: string): number[] {
+  const parts = value.split(",").map((v) => Number(v.trim()));
+  const valid =
+    (parts.length === 1 || parts.length === 10) &&
+    parts.every((n) => Number.isInteger(n) && n >= 1 && n <= 1_000_000);
+  if (!valid) {
+    throw new ValidationError([
+      {
+        field: "priority-aging",
+        reason: `must be one integer ≥ 1 or ten of them separated by commas; got "${value}"`,
+      },
+    ]);
+  }
+  return parts.length === 1 ? new Array<number>(10).fill(parts[0]!) : parts;
 }
 
 function int(field: string, min: number, max: number) {

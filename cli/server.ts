@@ -9,6 +9,10 @@ import { httpErrorHandler } from "../commands/http/errors.ts";
 import { taskRoutes } from "../commands/http/task-routes.ts";
 import { taskService } from "../commands/grpc/task-service.ts";
 import { Dispatcher } from "../dispatcher/dispatcher.ts";
+import { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
+import { Admission } from "../commands/queues/backlog.ts";
+import { limitsService, queueRoutes } from "../commands/queues/queue-routes.ts";
+import { LimitsServiceService } from "../proto/gen/taskstream/v1/limits.ts";
 import { TaskServiceService } from "../proto/gen/taskstream/v1/tasks.ts";
 import { WorkerServiceService } from "../proto/gen/taskstream/v1/workers.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
@@ -45,17 +49,23 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const grpc = new Server({ "grpc.max_receive_message_length": config.maxPayloadBytes + 64 * 1024 });
   const checks: ReadinessCheck[] = [{ name: "redis", check: async () => void (await redis.ping()) }];
   const closers: (() => Promise<unknown>)[] = [];
+  const settings = new QueueSettingsStore(redis, config.prefix);
 
   if (config.roles.has("api")) {
+    const admission = new Admission(redis, config.prefix, settings, config.maxBacklog);
     const commands = new TaskCommands(
       store,
       { maxPayloadBytes: config.maxPayloadBytes },
       {
         onSubmitted: (_spec, deduplicated) => (deduplicated ? metrics.deduplicated : metrics.submitted).inc(),
+        settings,
+        admission,
       },
     );
     await http.register(taskRoutes(commands));
+    await http.register(queueRoutes(settings));
     grpc.addService(TaskServiceService, taskService(commands));
+    grpc.addService(LimitsServiceService, limitsService(settings));
   }
 
   let dispatcher: Dispatcher | null = null;
@@ -69,6 +79,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       config,
       metrics: metrics.dispatcher,
       log: http.log,
+      settings,
     });
     grpc.addService(WorkerServiceService, dispatcher.workerService());
     const leader = dispatcher;

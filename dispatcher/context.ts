@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { EventStore } from "../commands/event-store/event-store.ts";
 import type { TaskEvent } from "../domain/task/index.ts";
 import type { WorkerRegistry } from "./worker-registry.ts";
+import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
 
 export interface DispatcherConfig {
   heartbeatIntervalMs: number;
@@ -9,12 +10,15 @@ export interface DispatcherConfig {
   heartbeatTimeoutMs: number;
   /** How long a worker whose stream broke (or a new leader's inherited attempts) may take to reconnect. */
   reconnectGraceMs: number;
+  /** K_p per priority: dispatches of more urgent work after which a waiting level is served (ready-queue.ts). */
+  agingBound: number[];
 }
 
 export interface DispatcherMetrics {
   recordEvents(events: TaskEvent[]): void;
   scheduleToStart: { observe(seconds: number): void };
   queueDepth(depthByPriority: readonly number[]): void;
+  unroutable(count: number): void;
 }
 
 export interface Logger {
@@ -28,6 +32,7 @@ export interface DispatcherContext {
   store: EventStore;
   redis: Redis;
   registry: WorkerRegistry;
+  settings: QueueSettingsStore;
   config: DispatcherConfig;
   metrics: DispatcherMetrics;
   log: Logger;

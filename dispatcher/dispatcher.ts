@@ -9,6 +9,7 @@ import type {
 } from "../proto/gen/taskstream/v1/workers.ts";
 import type { DispatcherConfig, DispatcherMetrics, Logger } from "./context.ts";
 import { Leadership } from "./leadership.ts";
+import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
 import { Term } from "./term.ts";
 import { WorkerRegistry } from "./worker-registry.ts";
 import type { SessionStream, WorkerSession } from "./worker-session.ts";
@@ -23,6 +24,7 @@ export interface DispatcherOptions {
   config: DispatcherConfig;
   metrics: DispatcherMetrics;
   log: Logger;
+  settings: QueueSettingsStore;
 }
 
 /**

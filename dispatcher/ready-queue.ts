@@ -6,6 +6,9 @@ export interface ReadyTask {
   type: string;
   priority: number;
   requires: Record<string, string>;
+  concurrencyKey: string | null;
+  /** The limit the task declares for its key (an operator's override wins). */
+  concurrencyLimit?: number;
 }
 
 /** What a worker offers: the types it handles and its labels. */
@@ -13,6 +16,16 @@ export interface Capabilities {
   types: ReadonlySet<string>;
   labels: Readonly<Record<string, string>>;
 }
+
+/** Limits a take must respect: a type may be out of rate tokens, a task's concurrency key full. */
+export interface TakeFilter {
+  /** Whether the queue may still be dispatched from now (rate limit). */
+  typeOpen(type: string): boolean;
+  /** Whether this task may start now (concurrency key). */
+  taskOpen(task: ReadyTask): boolean;
+}
+
+const OPEN: TakeFilter = { typeOpen: () => true, taskOpen: () => true };
 
 /** A FIFO with O(1) push and shift (an array with a moving head, compacted now and then). */
 class Fifo<T> {
@@ -51,18 +64,34 @@ export function satisfies(
 }
 
 /**
- * Ready tasks by type and priority, FIFO within a priority. `take` gives a worker the most urgent
- * task it can run: its types, and every label the task requires.
+ * Ready tasks by priority and type, FIFO within a priority, served most urgent first — with aging
+ * by count, so that no priority starves.
+ *
+ * Each non-empty level p counts the dispatches of more urgent levels made since its head task
+ * reached the head (`passed[p]`). Once that count reaches the level's bound K_p, the level is
+ * overdue and is served before any strict-priority choice. Several levels can be overdue at once;
+ * they are served most-overdue first, one dispatch each, so the head of level p is dispatched
+ * within K_p + 9 dispatches of more urgent work (9 = the other levels that may be overdue too), and
+ * a task with n tasks ahead of it in its level within (n + 1)(K_p + 9). Lower levels make progress
+ * at no less than 1/(K_p + 10) of the dispatch rate however hard the higher levels are flooded.
+ * The bound counts dispatches, not time, so it holds at any load. Tests: ready-queue.unit.spec.ts
+ * (a property over random arrivals) and dispatcher/fairness.int.spec.ts (a flood of priority 9).
  */
 export class ReadyQueue {
   private readonly byType = new Map<string, Fifo<ReadyTask>[]>();
   private readonly depth = new Array<number>(MAX_PRIORITY + 1).fill(0);
+  private readonly passed = new Array<number>(MAX_PRIORITY + 1).fill(0);
+  private readonly agingBound: readonly number[];
   private count = 0;
   private turn = 0;
-  /** How far down a priority level to look for a task whose labels match, per take. */
+  /** How far down a level to look for a task whose labels and limits match, per type and take. */
   private readonly scanLimit: number;
 
-  constructor(scanLimit = 256) {
+  constructor(
+    agingBound: readonly number[] = new Array<number>(MAX_PRIORITY + 1).fill(DEFAULT_AGING_BOUND),
+    scanLimit = 256,
+  ) {
+    this.agingBound = agingBound;
     this.scanLimit = scanLimit;
   }
 
@@ -87,28 +116,69 @@ export class ReadyQueue {
   }
 
   /**
-   * Removes and returns the most urgent task the worker can run. Within a priority the worker's
-   * types take turns, so one busy type cannot hold back another. Entries that `isCurrent` no longer
-   * vouches for (cancelled, already dispatched) are dropped as they surface.
+   * Removes and returns the task the worker should run next: an overdue level's head first, else the
+   * most urgent task it can run (its types, every required label, within the limits). Within a
+   * priority the worker's types take turns. Entries `isCurrent` no longer vouches for are dropped.
    */
-  take(worker: Capabilities, isCurrent: (task: ReadyTask) => boolean): ReadyTask | undefined {
+  take(
+    worker: Capabilities,
+    isCurrent: (task: ReadyTask) => boolean,
+    filter: TakeFilter = OPEN,
+  ): ReadyTask | undefined {
     const types = [...worker.types];
     const turn = this.turn++;
-    for (let priority = MAX_PRIORITY; priority >= 0; priority--) {
-      for (let t = 0; t < types.length; t++) {
-        const level = this.byType.get(types[(turn + t) % types.length]!)?.[priority];
-        while (level && level.size > 0) {
-          const task = level.takeFirst(
-            (c) => !isCurrent(c) || satisfies(c.requires, worker.labels),
-            this.scanLimit,
-          );
-          if (!task) break;
-          this.depth[priority]!--;
-          this.count--;
-          if (isCurrent(task)) return task;
-        }
+    const overdue: number[] = [];
+    for (let p = 0; p <= MAX_PRIORITY; p++)
+      if (this.depth[p]! > 0 && this.passed[p]! >= this.agingBound[p]!) overdue.push(p);
+    overdue.sort(
+      (a, b) => this.passed[b]! - this.agingBound[b]! - (this.passed[a]! - this.agingBound[a]!) || a - b,
+    );
+    const order = [...overdue];
+    for (let p = MAX_PRIORITY; p >= 0; p--) if (!overdue.includes(p)) order.push(p);
+    for (const priority of order) {
+      const task = this.takeFromLevel(priority, types, turn, worker, isCurrent, filter);
+      if (task) {
+        this.served(priority);
+        return task;
       }
     }
     return undefined;
   }
+
+  private takeFromLevel(
+    priority: number,
+    types: string[],
+    turn: number,
+    worker: Capabilities,
+    isCurrent: (task: ReadyTask) => boolean,
+    filter: TakeFilter,
+  ): ReadyTask | undefined {
+    if (this.depth[priority] === 0) return undefined;
+    for (let t = 0; t < types.length; t++) {
+      const type = types[(turn + t) % types.length]!;
+      const level = this.byType.get(type)?.[priority];
+      if (!level || level.size === 0 || !filter.typeOpen(type)) continue;
+      for (;;) {
+        const task = level.takeFirst(
+          (c) => !isCurrent(c) || (satisfies(c.requires, worker.labels) && filter.taskOpen(c)),
+          this.scanLimit,
+        );
+        if (!task) break;
+        this.depth[priority]!--;
+        this.count--;
+        if (this.depth[priority] === 0) this.passed[priority] = 0;
+        if (isCurrent(task)) return task;
+      }
+    }
+    return undefined;
+  }
+
+  /** A dispatch from `priority`: its next head starts counting afresh; every waiting lower level was passed over once more. */
+  private served(priority: number): void {
+    this.passed[priority] = 0;
+    for (let p = 0; p < priority; p++) if (this.depth[p]! > 0) this.passed[p]!++;
+  }
 }
+
+/** Default K_p: every level is served at least once per 20 dispatches of more urgent work. */
+export const DEFAULT_AGING_BOUND = 20;

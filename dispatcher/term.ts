@@ -18,6 +18,8 @@ import { TimerQueue, type Timer } from "./timer-queue.ts";
 import { WorkerSession, type SessionStream } from "./worker-session.ts";
 import type { DispatcherContext } from "./context.ts";
 import { assignmentMessage } from "./assignment.ts";
+import { DispatchLimits } from "./limits.ts";
+import { computeStats, publishStats } from "./stats.ts";
 
 const ACTIVE = new Set(["ASSIGNED", "RUNNING"]);
 
@@ -29,7 +31,9 @@ const ACTIVE = new Set(["ASSIGNED", "RUNNING"]);
 export class Term {
   readonly epoch: number;
   readonly sessions = new Map<string, WorkerSession>();
-  readonly ready = new ReadyQueue();
+  readonly ready: ReadyQueue;
+  private readonly limits: DispatchLimits;
+  private refillTimer: NodeJS.Timeout | null = null;
   private readonly ctx: DispatcherContext;
   private readonly table: TaskTable;
   private readonly timers = new TimerQueue();
@@ -50,6 +54,8 @@ export class Term {
   constructor(epoch: number, ctx: DispatcherContext) {
     this.epoch = epoch;
     this.ctx = ctx;
+    this.ready = new ReadyQueue(ctx.config.agingBound);
+    this.limits = new DispatchLimits(ctx.settings);
     this.table = new TaskTable(ctx.store, epoch, (taskId, state, events) =>
       this.onChange(taskId, state, events),
     );
@@ -63,6 +69,7 @@ export class Term {
   async start(): Promise<void> {
     if (!(await this.store.fence(this.epoch)))
       throw new IllegalStateError(`epoch ${this.epoch} is not the newest`);
+    await this.ctx.settings.refresh(true);
     const positions = new Map<number, string>();
     for (let p = 0; p < this.store.partitions; p++) {
       let after = "0";
@@ -94,6 +101,7 @@ export class Term {
     this.accepting = false;
     this.abort.abort();
     for (const interval of this.intervals) clearInterval(interval);
+    if (this.refillTimer) clearTimeout(this.refillTimer);
     for (const session of this.sessions.values())
       session.stream?.close(status.UNAVAILABLE, `not leader: ${reason}`);
     this.sessions.clear();
@@ -280,20 +288,34 @@ export class Term {
         !this.inFlight.has(task.taskId)
       );
     };
+    this.limits.begin(Date.now());
     let progress = true;
+    let heldBack = false;
     while (progress && this.ready.size > 0) {
       progress = false;
       for (const session of this.sessions.values()) {
         if (session.freeSlots === 0) continue;
-        const task = this.ready.take(session, isCurrent);
-        if (!task) continue;
+        const task = this.ready.take(session, isCurrent, this.limits);
+        if (!task) {
+          heldBack = true;
+          continue;
+        }
         progress = true;
+        this.limits.acquire(task);
         this.queued.delete(task.taskId);
         this.inFlight.add(task.taskId);
         session.attempts.set(task.taskId, 0);
         this.holders.set(task.taskId, session.id);
         void this.assign(session, task);
       }
+    }
+    // Work held back by a rate limit: look again when a bucket has a token.
+    const refill = heldBack ? this.limits.nextRefillInMs() : null;
+    if (refill !== null && this.refillTimer === null) {
+      this.refillTimer = setTimeout(() => {
+        this.refillTimer = null;
+        this.schedulePump();
+      }, refill);
     }
   }
 
@@ -310,6 +332,7 @@ export class Term {
       session.attempts.set(task.taskId, state.attempt);
       session.send({ msg: { $case: "assignment", value: assignmentMessage(task.taskId, state) } });
     } catch {
+      this.limits.release(task.taskId);
       if (session.attempts.get(task.taskId) === 0) session.attempts.delete(task.taskId);
       if (this.holders.get(task.taskId) === session.id) this.holders.delete(task.taskId);
     } finally {
@@ -333,17 +356,41 @@ export class Term {
       if (this.inFlight.has(taskId) || this.queued.get(taskId) === state.version || state.spec === null)
         return;
       const due = state.availableAt ?? 0;
+      const { type, priority, requires, concurrency, timeouts } = state.spec;
+      if (timeouts.scheduleToStartMs !== null) {
+        this.timers.push({
+          at: due + timeouts.scheduleToStartMs,
+          taskId,
+          kind: "expire",
+          token: state.attempt,
+        });
+      }
       if (due > Date.now()) {
         this.timers.push({ at: due, taskId, kind: "due", token: state.version });
         return;
       }
       this.queued.set(taskId, state.version);
-      const { type, priority, requires } = state.spec;
-      this.ready.push({ taskId, type, priority, requires });
+      const concurrencyKey = concurrency?.key ?? null;
+      this.ready.push({
+        taskId,
+        type,
+        priority,
+        requires,
+        concurrencyKey,
+        concurrencyLimit: concurrency?.limit,
+      });
       this.schedulePump();
     } else if (ACTIVE.has(state.status)) {
+      const spec = state.spec!;
+      if (spec.concurrency) this.limits.hold(taskId, spec.concurrency.key);
       if (state.deadlineAt !== null)
         this.timers.push({ at: state.deadlineAt, taskId, kind: "deadline", token: state.attempt });
+      // Each event of the attempt (assigned, started, progress) is a sign of life; silence ends it.
+      const heartbeatMs = spec.timeouts.heartbeatMs;
+      if (heartbeatMs !== null) {
+        const at = (state.updatedAt ?? Date.now()) + heartbeatMs;
+        this.timers.push({ at, taskId, kind: "heartbeat", token: state.version });
+      }
       if (state.cancelRequested && !this.cancelSent.has(taskId)) {
         const holder = this.sessions.get(this.holders.get(taskId) ?? "");
         if (holder) {
@@ -359,6 +406,7 @@ export class Term {
   /** The task no longer runs: free its worker's slot. */
   private release(taskId: string): void {
     this.cancelSent.delete(taskId);
+    this.limits.release(taskId);
     const holderId = this.holders.get(taskId);
     if (holderId === undefined || this.inFlight.has(taskId)) return;
     this.holders.delete(taskId);
@@ -376,20 +424,27 @@ export class Term {
     if (timer.kind === "due" && state.status === "QUEUED" && state.version === timer.token)
       this.reconcile(timer.taskId, state);
     if (timer.kind === "deadline" && ACTIVE.has(state.status) && state.attempt === timer.token) {
-      const holder = this.sessions.get(this.holders.get(timer.taskId) ?? "");
-      holder?.send({
-        msg: {
-          $case: "cancel",
-          value: { taskId: timer.taskId, attempt: state.attempt, reason: "start-to-close timeout" },
-        },
-      });
-      this.failAttempt(
+      this.timeOut(
         timer.taskId,
-        state.attempt,
+        state,
         "START_TO_CLOSE_TIMEOUT",
         "attempt exceeded its start-to-close timeout",
       );
     }
+    if (timer.kind === "heartbeat" && ACTIVE.has(state.status) && state.version === timer.token) {
+      const limit = state.spec?.timeouts.heartbeatMs;
+      this.timeOut(timer.taskId, state, "HEARTBEAT_TIMEOUT", `no heartbeat within ${limit} ms`);
+    }
+    if (timer.kind === "expire" && state.status === "QUEUED" && state.attempt === timer.token) {
+      void this.run(timer.taskId, () => ({ type: "ExpireSchedule", data: { now: Date.now() } }));
+    }
+  }
+
+  /** Ends an attempt that ran out of time: its worker is told to stop, and the attempt is failed. */
+  private timeOut(taskId: string, state: TaskState, type: string, message: string): void {
+    const holder = this.sessions.get(this.holders.get(taskId) ?? "");
+    holder?.send({ msg: { $case: "cancel", value: { taskId, attempt: state.attempt, reason: message } } });
+    this.failAttempt(taskId, state.attempt, type, message);
   }
 
   /** Once a second: silent workers are lost, and attempts no live worker holds are retried. */
@@ -413,6 +468,19 @@ export class Term {
     }
     this.table.purgeTerminal(now - 30_000);
     this.ctx.metrics.queueDepth(this.ready.depthByPriority());
+    const stats = computeStats(
+      this.epoch,
+      this.table.states,
+      this.sessions.values(),
+      this.ready.depthByPriority(),
+      now,
+    );
+    this.ctx.metrics.unroutable(stats.unroutable);
+    void publishStats(this.ctx.redis, this.store.prefix, stats).catch(() => undefined);
+    void this.ctx.settings.refresh().then(
+      () => this.schedulePump(),
+      () => undefined,
+    );
   }
 
   private lose(session: WorkerSession, reason: string): void {

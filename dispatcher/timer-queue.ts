@@ -2,7 +2,8 @@
 export interface Timer {
   at: number;
   taskId: string;
-  kind: "due" | "deadline";
+  /** due: a delayed task becomes ready; deadline: start-to-close; expire: schedule-to-start; heartbeat: silence of an attempt. */
+  kind: "due" | "deadline" | "expire" | "heartbeat";
   /** What the timer was set for — the task's version (due) or attempt (deadline); it is stale once that moves on. */
   token: number;
 }

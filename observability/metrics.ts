@@ -42,6 +42,15 @@ export function createMetrics(registry = new Registry()) {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const unroutable = new Gauge({
+    name: "taskstream_tasks_unroutable",
+    help: "Due tasks that no connected worker can run (no worker with their type and every required label).",
+    registers: [registry],
+  });
+  const rateLimited = counter(
+    "taskstream_admission_rejected_total",
+    "Submissions refused because their queue was full.",
+  );
   const projectedEvents = counter("taskstream_projected_events_total", "Events folded into the read model.");
 
   const dispatcher: DispatcherMetrics = {
@@ -76,11 +85,22 @@ export function createMetrics(registry = new Registry()) {
       }
     },
     scheduleToStart,
+    unroutable(count) {
+      unroutable.set(count);
+    },
     queueDepth(depthByPriority) {
       for (let p = 0; p <= MAX_PRIORITY; p++) depth.set({ priority: String(p) }, depthByPriority[p] ?? 0);
     },
   };
-  return { registry, submitted, deduplicated, dispatcher, projectionLag, projectedEvents };
+  return {
+    registry,
+    submitted,
+    deduplicated,
+    dispatcher,
+    projectionLag,
+    projectedEvents,
+    admissionRejected: rateLimited,
+  };
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

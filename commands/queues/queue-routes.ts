@@ -1,0 +1,66 @@
+import type { FastifyInstance } from "fastify";
+import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
+import type { LimitsServiceServer, QueueLimits } from "../../proto/gen/taskstream/v1/limits.ts";
+import { toServiceError } from "../grpc/status.ts";
+import type { QueueSettings, QueueSettingsStore } from "./queue-settings.ts";
+
+const typeParams = { type: "object", properties: { type: { type: "string" } }, required: ["type"] } as const;
+const keyParams = { type: "object", properties: { key: { type: "string" } }, required: ["key"] } as const;
+
+/**
+ * REST for run-time limits: `GET /v1/queues`, `PUT /v1/queues/:type` {ratePerSecond, burst,
+ * maxBacklog, retry}, `PUT /v1/concurrency-limits/:key` {maxRunning}.
+ */
+export function queueRoutes(settings: QueueSettingsStore) {
+  return async function routes(app: FastifyInstance): Promise<void> {
+    app.get("/v1/queues", async () => {
+      await settings.refresh(true);
+      return { queues: settings.listQueues(), concurrencyLimits: settings.listConcurrency() };
+    });
+    app.put<{ Params: { type: string } }>(
+      "/v1/queues/:type",
+      { schema: { params: typeParams } },
+      async (request) => settings.setQueue(request.params.type, request.body),
+    );
+    app.put<{ Params: { key: string } }>(
+      "/v1/concurrency-limits/:key",
+      { schema: { params: keyParams } },
+      async (request) => settings.setConcurrencyLimit(request.params.key, request.body),
+    );
+  };
+}
+
+/** gRPC LimitsService over the same settings store. */
+export function limitsService(settings: QueueSettingsStore): LimitsServiceServer {
+  const unary =
+    <Req, Res>(handler: (request: Req) => Promise<Res>) =>
+    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) =>
+      void handler(call.request).then(
+        (response) => callback(null, response),
+        (error: unknown) => callback(toServiceError(error)),
+      );
+  const message = (q: QueueSettings): QueueLimits => ({
+    type: q.type,
+    ratePerSecond: q.ratePerSecond,
+    burst: q.burst,
+    maxBacklog: q.maxBacklog,
+  });
+  return {
+    setQueueLimits: unary(async (request: QueueLimits) =>
+      message(
+        await settings.setQueue(request.type, {
+          ratePerSecond: request.ratePerSecond,
+          burst: request.burst,
+          maxBacklog: request.maxBacklog,
+        }),
+      ),
+    ),
+    listQueueLimits: unary(async () => {
+      await settings.refresh(true);
+      return { limits: settings.listQueues().map(message), concurrency: settings.listConcurrency() };
+    }),
+    setConcurrencyLimit: unary(async (request: { key: string; maxRunning: number }) =>
+      settings.setConcurrencyLimit(request.key, { maxRunning: request.maxRunning }),
+    ),
+  };
+}
