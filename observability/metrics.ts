@@ -80,6 +80,7 @@ export function createMetrics(registry = new Registry()) {
           case "TaskStarted":
           case "TaskProgressRecorded":
           case "TaskCancelRequested":
+          case "TaskRevived":
             break;
         }
       }
