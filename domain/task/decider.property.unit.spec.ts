@@ -18,7 +18,9 @@ type Step =
   | { type: "RecordProgress"; offset: number }
   | { type: "CompleteAttempt"; offset: number }
   | { type: "FailAttempt"; offset: number; nonRetryable: boolean; cancelled: boolean; jitter: number }
-  | { type: "CancelTask" };
+  | { type: "CancelTask" }
+  | { type: "ExpireSchedule" }
+  | { type: "RetryTask"; maxAttempts: number | null };
 
 /** true `yes` times out of `yes + no`. */
 const biased = (yes: number, no: number) =>
@@ -51,6 +53,14 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     weight: 8,
   },
   { arbitrary: fc.constant({ type: "CancelTask" as const }), weight: 1 },
+  { arbitrary: fc.constant({ type: "ExpireSchedule" as const }), weight: 1 },
+  {
+    arbitrary: fc.record({
+      type: fc.constant("RetryTask" as const),
+      maxAttempts: fc.option(fc.integer({ min: 1, max: 3 }), { nil: null }),
+    }),
+    weight: 1,
+  },
 );
 
 /** Milliseconds between commands: often none, sometimes a little, sometimes past any backoff or runAt. */
@@ -117,6 +127,10 @@ function toCommand(step: Step, state: TaskState, spec: TaskSpec, now: number): T
     }
     case "CancelTask":
       return { type: "CancelTask", data: { reason: "user", now } };
+    case "ExpireSchedule":
+      return { type: "ExpireSchedule", data: { now } };
+    case "RetryTask":
+      return { type: "RetryTask", data: { maxAttempts: step.maxAttempts, reason: "operator", now } };
   }
 }
 
@@ -175,12 +189,30 @@ const property = (check: (outcome: ReturnType<typeof run>, scenario: Scenario) =
 
 describe("the task decider, over random command sequences", () => {
   it(
-    "(a) yields at most one terminal event, and nothing but rejections after it",
+    "(a) yields at most one terminal event per life, nothing but rejections after it until an operator revives it",
     property(({ history }) => {
-      const terminalAt = history.findIndex(isTerminalEvent);
-      if (terminalAt === -1) return;
-      const after = history.slice(terminalAt + 1).map((e) => e.type);
-      expect(after.filter((type) => type !== "TaskResultRejected")).toEqual([]);
+      // A life runs from submission, or from a TaskRevived, to the next TaskRevived.
+      const lives: TaskEvent[][] = [[]];
+      for (const event of history) {
+        if (event.type === "TaskRevived") lives.push([]);
+        else lives.at(-1)!.push(event);
+      }
+      for (const life of lives) {
+        const terminalAt = life.findIndex(isTerminalEvent);
+        if (terminalAt === -1) continue;
+        const after = life.slice(terminalAt + 1).map((e) => e.type);
+        expect(after.filter((type) => type !== "TaskResultRejected")).toEqual([]);
+      }
+      // Only a dead-lettered task is revived.
+      history.forEach((event, i) => {
+        if (event.type === "TaskRevived") {
+          const previous = history
+            .slice(0, i)
+            .filter((e) => e.type !== "TaskResultRejected")
+            .at(-1);
+          expect(previous?.type).toBe("TaskDeadLettered");
+        }
+      });
     }),
   );
 
@@ -211,11 +243,16 @@ describe("the task decider, over random command sequences", () => {
   );
 
   it(
-    "(c) numbers assigned attempts 1, 2, 3, … up to retry.maxAttempts",
-    property(({ history }, { spec }) => {
+    "(c) numbers assigned attempts 1, 2, 3, … up to the attempt budget (maxAttempts, raised by revivals)",
+    property(({ decisions, history }) => {
       const attempts = history.flatMap((e) => (e.type === "TaskAssigned" ? [e.data.attempt] : []));
       expect(attempts).toEqual(attempts.map((_, i) => i + 1));
-      expect(attempts.length).toBeLessThanOrEqual(spec.retry.maxAttempts);
+      for (const { before, events } of decisions) {
+        for (const event of events) {
+          if (event.type === "TaskAssigned")
+            expect(event.data.attempt).toBeLessThanOrEqual(before.attemptBudget);
+        }
+      }
     }),
   );
 
