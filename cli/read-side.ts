@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type pg from "pg";
 import type { EventStore } from "../commands/event-store/event-store.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import type { WorkerRegistry } from "../dispatcher/worker-registry.ts";
+import type { TaskCommands } from "../commands/task-commands.ts";
 import type { TasksProjector } from "../projections/tasks-projector.ts";
 
 export interface ReadSide {
@@ -39,7 +39,7 @@ export async function registerReadApi(
     redis: Redis;
     store: EventStore;
     graphiql: boolean;
-    registry: WorkerRegistry | null;
+    commands?: TaskCommands;
   },
 ): Promise<void> {
   const { readApiPlugin } = await import("../read-api/plugin.ts");
@@ -51,5 +51,6 @@ export async function registerReadApi(
     prefix: deps.store.prefix,
     graphiql: deps.graphiql,
     getTaskFromLog: taskFromLog(deps.store),
+    commands: deps.commands,
   });
 }

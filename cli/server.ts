@@ -51,9 +51,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const closers: (() => Promise<unknown>)[] = [];
   const settings = new QueueSettingsStore(redis, config.prefix);
 
+  let commands: TaskCommands | undefined;
   if (config.roles.has("api")) {
     const admission = new Admission(redis, config.prefix, settings, config.maxBacklog);
-    const commands = new TaskCommands(
+    commands = new TaskCommands(
       store,
       { maxPayloadBytes: config.maxPayloadBytes },
       {
@@ -105,7 +106,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         redis,
         store,
         graphiql: config.graphiql,
-        registry: dispatcher?.registry ?? null,
+        commands,
       });
   }
 

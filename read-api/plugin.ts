@@ -8,6 +8,9 @@ import { eventsLoader } from "./resolvers/events-loader.ts";
 import { queryResolvers } from "./resolvers/query.ts";
 import { DateTimeScalar, JsonScalar } from "./resolvers/scalars.ts";
 import { subscriptionResolvers } from "./resolvers/subscription.ts";
+import { dispatchResolvers } from "./resolvers/dispatch-stats.ts";
+import { mutationResolvers } from "./resolvers/mutations.ts";
+import type { TaskCommands } from "../commands/task-commands.ts";
 import { forwardTaskUpdates } from "./task-updates.ts";
 
 export interface ReadApiOptions {
@@ -21,6 +24,8 @@ export interface ReadApiOptions {
   graphiql: boolean;
   /** Answers `task(id)` for a task not projected yet; see `taskFromLog`. Its `events` stay empty until projected. */
   getTaskFromLog?: (id: string) => Promise<TaskRow | null>;
+  /** The command layer, for mutations (cancelTask, retryTask); without it they answer an error. */
+  commands?: TaskCommands;
 }
 
 const schema = readFileSync(new URL("./schema.graphql", import.meta.url), "utf8");
@@ -31,7 +36,8 @@ const schema = readFileSync(new URL("./schema.graphql", import.meta.url), "utf8"
  * number of instances, in any process, serve them.
  */
 export async function readApiPlugin(app: FastifyInstance, options: ReadApiOptions): Promise<void> {
-  const { pool, redis, prefix, graphiql, getTaskFromLog } = options;
+  const { pool, redis, prefix, graphiql, getTaskFromLog, commands } = options;
+  const dispatch = dispatchResolvers(redis, prefix);
   // Mercurius and its `graphql` decoration stay encapsulated in a context of their own.
   await app.register(async (graphqlApp) => {
     await graphqlApp.register(mercurius, {
@@ -39,7 +45,9 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
       resolvers: {
         JSON: JsonScalar,
         DateTime: DateTimeScalar,
-        Query: queryResolvers({ pool, getTaskFromLog }),
+        Query: { ...queryResolvers({ pool, getTaskFromLog }), workers: dispatch.workers },
+        Stats: { dispatch: dispatch.dispatch },
+        Mutation: mutationResolvers(commands),
         Subscription: subscriptionResolvers(),
       },
       loaders: { Task: { events: eventsLoader(pool) } },

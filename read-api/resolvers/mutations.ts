@@ -1,0 +1,27 @@
+import { GraphQLError } from "graphql";
+import { TaskstreamError, ValidationError } from "../../domain/task/index.ts";
+import type { TaskCommands } from "../../commands/task-commands.ts";
+import { HTTP_STATUS } from "../../commands/http/errors.ts";
+
+/** Mutation.cancelTask and Mutation.retryTask, through the same command layer as REST and gRPC. */
+export function mutationResolvers(commands: TaskCommands | undefined) {
+  const run = async <T>(work: (c: TaskCommands) => Promise<T>): Promise<T> => {
+    if (!commands)
+      throw new GraphQLError("this instance does not run the api role: mutations are unavailable");
+    try {
+      return await work(commands);
+    } catch (error) {
+      if (!(error instanceof TaskstreamError)) throw error;
+      const fields = error instanceof ValidationError ? error.fields : undefined;
+      throw new GraphQLError(error.message, {
+        extensions: { code: error.code, status: HTTP_STATUS[error.code], fields },
+      });
+    }
+  };
+  return {
+    cancelTask: (_root: unknown, { id, reason }: { id: string; reason?: string | null }) =>
+      run((c) => c.cancel(id, reason ?? "")),
+    retryTask: (_root: unknown, { id, maxAttempts }: { id: string; maxAttempts?: number | null }) =>
+      run((c) => c.retry(id, maxAttempts ?? null, "")),
+  };
+}
