@@ -53,7 +53,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   let commands: TaskCommands | undefined;
   if (config.roles.has("api")) {
-    const admission = new Admission(redis, config.prefix, settings, config.maxBacklog);
+    const admission = new Admission(redis, config.prefix, settings, config.maxBacklog, () =>
+      metrics.admissionRejected.inc(),
+    );
     commands = new TaskCommands(
       store,
       { maxPayloadBytes: config.maxPayloadBytes },

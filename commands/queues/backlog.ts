@@ -16,7 +16,16 @@ export class Admission {
   private backlog = new Map<string, number>();
   private loadedAt = 0;
 
-  constructor(redis: Redis, prefix: string, settings: QueueSettingsStore, defaultMaxBacklog: number) {
+  private readonly onReject: () => void;
+
+  constructor(
+    redis: Redis,
+    prefix: string,
+    settings: QueueSettingsStore,
+    defaultMaxBacklog: number,
+    onReject = () => {},
+  ) {
+    this.onReject = onReject;
     this.redis = redis;
     this.key = backlogKey(prefix);
     this.settings = settings;
@@ -30,6 +39,7 @@ export class Admission {
       const limit = this.settings.queue(type)?.maxBacklog || this.defaultMaxBacklog;
       const waiting = this.backlog.get(type) ?? 0;
       if (waiting >= limit) {
+        this.onReject();
         throw new ResourceExhaustedError(
           `queue ${type} is full: ${waiting} tasks waiting, limit ${limit}; retry later`,
           1000,
