@@ -102,6 +102,28 @@ describe("command API over REST and gRPC", () => {
     expect((await rest("POST", "/v1/tasks", { type: "echo", idempotencyKey: key })).statusCode).toBe(201);
   });
 
+  it("rejects impossible combinations with the field named", async () => {
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ type: "echo", runAt: "2001-01-01T00:00:00Z" }, "runAt", /past/],
+      [{ type: "echo", runAt: "2999-01-01T00:00:00Z" }, "runAt", /year/],
+      [{ type: "echo", runAt: new Date().toISOString(), delayMs: 10 }, "delayMs", /runAt/],
+      [{ type: "echo", concurrencyLimit: 2 }, "concurrencyLimit", /concurrencyKey/],
+      [{ type: "echo", retry: { maxAttempts: 0 } }, "retry.maxAttempts", /1/],
+      [
+        { type: "echo", retry: { initialBackoffMs: 5000, maxBackoffMs: 10 } },
+        "retry.maxBackoffMs",
+        /initialBackoffMs/,
+      ],
+      [{ type: "echo", timeouts: { heartbeatMs: -5 } }, "timeouts.heartbeatMs", /./],
+    ];
+    for (const [body, field, reason] of cases) {
+      const response = await rest("POST", "/v1/tasks", body);
+      expect(response.statusCode, JSON.stringify(body)).toBe(400);
+      const fields = response.json<{ error: { fields: { field: string; reason: string }[] } }>().error.fields;
+      expect(fields.find((f) => f.field === field)?.reason, JSON.stringify(body)).toMatch(reason);
+    }
+  });
+
   it("answers 400 for a body that is not JSON or not an object", async () => {
     const notJson = await server.http.inject({
       method: "POST",

@@ -45,6 +45,24 @@ describe("dispatcher failover", () => {
     expect(seen).toEqual(ids);
   });
 
+  it("keeps delayed tasks across a restart: their timers are rebuilt from the log", async () => {
+    const prefix = uniquePrefix("timers");
+    const first = await start(prefix);
+    await leaderOf([first]);
+    const commands = new TaskCommands(first.store, { maxPayloadBytes: 1 << 20 });
+    const submittedAt = Date.now();
+    const { id } = await commands.submit({ type: "delayed", delayMs: 1500 }, noTrace);
+    await first.close();
+    const second = await start(prefix);
+    await leaderOf([second]);
+    const w = new RawWorker(second.grpcAddress);
+    cleanup.push(() => w.close());
+    await w.register(["delayed"]);
+    const assignment = await w.next("assignment", 10_000);
+    expect(assignment.taskId).toBe(id);
+    expect(Date.now() - submittedAt).toBeGreaterThanOrEqual(1500);
+  });
+
   it("a follower turns workers away; after the leader dies the follower leads and adopts running attempts", async () => {
     const prefix = uniquePrefix("failover");
     const a = await start(prefix);
