@@ -1,56 +1,33 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
-import { fold } from "../domain/task/index.ts";
-import { TaskCommands } from "../commands/task-commands.ts";
-import { RawWorker } from "../tests/support/raw-worker.ts";
-import { eventually, startTestServer } from "../tests/support/server.ts";
-import type { RunningServer } from "../cli/server.ts";
-
-const noTrace = { traceparent: null, tracestate: null };
+import { eventually } from "../tests/support/server.ts";
+import { noTrace, useDispatcher } from "../tests/support/dispatcher-fixture.ts";
 
 describe("dispatcher on real Redis and etcd", () => {
-  let server: RunningServer;
-  let commands: TaskCommands;
-  const workers: RawWorker[] = [];
-  const worker = () => {
-    const w = new RawWorker(server.grpcAddress);
-    workers.push(w);
-    return w;
-  };
-  const stateOf = async (id: string) => fold(await server.store.readTask(id));
-  const historyOf = async (id: string) => (await server.store.readTask(id)).map((e) => e.type);
-
-  beforeAll(async () => {
-    server = await startTestServer({ roles: new Set(["api", "dispatcher"]) }, "disp");
-    commands = new TaskCommands(server.store, { maxPayloadBytes: 1 << 20 });
-    await eventually(() => (server.dispatcher!.leading ? true : undefined), 15_000, "leadership");
-  });
-  afterEach(() => {
-    for (const w of workers.splice(0)) w.close();
-  });
-  afterAll(async () => server.close());
+  const fx = useDispatcher("disp");
+  const historyOf = async (id: string) => (await fx.server.store.readTask(id)).map((e) => e.type);
 
   it("assigns a task to a matching worker and records start and success", async () => {
-    const w = worker();
+    const w = fx.worker();
     await w.register(["echo"]);
-    const { id } = await commands.submit({ type: "echo", payload: { n: 1 } }, noTrace);
+    const { id } = await fx.commands.submit({ type: "echo", payload: { n: 1 } }, noTrace);
     const assignment = await w.next("assignment");
     expect(assignment).toMatchObject({ taskId: id, attempt: 1, type: "echo", payloadJson: '{"n":1}' });
     w.send({ $case: "started", value: { taskId: id, attempt: 1 } });
     w.send({ $case: "completed", value: { taskId: id, attempt: 1, resultJson: '{"ok":true}' } });
     expect(await w.next("ack")).toMatchObject({ taskId: id, attempt: 1, accepted: true });
-    const state = await stateOf(id);
+    const state = await fx.stateOf(id);
     expect(state.status).toBe("SUCCEEDED");
     expect(state.result).toEqual({ ok: true });
     expect(await historyOf(id)).toEqual(["TaskSubmitted", "TaskAssigned", "TaskStarted", "TaskSucceeded"]);
   });
 
   it("sends a task only to workers with its type and every required label", async () => {
-    const cpu = worker();
+    const cpu = fx.worker();
     await cpu.register(["render"], { labels: { gpu: "no" } });
-    const { id } = await commands.submit({ type: "render", requires: { gpu: "yes" } }, noTrace);
+    const { id } = await fx.commands.submit({ type: "render", requires: { gpu: "yes" } }, noTrace);
     await expect(cpu.next("assignment", 500)).rejects.toThrow(/no assignment/);
-    const gpu = worker();
+    const gpu = fx.worker();
     await gpu.register(["render"], { labels: { gpu: "yes", zone: "a" } });
     expect((await gpu.next("assignment")).taskId).toBe(id);
   });
@@ -58,8 +35,8 @@ describe("dispatcher on real Redis and etcd", () => {
   it("dispatches higher priorities first", async () => {
     const ids: Record<string, string> = {};
     for (const priority of [1, 9, 5])
-      ids[priority] = (await commands.submit({ type: "prio", priority }, noTrace)).id;
-    const w = worker();
+      ids[priority] = (await fx.commands.submit({ type: "prio", priority }, noTrace)).id;
+    const w = fx.worker();
     await w.register(["prio"], { slots: 1 });
     const order: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -71,9 +48,9 @@ describe("dispatcher on real Redis and etcd", () => {
   });
 
   it("retries a failed attempt and rejects a late result from the stale attempt", async () => {
-    const w = worker();
+    const w = fx.worker();
     await w.register(["flaky"]);
-    const { id } = await commands.submit(
+    const { id } = await fx.commands.submit(
       { type: "flaky", retry: { maxAttempts: 3, initialBackoffMs: 10 } },
       noTrace,
     );
@@ -96,7 +73,7 @@ describe("dispatcher on real Redis and etcd", () => {
     expect(await w.next("ack")).toMatchObject({ attempt: 1, accepted: false, reason: "STALE_ATTEMPT" });
     w.send({ $case: "completed", value: { taskId: id, attempt: 2, resultJson: '"fresh"' } });
     expect(await w.next("ack")).toMatchObject({ attempt: 2, accepted: true });
-    const state = await stateOf(id);
+    const state = await fx.stateOf(id);
     expect(state.result).toBe("fresh");
     const history = await historyOf(id);
     expect(history.filter((t) => t === "TaskSucceeded")).toHaveLength(1);
@@ -104,9 +81,9 @@ describe("dispatcher on real Redis and etcd", () => {
   });
 
   it("dead-letters a task whose error is non-retryable", async () => {
-    const w = worker();
+    const w = fx.worker();
     await w.register(["fatal"]);
-    const { id } = await commands.submit({ type: "fatal" }, noTrace);
+    const { id } = await fx.commands.submit({ type: "fatal" }, noTrace);
     await w.next("assignment");
     w.send({
       $case: "failed",
@@ -120,46 +97,46 @@ describe("dispatcher on real Redis and etcd", () => {
       },
     });
     await w.next("ack");
-    const state = await stateOf(id);
+    const state = await fx.stateOf(id);
     expect(state.status).toBe("DEAD_LETTERED");
     expect(state.lastError).toMatchObject({ message: "bad input", nonRetryable: true });
   });
 
   it("retries the attempts of a worker that vanishes, on another worker", async () => {
-    const doomed = worker();
+    const doomed = fx.worker();
     await doomed.register(["vanish"]);
-    const { id } = await commands.submit({ type: "vanish", retry: { initialBackoffMs: 0 } }, noTrace);
+    const { id } = await fx.commands.submit({ type: "vanish", retry: { initialBackoffMs: 0 } }, noTrace);
     expect((await doomed.next("assignment")).attempt).toBe(1);
     doomed.close();
-    const survivor = worker();
+    const survivor = fx.worker();
     await survivor.register(["vanish"]);
     const retried = await survivor.next("assignment", 15_000);
     expect(retried).toMatchObject({ taskId: id, attempt: 2 });
-    const state = await stateOf(id);
+    const state = await fx.stateOf(id);
     expect(state.lastError?.type).toBe("WORKER_LOST");
   });
 
   it("keeps a reconnecting worker's attempt instead of retrying it", async () => {
-    const first = worker();
+    const first = fx.worker();
     const workerId = await first.register(["resume"]);
-    const { id } = await commands.submit({ type: "resume" }, noTrace);
+    const { id } = await fx.commands.submit({ type: "resume" }, noTrace);
     const assignment = await first.next("assignment");
     first.close();
-    const again = worker();
+    const again = fx.worker();
     await again.register(["resume"], { workerId, active: [{ taskId: id, attempt: assignment.attempt }] });
     again.send({ $case: "completed", value: { taskId: id, attempt: assignment.attempt, resultJson: "1" } });
     expect(await again.next("ack")).toMatchObject({ accepted: true });
-    expect((await stateOf(id)).attempt).toBe(1);
+    expect((await fx.stateOf(id)).attempt).toBe(1);
   });
 
   it("pushes a cancel to the worker running a task, and cancels when it acknowledges", async () => {
-    const w = worker();
+    const w = fx.worker();
     await w.register(["long"]);
-    const { id } = await commands.submit({ type: "long" }, noTrace);
+    const { id } = await fx.commands.submit({ type: "long" }, noTrace);
     await w.next("assignment");
     w.send({ $case: "started", value: { taskId: id, attempt: 1 } });
-    await eventually(async () => ((await stateOf(id)).status === "RUNNING" ? true : undefined));
-    await commands.cancel(id, "user asked");
+    await eventually(async () => ((await fx.stateOf(id)).status === "RUNNING" ? true : undefined));
+    await fx.commands.cancel(id, "user asked");
     expect(await w.next("cancel")).toMatchObject({ taskId: id, attempt: 1 });
     w.send({
       $case: "failed",
@@ -173,11 +150,11 @@ describe("dispatcher on real Redis and etcd", () => {
       },
     });
     await w.next("ack");
-    expect((await stateOf(id)).status).toBe("CANCELLED");
+    expect((await fx.stateOf(id)).status).toBe("CANCELLED");
   });
 
   it("refuses a first message that is not register", async () => {
-    const w = worker();
+    const w = fx.worker();
     w.send({ $case: "heartbeat", value: { active: [] } });
     expect((await w.closed()).code).toBe(status.FAILED_PRECONDITION);
   });

@@ -1,43 +1,22 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { TaskCommands } from "../commands/task-commands.ts";
+import { describe, expect, it } from "vitest";
 import { fold } from "../domain/task/index.ts";
-import { RawWorker } from "../tests/support/raw-worker.ts";
-import { eventually, startTestServer } from "../tests/support/server.ts";
-import type { RunningServer } from "../cli/server.ts";
-
-const noTrace = { traceparent: null, tracestate: null };
+import { eventually } from "../tests/support/server.ts";
+import { noTrace, useDispatcher } from "../tests/support/dispatcher-fixture.ts";
 
 describe("rate and concurrency limits", () => {
-  let server: RunningServer;
-  let commands: TaskCommands;
-  const workers: RawWorker[] = [];
-  const worker = () => {
-    const w = new RawWorker(server.grpcAddress);
-    workers.push(w);
-    return w;
-  };
-
-  beforeAll(async () => {
-    server = await startTestServer({ roles: new Set(["api", "dispatcher"]) }, "limits");
-    commands = new TaskCommands(server.store, { maxPayloadBytes: 1 << 20 });
-    await eventually(() => (server.dispatcher!.leading ? true : undefined), 15_000, "leadership");
-  });
-  afterEach(() => {
-    for (const w of workers.splice(0)) w.close();
-  });
-  afterAll(async () => server.close());
+  const fx = useDispatcher("limits");
 
   it("holds a queue to its token-bucket rate, set at run time over REST", async () => {
-    const set = await server.http.inject({
+    const set = await fx.server.http.inject({
       method: "PUT",
       url: "/v1/queues/metered",
       payload: { ratePerSecond: 5, burst: 1 },
     });
     expect(set.statusCode).toBe(200);
     expect(set.json()).toMatchObject({ type: "metered", ratePerSecond: 5, burst: 1 });
-    const w = worker();
+    const w = fx.worker();
     await w.register(["metered"], { slots: 50 });
-    for (let i = 0; i < 6; i++) await commands.submit({ type: "metered" }, noTrace);
+    for (let i = 0; i < 6; i++) await fx.commands.submit({ type: "metered" }, noTrace);
     const started = Date.now();
     for (let i = 0; i < 6; i++) {
       const a = await w.next("assignment", 10_000);
@@ -48,20 +27,23 @@ describe("rate and concurrency limits", () => {
   });
 
   it("runs at most N tasks sharing a concurrency key, and frees the slot when one ends", async () => {
-    const w = worker();
+    const w = fx.worker();
     await w.register(["tenant-job"], { slots: 10 });
     const ids = [];
     for (let i = 0; i < 5; i++)
       ids.push(
         (
-          await commands.submit(
+          await fx.commands.submit(
             { type: "tenant-job", concurrencyKey: "tenant-a", concurrencyLimit: 2 },
             noTrace,
           )
         ).id,
       );
     const other = (
-      await commands.submit({ type: "tenant-job", concurrencyKey: "tenant-b", concurrencyLimit: 2 }, noTrace)
+      await fx.commands.submit(
+        { type: "tenant-job", concurrencyKey: "tenant-b", concurrencyLimit: 2 },
+        noTrace,
+      )
     ).id;
     const first = [await w.next("assignment"), await w.next("assignment"), await w.next("assignment")];
     expect(first.map((a) => a.taskId)).toContain(other);
@@ -75,13 +57,13 @@ describe("rate and concurrency limits", () => {
   });
 
   it("lets an operator override a key's limit at run time", async () => {
-    const w = worker();
+    const w = fx.worker();
     await w.register(["tenant-job-2"], { slots: 10 });
     for (let i = 0; i < 3; i++)
-      await commands.submit({ type: "tenant-job-2", concurrencyKey: "tenant-c" }, noTrace);
+      await fx.commands.submit({ type: "tenant-job-2", concurrencyKey: "tenant-c" }, noTrace);
     await w.next("assignment");
     await expect(w.next("assignment", 500)).rejects.toThrow(/no assignment/);
-    const set = await server.http.inject({
+    const set = await fx.server.http.inject({
       method: "PUT",
       url: "/v1/concurrency-limits/tenant-c",
       payload: { maxRunning: 3 },
@@ -92,18 +74,18 @@ describe("rate and concurrency limits", () => {
   });
 
   it("keeps a concurrency limit across a dispatcher restart: running tasks are counted from the log", async () => {
-    const w = worker();
+    const w = fx.worker();
     const workerId = await w.register(["sticky"], { slots: 10 });
     for (let i = 0; i < 3; i++)
-      await commands.submit({ type: "sticky", concurrencyKey: "tenant-d", concurrencyLimit: 2 }, noTrace);
+      await fx.commands.submit({ type: "sticky", concurrencyKey: "tenant-d", concurrencyLimit: 2 }, noTrace);
     const held = [await w.next("assignment"), await w.next("assignment")];
     // A new term (as after a failover) rebuilds from the log; the worker reconnects still holding both.
-    const dispatcher = server.dispatcher!;
+    const dispatcher = fx.server.dispatcher!;
     await dispatcher.leadership.stop();
-    dispatcher.start(server.grpcAddress);
+    dispatcher.start(fx.server.grpcAddress);
     await eventually(() => (dispatcher.leading ? true : undefined), 15_000, "leadership again");
     w.close();
-    const again = worker();
+    const again = fx.worker();
     await again.register(["sticky"], {
       slots: 10,
       workerId,
@@ -115,16 +97,16 @@ describe("rate and concurrency limits", () => {
       value: { taskId: held[0]!.taskId, attempt: held[0]!.attempt, resultJson: "" },
     });
     const third = await again.next("assignment", 5000);
-    expect(fold(await server.store.readTask(third.taskId)).status).toBe("ASSIGNED");
+    expect(fold(await fx.server.store.readTask(third.taskId)).status).toBe("ASSIGNED");
   });
 
   it("counts tasks no connected worker can run, in stats and the metric", async () => {
-    await commands.submit({ type: "needs-gpu", requires: { gpu: "h100" } }, noTrace);
-    const w = worker();
+    await fx.commands.submit({ type: "needs-gpu", requires: { gpu: "h100" } }, noTrace);
+    const w = fx.worker();
     await w.register(["needs-gpu"], { labels: { gpu: "none" } });
     await eventually(
       async () => {
-        const metrics = (await server.http.inject({ method: "GET", url: "/metrics" })).body;
+        const metrics = (await fx.server.http.inject({ method: "GET", url: "/metrics" })).body;
         const match = /taskstream_tasks_unroutable (\d+)/.exec(metrics);
         return match && Number(match[1]) >= 1 ? true : undefined;
       },

@@ -1,37 +1,14 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { TaskCommands } from "../commands/task-commands.ts";
-import { fold } from "../domain/task/index.ts";
-import { RawWorker } from "../tests/support/raw-worker.ts";
-import { eventually, startTestServer } from "../tests/support/server.ts";
-import type { RunningServer } from "../cli/server.ts";
-
-const noTrace = { traceparent: null, tracestate: null };
+import { describe, expect, it } from "vitest";
+import { eventually } from "../tests/support/server.ts";
+import { noTrace, useDispatcher } from "../tests/support/dispatcher-fixture.ts";
 
 describe("timeouts, delays, retries and revival", () => {
-  let server: RunningServer;
-  let commands: TaskCommands;
-  const workers: RawWorker[] = [];
-  const worker = () => {
-    const w = new RawWorker(server.grpcAddress);
-    workers.push(w);
-    return w;
-  };
-  const stateOf = async (id: string) => fold(await server.store.readTask(id));
-
-  beforeAll(async () => {
-    server = await startTestServer({ roles: new Set(["api", "dispatcher"]) }, "timeouts");
-    commands = new TaskCommands(server.store, { maxPayloadBytes: 1 << 20 });
-    await eventually(() => (server.dispatcher!.leading ? true : undefined), 15_000, "leadership");
-  });
-  afterEach(() => {
-    for (const w of workers.splice(0)) w.close();
-  });
-  afterAll(async () => server.close());
+  const fx = useDispatcher("timeouts");
 
   it("ends a silent attempt at its heartbeat timeout, tells the worker, and hands the next attempt the last details", async () => {
-    const w = worker();
+    const w = fx.worker();
     await w.register(["beats"]);
-    const { id } = await commands.submit(
+    const { id } = await fx.commands.submit(
       { type: "beats", timeouts: { heartbeatMs: 400 }, retry: { initialBackoffMs: 0 } },
       noTrace,
     );
@@ -41,13 +18,13 @@ describe("timeouts, delays, retries and revival", () => {
     expect(await w.next("cancel", 5000)).toMatchObject({ taskId: id, attempt: first.attempt });
     const second = await w.next("assignment", 5000);
     expect(second).toMatchObject({ taskId: id, attempt: 2, lastDetailsJson: '{"page":3}' });
-    expect((await stateOf(id)).lastError?.type).toBe("HEARTBEAT_TIMEOUT");
+    expect((await fx.stateOf(id)).lastError?.type).toBe("HEARTBEAT_TIMEOUT");
   });
 
   it("ends an attempt at its start-to-close timeout and retries it", async () => {
-    const w = worker();
+    const w = fx.worker();
     await w.register(["slow"]);
-    const { id } = await commands.submit(
+    const { id } = await fx.commands.submit(
       { type: "slow", timeouts: { startToCloseMs: 300 }, retry: { initialBackoffMs: 0 } },
       noTrace,
     );
@@ -55,17 +32,17 @@ describe("timeouts, delays, retries and revival", () => {
     w.send({ $case: "started", value: { taskId: id, attempt: 1 } });
     expect(await w.next("cancel", 5000)).toMatchObject({ taskId: id, attempt: 1 });
     expect((await w.next("assignment", 5000)).attempt).toBe(2);
-    expect((await stateOf(id)).lastError?.type).toBe("START_TO_CLOSE_TIMEOUT");
+    expect((await fx.stateOf(id)).lastError?.type).toBe("START_TO_CLOSE_TIMEOUT");
   });
 
   it("dead-letters a task no worker started within its schedule-to-start timeout", async () => {
-    const { id } = await commands.submit(
+    const { id } = await fx.commands.submit(
       { type: "nobody-runs-this", timeouts: { scheduleToStartMs: 300 } },
       noTrace,
     );
     const state = await eventually(
       async () => {
-        const s = await stateOf(id);
+        const s = await fx.stateOf(id);
         return s.status === "DEAD_LETTERED" ? s : undefined;
       },
       5000,
@@ -75,27 +52,27 @@ describe("timeouts, delays, retries and revival", () => {
   });
 
   it("holds a delayed task until its time, and cancels a delayed task at once", async () => {
-    const w = worker();
+    const w = fx.worker();
     await w.register(["later"]);
     const submittedAt = Date.now();
-    const { id } = await commands.submit({ type: "later", delayMs: 600 }, noTrace);
-    const cancelled = await commands.submit({ type: "later", delayMs: 60_000 }, noTrace);
-    expect((await commands.cancel(cancelled.id, "not needed")).state).toBe("CANCELLED");
+    const { id } = await fx.commands.submit({ type: "later", delayMs: 600 }, noTrace);
+    const cancelled = await fx.commands.submit({ type: "later", delayMs: 60_000 }, noTrace);
+    expect((await fx.commands.cancel(cancelled.id, "not needed")).state).toBe("CANCELLED");
     const assignment = await w.next("assignment", 5000);
     expect(assignment.taskId).toBe(id);
     expect(Date.now() - submittedAt).toBeGreaterThanOrEqual(600);
   });
 
   it("applies a queue's retry defaults and revives a dead-lettered task with RetryTask", async () => {
-    await server.http.inject({
+    await fx.server.http.inject({
       method: "PUT",
       url: "/v1/queues/fragile",
       payload: { retry: { maxAttempts: 2, initialBackoffMs: 0 } },
     });
-    const w = worker();
+    const w = fx.worker();
     await w.register(["fragile"]);
     const { id } = (
-      await server.http.inject({ method: "POST", url: "/v1/tasks", payload: { type: "fragile" } })
+      await fx.server.http.inject({ method: "POST", url: "/v1/tasks", payload: { type: "fragile" } })
     ).json<{ id: string }>();
     for (const attempt of [1, 2]) {
       await w.next("assignment");
@@ -105,16 +82,20 @@ describe("timeouts, delays, retries and revival", () => {
       });
       await w.next("ack");
     }
-    expect((await stateOf(id)).status).toBe("DEAD_LETTERED");
-    const conflict = await server.http.inject({ method: "POST", url: `/v1/tasks/${id}/retry`, payload: {} });
+    expect((await fx.stateOf(id)).status).toBe("DEAD_LETTERED");
+    const conflict = await fx.server.http.inject({
+      method: "POST",
+      url: `/v1/tasks/${id}/retry`,
+      payload: {},
+    });
     expect(conflict.statusCode).toBe(200);
     expect(conflict.json()).toMatchObject({ state: "QUEUED", maxAttempts: 4 });
     const revived = await w.next("assignment");
     expect(revived.attempt).toBe(3);
     w.send({ $case: "completed", value: { taskId: id, attempt: 3, resultJson: '"ok"' } });
     await w.next("ack");
-    expect((await stateOf(id)).status).toBe("SUCCEEDED");
-    const again = await server.http.inject({ method: "POST", url: `/v1/tasks/${id}/retry`, payload: {} });
+    expect((await fx.stateOf(id)).status).toBe("SUCCEEDED");
+    const again = await fx.server.http.inject({ method: "POST", url: `/v1/tasks/${id}/retry`, payload: {} });
     expect(again.statusCode).toBe(409);
   });
 });
