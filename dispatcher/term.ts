@@ -3,7 +3,6 @@ import { status } from "@grpc/grpc-js";
 import {
   IllegalStateError,
   NotFoundError,
-  type Json,
   type TaskCommand,
   type TaskError,
   type TaskEvent,
@@ -18,6 +17,7 @@ import { TimerQueue, type Timer } from "./timer-queue.ts";
 import { WorkerSession, type SessionStream } from "./worker-session.ts";
 import type { DispatcherContext } from "./context.ts";
 import { assignmentMessage } from "./assignment.ts";
+import { reportAck, reportCommand } from "./worker-reports.ts";
 import { DispatchLimits } from "./limits.ts";
 import { computeStats, publishStats } from "./stats.ts";
 
@@ -174,69 +174,13 @@ export class Term {
   /** Routes a worker's report to the decider; completions and failures are acknowledged. */
   async report(session: WorkerSession, message: WorkerMessage["msg"]): Promise<void> {
     session.lastSeenAt = Date.now();
-    switch (message?.$case) {
-      case "heartbeat":
-        this.ctx.registry.heartbeat(session.id);
-        return;
-      case "started": {
-        const { taskId, attempt } = message.value;
-        await this.run(taskId, () => ({
-          type: "StartAttempt",
-          data: { attempt, workerId: session.id, now: Date.now() },
-        }));
-        return;
-      }
-      case "progress": {
-        const { taskId, attempt, detailsJson } = message.value;
-        await this.run(taskId, () => ({
-          type: "RecordProgress",
-          data: { attempt, details: parseJson(detailsJson), now: Date.now() },
-        }));
-        return;
-      }
-      case "completed": {
-        const { taskId, attempt, resultJson } = message.value;
-        const events = await this.run(taskId, () => ({
-          type: "CompleteAttempt",
-          data: { attempt, result: parseJson(resultJson), now: Date.now() },
-        }));
-        this.acknowledge(session, taskId, attempt, events);
-        return;
-      }
-      case "failed": {
-        const { taskId, attempt, message: text, errorType, nonRetryable, cancelled } = message.value;
-        const error: TaskError = { message: text, type: errorType || "Error", nonRetryable };
-        const events = await this.run(taskId, () => ({
-          type: "FailAttempt",
-          data: { attempt, error, cancelled, jitter: Math.random(), now: Date.now() },
-        }));
-        this.acknowledge(session, taskId, attempt, events);
-        return;
-      }
-      case "register":
-      case undefined:
-        return;
-    }
-  }
-
-  private acknowledge(
-    session: WorkerSession,
-    taskId: string,
-    attempt: number,
-    events: TaskEvent[] | null,
-  ): void {
-    const rejection = events?.find((event) => event.type === "TaskResultRejected");
-    const accepted = events !== null && events.length > 0 && !rejection;
-    const reason =
-      rejection?.type === "TaskResultRejected"
-        ? rejection.data.reason
-        : events === null
-          ? "NOT_FOUND"
-          : accepted
-            ? ""
-            : "DUPLICATE";
-    session.send({ msg: { $case: "ack", value: { taskId, attempt, accepted, reason } } });
-    if (session.attempts.get(taskId) === attempt) session.attempts.delete(taskId);
+    if (message?.$case === "heartbeat") this.ctx.registry.heartbeat(session.id);
+    const report = reportCommand(session.id, message);
+    if (!report) return;
+    const events = await this.run(report.taskId, () => report.command);
+    if (!report.acknowledge) return;
+    session.send({ msg: { $case: "ack", value: reportAck(report.taskId, report.attempt, events) } });
+    if (session.attempts.get(report.taskId) === report.attempt) session.attempts.delete(report.taskId);
     this.schedulePump();
   }
 
@@ -496,14 +440,5 @@ export class Term {
           `worker ${session.info.name || session.id} lost: ${reason}`,
         );
     }
-  }
-}
-
-function parseJson(text: string): Json {
-  if (text === "") return null;
-  try {
-    return JSON.parse(text) as Json;
-  } catch {
-    return text;
   }
 }
