@@ -61,11 +61,14 @@ export class TaskTable {
   }
 
   /** Runs `command` against the task's state, serialised per task; retries on a concurrent write. */
-  async execute(taskId: string, command: (state: TaskState) => TaskCommand): Promise<Execution> {
+  async execute(
+    taskId: string,
+    command: (state: TaskState) => TaskCommand | TaskCommand[],
+  ): Promise<Execution> {
     return this.serialised(taskId, async () => {
       for (let retry = 0; ; retry++) {
         const state = this.states.get(taskId) ?? (await this.load(taskId));
-        const events = decide(command(state), state);
+        const events = decideAll(command(state), state);
         if (events.length === 0) return { state, events };
         try {
           await this.store.append(taskId, state.version, events, { epoch: this.epoch });
@@ -117,4 +120,20 @@ export class TaskTable {
     });
     return run;
   }
+}
+
+/**
+ * Decides several commands in a row, each against the state the previous ones lead to, so that
+ * their events are appended together — one atomic write, one round trip.
+ */
+function decideAll(commands: TaskCommand | TaskCommand[], state: TaskState): TaskEvent[] {
+  if (!Array.isArray(commands)) return decide(commands, state);
+  const events: TaskEvent[] = [];
+  let current = state;
+  for (const command of commands) {
+    const decided = decide(command, current);
+    events.push(...decided);
+    current = decided.reduce(evolve, current);
+  }
+  return events;
 }

@@ -22,6 +22,8 @@ import { DispatchLimits } from "./limits.ts";
 import { computeStats, publishStats } from "./stats.ts";
 
 const ACTIVE = new Set(["ASSIGNED", "RUNNING"]);
+/** How long a start report waits for its attempt's result, to be written with it. */
+const START_COALESCE_MS = 100;
 
 /**
  * Everything a dispatcher knows while it leads with one fencing epoch: the fold of the log, the
@@ -44,6 +46,8 @@ export class Term {
   private readonly inFlight = new Set<string>();
   private readonly cancelSent = new Set<string>();
   private readonly failing = new Set<string>();
+  /** Start reports not written yet (see report()). */
+  private readonly pendingStarts = new Map<string, { command: TaskCommand; timer: NodeJS.Timeout }>();
   private readonly abort = new AbortController();
   private readonly intervals: NodeJS.Timeout[] = [];
   private startedAt = 0;
@@ -102,6 +106,7 @@ export class Term {
     this.abort.abort();
     for (const interval of this.intervals) clearInterval(interval);
     if (this.refillTimer) clearTimeout(this.refillTimer);
+    for (const { timer } of this.pendingStarts.values()) clearTimeout(timer);
     for (const session of this.sessions.values())
       session.stream?.close(status.UNAVAILABLE, `not leader: ${reason}`);
     this.sessions.clear();
@@ -177,15 +182,41 @@ export class Term {
     if (message?.$case === "heartbeat") this.ctx.registry.heartbeat(session.id);
     const report = reportCommand(session.id, message);
     if (!report) return;
-    const events = await this.run(report.taskId, () => report.command);
+    if (report.command.type === "StartAttempt") {
+      // Recorded lazily, as Temporal does: a start whose result follows quickly is written with it,
+      // in one append; a longer attempt's start is written after START_COALESCE_MS.
+      this.takePendingStart(report.taskId);
+      const timer = setTimeout(() => void this.flushStart(report.taskId), START_COALESCE_MS);
+      this.pendingStarts.set(report.taskId, { command: report.command, timer });
+      return;
+    }
+    const start = this.takePendingStart(report.taskId);
+    const commands = start ? [start, report.command] : report.command;
+    const events = await this.run(report.taskId, () => commands);
     if (!report.acknowledge) return;
     session.send({ msg: { $case: "ack", value: reportAck(report.taskId, report.attempt, events) } });
     if (session.attempts.get(report.taskId) === report.attempt) session.attempts.delete(report.taskId);
     this.schedulePump();
   }
 
+  private takePendingStart(taskId: string): TaskCommand | undefined {
+    const pending = this.pendingStarts.get(taskId);
+    if (!pending) return undefined;
+    clearTimeout(pending.timer);
+    this.pendingStarts.delete(taskId);
+    return pending.command;
+  }
+
+  private async flushStart(taskId: string): Promise<void> {
+    const start = this.takePendingStart(taskId);
+    if (start) await this.run(taskId, () => start);
+  }
+
   /** Executes a command; null when the task does not exist. */
-  private async run(taskId: string, command: (state: TaskState) => TaskCommand): Promise<TaskEvent[] | null> {
+  private async run(
+    taskId: string,
+    command: (state: TaskState) => TaskCommand | TaskCommand[],
+  ): Promise<TaskEvent[] | null> {
     try {
       const { events } = await this.table.execute(taskId, command);
       this.ctx.metrics.recordEvents(events);
