@@ -5,9 +5,29 @@ import type { EventStore } from "../commands/event-store/event-store.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { TaskCommands } from "../commands/task-commands.ts";
 import type { TasksProjector } from "../projections/tasks-projector.ts";
+import type { SchedulesProjector } from "../projections/schedules/schedules-projector.ts";
+import type { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
 
 export interface ReadSide {
   projector: TasksProjector | null;
+  schedulesProjector: SchedulesProjector | null;
+}
+
+/** Starts the projector that folds the schedule stream into the schedules read model. */
+export async function startSchedulesProjector(deps: {
+  store: EventStore;
+  redis: Redis;
+  pool: pg.Pool;
+}): Promise<SchedulesProjector> {
+  const { SchedulesProjector } = await import("../projections/schedules/schedules-projector.ts");
+  const { scheduleStore } = await import("../commands/schedules/schedule-store.ts");
+  const projector = new SchedulesProjector({
+    store: scheduleStore(deps.redis, deps.store.prefix),
+    redis: deps.redis,
+    pool: deps.pool,
+  });
+  await projector.start();
+  return projector;
 }
 
 /** Starts the projector that folds the log into PostgreSQL, feeding its lag and throughput to the metrics. */
@@ -40,6 +60,7 @@ export async function registerReadApi(
     store: EventStore;
     graphiql: boolean;
     commands?: TaskCommands;
+    scheduleCommands?: ScheduleCommands;
   },
 ): Promise<void> {
   const { readApiPlugin } = await import("../read-api/plugin.ts");
@@ -52,5 +73,6 @@ export async function registerReadApi(
     graphiql: deps.graphiql,
     getTaskFromLog: taskFromLog(deps.store),
     commands: deps.commands,
+    scheduleCommands: deps.scheduleCommands,
   });
 }

@@ -17,7 +17,13 @@ import { TaskServiceService } from "../proto/gen/taskstream/v1/tasks.ts";
 import { WorkerServiceService } from "../proto/gen/taskstream/v1/workers.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
 import { healthRoutes, type ReadinessCheck } from "../observability/health.ts";
-import { startProjector, registerReadApi, type ReadSide } from "./read-side.ts";
+import { startProjector, startSchedulesProjector, registerReadApi, type ReadSide } from "./read-side.ts";
+import { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
+import { scheduleStore } from "../commands/schedules/schedule-store.ts";
+import { scheduleRoutes } from "../commands/schedules/routes.ts";
+import { scheduleService } from "../commands/schedules/grpc-service.ts";
+import { Scheduler } from "../dispatcher/schedules/scheduler.ts";
+import { ScheduleServiceService } from "../proto/gen/taskstream/v1/schedules.ts";
 import type { Config } from "./config.ts";
 
 /** A running Taskstream process: its roles, its listeners, and how to stop it. */
@@ -50,12 +56,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const checks: ReadinessCheck[] = [{ name: "redis", check: async () => void (await redis.ping()) }];
   const closers: (() => Promise<unknown>)[] = [];
   const settings = new QueueSettingsStore(redis, config.prefix);
+  const schedules = scheduleStore(redis, config.prefix);
+  const admission = new Admission(redis, config.prefix, settings, config.maxBacklog, () =>
+    metrics.admissionRejected.inc(),
+  );
 
   let commands: TaskCommands | undefined;
+  let scheduleCommands: ScheduleCommands | undefined;
   if (config.roles.has("api")) {
-    const admission = new Admission(redis, config.prefix, settings, config.maxBacklog, () =>
-      metrics.admissionRejected.inc(),
-    );
     commands = new TaskCommands(
       store,
       { maxPayloadBytes: config.maxPayloadBytes },
@@ -65,7 +73,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
         admission,
       },
     );
+    scheduleCommands = new ScheduleCommands(schedules, commands);
     await http.register(taskRoutes(commands));
+    await http.register(scheduleRoutes(scheduleCommands));
+    grpc.addService(ScheduleServiceService, scheduleService(scheduleCommands));
     await http.register(queueRoutes(settings));
     grpc.addService(TaskServiceService, taskService(commands));
     grpc.addService(LimitsServiceService, limitsService(settings));
@@ -73,6 +84,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   let dispatcher: Dispatcher | null = null;
   if (etcd) {
+    // Firings are submitted like a producer's tasks (validated, admitted, deduplicated by their key);
+    // a dispatcher-only process has no `commands`, so it gets a command layer of its own.
+    const firingCommands =
+      commands ?? new TaskCommands(store, { maxPayloadBytes: config.maxPayloadBytes }, { settings, admission });
     dispatcher = new Dispatcher({
       store,
       redis,
@@ -83,6 +98,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       metrics: metrics.dispatcher,
       log: http.log,
       settings,
+      scheduler: new Scheduler({ store: schedules, redis, tasks: firingCommands, log: http.log }),
     });
     grpc.addService(WorkerServiceService, dispatcher.workerService());
     const leader = dispatcher;
@@ -96,11 +112,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
   let readSide: ReadSide | null = null;
   if (config.roles.has("projector") || config.roles.has("read-api")) {
     checks.push({ name: "postgres", check: async () => void (await pool.query("select 1")) });
-    readSide = { projector: null };
+    readSide = { projector: null, schedulesProjector: null };
     if (config.roles.has("projector")) {
       readSide.projector = await startProjector({ store, redis, pool, metrics });
       const projector = readSide.projector;
       closers.push(() => projector.stop());
+      const schedulesProjector = await startSchedulesProjector({ store, redis, pool });
+      readSide.schedulesProjector = schedulesProjector;
+      closers.push(() => schedulesProjector.stop());
     }
     if (config.roles.has("read-api"))
       await registerReadApi(http, {
@@ -109,6 +128,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         store,
         graphiql: config.graphiql,
         commands,
+        scheduleCommands,
       });
   }
 

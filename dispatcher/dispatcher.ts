@@ -11,6 +11,7 @@ import type { DispatcherConfig, DispatcherMetrics, Logger } from "./context.ts";
 import { Leadership } from "./leadership.ts";
 import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
 import { Term } from "./term.ts";
+import type { Scheduler } from "./schedules/scheduler.ts";
 import { WorkerRegistry } from "./worker-registry.ts";
 import type { SessionStream, WorkerSession } from "./worker-session.ts";
 
@@ -25,6 +26,8 @@ export interface DispatcherOptions {
   metrics: DispatcherMetrics;
   log: Logger;
   settings: QueueSettingsStore;
+  /** Fires recurring schedules while this dispatcher leads (dispatcher/schedules/scheduler.ts). */
+  scheduler?: Scheduler;
 }
 
 /**
@@ -62,6 +65,7 @@ export class Dispatcher {
   }
 
   async stop(): Promise<void> {
+    await this.options.scheduler?.stop(); // waits for a firing in flight; stepDown's stop is then a no-op
     this.stepDown("shutting down");
     await this.leadership.stop();
     await this.registry.close();
@@ -86,9 +90,12 @@ export class Dispatcher {
     this.term = term;
     try {
       await term.start();
+      // The same epoch fences the schedule stream; skip if demoted while the term was starting.
+      if (this.term === term) await this.options.scheduler?.start(epoch);
     } catch (error) {
       this.options.log.error({ err: error, epoch }, "could not take over; stepping down");
       term.close("takeover failed");
+      await this.options.scheduler?.stop();
       if (this.term === term) this.term = null;
       const candidate = this.leadership.candidate;
       await this.leadership.stop();
@@ -97,6 +104,7 @@ export class Dispatcher {
   }
 
   private stepDown(reason: string): void {
+    void this.options.scheduler?.stop();
     const term = this.term;
     this.term = null;
     if (term) {

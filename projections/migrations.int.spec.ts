@@ -47,6 +47,9 @@ describe("migrate", () => {
     );
     expect(rows.map((row) => row.table_name)).toEqual([
       "projection_checkpoints",
+      "schedule_events",
+      "schedule_firings",
+      "schedules",
       "schema_migrations",
       "task_events",
       "tasks",

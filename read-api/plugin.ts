@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
-import mercurius from "mercurius";
+import mercurius, { type IResolvers, type MercuriusLoaders } from "mercurius";
 import type pg from "pg";
 import type { TaskRow } from "../projections/task-row.ts";
 import { eventsLoader } from "./resolvers/events-loader.ts";
@@ -12,6 +12,8 @@ import { dispatchResolvers } from "./resolvers/dispatch-stats.ts";
 import { mutationResolvers } from "./resolvers/mutations.ts";
 import type { TaskCommands } from "../commands/task-commands.ts";
 import { forwardTaskUpdates } from "./task-updates.ts";
+import { scheduleResolvers } from "./resolvers/schedules.ts";
+import type { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
 
 export interface ReadApiOptions {
   /** The read model's database. */
@@ -26,9 +28,18 @@ export interface ReadApiOptions {
   getTaskFromLog?: (id: string) => Promise<TaskRow | null>;
   /** The command layer, for mutations (cancelTask, retryTask); without it they answer an error. */
   commands?: TaskCommands;
+  /** The schedule command layer, for the schedule mutations; without it they answer an error. */
+  scheduleCommands?: ScheduleCommands;
 }
 
-const schema = readFileSync(new URL("./schema.graphql", import.meta.url), "utf8");
+// schema.graphql first, then every extension of it in this folder (`extend type Query …`), by name.
+const here = new URL("./", import.meta.url);
+const schemaFiles = readdirSync(here).filter(
+  (name) => name.endsWith(".graphql") && name !== "schema.graphql",
+);
+const schema = ["schema.graphql", ...schemaFiles.sort()].map((name) =>
+  readFileSync(new URL(name, here), "utf8"),
+);
 
 /**
  * The read API as a Fastify plugin: GraphQL over the PostgreSQL read model at /graphql, with
@@ -36,21 +47,29 @@ const schema = readFileSync(new URL("./schema.graphql", import.meta.url), "utf8"
  * number of instances, in any process, serve them.
  */
 export async function readApiPlugin(app: FastifyInstance, options: ReadApiOptions): Promise<void> {
-  const { pool, redis, prefix, graphiql, getTaskFromLog, commands } = options;
+  const { pool, redis, prefix, graphiql, getTaskFromLog, commands, scheduleCommands } = options;
   const dispatch = dispatchResolvers(redis, prefix);
+  // Each extension brings resolvers and loaders for its schema file; they are merged type by type.
+  const extensions = [scheduleResolvers({ pool, commands: scheduleCommands })];
   // Mercurius and its `graphql` decoration stay encapsulated in a context of their own.
   await app.register(async (graphqlApp) => {
     await graphqlApp.register(mercurius, {
       schema,
-      resolvers: {
-        JSON: JsonScalar,
-        DateTime: DateTimeScalar,
-        Query: { ...queryResolvers({ pool, getTaskFromLog }), workers: dispatch.workers },
-        Stats: { dispatch: dispatch.dispatch },
-        Mutation: mutationResolvers(commands),
-        Subscription: subscriptionResolvers(),
-      },
-      loaders: { Task: { events: eventsLoader(pool) } },
+      resolvers: mergeByType(
+        {
+          JSON: JsonScalar,
+          DateTime: DateTimeScalar,
+          Query: { ...queryResolvers({ pool, getTaskFromLog }), workers: dispatch.workers },
+          Stats: { dispatch: dispatch.dispatch },
+          Mutation: mutationResolvers(commands),
+          Subscription: subscriptionResolvers(),
+        },
+        ...extensions.map((extension) => extension.resolvers),
+      ) as IResolvers,
+      loaders: mergeByType(
+        { Task: { events: eventsLoader(pool) } },
+        ...extensions.map((extension) => extension.loaders),
+      ) as MercuriusLoaders,
       subscription: true,
       graphiql,
     });
@@ -61,6 +80,19 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
     });
   });
 }
+
+/** Merges resolver (or loader) maps type by type; a type defined once (a scalar) is kept as it is. */
+function mergeByType(...maps: object[]): Record<string, unknown> {
+  const merged: Record<string, unknown> = {};
+  for (const map of maps) {
+    for (const [type, fields] of Object.entries(map)) {
+      const known = merged[type];
+      merged[type] = known === undefined ? fields : { ...(known as object), ...(fields as object) };
+    }
+  }
+  return merged;
+}
+
 // Fastify reads a `prefix` option as a route prefix; this plugin's `prefix` is the key prefix, so it
 // skips Fastify's override (what fastify-plugin does) and encapsulates inside instead.
 Object.assign(readApiPlugin, { [Symbol.for("skip-override")]: true });

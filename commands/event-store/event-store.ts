@@ -34,6 +34,9 @@ export interface AppendOptions {
   idempotencyKey?: string | null;
 }
 
+/** An event of type `E` as read back from the log: for TaskEvent this is exactly StoredEvent. */
+export type StoredOf<E> = E & { taskId: string; version: number; streamId: string; partition: number };
+
 export type AppendResult =
   { kind: "appended"; version: number; streamIds: string[] } | { kind: "deduplicated"; taskId: string };
 
@@ -41,8 +44,10 @@ export type AppendResult =
  * The event log on Redis Streams: a fixed number of partition streams, every append one atomic
  * Lua script that checks the task's version, the idempotency key and the writer's epoch.
  * Concurrent appends are pipelined by ioredis (enableAutoPipelining on the connection).
+ * Generic over the event type so other aggregates (schedules) keep their own streams; the stored
+ * format is the same whatever `E` is.
  */
-export class EventStore {
+export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
   readonly partitions: number;
   readonly prefix: string;
   readonly dedupWindowMs: number;
@@ -72,7 +77,7 @@ export class EventStore {
   async append(
     taskId: string,
     expectedVersion: number,
-    events: TaskEvent[],
+    events: E[],
     options: AppendOptions = {},
   ): Promise<AppendResult> {
     if (events.length === 0) throw new TaskstreamError("VALIDATION", "nothing to append");
@@ -124,7 +129,7 @@ export class EventStore {
   }
 
   /** A task's whole history, in order (empty when the task is unknown). */
-  async readTask(taskId: string): Promise<StoredEvent[]> {
+  async readTask(taskId: string): Promise<StoredOf<E>[]> {
     const partition = this.partitionOf(taskId);
     const flat = await this.redis.tsReadTask(
       this.streamKey(partition),
@@ -134,11 +139,11 @@ export class EventStore {
     for (let i = 0; i + 1 < flat.length; i += 2) {
       events.push(parseEntry(partition, [flat[i] as string, flat[i + 1] as string[]]));
     }
-    return events;
+    return events as unknown as StoredOf<E>[];
   }
 
   /** Up to `count` events of a partition after stream id `afterId` ('0' for the beginning). */
-  async readPartition(partition: number, afterId: string, count: number): Promise<StoredEvent[]> {
+  async readPartition(partition: number, afterId: string, count: number): Promise<StoredOf<E>[]> {
     const entries = (await this.redis.xrange(
       this.streamKey(partition),
       `(${afterId}`,
@@ -146,6 +151,6 @@ export class EventStore {
       "COUNT",
       count,
     )) as [string, string[]][];
-    return entries.map((entry) => parseEntry(partition, entry));
+    return entries.map((entry) => parseEntry(partition, entry)) as unknown as StoredOf<E>[];
   }
 }

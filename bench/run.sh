@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Taskstream vs BullMQ benchmark: `npm run bench` (full: issue's sizes, 3 runs) or `npm run bench -- --quick`.
+# Puts Node 24 and the npm dependencies in place, starts the local services (Redis, etcd, PostgreSQL on
+# loopback), then runs bench/runner.ts, whose last line of output is one JSON object.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+# shellcheck source=../scripts/env.sh
+. "$ROOT/scripts/env.sh"
+bash "$ROOT/scripts/services.sh" start >&2
+load_service_env
+exec node "$ROOT/bench/runner.ts" "$@"

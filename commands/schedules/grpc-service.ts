@@ -1,0 +1,63 @@
+import type { ServerUnaryCall, sendUnaryData, UntypedHandleCall } from "@grpc/grpc-js";
+import type { Schedule, ScheduleServiceServer } from "../../proto/gen/taskstream/v1/schedules.ts";
+import { toServiceError } from "../grpc/status.ts";
+import type { ScheduleCommands } from "./schedule-commands.ts";
+import type { ScheduleView } from "./schedule-view.ts";
+import { templateFromMessage, templateMessage } from "./template-message.ts";
+
+/**
+ * gRPC ScheduleService over the same command layer as REST. Errors map through the shared table
+ * (commands/grpc/status.ts): INVALID_ARGUMENT with `field-errors`, NOT_FOUND, FAILED_PRECONDITION.
+ */
+export function scheduleService(
+  commands: ScheduleCommands,
+): ScheduleServiceServer & Record<string, UntypedHandleCall> {
+  return {
+    createSchedule: unary(async ({ request }) => {
+      const input: Record<string, unknown> = { cron: request.cron, task: templateFromMessage(request.task) };
+      if (request.timeZone !== "") input.timeZone = request.timeZone;
+      if (request.catchUp !== "") input.catchUp = request.catchUp;
+      return scheduleMessage(await commands.create(input));
+    }),
+    getSchedule: unary(async ({ request }) => scheduleMessage(await commands.get(request.id))),
+    listSchedules: unary(async ({ request }) => {
+      const page = await commands.list({
+        status: request.status || undefined,
+        limit: request.limit || undefined,
+        after: request.after || undefined,
+      });
+      return { schedules: page.schedules.map(scheduleMessage), nextAfter: page.nextAfter ?? "" };
+    }),
+    pauseSchedule: unary(async ({ request }) => scheduleMessage(await commands.pause(request.id))),
+    resumeSchedule: unary(async ({ request }) => scheduleMessage(await commands.resume(request.id))),
+    deleteSchedule: unary(async ({ request }) => scheduleMessage(await commands.delete(request.id))),
+  };
+}
+
+function unary<Req, Res>(handler: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    handler(call).then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(toServiceError(error)),
+    );
+  };
+}
+
+/** The gRPC Schedule message for a schedule view. */
+export function scheduleMessage(view: ScheduleView): Schedule {
+  return {
+    id: view.id,
+    status: view.status,
+    cron: view.cron,
+    timeZone: view.timeZone,
+    catchUp: view.catchUp,
+    task: templateMessage(view.task),
+    createdAt: view.createdAt,
+    updatedAt: view.updatedAt,
+    lastFiredAt: view.lastFiredAt ?? "",
+    lastTaskId: view.lastTaskId ?? "",
+    nextFireAt: view.nextFireAt ?? "",
+    firings: view.firings,
+    version: view.version,
+  };
+}

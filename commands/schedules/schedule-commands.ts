@@ -1,0 +1,119 @@
+import { v7 as uuidv7 } from "uuid";
+import {
+  decide,
+  evolve,
+  fold,
+  initialState,
+  type ScheduleCommand,
+  type ScheduleState,
+} from "../../domain/schedule/index.ts";
+import { ConcurrencyError, NotFoundError } from "../../domain/task/index.ts";
+import type { TaskCommands } from "../task-commands.ts";
+import { ScheduleIndex } from "./schedule-index.ts";
+import { parseListQuery, parseScheduleInput } from "./schedule-input.ts";
+import type { ScheduleStore, StoredScheduleEvent } from "./schedule-store.ts";
+import { scheduleView, type ScheduleView } from "./schedule-view.ts";
+
+/** No trace context: a schedule's template is checked outside any submission. */
+const NO_TRACE = { traceparent: null, tracestate: null };
+
+/** One page of schedules, and the `after` of the next page (null on the last). */
+export interface SchedulePage {
+  schedules: ScheduleView[];
+  nextAfter: string | null;
+}
+
+/**
+ * The schedule command side shared by REST, gRPC and GraphQL: validate, decide against the
+ * schedule's state folded from the log, append with an optimistic-concurrency check. Nothing is
+ * written for a rejected request. The task template is checked by the same rules as a submission
+ * (through `TaskCommands.validate`), so a schedule cannot hold a task that would be refused later.
+ */
+export class ScheduleCommands {
+  private readonly store: ScheduleStore;
+  private readonly tasks: TaskCommands;
+  private readonly index: ScheduleIndex;
+
+  constructor(store: ScheduleStore, tasks: TaskCommands) {
+    this.store = store;
+    this.tasks = tasks;
+    this.index = new ScheduleIndex(store);
+  }
+
+  /** Validates and creates a schedule (status ACTIVE); its id is a fresh UUIDv7. */
+  async create(input: unknown, now = Date.now()): Promise<ScheduleView> {
+    await this.tasks.refreshSettings();
+    const definition = parseScheduleInput(
+      input,
+      (template) => void this.tasks.validate(template, NO_TRACE, "task.", now),
+      now,
+    );
+    const id = uuidv7();
+    const events = decide({ type: "CreateSchedule", data: { ...definition, now } }, initialState());
+    await this.store.append(id, 0, events);
+    return scheduleView(id, events.reduce(evolve, initialState()));
+  }
+
+  /** A schedule's current state, folded from its events in the log. */
+  async get(id: string): Promise<ScheduleView> {
+    return scheduleView(id, await this.load(id));
+  }
+
+  /**
+   * Schedules in id order (UUIDv7: creation order), `limit` per page after the id `after`; by
+   * `status` when given, else every schedule not deleted. Folded from the log, incrementally.
+   */
+  async list(query: { status?: unknown; limit?: unknown; after?: unknown } = {}): Promise<SchedulePage> {
+    const { status, limit, after } = parseListQuery(query);
+    await this.index.refresh();
+    const wanted = (s: ScheduleState) => (status ? s.status === status : s.status !== "DELETED");
+    const matching = [...this.index.entries()]
+      .filter(([id, state]) => (after === null || id > after) && wanted(state))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const page = matching.slice(0, limit).map(([id, state]) => scheduleView(id, state));
+    return { schedules: page, nextAfter: matching.length > limit ? page.at(-1)!.id : null };
+  }
+
+  /** Pauses a schedule: it does not fire until resumed. Pausing a paused schedule changes nothing. */
+  pause(id: string, now = Date.now()): Promise<ScheduleView> {
+    return this.execute(id, { type: "PauseSchedule", data: { now } });
+  }
+
+  /** Resumes a paused schedule from now on: firings that fell due while paused are not fired. */
+  resume(id: string, now = Date.now()): Promise<ScheduleView> {
+    return this.execute(id, { type: "ResumeSchedule", data: { now } });
+  }
+
+  /** Deletes a schedule for good (it stays readable, DELETED). */
+  delete(id: string, now = Date.now()): Promise<ScheduleView> {
+    return this.execute(id, { type: "DeleteSchedule", data: { now } });
+  }
+
+  /** Every event of a schedule, in order, from the log. */
+  async history(id: string): Promise<StoredScheduleEvent[]> {
+    const events = await this.store.readTask(id);
+    if (events.length === 0) throw new NotFoundError(`schedule ${id}`);
+    return events;
+  }
+
+  private async load(id: string): Promise<ScheduleState> {
+    const state = fold(await this.store.readTask(id));
+    if (state.status === "NEW") throw new NotFoundError(`schedule ${id}`);
+    return state;
+  }
+
+  /** Decide and append, re-reading the schedule when a concurrent writer (the leader's firing) got there first. */
+  private async execute(id: string, command: ScheduleCommand): Promise<ScheduleView> {
+    for (let attempt = 0; ; attempt++) {
+      const state = await this.load(id);
+      const events = decide(command, state);
+      if (events.length === 0) return scheduleView(id, state);
+      try {
+        await this.store.append(id, state.version, events);
+        return scheduleView(id, events.reduce(evolve, state));
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError) || attempt >= 5) throw error;
+      }
+    }
+  }
+}

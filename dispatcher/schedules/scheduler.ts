@@ -1,0 +1,231 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Redis } from "ioredis";
+import {
+  decide,
+  evolve,
+  fold,
+  nextFireAt,
+  planCatchUp,
+  type ScheduleCommand,
+  type ScheduleState,
+} from "../../domain/schedule/index.ts";
+import { ConcurrencyError, StaleEpochError } from "../../domain/task/index.ts";
+import type { EventStore } from "../../commands/event-store/event-store.ts";
+import { partitionKeys } from "../../commands/event-store/keys.ts";
+import { tailPartitions } from "../../commands/event-store/tail.ts";
+import { ScheduleIndex } from "../../commands/schedules/schedule-index.ts";
+import {
+  SCHEDULE_PARTITION,
+  type ScheduleStore,
+  type StoredScheduleEvent,
+} from "../../commands/schedules/schedule-store.ts";
+import type { TaskCommands } from "../../commands/task-commands.ts";
+import type { Logger } from "../context.ts";
+import { submitFiring } from "./firing.ts";
+
+export interface SchedulerOptions {
+  store: ScheduleStore;
+  /** Its `duplicate()` becomes the blocking tail's connection. */
+  redis: Redis;
+  /** Submits each firing's task (validation, admission, idempotency) like any producer. */
+  tasks: TaskCommands;
+  log: Logger;
+  /** The clock (tests may move it); Date.now by default. */
+  now?: () => number;
+  /** Pause before a firing that failed (backpressure, Redis) is tried again, in ms (default 1000). */
+  retryMs?: number;
+  /** Longest sleep between checks, in ms (default 60 000): bounds the effect of wall-clock jumps. */
+  maxSleepMs?: number;
+  /** How long one blocking read of the schedule stream waits, in ms (default 1000). */
+  blockMs?: number;
+}
+
+interface Run {
+  epoch: number;
+  index: ScheduleIndex;
+  abort: AbortController;
+  connection: Redis;
+  tail: Promise<void>;
+}
+
+/**
+ * Fires recurring schedules; runs only on the leading dispatcher, between `start(epoch)` (on
+ * election) and `stop()` (on demotion). It folds every schedule from the log, follows the stream,
+ * and sleeps until the earliest fire time. For each due firing it (1) submits the task with the
+ * idempotency key `schedule:<id>:<fireAt>`, then (2) appends ScheduleFired at the schedule's
+ * version, fenced by the leader's epoch. A crash between (1) and (2) leaves the firing unrecorded:
+ * the next leader fires it again and the key answers the same task (never twice); the cursor in
+ * the log says where to go on from (never skipped, beyond what the catch-up policy records).
+ * See docs/schedules.md.
+ */
+export class Scheduler {
+  private readonly options: SchedulerOptions;
+  private readonly now: () => number;
+  private run: Run | null = null;
+  /** When each ACTIVE schedule next needs attention: its next fire time, or a retry after a failure. */
+  private readonly dueAt = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private work: Promise<void> = Promise.resolve();
+  private generation = 0;
+
+  constructor(options: SchedulerOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Whether it is running (started, and neither stopped nor fenced out). */
+  get running(): boolean {
+    return this.run !== null;
+  }
+
+  /**
+   * Takes over firing with the leader's `epoch`: fences the schedule stream (no older leader's
+   * record lands after this), folds every schedule from the log, then follows and fires.
+   */
+  async start(epoch: number): Promise<void> {
+    if (this.run) throw new Error("the scheduler is running already");
+    const generation = ++this.generation;
+    const { store, redis } = this.options;
+    if (!(await store.fence(epoch))) {
+      // A newer leader has fenced the stream already: this one must not fire anything.
+      const highest = await redis.get(partitionKeys(SCHEDULE_PARTITION, store.prefix).epoch);
+      throw new StaleEpochError(epoch, Number(highest));
+    }
+    const index = new ScheduleIndex(store);
+    await index.refresh();
+    if (generation !== this.generation) return; // stopped while loading
+    const abort = new AbortController();
+    const connection = redis.duplicate();
+    const run: Run = { epoch, index, abort, connection, tail: Promise.resolve() };
+    this.run = run;
+    for (const [id] of index.entries()) this.refreshDue(id);
+    run.tail = this.follow(run);
+    this.arm();
+    this.options.log.info({ epoch, schedules: this.dueAt.size }, "scheduler started");
+  }
+
+  /** Stops firing; waits (a few seconds at most) for the firing in flight to finish. */
+  async stop(): Promise<void> {
+    const run = this.halt();
+    if (!run) return;
+    await run.tail;
+    await Promise.race([this.work, sleep(5000)]);
+  }
+
+  private halt(): Run | null {
+    this.generation++;
+    const run = this.run;
+    this.run = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.dueAt.clear();
+    if (run) {
+      run.abort.abort();
+      run.connection.disconnect();
+    }
+    return run;
+  }
+
+  /** Follows the schedule stream: API writes (create, pause, …) and any other writer's appends. */
+  private async follow(run: Run): Promise<void> {
+    const { store, log, retryMs = 1000, blockMs } = this.options;
+    // tailPartitions reads only the store's stream keys, which do not depend on the event type.
+    const tailStore = store as unknown as EventStore;
+    while (!run.abort.signal.aborted) {
+      try {
+        const from = new Map([[SCHEDULE_PARTITION, run.index.position]]);
+        const tail = tailPartitions(tailStore, run.connection, { from, blockMs, signal: run.abort.signal });
+        for await (const batch of tail) {
+          for (const id of run.index.apply(batch as unknown as StoredScheduleEvent[])) this.refreshDue(id);
+          this.arm();
+        }
+      } catch (error) {
+        if (run.abort.signal.aborted) return;
+        log.warn({ err: error }, "schedule stream read failed; retrying");
+        await sleep(retryMs, undefined, { signal: run.abort.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  private refreshDue(id: string): void {
+    const state = this.run?.index.get(id);
+    const next = state ? nextFireAt(state) : null;
+    if (next === null) this.dueAt.delete(id);
+    else this.dueAt.set(id, next);
+  }
+
+  /** Sets the timer for the earliest schedule needing attention. */
+  private arm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (!this.run) return;
+    const earliest = Math.min(...this.dueAt.values());
+    const delay = Number.isFinite(earliest) ? Math.max(0, earliest - this.now()) : Infinity;
+    this.timer = setTimeout(
+      () => {
+        this.work = this.work
+          .then(() => this.fireDue())
+          .catch((error: unknown) => this.options.log.error({ err: error }, "scheduler tick failed"));
+      },
+      Math.min(delay, this.options.maxSleepMs ?? 60_000),
+    );
+  }
+
+  /** Fires every schedule due now, earliest first, one at a time. */
+  private async fireDue(): Promise<void> {
+    const run = this.run;
+    if (!run) return;
+    const now = this.now();
+    const due = [...this.dueAt].filter(([, at]) => at <= now).sort(([, a], [, b]) => a - b);
+    if (due.length > 0) await this.options.tasks.refreshSettings().catch(() => undefined);
+    for (const [id] of due) {
+      if (this.run !== run) return;
+      try {
+        await this.fire(run, id);
+        this.refreshDue(id);
+      } catch (error) {
+        if (error instanceof StaleEpochError) {
+          this.options.log.warn({ epoch: run.epoch }, "scheduler fenced out by a newer leader; stopping");
+          this.halt();
+          return;
+        }
+        this.options.log.warn({ err: error, schedule: id }, "schedule firing failed; will retry");
+        if (this.run === run) this.dueAt.set(id, this.now() + (this.options.retryMs ?? 1000));
+      }
+    }
+    this.arm();
+  }
+
+  /** Applies the catch-up policy, then submits and records each firing due, oldest first. */
+  private async fire(run: Run, id: string): Promise<void> {
+    const now = this.now();
+    let state = await this.execute(run, id, { type: "ApplyCatchUp", data: { now } });
+    for (const fireAt of planCatchUp(state, now).fire) {
+      if (this.run !== run) return; // stopped: the next leader goes on from the log
+      const outcome = await submitFiring(this.options.tasks, id, state.task!, fireAt, this.now());
+      state = await this.execute(run, id, {
+        type: "RecordFiring",
+        data: { fireAt, ...outcome, now: this.now() },
+      });
+    }
+  }
+
+  /** Decides against the schedule's state and appends, fenced; re-reads it after a concurrent write. */
+  private async execute(run: Run, id: string, command: ScheduleCommand): Promise<ScheduleState> {
+    let state = run.index.get(id)!;
+    for (let attempt = 0; ; attempt++) {
+      const events = decide(command, state);
+      if (events.length === 0) return state;
+      try {
+        await this.options.store.append(id, state.version, events, { epoch: run.epoch });
+        state = events.reduce(evolve, state);
+        run.index.set(id, state);
+        return state;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError) || attempt >= 5) throw error;
+        state = fold(await this.options.store.readTask(id));
+        run.index.set(id, state);
+      }
+    }
+  }
+}
