@@ -87,7 +87,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     // Firings are submitted like a producer's tasks (validated, admitted, deduplicated by their key);
     // a dispatcher-only process has no `commands`, so it gets a command layer of its own.
     const firingCommands =
-      commands ?? new TaskCommands(store, { maxPayloadBytes: config.maxPayloadBytes }, { settings, admission });
+      commands ??
+      new TaskCommands(store, { maxPayloadBytes: config.maxPayloadBytes }, { settings, admission });
     dispatcher = new Dispatcher({
       store,
       redis,

@@ -95,6 +95,10 @@ describe("GraphQL mutations, workers and dispatch stats", () => {
   });
 
   it("lists connected workers and the dispatcher's backlog and unroutable counts", async () => {
+    // The raw worker sends no heartbeats: register a fresh one so a slow run cannot have timed it out.
+    worker.close();
+    worker = new RawWorker(server.grpcAddress);
+    await worker.register(["fatal"], { labels: { zone: "eu" } });
     await server.http.inject({
       method: "POST",
       url: "/v1/tasks",
@@ -123,7 +127,8 @@ describe("GraphQL mutations, workers and dispatch stats", () => {
           }
         `);
         const dispatch = (r.data?.stats as { dispatch: { unroutable: number } | null }).dispatch;
-        return dispatch && dispatch.unroutable >= 1 ? r : undefined;
+        const workers = r.data?.workers as unknown[] | undefined;
+        return dispatch && dispatch.unroutable >= 1 && workers?.length ? r : undefined;
       },
       5000,
       "dispatch stats",

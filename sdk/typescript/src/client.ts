@@ -7,10 +7,10 @@ import {
   type ClientUnaryCall,
   type ServiceError,
 } from "@grpc/grpc-js";
+import type { RetryTaskResponse } from "../../../proto/gen/taskstream/v1/tasks.ts";
 import {
   TaskServiceClient,
   type CancelTaskResponse,
-  RetryTaskResponse,
   type GetTaskHistoryResponse,
   type SubmitTaskResponse,
   type SubmitTasksResponse,
