@@ -119,6 +119,8 @@ export class Term {
       for await (const batch of tailPartitions(this.store, connection, {
         from: positions,
         signal: this.abort.signal,
+        // Our own appends are folded as they are written; their echo from the log is not parsed.
+        skip: (taskId, version) => (this.table.states.get(taskId)?.version ?? 0) >= version,
       })) {
         for (const event of batch) this.table.apply(event);
       }

@@ -124,6 +124,36 @@ describe("EventStore on a real Redis", () => {
     await expect(fenced.append(id, 1, [assigned(1)], { epoch: 9 })).rejects.toBeInstanceOf(StaleEpochError);
   });
 
+  it("settles each of many appends made in one turn on its own, though they share script calls", async () => {
+    const own = new EventStore(redis, { partitions: 2, prefix: uniquePrefix("batch") });
+    const existing = uuidv7();
+    await own.append(existing, 0, [submitted]);
+    const key = `batch-${uuidv7()}`;
+    const keyed = withSlot(uuidv7(), slotOfKey(key));
+    await own.append(keyed, 0, [submitted], { idempotencyKey: key });
+    const fresh = Array.from({ length: 300 }, () => uuidv7());
+    const [conflict, dedup, ...appended] = await Promise.allSettled([
+      own.append(existing, 0, [submitted]),
+      own.append(withSlot(uuidv7(), slotOfKey(key)), 0, [submitted], { idempotencyKey: key }),
+      ...fresh.map((id) => own.append(id, 0, [submitted, assigned(1)])),
+    ]);
+    expect(conflict).toMatchObject({ status: "rejected", reason: expect.any(ConcurrencyError) });
+    expect(dedup).toEqual({ status: "fulfilled", value: { kind: "deduplicated", taskId: keyed } });
+    expect(appended.every((r) => r.status === "fulfilled" && r.value.kind === "appended")).toBe(true);
+    for (const id of fresh.slice(0, 5)) {
+      expect((await own.readTask(id)).map((e) => e.version)).toEqual([1, 2]);
+    }
+  });
+
+  it("rejects every append of a fenced batch and writes none of them", async () => {
+    const own = new EventStore(redis, { partitions: 1, prefix: uniquePrefix("fenced-batch") });
+    expect(await own.fence(5)).toBe(true);
+    const ids = [uuidv7(), uuidv7(), uuidv7()];
+    const results = await Promise.allSettled(ids.map((id) => own.append(id, 0, [submitted], { epoch: 4 })));
+    expect(results.every((r) => r.status === "rejected" && r.reason instanceof StaleEpochError)).toBe(true);
+    expect(await own.readPartition(0, "0", 10)).toEqual([]);
+  });
+
   it("reads a partition from a position onwards", async () => {
     const own = new EventStore(redis, { partitions: 1, prefix: uniquePrefix("part") });
     const ids = [uuidv7(), uuidv7(), uuidv7()];

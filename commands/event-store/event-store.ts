@@ -12,9 +12,10 @@ import { parseEntry, type StoredEvent } from "./stream-format.ts";
 
 const script = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
 
-type ScriptReply = (string | number)[];
+/** The append script's answer for one task: code, then version or task id, then stream ids. */
+type TaskReply = (string | number)[];
 interface ScriptedRedis extends Redis {
-  tsAppend(...args: (string | number)[]): Promise<ScriptReply>;
+  tsAppendBatch(...args: (string | number)[]): Promise<[number, ...(TaskReply | string)[]]>;
   tsReadTask(...args: string[]): Promise<(string | string[])[]>;
   tsFence(key: string, epoch: number): Promise<string>;
 }
@@ -37,13 +38,26 @@ export interface AppendOptions {
 /** An event of type `E` as read back from the log: for TaskEvent this is exactly StoredEvent. */
 export type StoredOf<E> = E & { taskId: string; version: number; streamId: string; partition: number };
 
+/** Most tasks in one script call: keeps each call short, so Redis serves other clients between them. */
+const MAX_TASKS_PER_CALL = 256;
+
+interface QueuedAppend {
+  taskId: string;
+  expectedVersion: number;
+  /** type, JSON data, type, JSON data, … */
+  fields: string[];
+  idemKey: string | null;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
 export type AppendResult =
   { kind: "appended"; version: number; streamIds: string[] } | { kind: "deduplicated"; taskId: string };
 
 /**
- * The event log on Redis Streams: a fixed number of partition streams, every append one atomic
+ * The event log on Redis Streams: a fixed number of partition streams, every append atomic, in a
  * Lua script that checks the task's version, the idempotency key and the writer's epoch.
- * Concurrent appends are pipelined by ioredis (enableAutoPipelining on the connection).
+ * Appends made during one event-loop turn share one script call per partition (see `append`).
  * Generic over the event type so other aggregates (schedules) keep their own streams; the stored
  * format is the same whatever `E` is.
  */
@@ -52,14 +66,16 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
   readonly prefix: string;
   readonly dedupWindowMs: number;
   private readonly redis: ScriptedRedis;
+  private readonly queued = new Map<string, { partition: number; epoch?: number; appends: QueuedAppend[] }>();
+  private flushScheduled = false;
 
   constructor(redis: Redis, options: EventStoreOptions) {
     this.partitions = options.partitions;
     this.prefix = options.prefix ?? "ts";
     this.dedupWindowMs = options.dedupWindowMs ?? 24 * 3600_000;
     this.redis = redis as ScriptedRedis;
-    if (typeof this.redis.tsAppend !== "function") {
-      redis.defineCommand("tsAppend", { numberOfKeys: 4, lua: script("append-4.lua") });
+    if (typeof this.redis.tsAppendBatch !== "function") {
+      redis.defineCommand("tsAppendBatch", { lua: script("append-batch.lua") });
       redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
       redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
     }
@@ -73,47 +89,84 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
     return partitionKeys(partition, this.prefix).events;
   }
 
-  /** Appends `events` to the task's history if it is still at `expectedVersion` (−1: any). */
-  async append(
+  /**
+   * Appends `events` to the task's history if it is still at `expectedVersion` (−1: any). Appends
+   * queued during one turn of the event loop go to Redis together, one script call per partition
+   * (and epoch), each task still checked on its own: group commit without a wait.
+   */
+  append(
     taskId: string,
     expectedVersion: number,
     events: E[],
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    if (events.length === 0) throw new TaskstreamError("VALIDATION", "nothing to append");
-    const keys = partitionKeys(this.partitionOf(taskId), this.prefix);
+    if (events.length === 0) return Promise.reject(new TaskstreamError("VALIDATION", "nothing to append"));
+    const partition = this.partitionOf(taskId);
+    const fields: string[] = [];
+    for (const event of events) fields.push(event.type, JSON.stringify(event.data));
     const idemKey = options.idempotencyKey
       ? idempotencyKey(options.idempotencyKey, this.partitions, this.prefix)
-      : `${keys.events}:no-idem`;
-    const args: (string | number)[] = [
-      keys.events,
-      taskHistoryKey(taskId, this.partitions, this.prefix),
-      keys.epoch,
-      idemKey,
-      taskId,
-      expectedVersion,
-      options.epoch === undefined ? "" : options.epoch,
-      options.idempotencyKey ? this.dedupWindowMs : "",
-      events.length,
-    ];
-    for (const event of events) args.push(event.type, JSON.stringify(event.data));
-    const reply = await this.redis.tsAppend(...args);
-    const [code, value] = reply;
-    switch (Number(code)) {
-      case 1:
-        return { kind: "appended", version: Number(value), streamIds: reply.slice(2).map(String) };
-      case -1:
-        throw new ConcurrencyError(taskId, expectedVersion, Number(value));
-      case -2:
-        return { kind: "deduplicated", taskId: String(value) };
-      case -3:
-        throw new StaleEpochError(options.epoch ?? 0, Number(value));
-      default:
-        throw new TaskstreamError(
-          "UNAVAILABLE",
-          `unexpected reply from append script: ${JSON.stringify(reply)}`,
-        );
+      : null;
+    return new Promise((resolve, reject) => {
+      const group = `${partition}|${options.epoch ?? ""}`;
+      let queued = this.queued.get(group);
+      if (!queued) {
+        queued = { partition, epoch: options.epoch, appends: [] };
+        this.queued.set(group, queued);
+      }
+      queued.appends.push({ taskId, expectedVersion, fields, idemKey, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const groups = [...this.queued.values()];
+    this.queued.clear();
+    for (const group of groups) {
+      for (let i = 0; i < group.appends.length; i += MAX_TASKS_PER_CALL) {
+        void this.appendBatch(group.partition, group.epoch, group.appends.slice(i, i + MAX_TASKS_PER_CALL));
+      }
     }
+  }
+
+  private async appendBatch(
+    partition: number,
+    epoch: number | undefined,
+    appends: QueuedAppend[],
+  ): Promise<void> {
+    const keys = partitionKeys(partition, this.prefix);
+    const keyArgs: string[] = [keys.events, keys.epoch];
+    const args: (string | number)[] = [epoch ?? "", this.dedupWindowMs, appends.length];
+    for (const append of appends) {
+      const history = taskHistoryKey(append.taskId, this.partitions, this.prefix);
+      keyArgs.push(history, append.idemKey ?? history);
+      args.push(append.taskId, append.expectedVersion, append.idemKey ? 1 : 0, append.fields.length / 2);
+      for (const field of append.fields) args.push(field);
+    }
+    let reply: Awaited<ReturnType<ScriptedRedis["tsAppendBatch"]>>;
+    try {
+      reply = await this.redis.tsAppendBatch(keyArgs.length, ...keyArgs, ...args);
+    } catch (error) {
+      for (const append of appends) append.reject(error);
+      return;
+    }
+    if (Number(reply[0]) === -3) {
+      const error = new StaleEpochError(epoch ?? 0, Number(reply[1]));
+      for (const append of appends) append.reject(error);
+      return;
+    }
+    appends.forEach((append, i) => {
+      const result = reply[i + 1];
+      if (!Array.isArray(result)) {
+        append.reject(unexpected(reply));
+        return;
+      }
+      settle(append, result);
+    });
   }
 
   /**
@@ -153,4 +206,25 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
     )) as [string, string[]][];
     return entries.map((entry) => parseEntry(partition, entry)) as unknown as StoredOf<E>[];
   }
+}
+
+function settle(append: QueuedAppend, reply: TaskReply): void {
+  const [code, value] = reply;
+  switch (Number(code)) {
+    case 1:
+      append.resolve({ kind: "appended", version: Number(value), streamIds: reply.slice(2).map(String) });
+      return;
+    case -1:
+      append.reject(new ConcurrencyError(append.taskId, append.expectedVersion, Number(value)));
+      return;
+    case -2:
+      append.resolve({ kind: "deduplicated", taskId: String(value) });
+      return;
+    default:
+      append.reject(unexpected(reply));
+  }
+}
+
+function unexpected(reply: unknown): TaskstreamError {
+  return new TaskstreamError("UNAVAILABLE", `unexpected reply from append script: ${JSON.stringify(reply)}`);
 }

@@ -9,9 +9,22 @@ export type StoredEvent = RecordedEvent & { streamId: string; partition: number 
  * entries small and lets any language read the log.
  */
 export function parseEntry(partition: number, entry: [string, string[]]): StoredEvent {
+  return parseEntryUnless(partition, entry, undefined)!;
+}
+
+/**
+ * parseEntry, or null when `skip` says the reader already holds the event (say, its own write):
+ * asked before the data is parsed, it spares the reader the JSON work.
+ */
+export function parseEntryUnless(
+  partition: number,
+  entry: [string, string[]],
+  skip: ((taskId: string, version: number) => boolean) | undefined,
+): StoredEvent | null {
   const [streamId, fields] = entry;
   const values: Record<string, string> = {};
   for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i]!] = fields[i + 1]!;
+  if (skip?.(values.task ?? "", Number(values.v))) return null;
   return {
     streamId,
     partition,

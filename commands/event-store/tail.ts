@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { parseEntry, type StoredEvent } from "./stream-format.ts";
+import { parseEntryUnless, type StoredEvent } from "./stream-format.ts";
 import type { EventStore } from "./event-store.ts";
 
 export interface TailOptions {
@@ -10,6 +10,8 @@ export interface TailOptions {
   /** How long one blocking read waits for news, in ms. */
   blockMs?: number;
   signal: AbortSignal;
+  /** Entries the caller already holds (by task and version): left out, their data never parsed. */
+  skip?: (taskId: string, version: number) => boolean;
 }
 
 /**
@@ -41,7 +43,10 @@ export async function* tailPartitions(
     const batch: StoredEvent[] = [];
     for (const [key, entries] of reply) {
       const partition = partitionByKey.get(key)!;
-      for (const entry of entries) batch.push(parseEntry(partition, entry));
+      for (const entry of entries) {
+        const event = parseEntryUnless(partition, entry, options.skip);
+        if (event) batch.push(event);
+      }
       const last = entries.at(-1);
       if (last) positions.set(partition, last[0]);
     }

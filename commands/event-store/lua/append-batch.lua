@@ -1,0 +1,58 @@
+--[[
+  Appends the events of one or more tasks of ONE partition to its stream, atomically, each task
+  after its own checks. One call carries every append a process queued for the partition during
+  one turn of its event loop: one round trip and one script run instead of one per task.
+
+  KEYS[1]            the partition's event stream        ts:{pN}:events
+  KEYS[2]            the partition's fencing epoch       ts:{pN}:epoch
+  KEYS[1+2i]         task i's history list               ts:{pN}:task:<id>
+  KEYS[2+2i]         task i's idempotency key            ts:{pN}:idem:<key> (read only when it has one)
+
+  ARGV[1]            writer's fencing epoch ('' for unfenced writers: the command API)
+  ARGV[2]            dedup window in ms
+  ARGV[3]            m, the number of tasks
+  then, per task i:  task id, expected version ('-1' skips the check), has idempotency key (0|1),
+                     n, then type and data of each of its n events
+
+  The fencing check holds for the whole call. Returns {-3, highest epoch} when a writer with a
+  higher epoch has written here (nothing is appended), else {1, r1, …, rm} with per task:
+    {1, new version, stream id…}   appended
+    {-1, actual version}           version conflict (optimistic concurrency)
+    {-2, existing task id}         deduplicated: the key already names a task
+]]
+if ARGV[1] ~= '' then
+  local epoch = tonumber(ARGV[1])
+  local highest = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if epoch < highest then return {-3, tostring(highest)} end
+  if epoch > highest then redis.call('SET', KEYS[2], ARGV[1]) end
+end
+
+local window = ARGV[2]
+local tasks = tonumber(ARGV[3])
+local out = {1}
+local a = 4
+for i = 1, tasks do
+  local history, idem = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local task_id, expected, has_idem, n = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
+  local first = a + 4
+  a = first + 2 * n
+  local version = redis.call('LLEN', history)
+  local existing = has_idem == '1' and redis.call('GET', idem)
+  if expected >= 0 and version ~= expected then
+    out[#out + 1] = {-1, tostring(version)}
+  elseif existing then
+    out[#out + 1] = {-2, existing}
+  else
+    if has_idem == '1' then redis.call('SET', idem, task_id, 'PX', window) end
+    local result = {1, tostring(version + n)}
+    for e = 0, n - 1 do
+      version = version + 1
+      local id = redis.call('XADD', KEYS[1], '*',
+        'task', task_id, 'v', tostring(version), 'type', ARGV[first + 2 * e], 'data', ARGV[first + 2 * e + 1])
+      redis.call('RPUSH', history, id)
+      result[#result + 1] = id
+    end
+    out[#out + 1] = result
+  end
+end
+return out
