@@ -9,6 +9,7 @@ import {
 } from "../../domain/task/index.ts";
 import { idempotencyKey, partitionKeys, taskHistoryKey } from "./keys.ts";
 import { parseEntry, type StoredEvent } from "./stream-format.ts";
+import { AppendQueue, type QueuedAppend } from "./append-queue.ts";
 
 const script = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
 
@@ -38,26 +39,13 @@ export interface AppendOptions {
 /** An event of type `E` as read back from the log: for TaskEvent this is exactly StoredEvent. */
 export type StoredOf<E> = E & { taskId: string; version: number; streamId: string; partition: number };
 
-/** Most tasks in one script call: keeps each call short, so Redis serves other clients between them. */
-const MAX_TASKS_PER_CALL = 256;
-
-interface QueuedAppend {
-  taskId: string;
-  expectedVersion: number;
-  /** type, JSON data, type, JSON data, … */
-  fields: string[];
-  idemKey: string | null;
-  resolve: (result: AppendResult) => void;
-  reject: (error: unknown) => void;
-}
-
 export type AppendResult =
   { kind: "appended"; version: number; streamIds: string[] } | { kind: "deduplicated"; taskId: string };
 
 /**
  * The event log on Redis Streams: a fixed number of partition streams, every append atomic, in a
  * Lua script that checks the task's version, the idempotency key and the writer's epoch.
- * Appends made during one event-loop turn share one script call per partition (see `append`).
+ * Appends to one partition share script calls: group commit (see append-queue.ts).
  * Generic over the event type so other aggregates (schedules) keep their own streams; the stored
  * format is the same whatever `E` is.
  */
@@ -66,8 +54,9 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
   readonly prefix: string;
   readonly dedupWindowMs: number;
   private readonly redis: ScriptedRedis;
-  private readonly queued = new Map<string, { partition: number; epoch?: number; appends: QueuedAppend[] }>();
-  private flushScheduled = false;
+  private readonly queue = new AppendQueue((partition, epoch, appends) =>
+    this.appendBatch(partition, epoch, appends),
+  );
 
   constructor(redis: Redis, options: EventStoreOptions) {
     this.partitions = options.partitions;
@@ -91,8 +80,7 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
 
   /**
    * Appends `events` to the task's history if it is still at `expectedVersion` (−1: any). Appends
-   * queued during one turn of the event loop go to Redis together, one script call per partition
-   * (and epoch), each task still checked on its own: group commit without a wait.
+   * to one partition share script calls (group commit, see AppendQueue); each is checked on its own.
    */
   append(
     taskId: string,
@@ -101,36 +89,15 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
     options: AppendOptions = {},
   ): Promise<AppendResult> {
     if (events.length === 0) return Promise.reject(new TaskstreamError("VALIDATION", "nothing to append"));
-    const partition = this.partitionOf(taskId);
     const fields: string[] = [];
     for (const event of events) fields.push(event.type, JSON.stringify(event.data));
     const idemKey = options.idempotencyKey
       ? idempotencyKey(options.idempotencyKey, this.partitions, this.prefix)
       : null;
     return new Promise((resolve, reject) => {
-      const group = `${partition}|${options.epoch ?? ""}`;
-      let queued = this.queued.get(group);
-      if (!queued) {
-        queued = { partition, epoch: options.epoch, appends: [] };
-        this.queued.set(group, queued);
-      }
-      queued.appends.push({ taskId, expectedVersion, fields, idemKey, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
+      const append = { taskId, expectedVersion, fields, idemKey, resolve, reject };
+      this.queue.push(this.partitionOf(taskId), options.epoch, append);
     });
-  }
-
-  private flush(): void {
-    this.flushScheduled = false;
-    const groups = [...this.queued.values()];
-    this.queued.clear();
-    for (const group of groups) {
-      for (let i = 0; i < group.appends.length; i += MAX_TASKS_PER_CALL) {
-        void this.appendBatch(group.partition, group.epoch, group.appends.slice(i, i + MAX_TASKS_PER_CALL));
-      }
-    }
   }
 
   private async appendBatch(
