@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from "uuid";
+import { newId } from "./ids.ts";
 import {
   ConcurrencyError,
   NotFoundError,
@@ -114,7 +114,7 @@ export class TaskCommands {
 
   private async submitSpec(spec: TaskSpec, now: number): Promise<SubmitResult> {
     const slot = spec.idempotencyKey === null ? randomSlot() : slotOfKey(spec.idempotencyKey);
-    const id = withSlot(uuidv7(), slot);
+    const id = withSlot(newId(now), slot);
     const events = decide({ type: "SubmitTask", data: { spec, now } }, fold([]));
     const result = await this.store.append(id, 0, events, { idempotencyKey: spec.idempotencyKey });
     const deduplicated = result.kind === "deduplicated";

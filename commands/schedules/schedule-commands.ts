@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from "uuid";
+import { newId } from "../ids.ts";
 import {
   decide,
   evolve,
@@ -48,7 +48,7 @@ export class ScheduleCommands {
       (template) => void this.tasks.validate(template, NO_TRACE, "task.", now),
       now,
     );
-    const id = uuidv7();
+    const id = newId();
     const events = decide({ type: "CreateSchedule", data: { ...definition, now } }, initialState());
     await this.store.append(id, 0, events);
     return scheduleView(id, events.reduce(evolve, initialState()));
