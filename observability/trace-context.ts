@@ -1,4 +1,4 @@
-import { context, propagation, trace, type Span } from "@opentelemetry/api";
+import { ProxyTracerProvider, context, propagation, trace, type Span } from "@opentelemetry/api";
 import type { TraceContext } from "../commands/validation/task-spec.ts";
 
 const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
@@ -17,6 +17,11 @@ export async function withSubmissionSpan<T>(
   const carrier: Record<string, string> = {};
   for (const key of ["traceparent", "tracestate"])
     if (typeof incoming[key] === "string") carrier[key] = incoming[key];
+  if (!tracingOn()) {
+    const { traceparent = null, tracestate = null } = carrier;
+    const valid = traceparent !== null && TRACEPARENT.test(traceparent);
+    return work({ traceparent: valid ? traceparent : null, tracestate: valid ? tracestate : null });
+  }
   const parent = propagation.extract(context.active(), carrier);
   return tracer.startActiveSpan(name, {}, parent, async (span: Span) => {
     try {
@@ -35,4 +40,10 @@ export async function withSubmissionSpan<T>(
       span.end();
     }
   });
+}
+
+/** Whether a tracer provider is registered; without one, spans and context would be pure overhead. */
+function tracingOn(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer("taskstream") !== undefined;
 }
