@@ -122,7 +122,11 @@ export class Dispatcher {
     let session: WorkerSession | null = null;
     let term: Term | null = null;
     let open = true;
+    let acceptsBatches = false;
     const stream: SessionStream = {
+      get acceptsBatches() {
+        return acceptsBatches;
+      },
       send: (message) => {
         if (open) call.write(message);
       },
@@ -132,7 +136,7 @@ export class Dispatcher {
         call.emit("error", Object.assign(new Error(details), { code, details }));
       },
     };
-    call.on("data", (message: WorkerMessage) => {
+    const receive = (message: WorkerMessage) => {
       if (session && term) {
         void term.report(session, message.msg);
         return;
@@ -148,14 +152,24 @@ export class Dispatcher {
       const register = message.msg.value;
       if (register.types.length === 0)
         return stream.close(status.INVALID_ARGUMENT, "register.types: must name at least one task type");
+      acceptsBatches = register.acceptsBatches;
       session = term.register(register, stream);
       const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options.config;
       stream.send({
         msg: {
           $case: "registered",
-          value: { workerId: session.id, heartbeatIntervalMs, heartbeatTimeoutMs },
+          value: { workerId: session.id, heartbeatIntervalMs, heartbeatTimeoutMs, acceptsBatches: true },
         },
       });
+    };
+    call.on("data", (message: WorkerMessage) => {
+      if (message.msg?.$case !== "batch") return receive(message);
+      // A batch's messages are handled in order, exactly as if they had arrived one by one.
+      for (const inner of message.msg.value.messages) {
+        if (inner.msg?.$case === "batch")
+          this.options.log.warn({ workerId: session?.id }, "nested batch ignored");
+        else receive(inner);
+      }
     });
     const finish = () => {
       if (session && term) term.disconnected(session);

@@ -74,7 +74,16 @@ describe("dispatcher failover", () => {
     cleanup.push(() => turnedAway.close());
     turnedAway.send({
       $case: "register",
-      value: { workerId: "", name: "x", types: ["t"], labels: {}, slots: 1, sdk: "test", active: [] },
+      value: {
+        workerId: "",
+        name: "x",
+        types: ["t"],
+        labels: {},
+        slots: 1,
+        sdk: "test",
+        active: [],
+        acceptsBatches: false,
+      },
     });
     expect((await turnedAway.closed()).details).toMatch(/not leader/);
 

@@ -193,8 +193,20 @@ export class Term {
       return;
     }
     const start = this.takePendingStart(report.taskId);
-    const commands = start ? [start, report.command] : report.command;
-    const events = await this.run(report.taskId, () => commands);
+    const { command, attempt } = report;
+    const events = await this.run(report.taskId, (state) => {
+      if (start) return [start, command];
+      // A result with no start recorded or pending (the SDK leaves out a start that its result
+      // follows at once): the start is implied, and recorded with the result.
+      if (report.acknowledge && state.status === "ASSIGNED" && state.attempt === attempt) {
+        const implied: TaskCommand = {
+          type: "StartAttempt",
+          data: { attempt, workerId: session.id, now: command.data.now },
+        };
+        return [implied, command];
+      }
+      return command;
+    });
     if (!report.acknowledge) return;
     session.send({ msg: { $case: "ack", value: reportAck(report.taskId, report.attempt, events) } });
     if (session.attempts.get(report.taskId) === report.attempt) session.attempts.delete(report.taskId);

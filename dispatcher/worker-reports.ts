@@ -56,6 +56,7 @@ export function reportCommand(
     }
     case "register":
     case "heartbeat":
+    case "batch": // unpacked by the Connect handler
     case undefined:
       return null;
   }

@@ -3,6 +3,8 @@ import type { Capabilities } from "./ready-queue.ts";
 
 /** The stream a session writes to; absent while the worker is reconnecting. */
 export interface SessionStream {
+  /** Whether the worker understands DispatcherBatch (its Register set accepts_batches). */
+  readonly acceptsBatches: boolean;
   send(message: DispatcherMessage): void;
   /** Ends the stream with a gRPC status, so the worker reconnects (elsewhere). */
   close(code: number, details: string): void;
@@ -31,6 +33,8 @@ export class WorkerSession implements Capabilities {
   stream: SessionStream | null;
   lastSeenAt: number;
   disconnectedAt: number | null = null;
+  private outbox: DispatcherMessage[] = [];
+  private flushScheduled = false;
 
   constructor(info: WorkerInfo, stream: SessionStream, now: number) {
     this.info = info;
@@ -48,7 +52,29 @@ export class WorkerSession implements Capabilities {
     return this.stream === null ? 0 : Math.max(0, this.info.slots - this.attempts.size);
   }
 
+  /**
+   * Queues a message for the worker. The queue is written once per event-loop turn: one message
+   * alone, several as one DispatcherBatch to a worker that accepts batches (one by one otherwise).
+   * Messages still queued when the stream goes away are dropped, as a write to it would be.
+   */
   send(message: DispatcherMessage): void {
-    this.stream?.send(message);
+    if (this.stream === null) return;
+    this.outbox.push(message);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const messages = this.outbox;
+    this.outbox = [];
+    const stream = this.stream;
+    if (stream === null || messages.length === 0) return;
+    if (messages.length === 1 || !stream.acceptsBatches) {
+      for (const message of messages) stream.send(message);
+      return;
+    }
+    stream.send({ msg: { $case: "batch", value: { messages } } });
   }
 }

@@ -15,7 +15,10 @@ type Case<K extends NonNullable<DispatcherMessage["msg"]>["$case"]> = Extract<
  * attempts, vanish mid-task) in ways the SDK never would.
  */
 export class RawWorker {
+  /** Messages not consumed yet by `next`, with batches unpacked. */
   readonly received: DispatcherMessage[] = [];
+  /** Every message as it came over the stream (batches not unpacked). */
+  readonly wire: DispatcherMessage[] = [];
   readonly client: WorkerServiceClient;
   stream: ClientDuplexStream<WorkerMessage, DispatcherMessage>;
   ended: { code?: number; details?: string } | null = null;
@@ -25,7 +28,9 @@ export class RawWorker {
     this.client = new WorkerServiceClient(address, credentials.createInsecure());
     this.stream = this.client.connect();
     this.stream.on("data", (message: DispatcherMessage) => {
-      this.received.push(message);
+      this.wire.push(message);
+      if (message.msg?.$case === "batch") this.received.push(...message.msg.value.messages);
+      else this.received.push(message);
       this.wake();
     });
     this.stream.on("error", (error: { code?: number; details?: string }) => {
@@ -49,6 +54,8 @@ export class RawWorker {
       labels?: Record<string, string>;
       workerId?: string;
       active?: { taskId: string; attempt: number }[];
+      /** Let the dispatcher send DispatcherBatch messages (false: one message at a time). */
+      acceptsBatches?: boolean;
     } = {},
   ): Promise<string> {
     this.send({
@@ -61,6 +68,7 @@ export class RawWorker {
         slots: options.slots ?? 10,
         sdk: "test/raw",
         active: options.active ?? [],
+        acceptsBatches: options.acceptsBatches ?? false,
       },
     });
     return (await this.next("registered")).workerId;

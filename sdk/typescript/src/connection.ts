@@ -120,7 +120,7 @@ export class Connection {
       call.cancel();
     }, this.options.registerTimeoutMs ?? 10_000);
 
-    call.on("data", (message: DispatcherMessage) => {
+    const receive = (message: DispatcherMessage) => {
       if (this.call !== call) return;
       if (this.registered) return this.options.onMessage(message);
       if (message.msg?.$case !== "registered") return;
@@ -128,6 +128,14 @@ export class Connection {
       this.registered = true;
       this.backoff.reset();
       this.options.onRegistered(message.msg.value, address);
+    };
+    call.on("data", (message: DispatcherMessage) => {
+      if (message.msg?.$case !== "batch") return receive(message);
+      // A batch's messages are handled in order, as if they had arrived one by one.
+      for (const inner of message.msg.value.messages) {
+        if (inner.msg?.$case === "batch") this.options.logger.warn("nested batch ignored", { address });
+        else receive(inner);
+      }
     });
     // Errors are also reported through "status"; a listener is still needed so they are not thrown.
     call.on("error", () => {});

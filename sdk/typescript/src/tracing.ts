@@ -1,4 +1,5 @@
 import {
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -15,6 +16,14 @@ import { SDK_VERSION } from "./version.ts";
 // until an OpenTelemetry SDK registers one, and the task's trace context must travel regardless.
 const propagator = new W3CTraceContextPropagator();
 const tracer = trace.getTracer("@taskstream/sdk", SDK_VERSION);
+// What the global provider delegates to while no OpenTelemetry SDK has registered one.
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/** Whether no tracer provider is registered, so spans would be neither recorded nor propagated. */
+function tracingOff(): boolean {
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider && provider.getDelegate() === NOOP_PROVIDER;
+}
 
 /** W3C trace headers (traceparent, tracestate) of a context; empty when it carries no valid span. */
 export function traceHeaders(from: Context = context.active()): Record<string, string> {
@@ -36,11 +45,13 @@ export interface TaskSpanInfo {
  * Runs `work` inside a span `task <type>` that continues the submission's trace. With a tracer
  * provider registered the span is recorded; without one the no-op tracer still carries the parent
  * span context, so `work` receives the submission's own traceparent and propagation holds either way.
+ * With neither a provider nor a submission trace there is nothing to do: `work` runs directly.
  */
 export async function withTaskSpan<T>(
   info: TaskSpanInfo,
   work: (traceparent: string | null) => Promise<T>,
 ): Promise<T> {
+  if (!info.traceparent && tracingOff()) return work(null);
   const incoming: Record<string, string> = {};
   if (info.traceparent) incoming.traceparent = info.traceparent;
   if (info.tracestate) incoming.tracestate = info.tracestate;

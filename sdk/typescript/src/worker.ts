@@ -12,6 +12,7 @@ import { Connection, type Disconnect } from "./connection.ts";
 import { WorkerStoppingError } from "./errors.ts";
 import { defaultLogger } from "./logger.ts";
 import { RunningAttempts } from "./attempts.ts";
+import { Outbox } from "./outbox.ts";
 import { ReportBuffer, attemptKey } from "./reports.ts";
 import { AttemptRun, type Outcome } from "./task-runner.ts";
 import type { AttemptFailure, Logger, StopOptions, WorkerEvents, WorkerOptions } from "./types.ts";
@@ -34,7 +35,9 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly connection: Connection;
   private readonly reports = new ReportBuffer();
   private readonly running = new RunningAttempts();
+  private readonly outbox = new Outbox((messages) => this.write(messages));
   private workerId = "";
+  private dispatcherAcceptsBatches = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private state: "new" | "running" | "stopping" | "stopped" = "new";
   private registeredOnce: Deferred | null = null;
@@ -136,6 +139,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       slots,
       sdk: SDK_NAME,
       active: this.held(),
+      acceptsBatches: true,
     };
   }
 
@@ -154,6 +158,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private onRegistered(registered: Registered, address: string): void {
     this.workerId = registered.workerId;
+    this.dispatcherAcceptsBatches = registered.acceptsBatches;
+    this.outbox.impliedStarts = registered.acceptsBatches;
     const heartbeatIntervalMs =
       this.options.heartbeatIntervalMs ?? (registered.heartbeatIntervalMs || DEFAULT_HEARTBEAT_MS);
     this.stopHeartbeats();
@@ -169,6 +175,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private onDisconnected(disconnect: Disconnect): void {
     this.stopHeartbeats();
+    // Reports queued for the stream that ended: started/progress wait for the next one.
+    this.outbox.flush();
     const { address, code, details } = disconnect;
     this.emit("disconnected", { address, code, details });
   }
@@ -194,6 +202,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
         this.emit("ack", { ...ack });
         return;
       }
+      // Batches are unpacked by the connection.
+      case "batch":
       case "registered":
       case undefined:
         return;
@@ -240,10 +250,33 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.emit("failed", failure);
   }
 
-  /** Writes a message; started/progress that cannot be written now wait for the next connection. */
+  /** Queues a report; the queue is written once per event-loop turn (see `write`). */
   private send(message: Msg): void {
-    if (this.connection.send({ msg: message })) return;
-    if (message.$case === "started" || message.$case === "progress") this.reports.defer(message);
+    this.outbox.push(message);
+  }
+
+  /**
+   * Writes one turn's reports: a single message alone, several as one WorkerBatch when the
+   * dispatcher accepts batches (one by one otherwise). Started/progress
+   * that cannot be written now wait for the next connection; results are kept until acknowledged
+   * anyway, and a heartbeat is only useful now.
+   */
+  private write(messages: Msg[]): void {
+    if (messages.length === 1 || !this.dispatcherAcceptsBatches) {
+      for (const msg of messages) this.writeOne({ msg }, [msg]);
+      return;
+    }
+    this.writeOne(
+      { msg: { $case: "batch", value: { messages: messages.map((msg) => ({ msg })) } } },
+      messages,
+    );
+  }
+
+  private writeOne(message: WorkerMessage, reports: Msg[]): void {
+    if (this.connection.send(message)) return;
+    for (const msg of reports) {
+      if (msg.$case === "started" || msg.$case === "progress") this.reports.defer(msg);
+    }
   }
 }
 

@@ -17,6 +17,8 @@ export interface FakeOptions {
   /** Acknowledge completed/failed reports at once (default true). */
   autoAck?: boolean;
   heartbeatIntervalMs?: number;
+  /** What Registered says about WorkerBatch and implied starts (default true). */
+  acceptsBatches?: boolean;
 }
 
 /** Polls `probe` every few ms until it is truthy; fails after `timeoutMs`. */
@@ -37,6 +39,8 @@ export async function waitFor<T>(
 /** One worker stream as the fake dispatcher sees it; consumes the worker's messages in order. */
 export class FakeStream {
   readonly received: Msg[] = [];
+  /** Every message as it came over the stream, batches not unpacked. */
+  readonly wire: WorkerMessage[] = [];
   /** Every message ever received, never consumed (for assertions on order). */
   readonly log: Msg[] = [];
   ended = false;
@@ -143,8 +147,7 @@ export class FakeDispatcher {
   private connect(call: ServerDuplexStream<WorkerMessage, DispatcherMessage>): void {
     const stream = new FakeStream(call);
     let registered = false;
-    call.on("data", (message: WorkerMessage) => {
-      const msg = message.msg;
+    const receive = (msg: Msg | undefined) => {
       if (!msg) return;
       if (!registered && msg.$case === "register") {
         this.registers.push(msg.value);
@@ -155,7 +158,12 @@ export class FakeDispatcher {
         const heartbeatIntervalMs = this.options.heartbeatIntervalMs ?? 2000;
         stream.send({
           $case: "registered",
-          value: { workerId, heartbeatIntervalMs, heartbeatTimeoutMs: 10_000 },
+          value: {
+            workerId,
+            heartbeatIntervalMs,
+            heartbeatTimeoutMs: 10_000,
+            acceptsBatches: this.options.acceptsBatches ?? true,
+          },
         });
         return;
       }
@@ -163,6 +171,11 @@ export class FakeDispatcher {
       if (this.options.autoAck !== false && (msg.$case === "completed" || msg.$case === "failed")) {
         stream.ack(msg.value.taskId, msg.value.attempt);
       }
+    };
+    call.on("data", (message: WorkerMessage) => {
+      stream.wire.push(message);
+      if (message.msg?.$case !== "batch") return receive(message.msg);
+      for (const inner of message.msg.value.messages) receive(inner.msg);
     });
     const end = () => {
       stream.ended = true;

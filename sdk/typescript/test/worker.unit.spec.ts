@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { NonRetryableError } from "../src/errors.ts";
 import type { TaskContext } from "../src/types.ts";
-import { fakeDispatcher, worker } from "./harness.ts";
+import { fakeDispatcher, gate, worker } from "./harness.ts";
 
 class QuotaError extends Error {}
 
@@ -9,15 +9,18 @@ describe("Worker: one attempt over the stream", () => {
   it("registers, runs an assignment and reports started then completed with the result", async () => {
     const fake = await fakeDispatcher();
     let seen: { payload: unknown; ctx: TaskContext } | undefined;
+    // Held until the start has been seen: a result in the same turn as its start replaces it.
+    const held = gate();
     const w = worker({
       addresses: [fake.address],
       name: "w1",
       slots: 4,
       labels: { region: "eu" },
       handlers: {
-        echo: (payload, ctx) => {
+        echo: async (payload, ctx) => {
           seen = { payload, ctx };
-          return Promise.resolve({ echoed: payload });
+          await held.promise;
+          return { echoed: payload };
         },
       },
     });
@@ -33,6 +36,7 @@ describe("Worker: one attempt over the stream", () => {
       slots: 4,
       sdk: "typescript/0.1.0",
       active: [],
+      acceptsBatches: true,
     });
 
     const stream = await fake.stream();
@@ -50,6 +54,7 @@ describe("Worker: one attempt over the stream", () => {
       maxAttempts: 5,
     });
     expect(await stream.next("started")).toEqual({ taskId: "t1", attempt: 2 });
+    held.open();
     expect(await stream.next("completed")).toEqual({
       taskId: "t1",
       attempt: 2,
@@ -155,5 +160,71 @@ describe("Worker: one attempt over the stream", () => {
     stream.assign({ taskId: "b", type: "toString" });
     expect(await stream.next("failed")).toMatchObject({ taskId: "b", errorType: "UNKNOWN_TASK_TYPE" });
     expect(runs).toBe(0);
+  });
+});
+
+describe("Worker: batched reports", () => {
+  it("sends one turn's reports as one WorkerBatch, leaving out starts whose result is in it", async () => {
+    const fake = await fakeDispatcher();
+    const w = worker({ addresses: [fake.address], slots: 10, handlers: { noop: () => Promise.resolve(1) } });
+    await w.start();
+    const stream = await fake.stream();
+    stream.send({
+      $case: "batch",
+      value: {
+        messages: ["a", "b", "c"].map((taskId) => ({
+          msg: {
+            $case: "assignment" as const,
+            value: {
+              taskId,
+              attempt: 1,
+              type: "noop",
+              payloadJson: "",
+              idempotencyKey: "",
+              priority: 5,
+              deadlineUnixMs: 0,
+              metadata: {},
+              traceparent: "",
+              tracestate: "",
+              lastDetailsJson: "",
+              maxAttempts: 3,
+            },
+          },
+        })),
+      },
+    });
+    for (const taskId of ["a", "b", "c"]) expect((await stream.next("completed")).taskId).toBe(taskId);
+    const reports = stream.wire.filter((m) => m.msg?.$case !== "register");
+    expect(reports).toHaveLength(1);
+    const batch = reports[0]!.msg;
+    expect(batch?.$case).toBe("batch");
+    if (batch?.$case !== "batch") return;
+    expect(batch.value.messages.map((m) => m.msg?.$case)).toEqual(["completed", "completed", "completed"]);
+    expect(stream.log.map((m) => m.$case)).toEqual(["completed", "completed", "completed"]);
+  });
+
+  it("sends reports one by one, starts included, to a dispatcher that does not accept batches", async () => {
+    const fake = await fakeDispatcher({ acceptsBatches: false });
+    const w = worker({ addresses: [fake.address], slots: 10, handlers: { noop: () => Promise.resolve(1) } });
+    await w.start();
+    const stream = await fake.stream();
+    for (const taskId of ["a", "b"]) stream.assign({ taskId, type: "noop" });
+    for (const taskId of ["a", "b"]) expect((await stream.next("completed")).taskId).toBe(taskId);
+    const cases = stream.wire.map((m) => m.msg?.$case).filter((c) => c !== "register");
+    expect(cases).not.toContain("batch");
+    expect(cases.filter((c) => c === "started")).toHaveLength(2);
+  });
+
+  it("sends a report alone, not batched, when it is the only one of its turn", async () => {
+    const fake = await fakeDispatcher();
+    const held = gate();
+    const w = worker({ addresses: [fake.address], handlers: { slow: () => held.promise } });
+    await w.start();
+    const stream = await fake.stream();
+    stream.assign({ taskId: "t", type: "slow" });
+    await stream.next("started");
+    held.open();
+    await stream.next("completed");
+    expect(stream.wire.map((m) => m.msg?.$case)).toEqual(["register", "started", "completed"]);
   });
 });

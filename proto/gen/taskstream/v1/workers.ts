@@ -29,8 +29,18 @@ export interface WorkerMessage {
     | { $case: "started"; value: AttemptStarted }
     | { $case: "progress"; value: AttemptProgress }
     | { $case: "completed"; value: AttemptCompleted }
-    | { $case: "failed"; value: AttemptFailed }
+    | { $case: "failed"; value: AttemptFailed } //
+    /**
+     * Several messages in one, handled in order as if sent one by one (not nested); sent only to
+     * dispatchers whose Registered set accepts_batches.
+     */
+    | { $case: "batch"; value: WorkerBatch }
     | undefined;
+}
+
+/** Messages sent together to save per-message work; a batch inside a batch is ignored. */
+export interface WorkerBatch {
+  messages: WorkerMessage[];
 }
 
 /** An attempt of a task; the attempt number is the worker's fencing token. */
@@ -51,6 +61,8 @@ export interface Register {
   sdk: string;
   /** Attempts still running in this process (after a reconnect). */
   active: AttemptRef[];
+  /** The worker understands DispatcherBatch; the dispatcher sends batches only when this is set. */
+  acceptsBatches: boolean;
 }
 
 export interface Register_LabelsEntry {
@@ -95,14 +107,29 @@ export interface DispatcherMessage {
     | { $case: "registered"; value: Registered }
     | { $case: "assignment"; value: Assignment }
     | { $case: "cancel"; value: CancelAttempt }
-    | { $case: "ack"; value: ReportAck }
+    | { $case: "ack"; value: ReportAck } //
+    /**
+     * Several messages in one, handled in order as if sent one by one (not nested); sent only
+     * to workers whose Register set accepts_batches.
+     */
+    | { $case: "batch"; value: DispatcherBatch }
     | undefined;
+}
+
+/** Messages sent together to save per-message work; a batch inside a batch is ignored. */
+export interface DispatcherBatch {
+  messages: DispatcherMessage[];
 }
 
 export interface Registered {
   workerId: string;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  /**
+   * The dispatcher understands WorkerBatch and records the start a result implies (a worker may
+   * then leave out a start whose result follows at once).
+   */
+  acceptsBatches: boolean;
 }
 
 export interface Assignment {
@@ -166,6 +193,9 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
         break;
       case "failed":
         AttemptFailed.encode(message.msg.value, writer.uint32(50).fork()).join();
+        break;
+      case "batch":
+        WorkerBatch.encode(message.msg.value, writer.uint32(58).fork()).join();
         break;
     }
     return writer;
@@ -232,6 +262,14 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
             message.msg = { $case: "failed", value: AttemptFailed.decode(reader, reader.uint32()) };
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.msg = { $case: "batch", value: WorkerBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -258,7 +296,9 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
                 ? { $case: "completed", value: AttemptCompleted.fromJSON(object.completed) }
                 : isSet(object.failed)
                   ? { $case: "failed", value: AttemptFailed.fromJSON(object.failed) }
-                  : undefined,
+                  : isSet(object.batch)
+                    ? { $case: "batch", value: WorkerBatch.fromJSON(object.batch) }
+                    : undefined,
     };
   },
 
@@ -276,6 +316,8 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
       obj.completed = AttemptCompleted.toJSON(message.msg.value);
     } else if (message.msg?.$case === "failed") {
       obj.failed = AttemptFailed.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "batch") {
+      obj.batch = WorkerBatch.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -322,7 +364,84 @@ export const WorkerMessage: MessageFns<WorkerMessage> = {
         }
         break;
       }
+      case "batch": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "batch", value: WorkerBatch.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
+    return message;
+  },
+};
+
+function createBaseWorkerBatch(): WorkerBatch {
+  return { messages: [] };
+}
+
+export const WorkerBatch: MessageFns<WorkerBatch> = {
+  encode(message: WorkerBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      WorkerMessage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WorkerBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWorkerBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(WorkerMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WorkerBatch {
+    return {
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => WorkerMessage.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: WorkerBatch): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => WorkerMessage.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<WorkerBatch>): WorkerBatch {
+    return WorkerBatch.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WorkerBatch>): WorkerBatch {
+    const message = createBaseWorkerBatch();
+    message.messages = object.messages?.map((e) => WorkerMessage.fromPartial(e)) || [];
     return message;
   },
 };
@@ -417,7 +536,16 @@ export const AttemptRef: MessageFns<AttemptRef> = {
 };
 
 function createBaseRegister(): Register {
-  return { workerId: "", name: "", types: [], labels: {}, slots: 0, sdk: "", active: [] };
+  return {
+    workerId: "",
+    name: "",
+    types: [],
+    labels: {},
+    slots: 0,
+    sdk: "",
+    active: [],
+    acceptsBatches: false,
+  };
 }
 
 export const Register: MessageFns<Register> = {
@@ -442,6 +570,9 @@ export const Register: MessageFns<Register> = {
     }
     for (const v of message.active) {
       AttemptRef.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.acceptsBatches !== false) {
+      writer.uint32(64).bool(message.acceptsBatches);
     }
     return writer;
   },
@@ -518,6 +649,14 @@ export const Register: MessageFns<Register> = {
             message.active.push(AttemptRef.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.acceptsBatches = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -560,6 +699,11 @@ export const Register: MessageFns<Register> = {
       active: globalThis.Array.isArray(object?.active)
         ? object.active.map((e: any) => AttemptRef.fromJSON(e))
         : [],
+      acceptsBatches: isSet(object.acceptsBatches)
+        ? globalThis.Boolean(object.acceptsBatches)
+        : isSet(object.accepts_batches)
+          ? globalThis.Boolean(object.accepts_batches)
+          : false,
     };
   },
 
@@ -592,6 +736,9 @@ export const Register: MessageFns<Register> = {
     if (message.active?.length) {
       obj.active = message.active.map((e) => AttemptRef.toJSON(e));
     }
+    if (message.acceptsBatches !== false) {
+      obj.acceptsBatches = message.acceptsBatches;
+    }
     return obj;
   },
 
@@ -615,6 +762,7 @@ export const Register: MessageFns<Register> = {
     message.slots = object.slots ?? 0;
     message.sdk = object.sdk ?? "";
     message.active = object.active?.map((e) => AttemptRef.fromPartial(e)) || [];
+    message.acceptsBatches = object.acceptsBatches ?? false;
     return message;
   },
 };
@@ -1262,6 +1410,9 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       case "ack":
         ReportAck.encode(message.msg.value, writer.uint32(34).fork()).join();
         break;
+      case "batch":
+        DispatcherBatch.encode(message.msg.value, writer.uint32(42).fork()).join();
+        break;
     }
     return writer;
   },
@@ -1311,6 +1462,14 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
             message.msg = { $case: "ack", value: ReportAck.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.msg = { $case: "batch", value: DispatcherBatch.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1333,7 +1492,9 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
             ? { $case: "cancel", value: CancelAttempt.fromJSON(object.cancel) }
             : isSet(object.ack)
               ? { $case: "ack", value: ReportAck.fromJSON(object.ack) }
-              : undefined,
+              : isSet(object.batch)
+                ? { $case: "batch", value: DispatcherBatch.fromJSON(object.batch) }
+                : undefined,
     };
   },
 
@@ -1347,6 +1508,8 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
       obj.cancel = CancelAttempt.toJSON(message.msg.value);
     } else if (message.msg?.$case === "ack") {
       obj.ack = ReportAck.toJSON(message.msg.value);
+    } else if (message.msg?.$case === "batch") {
+      obj.batch = DispatcherBatch.toJSON(message.msg.value);
     }
     return obj;
   },
@@ -1381,13 +1544,90 @@ export const DispatcherMessage: MessageFns<DispatcherMessage> = {
         }
         break;
       }
+      case "batch": {
+        if (object.msg?.value !== undefined && object.msg?.value !== null) {
+          message.msg = { $case: "batch", value: DispatcherBatch.fromPartial(object.msg.value) };
+        }
+        break;
+      }
     }
     return message;
   },
 };
 
+function createBaseDispatcherBatch(): DispatcherBatch {
+  return { messages: [] };
+}
+
+export const DispatcherBatch: MessageFns<DispatcherBatch> = {
+  encode(message: DispatcherBatch, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.messages) {
+      DispatcherMessage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DispatcherBatch {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDispatcherBatch();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.messages.push(DispatcherMessage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DispatcherBatch {
+    return {
+      messages: globalThis.Array.isArray(object?.messages)
+        ? object.messages.map((e: any) => DispatcherMessage.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: DispatcherBatch): unknown {
+    const obj: any = {};
+    if (message.messages?.length) {
+      obj.messages = message.messages.map((e) => DispatcherMessage.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DispatcherBatch>): DispatcherBatch {
+    return DispatcherBatch.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DispatcherBatch>): DispatcherBatch {
+    const message = createBaseDispatcherBatch();
+    message.messages = object.messages?.map((e) => DispatcherMessage.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseRegistered(): Registered {
-  return { workerId: "", heartbeatIntervalMs: 0, heartbeatTimeoutMs: 0 };
+  return { workerId: "", heartbeatIntervalMs: 0, heartbeatTimeoutMs: 0, acceptsBatches: false };
 }
 
 export const Registered: MessageFns<Registered> = {
@@ -1400,6 +1640,9 @@ export const Registered: MessageFns<Registered> = {
     }
     if (message.heartbeatTimeoutMs !== 0) {
       writer.uint32(24).int32(message.heartbeatTimeoutMs);
+    }
+    if (message.acceptsBatches !== false) {
+      writer.uint32(32).bool(message.acceptsBatches);
     }
     return writer;
   },
@@ -1441,6 +1684,14 @@ export const Registered: MessageFns<Registered> = {
             message.heartbeatTimeoutMs = reader.int32();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.acceptsBatches = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1470,6 +1721,11 @@ export const Registered: MessageFns<Registered> = {
         : isSet(object.heartbeat_timeout_ms)
           ? globalThis.Number(object.heartbeat_timeout_ms)
           : 0,
+      acceptsBatches: isSet(object.acceptsBatches)
+        ? globalThis.Boolean(object.acceptsBatches)
+        : isSet(object.accepts_batches)
+          ? globalThis.Boolean(object.accepts_batches)
+          : false,
     };
   },
 
@@ -1484,6 +1740,9 @@ export const Registered: MessageFns<Registered> = {
     if (message.heartbeatTimeoutMs !== 0) {
       obj.heartbeatTimeoutMs = Math.round(message.heartbeatTimeoutMs);
     }
+    if (message.acceptsBatches !== false) {
+      obj.acceptsBatches = message.acceptsBatches;
+    }
     return obj;
   },
 
@@ -1495,6 +1754,7 @@ export const Registered: MessageFns<Registered> = {
     message.workerId = object.workerId ?? "";
     message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
     message.heartbeatTimeoutMs = object.heartbeatTimeoutMs ?? 0;
+    message.acceptsBatches = object.acceptsBatches ?? false;
     return message;
   },
 };
