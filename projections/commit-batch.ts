@@ -3,19 +3,27 @@ import type { EventStore } from "../commands/event-store/event-store.ts";
 import type { StoredEvent } from "../commands/event-store/stream-format.ts";
 import { advanceCheckpoints, type CheckpointMove } from "./checkpoints.ts";
 import { findGaps, foldBatch, rowsFromHistory, type FoldResult } from "./fold-batch.ts";
-import { insertEvents, loadTasks, upsertTasks } from "./task-table.ts";
+import type { RowCache } from "./row-cache.ts";
+import type { TaskRow } from "./task-row.ts";
+import { insertEvents, loadTasks, updateTasks, upsertTasks } from "./task-table.ts";
 
 export interface CommitTarget {
   pool: pg.Pool;
   /** For rebuilding from the log a row that does not match its task's history. */
   store: EventStore;
   checkpointKey: string;
+  /** Rows this instance committed; read instead of PostgreSQL, filled after each commit. */
+  cache: RowCache;
 }
 
 /**
  * Projects one batch in ONE transaction: moves the checkpoints by compare-and-set, folds the events
- * onto their tasks' current rows, upserts the rows and records the events. Returns what changed, or
+ * onto their tasks' current rows, writes the rows and records the events. Returns what changed, or
  * null — everything rolled back — when a checkpoint no longer held its expected stream id.
+ *
+ * The transaction commits asynchronously (synchronous_commit off): the read model is a fold of the
+ * log and the checkpoint commits with the rows, so a PostgreSQL crash loses at most the last batches
+ * together with their checkpoint moves, and they are projected again (docs/projection-checkpoints.md).
  */
 export async function commitBatch(
   target: CommitTarget,
@@ -25,11 +33,15 @@ export async function commitBatch(
   const client = await target.pool.connect();
   try {
     await client.query("begin");
+    await client.query("set local synchronous_commit = off");
     const outcome = await write(client, target, events, moves);
     await client.query(outcome ? "commit" : "rollback");
     client.release();
+    if (outcome) target.cache.remember(outcome.changed);
+    else target.cache.clear();
     return outcome;
   } catch (error) {
+    target.cache.clear();
     const rolledBack = await client.query("rollback").then(
       () => true,
       () => false,
@@ -46,11 +58,34 @@ async function write(
   moves: CheckpointMove[],
 ): Promise<FoldResult | null> {
   if (!(await advanceCheckpoints(client, target.checkpointKey, moves))) return null;
-  const rows = await loadTasks(client, [...new Set(events.map((event) => event.taskId))]);
+  const rows = await currentRows(client, target.cache, events);
   const rebuilt = await rowsFromHistory(findGaps(events, rows), (id) => target.store.readTask(id));
   for (const row of rebuilt) rows.set(row.id, row);
   const outcome = foldBatch(events, rows);
-  await upsertTasks(client, outcome.changed);
+  const existing: TaskRow[] = [];
+  const fresh: TaskRow[] = [];
+  for (const row of outcome.changed) (rows.has(row.id) ? existing : fresh).push(row);
+  // A row believed to exist but gone (the read model emptied behind the projector) is written whole.
+  const updated = await updateTasks(client, existing);
+  await upsertTasks(client, updated === existing.length ? fresh : outcome.changed);
   await insertEvents(client, outcome.applied);
   return outcome;
+}
+
+/** The rows of the batch's tasks: from the cache, the rest read in one query. */
+async function currentRows(
+  client: pg.PoolClient,
+  cache: RowCache,
+  events: StoredEvent[],
+): Promise<Map<string, TaskRow>> {
+  const rows = new Map<string, TaskRow>();
+  const missing = new Set<string>();
+  for (const { taskId } of events) {
+    if (rows.has(taskId) || missing.has(taskId)) continue;
+    const cached = cache.get(taskId);
+    if (cached) rows.set(taskId, cached);
+    else missing.add(taskId);
+  }
+  if (missing.size > 0) for (const [id, row] of await loadTasks(client, [...missing])) rows.set(id, row);
+  return rows;
 }

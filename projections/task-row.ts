@@ -12,7 +12,7 @@ export type RowState = Exclude<TaskStatus, "NEW">;
 
 /**
  * One row of the `tasks` read model, camelCased, times in Unix milliseconds. The same shape is
- * published on `${prefix}:task-updates` and served by GraphQL.
+ * published on `${prefix}:task-updates` (in arrays, one per committed batch) and served by GraphQL.
  */
 export interface TaskRow {
   id: string;
@@ -109,7 +109,7 @@ export function stateFromRow(row: TaskRow): TaskState {
   };
 }
 
-/** The Redis channel on which the projector publishes each changed TaskRow as JSON. */
+/** The Redis channel on which the projector publishes each batch's changed TaskRows (a JSON array). */
 export function taskUpdatesChannel(prefix: string): string {
   return `${prefix}:task-updates`;
 }

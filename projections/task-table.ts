@@ -56,44 +56,76 @@ export function taskRowFromRecord(r: TaskRecord): TaskRow {
   };
 }
 
-const json = (value: unknown) => (value === null ? null : JSON.stringify(value));
-const time = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-/** Each column of `tasks`: its name, its PostgreSQL type and how a TaskRow fills it. */
-const TASK_COLUMNS: [string, string, (row: TaskRow) => unknown][] = [
-  ["id", "text", (r) => r.id],
-  ["type", "text", (r) => r.type],
-  ["state", "text", (r) => r.state],
-  ["priority", "int", (r) => r.priority],
-  ["attempt", "int", (r) => r.attempt],
-  ["max_attempts", "int", (r) => r.maxAttempts],
-  ["payload", "jsonb", (r) => json(r.payload)],
-  ["result", "jsonb", (r) => json(r.result)],
-  ["last_error", "jsonb", (r) => json(r.lastError)],
-  ["idempotency_key", "text", (r) => r.idempotencyKey],
-  ["requires", "jsonb", (r) => json(r.requires)],
-  ["metadata", "jsonb", (r) => json(r.metadata)],
-  ["worker_id", "text", (r) => r.workerId],
-  ["cancel_requested", "boolean", (r) => r.cancelRequested],
-  ["available_at", "timestamptz", (r) => time(r.availableAt)],
-  ["created_at", "timestamptz", (r) => time(r.createdAt)],
-  ["updated_at", "timestamptz", (r) => time(r.updatedAt)],
-  ["version", "int", (r) => r.version],
-  ["partition", "int", (r) => r.partition],
-  ["last_stream_id", "text", (r) => r.lastStreamId],
+/**
+ * Each column of `tasks`: its name, its PostgreSQL type, how a TaskRow fills it, and whether an
+ * event after TaskSubmitted can change it (the `lifecycle` columns an update rewrites). Rows travel
+ * to PostgreSQL as ONE json parameter expanded by json_to_recordset — one JSON.stringify of the
+ * batch instead of node-postgres' per-element array escaping — with times as Unix milliseconds.
+ */
+const TASK_COLUMNS: { name: string; type: string; value: (row: TaskRow) => unknown; lifecycle: boolean }[] = [
+  { name: "id", type: "text", value: (r) => r.id, lifecycle: false },
+  { name: "type", type: "text", value: (r) => r.type, lifecycle: false },
+  { name: "state", type: "text", value: (r) => r.state, lifecycle: true },
+  { name: "priority", type: "int", value: (r) => r.priority, lifecycle: false },
+  { name: "attempt", type: "int", value: (r) => r.attempt, lifecycle: true },
+  { name: "max_attempts", type: "int", value: (r) => r.maxAttempts, lifecycle: true },
+  { name: "payload", type: "jsonb", value: (r) => r.payload, lifecycle: false },
+  { name: "result", type: "jsonb", value: (r) => r.result, lifecycle: true },
+  { name: "last_error", type: "jsonb", value: (r) => r.lastError, lifecycle: true },
+  { name: "idempotency_key", type: "text", value: (r) => r.idempotencyKey, lifecycle: false },
+  { name: "requires", type: "jsonb", value: (r) => r.requires, lifecycle: false },
+  { name: "metadata", type: "jsonb", value: (r) => r.metadata, lifecycle: false },
+  { name: "worker_id", type: "text", value: (r) => r.workerId, lifecycle: true },
+  { name: "cancel_requested", type: "boolean", value: (r) => r.cancelRequested, lifecycle: true },
+  { name: "available_at", type: "timestamptz", value: (r) => r.availableAt, lifecycle: true },
+  { name: "created_at", type: "timestamptz", value: (r) => r.createdAt, lifecycle: false },
+  { name: "updated_at", type: "timestamptz", value: (r) => r.updatedAt, lifecycle: true },
+  { name: "version", type: "int", value: (r) => r.version, lifecycle: true },
+  { name: "partition", type: "int", value: (r) => r.partition, lifecycle: false },
+  { name: "last_stream_id", type: "text", value: (r) => r.lastStreamId, lifecycle: true },
 ];
 
-const UPSERT_TASKS = `
-  insert into tasks (${TASK_COLUMNS.map(([name]) => name).join(", ")})
-  select * from unnest(${TASK_COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(", ")})
+/** A column as json_to_recordset reads it (times arrive as milliseconds) and as the table stores it. */
+const recordType = (type: string) => (type === "timestamptz" ? "double precision" : type);
+const stored = (name: string, type: string) =>
+  type === "timestamptz" ? `to_timestamp(x.${name} / 1000.0)` : `x.${name}`;
+
+function recordset(columns: typeof TASK_COLUMNS): string {
+  return `json_to_recordset($1::json) as x(${columns.map((c) => `${c.name} ${recordType(c.type)}`).join(", ")})`;
+}
+
+function rowsJson(rows: TaskRow[], columns: typeof TASK_COLUMNS): string {
+  return JSON.stringify(
+    rows.map((row) => {
+      const record: Record<string, unknown> = {};
+      for (const column of columns) record[column.name] = column.value(row);
+      return record;
+    }),
+  );
+}
+
+const LIFECYCLE = TASK_COLUMNS.filter((c) => c.lifecycle || c.name === "id");
+
+const INSERT_TASKS = `
+  insert into tasks (${TASK_COLUMNS.map((c) => c.name).join(", ")})
+  select ${TASK_COLUMNS.map((c) => stored(c.name, c.type)).join(", ")} from ${recordset(TASK_COLUMNS)}
   on conflict (id) do update set ${TASK_COLUMNS.slice(1)
-    .map(([name]) => `${name} = excluded.${name}`)
+    .map((c) => `${c.name} = excluded.${c.name}`)
     .join(", ")}
   where tasks.version < excluded.version`;
 
+const UPDATE_TASKS = `
+  update tasks set ${LIFECYCLE.filter((c) => c.name !== "id")
+    .map((c) => `${c.name} = ${stored(c.name, c.type)}`)
+    .join(", ")}
+  from ${recordset(LIFECYCLE)}
+  where tasks.id = x.id and tasks.version < x.version`;
+
 const INSERT_EVENTS = `
   insert into task_events (task_id, version, type, data, stream_id, partition, recorded_at)
-  select * from unnest($1::text[], $2::int[], $3::text[], $4::jsonb[], $5::text[], $6::int[], $7::timestamptz[])
+  select x.task_id, x.version, x.type, x.data, x.stream_id, x.partition, to_timestamp(x.recorded_at / 1000.0)
+  from json_to_recordset($1::json)
+    as x(task_id text, version int, type text, data jsonb, stream_id text, partition int, recorded_at double precision)
   on conflict do nothing`;
 
 /** The current rows of these tasks, by id (tasks without a row are absent). */
@@ -105,22 +137,31 @@ export async function loadTasks(db: Queryable, ids: string[]): Promise<Map<strin
 /** Inserts or replaces these rows in one statement; a row never replaces a newer version. */
 export async function upsertTasks(db: Queryable, rows: TaskRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await db.query(
-    UPSERT_TASKS,
-    TASK_COLUMNS.map(([, , value]) => rows.map(value)),
-  );
+  await db.query(INSERT_TASKS, [rowsJson(rows, TASK_COLUMNS)]);
+}
+
+/**
+ * Rewrites the lifecycle columns of rows that exist already, in one statement; what a submission
+ * fixed (type, payload, labels, …) is left alone, and a row never replaces a newer version.
+ * Returns how many rows it changed.
+ */
+export async function updateTasks(db: Queryable, rows: TaskRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const { rowCount } = await db.query(UPDATE_TASKS, [rowsJson(rows, LIFECYCLE)]);
+  return rowCount ?? 0;
 }
 
 /** Records these events in `task_events` in one statement; events already there are left alone. */
 export async function insertEvents(db: Queryable, events: StoredEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await db.query(INSERT_EVENTS, [
-    events.map((e) => e.taskId),
-    events.map((e) => e.version),
-    events.map((e) => e.type),
-    events.map((e) => JSON.stringify(e.data)),
-    events.map((e) => e.streamId),
-    events.map((e) => e.partition),
-    events.map((e) => new Date(streamIdTime(e.streamId)).toISOString()),
-  ]);
+  const records = events.map((e) => ({
+    task_id: e.taskId,
+    version: e.version,
+    type: e.type,
+    data: e.data,
+    stream_id: e.streamId,
+    partition: e.partition,
+    recorded_at: streamIdTime(e.streamId),
+  }));
+  await db.query(INSERT_EVENTS, [JSON.stringify(records)]);
 }

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { withSlot } from "../domain/task/index.ts";
+import { verifyReadModel } from "./verify.ts";
 import { TasksProjector } from "./tasks-projector.ts";
 import { taskUpdatesChannel, type TaskRow } from "./task-row.ts";
 import {
@@ -215,9 +216,11 @@ describe("TasksProjector", () => {
     extra.push(live);
     const subscriber = fx.redis.duplicate();
     const published: TaskRow[] = [];
-    subscriber.on("message", (_channel: string, message: string) =>
-      published.push(JSON.parse(message) as TaskRow),
-    );
+    subscriber.on("message", (_channel: string, message: string) => {
+      const rows = JSON.parse(message) as TaskRow[];
+      expect(Array.isArray(rows) && rows.length > 0).toBe(true); // one array per committed batch
+      published.push(...rows);
+    });
     await subscriber.subscribe(taskUpdatesChannel(fx.prefix));
     try {
       await live.start();
@@ -260,5 +263,54 @@ describe("TasksProjector", () => {
       [ids],
     );
     expect(events.rows[0]!.n).toBe(ids.length * 4);
+  });
+
+  it("does not fold onto rows it remembers once another instance has projected past them", async () => {
+    await projector.catchUp();
+    // `first` follows the log but pauses 1.5 s after each commit; `second` projects in that pause.
+    const first = new TasksProjector({
+      store: fx.store,
+      redis: fx.redis,
+      pool: fx.pool,
+      blockMs: 50,
+      minCommitIntervalMs: 1500,
+    });
+    extra.push(first);
+    const second = new TasksProjector({ store: fx.store, redis: fx.redis, pool: fx.newPool() });
+    await first.start();
+    const id = newTaskId();
+    const partition = fx.store.partitionOf(id);
+    const submitted = await fx.store.append(id, 0, [on.submitted(T0)]);
+    if (submitted.kind !== "appended") throw new Error("not appended");
+    await first.waitFor({ [partition]: submitted.streamIds[0]! }); // remembers the row at version 1
+    await fx.store.append(id, 1, [on.assigned(1, T0 + 1), on.started(1, T0 + 2)]);
+    await second.catchUp(); // the row moves to version 3 behind `first`'s back
+    const last = await fx.store.append(id, 3, [on.succeeded(1, T0 + 3, { n: 1 })]);
+    if (last.kind !== "appended") throw new Error("not appended");
+    await first.waitFor({ [partition]: last.streamIds[0]! });
+    const report = await verifyReadModel({ store: fx.store, pool: fx.pool, taskIds: [id] });
+    expect(report.mismatches).toEqual([]);
+    expect(await readModelView(fx.pool).row(id)).toMatchObject({
+      state: "SUCCEEDED",
+      version: 4,
+      attempt: 1,
+    });
+    expect(first.conflicts).toBe(1);
+  });
+
+  it("writes a remembered row whole when the read model lost it", async () => {
+    await projector.catchUp();
+    const id = newTaskId();
+    await fx.store.append(id, 0, [on.submitted(T0, taskSpec({ type: "lost", payload: { p: 1 } }))]);
+    await projector.catchUp();
+    await fx.pool.query("delete from tasks where id = $1", [id]);
+    await fx.store.append(id, 1, [on.assigned(1, T0 + 1)]);
+    await projector.catchUp();
+    expect(await readModelView(fx.pool).row(id)).toMatchObject({
+      type: "lost",
+      payload: { p: 1 },
+      state: "ASSIGNED",
+      version: 2,
+    });
   });
 });

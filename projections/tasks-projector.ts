@@ -7,6 +7,7 @@ import { tailPartitions } from "../commands/event-store/tail.ts";
 import { compareStreamIds, loadCheckpoints, STREAM_START, type CheckpointMove } from "./checkpoints.ts";
 import { commitBatch } from "./commit-batch.ts";
 import { taskUpdatesChannel, type TaskRow } from "./task-row.ts";
+import { RowCache } from "./row-cache.ts";
 
 export interface TasksProjectorOptions {
   store: EventStore;
@@ -21,6 +22,12 @@ export interface TasksProjectorOptions {
   blockMs?: number;
   /** Pause of the running loop after an error before it tries again, in ms (default 1000). */
   retryMs?: number;
+  /**
+   * Least time between the starts of two commits of the running loop, in ms (default 50): events
+   * arriving meanwhile wait and join the next batch, so a task's several events of one moment
+   * become one row write. Bounds the rate of transactions, not the lag (at most this much added).
+   */
+  minCommitIntervalMs?: number;
   /** After each commit, with the rows it changed. */
   onCommitted?: (changedTasks: TaskRow[]) => void;
   /** After each commit, with the number of events applied and the batch's lag. */
@@ -33,7 +40,8 @@ export interface TasksProjectorOptions {
  * Folds the event log into the `tasks` and `task_events` tables, exactly once: each batch's rows,
  * events and checkpoint move commit in one transaction, the checkpoint by compare-and-set, so any
  * number of instances may run over one log (see docs/projection-checkpoints.md). After each commit
- * the changed rows are published on `${prefix}:task-updates` for the read API's subscriptions.
+ * the changed rows are published on `${prefix}:task-updates` (one JSON array per batch) for the read
+ * API's subscriptions.
  */
 export class TasksProjector {
   /** The `projector` key of this projector's checkpoint rows. */
@@ -51,6 +59,7 @@ export class TasksProjector {
   private readonly batchSize: number;
   private readonly channel: string;
   private positions = new Map<number, string>();
+  private readonly cache = new RowCache();
   private queue: Promise<unknown> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
   private running: { abort: AbortController; connection: Redis; loop: Promise<void> } | null = null;
@@ -127,14 +136,17 @@ export class TasksProjector {
   }
 
   private async run(connection: Redis, signal: AbortSignal): Promise<void> {
-    const { store, blockMs, retryMs = 1000, onError } = this.options;
+    const { store, blockMs, retryMs = 1000, minCommitIntervalMs = 50, onError } = this.options;
     const perPartition = Math.max(1, Math.ceil(this.batchSize / store.partitions));
     while (!signal.aborted) {
       try {
         const from = new Map(this.positions);
         const tail = tailPartitions(store, connection, { from, batchSize: perPartition, blockMs, signal });
         for await (const batch of tail) {
+          const started = Date.now();
           if ((await this.project(batch)) === null) break; // conflict: follow again from the reloaded checkpoints
+          const rest = minCommitIntervalMs - (Date.now() - started);
+          if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);
         }
       } catch (error) {
         if (signal.aborted) return;
@@ -162,7 +174,8 @@ export class TasksProjector {
       next,
     }));
     const { pool, store } = this.options;
-    const outcome = await commitBatch({ pool, store, checkpointKey: this.checkpointKey }, fresh, moves);
+    const target = { pool, store, checkpointKey: this.checkpointKey, cache: this.cache };
+    const outcome = await commitBatch(target, fresh, moves);
     if (!outcome) {
       this.conflicts++;
       await this.reload();
@@ -181,19 +194,18 @@ export class TasksProjector {
     return outcome.applied.length;
   }
 
+  /** One message per batch: the JSON array of the rows it changed. */
   private async publish(rows: TaskRow[]): Promise<void> {
-    const { redis, onError } = this.options;
-    const replies = await Promise.allSettled(
-      rows.map((row) => redis.publish(this.channel, JSON.stringify(row))),
-    );
-    for (const reply of replies) {
-      if (reply.status === "fulfilled") continue;
+    try {
+      await this.options.redis.publish(this.channel, JSON.stringify(rows));
+    } catch (error) {
       this.publishFailures++;
-      onError?.(reply.reason);
+      this.options.onError?.(error);
     }
   }
 
   private async reload(): Promise<void> {
+    this.cache.clear();
     this.positions = await loadCheckpoints(
       this.options.pool,
       this.checkpointKey,

@@ -9,7 +9,8 @@ export const taskTopic = (id: string): string => `TASK_UPDATED:${id}`;
 export const TASKS_TOPIC = "TASKS_UPDATED";
 
 /**
- * Forwards the projector's published rows (Redis channel `${prefix}:task-updates`, from any process)
+ * Forwards the projector's published rows (Redis channel `${prefix}:task-updates`, from any process;
+ * a message is a JSON array of rows, or one row)
  * into this instance's Mercurius pubsub, on one subscriber connection (a `duplicate()` of `redis`).
  * Resolves once subscribed; the returned function unsubscribes and disconnects.
  */
@@ -21,15 +22,18 @@ export async function forwardTaskUpdates(
 ): Promise<() => void> {
   const subscriber = redis.duplicate();
   subscriber.on("message", (_channel: string, message: string) => {
-    let row: TaskRow;
+    let rows: TaskRow[];
     try {
-      row = JSON.parse(message) as TaskRow;
+      const parsed = JSON.parse(message) as TaskRow | TaskRow[];
+      rows = Array.isArray(parsed) ? parsed : [parsed];
     } catch (error) {
       log.warn({ err: error }, "task-updates: ignoring a message that is not JSON");
       return;
     }
-    pubsub.publish({ topic: taskTopic(row.id), payload: { taskUpdated: row } });
-    pubsub.publish({ topic: TASKS_TOPIC, payload: { tasksUpdated: row } });
+    for (const row of rows) {
+      pubsub.publish({ topic: taskTopic(row.id), payload: { taskUpdated: row } });
+      pubsub.publish({ topic: TASKS_TOPIC, payload: { tasksUpdated: row } });
+    }
   });
   await subscriber.subscribe(taskUpdatesChannel(prefix));
   return () => subscriber.disconnect();
