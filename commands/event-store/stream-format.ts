@@ -22,8 +22,15 @@ export function parseEntryUnless(
   skip: ((taskId: string, version: number) => boolean) | undefined,
 ): StoredEvent | null {
   const [streamId, fields] = entry;
-  const values: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i]!] = fields[i + 1]!;
+  // The append script writes the fields in this order; anything else is read by name.
+  const values: Record<string, string> =
+    fields.length === 8 &&
+    fields[0] === "task" &&
+    fields[2] === "v" &&
+    fields[4] === "type" &&
+    fields[6] === "data"
+      ? { task: fields[1]!, v: fields[3]!, type: fields[5]!, data: fields[7]! }
+      : byName(fields);
   if (skip?.(values.task ?? "", Number(values.v))) return null;
   return {
     streamId,
@@ -33,6 +40,12 @@ export function parseEntryUnless(
     type: values.type,
     data: JSON.parse(values.data ?? "null") as unknown,
   } as StoredEvent;
+}
+
+function byName(fields: string[]): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i]!] = fields[i + 1]!;
+  return values;
 }
 
 /** Milliseconds part of a stream id: when Redis appended the entry. */
