@@ -16,7 +16,7 @@ export interface TasksProjectorOptions {
   pool: pg.Pool;
   /** Checkpoints are kept under `${store.prefix}:${name}`: a position belongs to one log. Default "tasks". */
   name?: string;
-  /** Most events per transaction (default 1000). */
+  /** Most events per transaction (default 4000). */
   batchSize?: number;
   /** How long one blocking read of the running loop waits for news, in ms (default 1000). */
   blockMs?: number;
@@ -25,7 +25,8 @@ export interface TasksProjectorOptions {
   /**
    * Least time between the starts of two commits of the running loop, in ms (default 50): events
    * arriving meanwhile wait and join the next batch, so a task's several events of one moment
-   * become one row write. Bounds the rate of transactions, not the lag (at most this much added).
+   * become one row write. Bounds the rate of transactions, not the lag (at most this much added);
+   * skipped while the log is ahead of the projector (a partition read came back full).
    */
   minCommitIntervalMs?: number;
   /** After each commit, with the rows it changed. */
@@ -67,7 +68,7 @@ export class TasksProjector {
   constructor(options: TasksProjectorOptions) {
     this.options = options;
     this.checkpointKey = `${options.store.prefix}:${options.name ?? "tasks"}`;
-    this.batchSize = options.batchSize ?? 1000;
+    this.batchSize = options.batchSize ?? 4000;
     this.channel = taskUpdatesChannel(options.store.prefix);
   }
 
@@ -145,8 +146,10 @@ export class TasksProjector {
         for await (const batch of tail) {
           const started = Date.now();
           if ((await this.project(batch)) === null) break; // conflict: follow again from the reloaded checkpoints
+          // A partition read that came back full means a backlog: no pause until it is gone.
           const rest = minCommitIntervalMs - (Date.now() - started);
-          if (rest > 0) await sleep(rest, undefined, { signal }).catch(() => undefined);
+          if (rest > 0 && !anyPartitionFull(batch, perPartition))
+            await sleep(rest, undefined, { signal }).catch(() => undefined);
         }
       } catch (error) {
         if (signal.aborted) return;
@@ -224,4 +227,14 @@ export class TasksProjector {
     this.queue = result.catch(() => undefined);
     return result;
   }
+}
+
+function anyPartitionFull(batch: StoredEvent[], perPartition: number): boolean {
+  const counts = new Map<number, number>();
+  for (const { partition } of batch) {
+    const count = (counts.get(partition) ?? 0) + 1;
+    if (count >= perPartition) return true;
+    counts.set(partition, count);
+  }
+  return false;
 }
