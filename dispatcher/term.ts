@@ -114,11 +114,13 @@ export class Term {
   }
 
   private async follow(positions: Map<number, string>): Promise<void> {
-    const connection = this.ctx.redis.duplicate();
+    const connection = this.ctx.redis.duplicate({ enableAutoPipelining: false }); // one blocking read at a time
     try {
       for await (const batch of tailPartitions(this.store, connection, {
         from: positions,
         signal: this.abort.signal,
+        // A read at most every 2 ms: many entries per round trip under load, little added delay.
+        pauseMs: 2,
         // Our own appends are folded as they are written; their echo from the log is not parsed.
         skip: (taskId, version) => (this.table.states.get(taskId)?.version ?? 0) >= version,
       })) {

@@ -1,6 +1,7 @@
 /**
  * A Taskstream producer process: REST (`POST /v1/tasks`, `POST /v1/tasks/batch`) over keep-alive
- * HTTP/1.1, or gRPC through the SDK's TaskstreamClient (SubmitTask, SubmitTasks).
+ * HTTP/1.1, or gRPC through the SDK's TaskstreamClient (`submit()`, which coalesces concurrent calls
+ * into SubmitTasks, and `submitMany()`).
  */
 import http from "node:http";
 import { TaskstreamClient, type SubmitSpec } from "../../sdk/typescript/src/index.ts";

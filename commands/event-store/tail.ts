@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { parseEntryUnless, type StoredEvent } from "./stream-format.ts";
 import type { EventStore } from "./event-store.ts";
@@ -9,6 +10,12 @@ export interface TailOptions {
   batchSize?: number;
   /** How long one blocking read waits for news, in ms. */
   blockMs?: number;
+  /**
+   * Pause after a read that was not full, in ms (default 0): under a steady trickle each read then
+   * brings many entries instead of one or two — fewer round trips for both sides, for at most this
+   * much delay.
+   */
+  pauseMs?: number;
   signal: AbortSignal;
   /** Entries the caller already holds (by task and version): left out, their data never parsed. */
   skip?: (taskId: string, version: number) => boolean;
@@ -40,6 +47,7 @@ export async function* tailPartitions(
       throw error;
     }
     if (!reply) continue;
+    let full = false;
     const batch: StoredEvent[] = [];
     for (const [key, entries] of reply) {
       const partition = partitionByKey.get(key)!;
@@ -47,9 +55,11 @@ export async function* tailPartitions(
         const event = parseEntryUnless(partition, entry, options.skip);
         if (event) batch.push(event);
       }
+      if (entries.length >= batchSize) full = true;
       const last = entries.at(-1);
       if (last) positions.set(partition, last[0]);
     }
     if (batch.length > 0) yield batch;
+    if (!full && options.pauseMs) await sleep(options.pauseMs);
   }
 }

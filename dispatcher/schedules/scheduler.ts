@@ -95,7 +95,7 @@ export class Scheduler {
     await index.refresh();
     if (generation !== this.generation) return; // stopped while loading
     const abort = new AbortController();
-    const connection = redis.duplicate();
+    const connection = redis.duplicate({ enableAutoPipelining: false }); // one blocking read at a time
     const run: Run = { epoch, index, abort, connection, tail: Promise.resolve() };
     this.run = run;
     for (const [id] of index.entries()) this.refreshDue(id);

@@ -53,7 +53,7 @@ export class SchedulesProjector {
     if (this.running) return;
     await this.exclusive(() => this.reload());
     const abort = new AbortController();
-    const connection = this.options.redis.duplicate();
+    const connection = this.options.redis.duplicate({ enableAutoPipelining: false }); // one blocking read at a time
     this.running = { abort, connection, loop: this.run(connection, abort.signal) };
   }
 

@@ -15,6 +15,7 @@ import {
   type SubmitTaskResponse,
   type SubmitTasksResponse,
   type Task,
+  type TaskSpec,
 } from "../../../proto/gen/taskstream/v1/tasks.ts";
 import {
   fromEvent,
@@ -26,6 +27,7 @@ import {
   type TaskInfo,
 } from "./client-types.ts";
 import { traceHeaders } from "./tracing.ts";
+import { SubmitCoalescer } from "./submit-coalescer.ts";
 
 /** A failed call: the gRPC status `code` (e.g. 5 NOT_FOUND), its name in `status`, and `details`. */
 export class TaskstreamError extends Error {
@@ -50,6 +52,12 @@ export interface ClientOptions {
   credentials?: ChannelCredentials;
   /** Deadline of each call (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Coalesce concurrent `submit()` calls into SubmitTasks calls (default true): under load one call
+   * carries many tasks, each still validated, deduplicated and answered on its own. Submissions
+   * made inside an active trace are always sent alone, with their trace context.
+   */
+  coalesce?: boolean;
 }
 
 type Callback<Res> = (error: ServiceError | null, response: Res) => void;
@@ -67,6 +75,7 @@ type Invoke<Res> = (
 export class TaskstreamClient {
   private readonly client: TaskServiceClient;
   private readonly timeoutMs: number;
+  private readonly coalescer: SubmitCoalescer<SubmitResult> | null;
 
   constructor(options: ClientOptions) {
     this.client = new TaskServiceClient(
@@ -74,20 +83,37 @@ export class TaskstreamClient {
       options.credentials ?? grpcCredentials.createInsecure(),
     );
     this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.coalescer =
+      options.coalesce === false
+        ? null
+        : new SubmitCoalescer({
+            one: (task) => this.submitOne(task),
+            many: (tasks) => this.submitTasks(tasks),
+            isInvalid: (error) =>
+              error instanceof TaskstreamError && error.code === Number(grpcStatus.INVALID_ARGUMENT),
+          });
   }
 
-  /** Submits one task. */
+  /** Submits one task (concurrent calls may share one SubmitTasks call: see `coalesce`). */
   async submit(spec: SubmitSpec): Promise<SubmitResult> {
     const task = toTaskSpec(spec);
+    if (this.coalescer === null || Object.keys(traceHeaders()).length > 0) return this.submitOne(task);
+    return this.coalescer.submit(task);
+  }
+
+  /** Submits many tasks in one call: all are validated before any is written. */
+  async submitMany(specs: SubmitSpec[]): Promise<SubmitResult[]> {
+    return this.submitTasks(specs.map(toTaskSpec));
+  }
+
+  private async submitOne(task: TaskSpec): Promise<SubmitResult> {
     const { id, deduplicated } = await this.unary<SubmitTaskResponse>((md, o, cb) =>
       this.client.submitTask({ task }, md, o, cb),
     );
     return { id, deduplicated };
   }
 
-  /** Submits many tasks in one call: all are validated before any is written. */
-  async submitMany(specs: SubmitSpec[]): Promise<SubmitResult[]> {
-    const tasks = specs.map(toTaskSpec);
+  private async submitTasks(tasks: TaskSpec[]): Promise<SubmitResult[]> {
     const { results } = await this.unary<SubmitTasksResponse>((md, o, cb) =>
       this.client.submitTasks({ tasks }, md, o, cb),
     );

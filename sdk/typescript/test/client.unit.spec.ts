@@ -37,14 +37,21 @@ const notFound = (id: string): Partial<ServiceError> => ({
   details: `task ${id} not found`,
 });
 
+const invalid: Partial<ServiceError> = { code: status.INVALID_ARGUMENT, details: "type: bad" };
+
 const service: TaskServiceServer = {
   submitTask: (call, callback) => {
     calls.push({ method: "submitTask", request: call.request, metadata: call.metadata });
-    callback(null, { id: "new-id", deduplicated: call.request.task?.idempotencyKey === "seen" });
+    if (call.request.task?.type === "bad") return callback(invalid);
+    const own = call.request.task?.type === "own" ? `own:${call.request.task.payloadJson}` : "new-id";
+    callback(null, { id: own, deduplicated: call.request.task?.idempotencyKey === "seen" });
   },
   submitTasks: (call, callback) => {
     calls.push({ method: "submitTasks", request: call.request, metadata: call.metadata });
-    callback(null, { results: call.request.tasks.map((_t, i) => ({ id: `id-${i}`, deduplicated: false })) });
+    if (call.request.tasks.some((t) => t.type === "bad")) return callback(invalid);
+    const id = (t: { type: string; payloadJson: string }, i: number) =>
+      t.type === "own" ? `own:${t.payloadJson}` : `id-${i}`;
+    callback(null, { results: call.request.tasks.map((t, i) => ({ id: id(t, i), deduplicated: false })) });
   },
   getTask: (call, callback) =>
     call.request.id === "t1" ? callback(null, task) : callback(notFound(call.request.id)),
@@ -65,6 +72,7 @@ const service: TaskServiceServer = {
 describe("TaskstreamClient", () => {
   const server = new Server();
   let client: TaskstreamClient;
+  let clientAddress = "";
 
   beforeAll(async () => {
     server.addService(TaskServiceService, service);
@@ -73,7 +81,8 @@ describe("TaskstreamClient", () => {
         error ? reject(error) : resolve(bound),
       ),
     );
-    client = new TaskstreamClient({ address: `127.0.0.1:${port}` });
+    clientAddress = `127.0.0.1:${port}`;
+    client = new TaskstreamClient({ address: clientAddress });
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   });
   afterAll(() => {
@@ -189,5 +198,41 @@ describe("TaskstreamClient", () => {
     expect(calls[0]?.metadata.get("traceparent")).toEqual([
       "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
     ]);
+  });
+
+  it("coalesces concurrent submissions into SubmitTasks calls, answering each caller its own task", async () => {
+    calls.length = 0;
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => client.submit({ type: "own", payload: i })),
+    );
+    expect(results.map((r) => r.id)).toEqual(Array.from({ length: 50 }, (_, i) => `own:${i}`));
+    expect(calls.length).toBeLessThan(50);
+    expect(calls.some((c) => c.method === "submitTasks")).toBe(true);
+  });
+
+  it("sends every task of a batch refused as invalid alone, so only the invalid one fails", async () => {
+    calls.length = 0;
+    const results = await Promise.allSettled([
+      client.submit({ type: "own", payload: 1 }),
+      client.submit({ type: "own", payload: 2 }),
+      client.submit({ type: "own", payload: 3 }),
+      client.submit({ type: "bad" }),
+    ]);
+    expect(results.slice(0, 3).map((r) => r.status === "fulfilled" && r.value.id)).toEqual([
+      "own:1",
+      "own:2",
+      "own:3",
+    ]);
+    expect(results[3]).toMatchObject({ status: "rejected" });
+    expect((results[3] as PromiseRejectedResult).reason).toBeInstanceOf(TaskstreamError);
+    expect(calls.filter((c) => c.method === "submitTasks").length).toBeGreaterThan(0);
+  });
+
+  it("does not coalesce when told not to", async () => {
+    calls.length = 0;
+    const single = new TaskstreamClient({ address: clientAddress, coalesce: false });
+    await Promise.all([single.submit({ type: "echo" }), single.submit({ type: "echo" })]);
+    single.close();
+    expect(calls.map((c) => c.method)).toEqual(["submitTask", "submitTask"]);
   });
 });
