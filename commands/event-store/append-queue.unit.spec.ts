@@ -12,7 +12,7 @@ const append = (taskId: string): QueuedAppend => ({
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("AppendQueue", () => {
-  it("keeps one call in flight per lane and sends what queued meanwhile in the next call", async () => {
+  it("sends every lane in one round, keeps one round in flight, and sends what queued meanwhile next", async () => {
     const calls: { partition: number; epoch: number | undefined; ids: string[]; done: () => void }[] = [];
     const queue = new AppendQueue(
       (partition, epoch, appends) =>
@@ -32,13 +32,20 @@ describe("AppendQueue", () => {
       [0, undefined, ["d"]],
     ]);
     queue.push(0, 7, append("e"));
-    queue.push(0, 7, append("f"));
+    queue.push(1, 7, append("f"));
     await turn();
-    expect(calls).toHaveLength(3); // lane 0|7 is still busy
     calls[0]!.done();
+    calls[1]!.done();
     await turn();
     await turn();
-    expect(calls.slice(3).map((c) => c.ids)).toEqual([["e", "f"]]);
+    expect(calls).toHaveLength(3); // the round waits for its last call
+    calls[2]!.done();
+    await turn();
+    await turn();
+    expect(calls.slice(3).map((c) => [c.partition, c.ids])).toEqual([
+      [0, ["e"]],
+      [1, ["f"]],
+    ]);
   });
 
   it("splits a long queue into calls of at most MAX_TASKS_PER_CALL", async () => {
