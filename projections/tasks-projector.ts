@@ -23,7 +23,7 @@ export interface TasksProjectorOptions {
   /** Pause of the running loop after an error before it tries again, in ms (default 1000). */
   retryMs?: number;
   /**
-   * Least time between the starts of two commits of the running loop, in ms (default 50): events
+   * Least time between the starts of two commits of the running loop, in ms (default 100): events
    * arriving meanwhile wait and join the next batch, so a task's several events of one moment
    * become one row write. Bounds the rate of transactions, not the lag (at most this much added);
    * skipped while the log is ahead of the projector (a partition read came back full).
@@ -137,7 +137,7 @@ export class TasksProjector {
   }
 
   private async run(connection: Redis, signal: AbortSignal): Promise<void> {
-    const { store, blockMs, retryMs = 1000, minCommitIntervalMs = 50, onError } = this.options;
+    const { store, blockMs, retryMs = 1000, minCommitIntervalMs = 100, onError } = this.options;
     const perPartition = Math.max(1, Math.ceil(this.batchSize / store.partitions));
     while (!signal.aborted) {
       try {
