@@ -57,6 +57,9 @@ export function taskRowFromRecord(r: TaskRecord): TaskRow {
 }
 
 /**
+ * The statements below are prepared once per connection (named queries): PostgreSQL parses and
+ * plans them once, not on every batch.
+ *
  * Each column of `tasks`: its name, its PostgreSQL type, how a TaskRow fills it, and whether an
  * event after TaskSubmitted can change it (the `lifecycle` columns an update rewrites). Rows travel
  * to PostgreSQL as ONE json parameter expanded by json_to_recordset — one JSON.stringify of the
@@ -137,7 +140,7 @@ export async function loadTasks(db: Queryable, ids: string[]): Promise<Map<strin
 /** Inserts or replaces these rows in one statement; a row never replaces a newer version. */
 export async function upsertTasks(db: Queryable, rows: TaskRow[]): Promise<void> {
   if (rows.length === 0) return;
-  await db.query(INSERT_TASKS, [rowsJson(rows, TASK_COLUMNS)]);
+  await db.query({ name: "tasks-insert", text: INSERT_TASKS, values: [rowsJson(rows, TASK_COLUMNS)] });
 }
 
 /**
@@ -147,7 +150,11 @@ export async function upsertTasks(db: Queryable, rows: TaskRow[]): Promise<void>
  */
 export async function updateTasks(db: Queryable, rows: TaskRow[]): Promise<number> {
   if (rows.length === 0) return 0;
-  const { rowCount } = await db.query(UPDATE_TASKS, [rowsJson(rows, LIFECYCLE)]);
+  const { rowCount } = await db.query({
+    name: "tasks-update",
+    text: UPDATE_TASKS,
+    values: [rowsJson(rows, LIFECYCLE)],
+  });
   return rowCount ?? 0;
 }
 
@@ -163,5 +170,5 @@ export async function insertEvents(db: Queryable, events: StoredEvent[]): Promis
     partition: e.partition,
     recorded_at: streamIdTime(e.streamId),
   }));
-  await db.query(INSERT_EVENTS, [JSON.stringify(records)]);
+  await db.query({ name: "task-events-insert", text: INSERT_EVENTS, values: [JSON.stringify(records)] });
 }
