@@ -12,7 +12,7 @@ export interface RedisInfo {
 export async function redisInfo(redis: Redis): Promise<RedisInfo> {
   const text = await redis.info();
   const field = (name: string) => new RegExp(`^${name}:(.*)\\r?$`, "m").exec(text)?.[1]?.trim() ?? "";
-  const fsync = await redis.config("GET", "appendfsync");
+  const fsync = (await redis.config("GET", "appendfsync")) as string[];
   return {
     version: field("redis_version"),
     appendonly: field("aof_enabled") === "1" ? "yes" : "no",
