@@ -34,7 +34,7 @@ export class SubmitCoalescer<R> {
   private inFlight = 0;
   private scheduled = false;
 
-  constructor(calls: SubmitCalls<R>, maxInFlight = 2) {
+  constructor(calls: SubmitCalls<R>, maxInFlight = 1) {
     this.calls = calls;
     this.maxInFlight = maxInFlight;
   }
