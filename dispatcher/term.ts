@@ -409,12 +409,36 @@ export class Term {
     for (const timer of this.timers.popDue(Date.now())) this.fire(timer);
   }
 
+  /** Whether a timer still stands for the task's current state (a stale one does nothing when it fires). */
+  private isLive(timer: Timer): boolean {
+    const state = this.table.states.get(timer.taskId);
+    if (!state) return false;
+    switch (timer.kind) {
+      case "due":
+        return state.status === "QUEUED" && state.version === timer.token;
+      case "expire":
+        return state.status === "QUEUED" && state.attempt === timer.token;
+      case "deadline":
+        return ACTIVE.has(state.status) && state.attempt === timer.token;
+      case "heartbeat":
+        return ACTIVE.has(state.status) && state.version === timer.token;
+    }
+  }
+
+  /**
+   * Drops stale timers once they outnumber the tasks by far: every attempt sets a start-to-close
+   * deadline (5 minutes by default) that stays queued after the attempt ends, and at thousands of
+   * tasks a second those would pile up in memory until they are due.
+   */
+  private compactTimers(): void {
+    if (this.timers.size > 4 * this.table.states.size + 10_000) this.timers.retain((t) => this.isLive(t));
+  }
+
   private fire(timer: Timer): void {
     const state = this.table.states.get(timer.taskId);
-    if (!state) return;
-    if (timer.kind === "due" && state.status === "QUEUED" && state.version === timer.token)
-      this.reconcile(timer.taskId, state);
-    if (timer.kind === "deadline" && ACTIVE.has(state.status) && state.attempt === timer.token) {
+    if (!state || !this.isLive(timer)) return;
+    if (timer.kind === "due") this.reconcile(timer.taskId, state);
+    if (timer.kind === "deadline") {
       this.timeOut(
         timer.taskId,
         state,
@@ -422,11 +446,11 @@ export class Term {
         "attempt exceeded its start-to-close timeout",
       );
     }
-    if (timer.kind === "heartbeat" && ACTIVE.has(state.status) && state.version === timer.token) {
+    if (timer.kind === "heartbeat") {
       const limit = state.spec?.timeouts.heartbeatMs;
       this.timeOut(timer.taskId, state, "HEARTBEAT_TIMEOUT", `no heartbeat within ${limit} ms`);
     }
-    if (timer.kind === "expire" && state.status === "QUEUED" && state.attempt === timer.token) {
+    if (timer.kind === "expire") {
       void this.run(timer.taskId, () => ({ type: "ExpireSchedule", data: { now: Date.now() } }));
     }
   }
@@ -458,6 +482,7 @@ export class Term {
       }
     }
     this.table.purgeTerminal(now - 30_000);
+    this.compactTimers();
     this.ctx.metrics.queueDepth(this.ready.depthByPriority());
     const stats = computeStats(
       this.epoch,

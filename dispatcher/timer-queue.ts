@@ -43,6 +43,13 @@ export class TimerQueue {
     this.heap.length = 0;
   }
 
+  /** Keeps only the timers `live` accepts (drops the stale ones), in O(n). */
+  retain(live: (timer: Timer) => boolean): void {
+    const kept = this.heap.filter(live);
+    this.heap.length = 0;
+    for (const timer of kept.sort((a, b) => a.at - b.at)) this.heap.push(timer);
+  }
+
   private pop(): Timer | undefined {
     const heap = this.heap;
     const top = heap[0];
