@@ -24,6 +24,17 @@ export interface DispatchStats {
   }[];
 }
 
+/** Each spec's `requires` as text, computed once per spec object (stats run every second over every task). */
+const requiresKeys = new WeakMap<object, string>();
+function requiresKey(requires: Record<string, string>): string {
+  let key = requiresKeys.get(requires);
+  if (key === undefined) {
+    key = JSON.stringify(requires);
+    requiresKeys.set(requires, key);
+  }
+  return key;
+}
+
 export function computeStats(
   epoch: number,
   states: ReadonlyMap<string, TaskState>,
@@ -40,7 +51,7 @@ export function computeStats(
     const { type, requires } = state.spec;
     backlogByType[type] = (backlogByType[type] ?? 0) + 1;
     if ((state.availableAt ?? 0) > now) continue;
-    const shape = `${type}\u0000${JSON.stringify(requires)}`;
+    const shape = `${type}\u0000${requiresKey(requires)}`;
     let ok = routable.get(shape);
     if (ok === undefined) {
       ok = live.some((s) => s.stream !== null && s.types.has(type) && satisfies(requires, s.labels));
