@@ -31,7 +31,7 @@ export async function truncateReadModel(url: string): Promise<void> {
   try {
     const { rows } = await client.query<{ name: string }>(
       `select table_name as name from information_schema.tables
-        where table_schema = 'public' and table_name in ('tasks', 'task_events', 'projection_checkpoints')`,
+        where table_schema = 'public' and table_name in ('tasks', 'task_event_runs', 'projection_checkpoints')`,
     );
     if (rows.length > 0) await client.query(`truncate ${rows.map((r) => r.name).join(", ")}`);
   } finally {
@@ -39,7 +39,7 @@ export async function truncateReadModel(url: string): Promise<void> {
   }
 }
 
-/** Rows of `tasks` by state, and the number of `task_events`. */
+/** Rows of `tasks` by state, and the number of events in the history (`task_event_runs`). */
 export async function readModelCounts(
   url: string,
 ): Promise<{ byState: Record<string, number>; events: number }> {
@@ -49,7 +49,9 @@ export async function readModelCounts(
     const states = await client.query<{ state: string; n: string }>(
       "select state, count(*) as n from tasks group by state",
     );
-    const events = await client.query<{ n: string }>("select count(*) as n from task_events");
+    const events = await client.query<{ n: string }>(
+      "select coalesce(sum(last_version - first_version + 1), 0) as n from task_event_runs",
+    );
     return {
       byState: Object.fromEntries(states.rows.map((r) => [r.state, Number(r.n)])),
       events: Number(events.rows[0]?.n ?? 0),

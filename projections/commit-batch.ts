@@ -5,7 +5,7 @@ import { advanceCheckpoints, type CheckpointMove } from "./checkpoints.ts";
 import { findGaps, foldBatch, rowsFromHistory, type FoldResult } from "./fold-batch.ts";
 import type { RowCache } from "./row-cache.ts";
 import type { TaskRow } from "./task-row.ts";
-import { insertEvents, loadTasks, updateTasks, upsertTasks } from "./task-table.ts";
+import { insertEvents, loadTasks, recordedVersions, updateTasks, upsertTasks } from "./task-table.ts";
 
 export interface CommitTarget {
   pool: pg.Pool;
@@ -68,8 +68,24 @@ async function write(
   // A row believed to exist but gone (the read model emptied behind the projector) is written whole.
   const updated = await updateTasks(client, existing);
   await upsertTasks(client, updated === existing.length ? fresh : outcome.changed);
-  await insertEvents(client, outcome.applied);
+  const unknown = [...fresh, ...rebuilt].map((row) => row.id);
+  await insertEvents(client, await unrecorded(client, outcome.applied, unknown));
   return outcome;
+}
+
+/**
+ * The events to add to the history. A task folded from its row records exactly the events above
+ * that row's version, which its history cannot hold yet (row and history commit together). For a
+ * task without a row (new, or its row lost) the history is asked how far it already goes.
+ */
+async function unrecorded(
+  client: pg.PoolClient,
+  applied: StoredEvent[],
+  unknown: string[],
+): Promise<StoredEvent[]> {
+  if (unknown.length === 0) return applied;
+  const recorded = await recordedVersions(client, unknown);
+  return applied.filter((event) => event.version > (recorded.get(event.taskId) ?? 0));
 }
 
 /** The rows of the batch's tasks: from the cache, the rest read in one query. */

@@ -51,6 +51,7 @@ describe("migrate", () => {
       "schedule_firings",
       "schedules",
       "schema_migrations",
+      "task_event_runs",
       "task_events",
       "tasks",
     ]);

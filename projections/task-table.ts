@@ -124,11 +124,11 @@ const UPDATE_TASKS = `
   from ${recordset(LIFECYCLE)}
   where tasks.id = x.id and tasks.version < x.version`;
 
-const INSERT_EVENTS = `
-  insert into task_events (task_id, version, type, data, stream_id, partition, recorded_at)
-  select x.task_id, x.version, x.type, x.data, x.stream_id, x.partition, to_timestamp(x.recorded_at / 1000.0)
+const INSERT_EVENT_RUNS = `
+  insert into task_event_runs (task_id, first_version, last_version, partition, events)
+  select x.task_id, x.first_version, x.last_version, x.partition, x.events
   from json_to_recordset($1::json)
-    as x(task_id text, version int, type text, data jsonb, stream_id text, partition int, recorded_at double precision)
+    as x(task_id text, first_version int, last_version int, partition int, events jsonb)
   on conflict do nothing`;
 
 /** The current rows of these tasks, by id (tasks without a row are absent). */
@@ -158,17 +158,56 @@ export async function updateTasks(db: Queryable, rows: TaskRow[]): Promise<numbe
   return rowCount ?? 0;
 }
 
-/** Records these events in `task_events` in one statement; events already there are left alone. */
+/** The highest version in the recorded history of each of these tasks (tasks without one are absent). */
+export async function recordedVersions(db: Queryable, ids: string[]): Promise<Map<string, number>> {
+  const { rows } = await db.query<{ task_id: string; version: number }>(
+    "select task_id, max(last_version) as version from task_event_runs where task_id = any($1::text[]) group by task_id",
+    [ids],
+  );
+  return new Map(rows.map((row) => [row.task_id, row.version]));
+}
+
+/**
+ * Records these events (log order; each task's are consecutive versions above what its history
+ * holds) in `task_event_runs`, one row per task; a run already there is left alone.
+ */
 export async function insertEvents(db: Queryable, events: StoredEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const records = events.map((e) => ({
-    task_id: e.taskId,
-    version: e.version,
-    type: e.type,
-    data: e.data,
-    stream_id: e.streamId,
-    partition: e.partition,
-    recorded_at: streamIdTime(e.streamId),
-  }));
-  await db.query({ name: "task-events-insert", text: INSERT_EVENTS, values: [JSON.stringify(records)] });
+  const runs = new Map<string, EventRun>();
+  for (const e of events) {
+    const entry = {
+      version: e.version,
+      type: e.type,
+      data: e.data,
+      stream_id: e.streamId,
+      at: streamIdTime(e.streamId),
+    };
+    const run = runs.get(e.taskId);
+    if (run) {
+      run.last_version = e.version;
+      run.events.push(entry);
+    } else {
+      runs.set(e.taskId, {
+        task_id: e.taskId,
+        first_version: e.version,
+        last_version: e.version,
+        partition: e.partition,
+        events: [entry],
+      });
+    }
+  }
+  await db.query({
+    name: "task-event-runs-insert",
+    text: INSERT_EVENT_RUNS,
+    values: [JSON.stringify([...runs.values()])],
+  });
+}
+
+/** One row of `task_event_runs` as it travels to PostgreSQL. */
+interface EventRun {
+  task_id: string;
+  first_version: number;
+  last_version: number;
+  partition: number;
+  events: { version: number; type: string; data: unknown; stream_id: string; at: number }[];
 }

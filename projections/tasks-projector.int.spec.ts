@@ -178,6 +178,26 @@ describe("TasksProjector", () => {
     });
   });
 
+  it("records each event once in the history when the whole log is replayed over a lost row", async () => {
+    const id = newTaskId();
+    await fx.store.append(id, 0, [on.submitted(T0), on.assigned(1, T0 + 1)]);
+    await projector.catchUp();
+    await fx.store.append(id, 2, [on.started(1, T0 + 2)]);
+    await projector.catchUp(); // the history now holds two runs: versions 1–2 and 3
+    await fx.pool.query("delete from tasks where id = $1", [id]);
+    await fx.pool.query("delete from projection_checkpoints");
+    await fx.store.append(id, 3, [on.succeeded(1, T0 + 3, null)]);
+    await new TasksProjector({ store: fx.store, redis: fx.redis, pool: fx.pool }).catchUp();
+    const view = readModelView(fx.pool);
+    expect((await view.events(id)).map((e) => [e.version, e.type])).toEqual([
+      [1, "TaskSubmitted"],
+      [2, "TaskAssigned"],
+      [3, "TaskStarted"],
+      [4, "TaskSucceeded"],
+    ]);
+    expect(await view.row(id)).toMatchObject({ state: "SUCCEEDED", version: 4 });
+  });
+
   it("two instances racing over one log project every event exactly once", async () => {
     await projector.catchUp();
     const rivals = [fx.newPool(), fx.newPool()].map(

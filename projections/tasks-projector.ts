@@ -38,7 +38,7 @@ export interface TasksProjectorOptions {
 }
 
 /**
- * Folds the event log into the `tasks` and `task_events` tables, exactly once: each batch's rows,
+ * Folds the event log into the `tasks` and `task_event_runs` tables, exactly once: each batch's rows,
  * events and checkpoint move commit in one transaction, the checkpoint by compare-and-set, so any
  * number of instances may run over one log (see docs/projection-checkpoints.md). After each commit
  * the changed rows are published on `${prefix}:task-updates` (one JSON array per batch) for the read

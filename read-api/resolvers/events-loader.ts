@@ -1,12 +1,9 @@
 import type pg from "pg";
 import type { TaskRow } from "../../projections/task-row.ts";
 
-interface EventRecord {
+interface RunRecord {
   task_id: string;
-  version: number;
-  type: string;
-  data: unknown;
-  recorded_at: Date;
+  events: { version: number; type: string; data: unknown; at: number }[];
 }
 
 /** A `TaskEvent` as resolved: `at` is when the log recorded it. */
@@ -18,20 +15,21 @@ export interface TaskEventNode {
 }
 
 /**
- * The Mercurius loader of `Task.events`: the histories of every task in the response in one query,
- * each ordered by version.
+ * The Mercurius loader of `Task.events`: the histories of every task in the response in one query
+ * of their event runs, each ordered by version.
  */
 export function eventsLoader(pool: pg.Pool) {
   return async (queries: { obj: TaskRow }[]): Promise<TaskEventNode[][]> => {
     const ids = [...new Set(queries.map((query) => query.obj.id))];
-    const { rows } = await pool.query<EventRecord>(
-      "select task_id, version, type, data, recorded_at from task_events where task_id = any($1::text[]) order by task_id, version",
+    const { rows } = await pool.query<RunRecord>(
+      "select task_id, events from task_event_runs where task_id = any($1::text[]) order by task_id, first_version",
       [ids],
     );
     const byTask = new Map<string, TaskEventNode[]>();
     for (const row of rows) {
       const events = byTask.get(row.task_id) ?? [];
-      events.push({ version: row.version, type: row.type, at: row.recorded_at, data: row.data });
+      for (const e of row.events)
+        events.push({ version: e.version, type: e.type, at: new Date(e.at), data: e.data });
       byTask.set(row.task_id, events);
     }
     return queries.map((query) => byTask.get(query.obj.id) ?? []);
