@@ -24,15 +24,24 @@ export interface DispatchStats {
   }[];
 }
 
-/** Each spec's `requires` as text, computed once per spec object (stats run every second over every task). */
-const requiresKeys = new WeakMap<object, string>();
-function requiresKey(requires: Record<string, string>): string {
-  let key = requiresKeys.get(requires);
-  if (key === undefined) {
-    key = JSON.stringify(requires);
-    requiresKeys.set(requires, key);
+/**
+ * A task's shape for routing: its type, plus its required labels when it has any, as text computed
+ * once per `requires` object (stats run every second over every task; most tasks require nothing).
+ */
+const shapes = new WeakMap<object, string>();
+function shapeOf(type: string, requires: Record<string, string>): string {
+  let empty = true;
+  for (const _ in requires) {
+    empty = false;
+    break;
   }
-  return key;
+  if (empty) return type;
+  let shape = shapes.get(requires);
+  if (shape === undefined) {
+    shape = `${type}\u0000${JSON.stringify(requires)}`;
+    shapes.set(requires, shape);
+  }
+  return shape;
 }
 
 export function computeStats(
@@ -51,7 +60,7 @@ export function computeStats(
     const { type, requires } = state.spec;
     backlogByType[type] = (backlogByType[type] ?? 0) + 1;
     if ((state.availableAt ?? 0) > now) continue;
-    const shape = `${type}\u0000${requiresKey(requires)}`;
+    const shape = shapeOf(type, requires);
     let ok = routable.get(shape);
     if (ok === undefined) {
       ok = live.some((s) => s.stream !== null && s.types.has(type) && satisfies(requires, s.labels));

@@ -68,4 +68,20 @@ describe("compareStreamIds", () => {
     expect(compareStreamIds("5-5", "5-5")).toBe(0);
     expect(compareStreamIds("0-0", "1-0")).toBeLessThan(0);
   });
+
+  it("agrees with a numeric comparison on random ids", () => {
+    const numeric = (a: string, b: string) => {
+      const [aMs, aSeq] = a.split("-").map(BigInt) as [bigint, bigint];
+      const [bMs, bSeq] = b.split("-").map(BigInt) as [bigint, bigint];
+      return aMs === bMs ? Math.sign(Number(aSeq - bSeq)) : aMs < bMs ? -1 : 1;
+    };
+    const randomId = () =>
+      `${Math.floor(Math.random() ** 3 * 2e12)}-${Math.floor(Math.random() ** 4 * 1500)}`;
+    for (let i = 0; i < 5000; i++) {
+      const a = randomId();
+      const b =
+        i % 7 === 0 ? a : i % 5 === 0 ? `${a.split("-")[0]}-${Math.floor(Math.random() * 20)}` : randomId();
+      expect([a, b, Math.sign(compareStreamIds(a, b))]).toEqual([a, b, numeric(a, b)]);
+    }
+  });
 });
