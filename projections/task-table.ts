@@ -173,41 +173,40 @@ export async function recordedVersions(db: Queryable, ids: string[]): Promise<Ma
  */
 export async function insertEvents(db: Queryable, events: StoredEvent[]): Promise<void> {
   if (events.length === 0) return;
+  // The JSON is written by hand so each event's data goes in as the log holds it, not re-encoded.
   const runs = new Map<string, EventRun>();
   for (const e of events) {
-    const entry = {
-      version: e.version,
-      type: e.type,
-      data: e.data,
-      stream_id: e.streamId,
-      at: streamIdTime(e.streamId),
-    };
+    const entry = `{"version":${e.version},"type":${JSON.stringify(e.type)},"data":${e.rawData ?? JSON.stringify(e.data)},"stream_id":"${e.streamId}","at":${streamIdTime(e.streamId)}}`;
     const run = runs.get(e.taskId);
     if (run) {
-      run.last_version = e.version;
+      run.lastVersion = e.version;
       run.events.push(entry);
     } else {
       runs.set(e.taskId, {
-        task_id: e.taskId,
-        first_version: e.version,
-        last_version: e.version,
+        firstVersion: e.version,
+        lastVersion: e.version,
         partition: e.partition,
         events: [entry],
       });
     }
   }
+  const rows: string[] = [];
+  for (const [taskId, run] of runs) {
+    rows.push(
+      `{"task_id":${JSON.stringify(taskId)},"first_version":${run.firstVersion},"last_version":${run.lastVersion},"partition":${run.partition},"events":[${run.events.join(",")}]}`,
+    );
+  }
   await db.query({
     name: "task-event-runs-insert",
     text: INSERT_EVENT_RUNS,
-    values: [JSON.stringify([...runs.values()])],
+    values: [`[${rows.join(",")}]`],
   });
 }
 
-/** One row of `task_event_runs` as it travels to PostgreSQL. */
+/** One task's events of a batch, each already JSON. */
 interface EventRun {
-  task_id: string;
-  first_version: number;
-  last_version: number;
+  firstVersion: number;
+  lastVersion: number;
   partition: number;
-  events: { version: number; type: string; data: unknown; stream_id: string; at: number }[];
+  events: string[];
 }

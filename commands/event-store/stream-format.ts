@@ -1,7 +1,12 @@
 import type { RecordedEvent } from "../../domain/task/index.ts";
 
 /** An event read back from a partition stream, with its stream entry id (its position in the log). */
-export type StoredEvent = RecordedEvent & { streamId: string; partition: number };
+export type StoredEvent = RecordedEvent & {
+  streamId: string;
+  partition: number;
+  /** The data as the log holds it (JSON text), when read from the log: copied without re-encoding. */
+  rawData?: string;
+};
 
 /**
  * Parses an XRANGE/XREAD entry (`[id, [field, value, …]]`). The append script writes one entry per
@@ -39,6 +44,7 @@ export function parseEntryUnless(
     version: Number(values.v),
     type: values.type,
     data: JSON.parse(values.data ?? "null") as unknown,
+    rawData: values.data ?? "null",
   } as StoredEvent;
 }
 
