@@ -11,7 +11,7 @@ import { subscriptionResolvers } from "./resolvers/subscription.ts";
 import { dispatchResolvers } from "./resolvers/dispatch-stats.ts";
 import { mutationResolvers } from "./resolvers/mutations.ts";
 import type { TaskCommands } from "../commands/task-commands.ts";
-import { forwardTaskUpdates } from "./task-updates.ts";
+import { TaskUpdatesFeed } from "./task-updates.ts";
 import { scheduleResolvers } from "./resolvers/schedules.ts";
 import type { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
 
@@ -53,6 +53,13 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
   const extensions = [scheduleResolvers({ pool, commands: scheduleCommands })];
   // Mercurius and its `graphql` decoration stay encapsulated in a context of their own.
   await app.register(async (graphqlApp) => {
+    // Mercurius' pubsub exists once it is registered, before any update can arrive.
+    const feed = new TaskUpdatesFeed(
+      redis,
+      prefix,
+      (event) => graphqlApp.graphql.pubsub.publish(event),
+      graphqlApp.log,
+    );
     await graphqlApp.register(mercurius, {
       schema,
       resolvers: mergeByType(
@@ -62,7 +69,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
           Query: { ...queryResolvers({ pool, getTaskFromLog }), workers: dispatch.workers },
           Stats: { dispatch: dispatch.dispatch },
           Mutation: mutationResolvers(commands),
-          Subscription: subscriptionResolvers(),
+          Subscription: subscriptionResolvers(feed),
         },
         ...extensions.map((extension) => extension.resolvers),
       ) as IResolvers,
@@ -73,9 +80,8 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
       subscription: true,
       graphiql,
     });
-    const stopForwarding = await forwardTaskUpdates(redis, prefix, graphqlApp.graphql.pubsub, graphqlApp.log);
     graphqlApp.addHook("onClose", (_instance, done) => {
-      stopForwarding();
+      feed.close();
       done();
     });
   });

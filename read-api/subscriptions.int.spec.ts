@@ -9,6 +9,7 @@ import {
   type ReadModelFixture,
 } from "../projections/testing/read-model-fixture.ts";
 import { readApiPlugin } from "./plugin.ts";
+import { taskUpdatesChannel } from "../projections/task-row.ts";
 
 interface Message {
   id?: string;
@@ -130,5 +131,54 @@ describe("read API subscriptions over a real WebSocket", () => {
     } finally {
       client.close();
     }
+  });
+
+  it("listens to the projector's channel only while a subscription is open", async () => {
+    const listeners = async () => {
+      const reply = (await fx.redis.pubsub("NUMSUB", taskUpdatesChannel(fx.prefix))) as [string, number];
+      return Number(reply[1]);
+    };
+    await expect.poll(listeners).toBe(0);
+    const id = newTaskId();
+    await fx.store.append(id, 0, [on.submitted(1000, taskSpec({ type: "watched" }))]);
+    await projector.catchUp();
+    const client = await connect(url);
+    try {
+      const watch = (subscription: string) =>
+        client.send({
+          id: subscription,
+          type: "subscribe",
+          payload: {
+            query: `subscription($id: ID!) { taskUpdated(id: $id) { id version } }`,
+            variables: { id },
+          },
+        });
+      watch("first");
+      await expect.poll(listeners).toBe(1);
+      await fx.store.append(id, 1, [on.assigned(1, 1001)]);
+      await projector.catchUp();
+      expect(
+        (await client.next((m) => m.id === "first" && m.type === "next"))?.payload?.data?.taskUpdated,
+      ).toEqual({
+        id,
+        version: 2,
+      });
+      client.send({ id: "first", type: "complete" });
+      await expect.poll(listeners).toBe(0);
+
+      watch("second");
+      await expect.poll(listeners).toBe(1);
+      await fx.store.append(id, 2, [on.started(1, 1002)]);
+      await projector.catchUp();
+      expect(
+        (await client.next((m) => m.id === "second" && m.type === "next"))?.payload?.data?.taskUpdated,
+      ).toEqual({
+        id,
+        version: 3,
+      });
+    } finally {
+      client.close();
+    }
+    await expect.poll(listeners).toBe(0);
   });
 });

@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
-import type { PubSub } from "mercurius";
 import { taskUpdatesChannel, type TaskRow } from "../projections/task-row.ts";
 
 /** The Mercurius topic of one task's updates; its payload is `{ taskUpdated: TaskRow }`. */
@@ -10,31 +9,98 @@ export const TASKS_TOPIC = "TASKS_UPDATED";
 
 /**
  * Forwards the projector's published rows (Redis channel `${prefix}:task-updates`, from any process;
- * a message is a JSON array of rows, or one row)
- * into this instance's Mercurius pubsub, on one subscriber connection (a `duplicate()` of `redis`).
- * Resolves once subscribed; the returned function unsubscribes and disconnects.
+ * a message is a JSON array of rows, or one row) into this instance's Mercurius pubsub — only while
+ * some subscription of this instance is open. The first one subscribes to the channel (and starts
+ * once that is done), the last one to end unsubscribes: an instance nobody watches does not read
+ * and parse every update. One subscriber connection (a `duplicate()` of `redis`), made on first use.
  */
-export async function forwardTaskUpdates(
-  redis: Redis,
-  prefix: string,
-  pubsub: PubSub,
-  log: FastifyBaseLogger,
-): Promise<() => void> {
-  const subscriber = redis.duplicate();
-  subscriber.on("message", (_channel: string, message: string) => {
+export class TaskUpdatesFeed {
+  private readonly redis: Redis;
+  private readonly channel: string;
+  private readonly publish: (event: { topic: string; payload: unknown }) => void;
+  private readonly log: FastifyBaseLogger;
+  private subscriber: Redis | null = null;
+  private subscribed = false;
+  private users = 0;
+  private closed = false;
+  /** Subscribe and unsubscribe calls, one at a time, each bringing the connection in line with `users`. */
+  private sync: Promise<void> = Promise.resolve();
+
+  /** `publish` hands an update to the instance's Mercurius pubsub. */
+  constructor(
+    redis: Redis,
+    prefix: string,
+    publish: (event: { topic: string; payload: unknown }) => void,
+    log: FastifyBaseLogger,
+  ) {
+    this.redis = redis;
+    this.channel = taskUpdatesChannel(prefix);
+    this.publish = publish;
+    this.log = log;
+  }
+
+  /** Whether this instance is subscribed to the channel now. */
+  get active(): boolean {
+    return this.subscribed;
+  }
+
+  /** Counts one more subscription; resolves once updates flow. Call the returned function when it ends. */
+  async acquire(): Promise<() => void> {
+    this.users++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.users--;
+      void this.reconcile().catch((error: unknown) =>
+        this.log.warn({ err: error }, "task-updates: unsubscribe failed"),
+      );
+    };
+    try {
+      await this.reconcile();
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return release;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.subscriber?.disconnect();
+  }
+
+  private reconcile(): Promise<void> {
+    const step = this.sync.then(async () => {
+      const wanted = this.users > 0 && !this.closed;
+      if (wanted === this.subscribed) return;
+      const subscriber = (this.subscriber ??= this.connect());
+      if (wanted) await subscriber.subscribe(this.channel);
+      else await subscriber.unsubscribe(this.channel);
+      this.subscribed = wanted;
+    });
+    this.sync = step.catch(() => undefined);
+    return step;
+  }
+
+  private connect(): Redis {
+    const subscriber = this.redis.duplicate();
+    subscriber.on("message", (_channel: string, message: string) => this.forward(message));
+    return subscriber;
+  }
+
+  private forward(message: string): void {
     let rows: TaskRow[];
     try {
       const parsed = JSON.parse(message) as TaskRow | TaskRow[];
       rows = Array.isArray(parsed) ? parsed : [parsed];
     } catch (error) {
-      log.warn({ err: error }, "task-updates: ignoring a message that is not JSON");
+      this.log.warn({ err: error }, "task-updates: ignoring a message that is not JSON");
       return;
     }
     for (const row of rows) {
-      pubsub.publish({ topic: taskTopic(row.id), payload: { taskUpdated: row } });
-      pubsub.publish({ topic: TASKS_TOPIC, payload: { tasksUpdated: row } });
+      this.publish({ topic: taskTopic(row.id), payload: { taskUpdated: row } });
+      this.publish({ topic: TASKS_TOPIC, payload: { tasksUpdated: row } });
     }
-  });
-  await subscriber.subscribe(taskUpdatesChannel(prefix));
-  return () => subscriber.disconnect();
+  }
 }
