@@ -166,7 +166,7 @@ describe("read API over GraphQL", () => {
     expect(data!.task).toEqual({ id: pending, state: "QUEUED", version: 1, events: [] });
   });
 
-  it("pages through filtered tasks in (createdAt, id) order with opaque cursors", async () => {
+  it("pages through filtered tasks in id (creation) order with opaque cursors", async () => {
     const query = `query($filter: TaskFilter, $first: Int, $after: String) {
       tasks(filter: $filter, first: $first, after: $after) { edges { cursor node { id createdAt } } pageInfo { hasNextPage endCursor } } }`;
     type Page = {
@@ -191,9 +191,7 @@ describe("read API over GraphQL", () => {
       pages.push(pageInfo.hasNextPage);
       after = pageInfo.hasNextPage ? pageInfo.endCursor : null;
     } while (after);
-    const createdAt = (id: string) => T0 + 100 + Math.min(paged.indexOf(id), 3);
-    const expected = [...paged].sort((a, b) => createdAt(a) - createdAt(b) || (a < b ? -1 : 1));
-    expect(seen).toEqual(expected);
+    expect(seen).toEqual([...paged].sort());
     expect(pages).toEqual([true, true, false]);
 
     const assigned = await graphql<Page>(query, { filter: { type: "page", state: "ASSIGNED" }, first: 10 });

@@ -1,6 +1,6 @@
 import { GraphQLError } from "graphql";
 
-/** A position in the (created_at, id) order of tasks. */
+/** A position in the id (creation) order of tasks; the id alone fixes it, createdAt rides along. */
 export interface TaskCursor {
   createdAt: number;
   id: string;

@@ -30,7 +30,10 @@ export function queryResolvers({ pool, getTaskFromLog }: QueryDeps) {
   };
 }
 
-/** One page of tasks in (created_at, id) order, after a cursor: keyset pagination. */
+/**
+ * One page of tasks in id order, after a cursor: keyset pagination. Ids are UUIDv7 from the same
+ * clock reading as created_at, so this is creation order (migrations/004_task_indexes_by_id.sql).
+ */
 async function listTasks(
   pool: pg.Pool,
   { filter, first, after }: { filter?: TaskFilter | null; first: number; after?: string | null },
@@ -47,13 +50,11 @@ async function listTasks(
   if (filter?.type != null) where.push(`type = ${param(filter.type)}`);
   if (after != null) {
     const cursor = decodeCursor(after);
-    where.push(
-      `(created_at, id) > (${param(new Date(cursor.createdAt).toISOString())}::timestamptz, ${param(cursor.id)})`,
-    );
+    where.push(`id > ${param(cursor.id)}`);
   }
   const { rows } = await pool.query<TaskRecord>(
     `select * from tasks ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
-     order by created_at, id limit ${param(first + 1)}`,
+     order by id limit ${param(first + 1)}`,
     params,
   );
   const page = rows.slice(0, first).map(taskRowFromRecord);
