@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
 import { eventually } from "../tests/support/server.ts";
@@ -151,6 +152,34 @@ describe("dispatcher on real Redis and etcd", () => {
     });
     await w.next("ack");
     expect((await fx.stateOf(id)).status).toBe("CANCELLED");
+  });
+
+  it("gives a worker's slot to the next task once it reports a result, while the result is written", async () => {
+    const w = fx.worker();
+    await w.register(["one-slot"], { slots: 1 });
+    const first = (await fx.commands.submit({ type: "one-slot" }, noTrace)).id;
+    const second = (await fx.commands.submit({ type: "one-slot" }, noTrace)).id;
+    expect(await w.next("assignment")).toMatchObject({ taskId: first });
+    await expect(w.next("assignment", 300)).rejects.toThrow(/no assignment/); // one slot, taken
+
+    // Fault injection: the first task's result reaches the log 1.5 s late; a sweep of held attempts runs meanwhile.
+    const store = fx.server.store;
+    const append = store.append.bind(store);
+    store.append = async (taskId, version, events, options) => {
+      if (taskId === first && events.some((e) => e.type === "TaskSucceeded")) await sleep(1500);
+      return append(taskId, version, events, options);
+    };
+    try {
+      w.send({ $case: "completed", value: { taskId: first, attempt: 1, resultJson: "1" } });
+      expect(await w.next("assignment", 1000)).toMatchObject({ taskId: second });
+      expect(w.received.some((m) => m.msg?.$case === "ack")).toBe(false); // the result is not written yet
+      expect(await w.next("ack")).toMatchObject({ taskId: first, accepted: true });
+    } finally {
+      store.append = append;
+    }
+    expect((await fx.stateOf(first)).status).toBe("SUCCEEDED");
+    // Held by the worker while its result was being written: no attempt was taken for lost.
+    expect(await historyOf(first)).toEqual(["TaskSubmitted", "TaskAssigned", "TaskStarted", "TaskSucceeded"]);
   });
 
   it("refuses a first message that is not register", async () => {

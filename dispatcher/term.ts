@@ -196,6 +196,14 @@ export class Term {
     }
     const start = this.takePendingStart(report.taskId);
     const { command, attempt } = report;
+    // A result means the worker's slot is free now: it may take the next task while this result is
+    // written, instead of one log write later. The attempt stays the worker's until then.
+    const finishing = report.acknowledge && session.attempts.get(report.taskId) === attempt;
+    if (finishing) {
+      session.attempts.delete(report.taskId);
+      session.finishing.set(report.taskId, attempt);
+      this.schedulePump();
+    }
     const events = await this.run(report.taskId, (state) => {
       if (start) return [start, command];
       // A result with no start recorded or pending (the SDK leaves out a start that its result
@@ -209,6 +217,8 @@ export class Term {
       }
       return command;
     });
+    if (finishing && session.finishing.get(report.taskId) === attempt)
+      session.finishing.delete(report.taskId);
     if (!report.acknowledge) return;
     session.send({ msg: { $case: "ack", value: reportAck(report.taskId, report.attempt, events) } });
     if (session.attempts.get(report.taskId) === report.attempt) session.attempts.delete(report.taskId);
@@ -402,6 +412,7 @@ export class Term {
     if (holderId === undefined || this.inFlight.has(taskId)) return;
     this.holders.delete(taskId);
     const holder = this.sessions.get(holderId);
+    holder?.finishing.delete(taskId);
     if (holder?.attempts.delete(taskId)) this.schedulePump();
   }
 
@@ -476,7 +487,10 @@ export class Term {
       for (const [taskId, state] of this.table.states) {
         if (!ACTIVE.has(state.status) || this.inFlight.has(taskId)) continue;
         const holder = this.sessions.get(this.holders.get(taskId) ?? "");
-        if (!holder || holder.attempts.get(taskId) !== state.attempt) {
+        const held =
+          holder !== undefined &&
+          (holder.attempts.get(taskId) === state.attempt || holder.finishing.get(taskId) === state.attempt);
+        if (!held) {
           this.failAttempt(taskId, state.attempt, "WORKER_LOST", "no live worker holds the attempt");
         }
       }

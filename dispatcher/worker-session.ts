@@ -30,6 +30,12 @@ export class WorkerSession implements Capabilities {
   readonly labels: Readonly<Record<string, string>>;
   /** Attempts this worker holds; 0 marks an assignment still being written. */
   readonly attempts = new Map<string, number>();
+  /**
+   * Attempts whose result the worker has reported and the leader is still writing. Their slots are
+   * free already (the worker's handler returned), so they are not counted in `attempts`; they still
+   * belong to this worker until the result is in the log.
+   */
+  readonly finishing = new Map<string, number>();
   stream: SessionStream | null;
   lastSeenAt: number;
   disconnectedAt: number | null = null;
