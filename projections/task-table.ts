@@ -128,7 +128,7 @@ const INSERT_EVENT_RUNS = `
   insert into task_event_runs (task_id, first_version, last_version, partition, events)
   select x.task_id, x.first_version, x.last_version, x.partition, x.events
   from json_to_recordset($1::json)
-    as x(task_id text, first_version int, last_version int, partition int, events jsonb)
+    as x(task_id text, first_version int, last_version int, partition int, events json)
   on conflict do nothing`;
 
 /** The current rows of these tasks, by id (tasks without a row are absent). */
