@@ -281,6 +281,37 @@ describe("TasksProjector", () => {
     }
   });
 
+  it("publishes a batch's rows only while some process listens on the channel", async () => {
+    await projector.catchUp();
+    const live = new TasksProjector({ store: fx.store, redis: fx.redis, pool: fx.pool, blockMs: 100 });
+    extra.push(live);
+    await live.start();
+    const project = async () => {
+      const id = newTaskId();
+      const appended = await fx.store.append(id, 0, succeededLife(Date.now()));
+      if (appended.kind !== "appended") throw new Error("not appended");
+      await live.waitFor({ [fx.store.partitionOf(id)]: appended.streamIds.at(-1)! });
+      return id;
+    };
+    await project();
+    await expect.poll(() => live.unheardBatches).toBeGreaterThan(0);
+
+    const subscriber = fx.redis.duplicate();
+    const published: string[] = [];
+    subscriber.on("message", (_channel: string, message: string) =>
+      published.push(...(JSON.parse(message) as TaskRow[]).map((row) => row.id)),
+    );
+    await subscriber.subscribe(taskUpdatesChannel(fx.prefix));
+    try {
+      const unheard = live.unheardBatches;
+      const id = await project();
+      await expect.poll(() => published).toContain(id);
+      expect(live.unheardBatches).toBe(unheard);
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+
   it("two started instances share the work through their checkpoints", async () => {
     await projector.catchUp();
     const rivals = [fx.newPool(), fx.newPool()].map(

@@ -42,7 +42,7 @@ export interface TasksProjectorOptions {
  * events and checkpoint move commit in one transaction, the checkpoint by compare-and-set, so any
  * number of instances may run over one log (see docs/projection-checkpoints.md). After each commit
  * the changed rows are published on `${prefix}:task-updates` (one JSON array per batch) for the read
- * API's subscriptions.
+ * API's subscriptions, when anyone listens.
  */
 export class TasksProjector {
   /** The `projector` key of this projector's checkpoint rows. */
@@ -53,6 +53,8 @@ export class TasksProjector {
   /** Batches abandoned because another instance had moved the checkpoint first. */
   conflicts = 0;
   publishFailures = 0;
+  /** Batches whose rows were not published because no process listened on the channel. */
+  unheardBatches = 0;
   /** Age of the newest event of the last committed batch when it committed, in ms. */
   lagMs = 0;
 
@@ -197,9 +199,19 @@ export class TasksProjector {
     return outcome.applied.length;
   }
 
-  /** One message per batch: the JSON array of the rows it changed. */
+  /**
+   * One message per batch: the JSON array of the rows it changed, built and sent only while some
+   * process listens (the read API subscribes while GraphQL subscriptions are open). Asking first
+   * costs one small round trip per batch; a listener that arrives after the answer missed only rows
+   * committed before it subscribed, which it does not wait for.
+   */
   private async publish(rows: TaskRow[]): Promise<void> {
     try {
+      const [, listeners] = (await this.options.redis.pubsub("NUMSUB", this.channel)) as [string, number];
+      if (Number(listeners) === 0) {
+        this.unheardBatches++;
+        return;
+      }
       await this.options.redis.publish(this.channel, JSON.stringify(rows));
     } catch (error) {
       this.publishFailures++;
