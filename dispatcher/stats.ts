@@ -46,7 +46,8 @@ function shapeOf(type: string, requires: Record<string, string>): string {
 
 export function computeStats(
   epoch: number,
-  states: ReadonlyMap<string, TaskState>,
+  /** The QUEUED tasks (any others are skipped). */
+  queued: Iterable<TaskState>,
   sessions: Iterable<WorkerSession>,
   depth: readonly number[],
   now: number,
@@ -55,7 +56,7 @@ export function computeStats(
   const backlogByType: Record<string, number> = {};
   const routable = new Map<string, boolean>();
   let unroutable = 0;
-  for (const state of states.values()) {
+  for (const state of queued) {
     if (state.status !== "QUEUED" || state.spec === null) continue;
     const { type, requires } = state.spec;
     backlogByType[type] = (backlogByType[type] ?? 0) + 1;

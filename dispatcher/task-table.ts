@@ -24,7 +24,12 @@ export interface Execution {
  * Events arrive twice — from our own appends and from the tail — so `apply` ignores versions it has.
  */
 export class TaskTable {
-  readonly states = new Map<string, TaskState>();
+  private readonly byId = new Map<string, TaskState>();
+  /** Tasks waiting for an attempt (QUEUED), and tasks with an attempt out (ASSIGNED, RUNNING). */
+  private readonly queuedIds = new Set<string>();
+  private readonly activeIds = new Set<string>();
+  /** Terminal tasks in the order they became terminal here, with when: purged from the front. */
+  private readonly terminalSince = new Map<string, number>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly store: EventStore;
   private readonly epoch: number;
@@ -40,9 +45,24 @@ export class TaskTable {
     this.onChange = onChange;
   }
 
+  /** Every task held, by id. */
+  get states(): ReadonlyMap<string, TaskState> {
+    return this.byId;
+  }
+
+  /** Ids of the tasks that are QUEUED. */
+  get queued(): ReadonlySet<string> {
+    return this.queuedIds;
+  }
+
+  /** Ids of the tasks with an attempt out (ASSIGNED or RUNNING). */
+  get active(): ReadonlySet<string> {
+    return this.activeIds;
+  }
+
   /** Folds events read from the log (rebuild or tail). Returns whether the task changed. */
   apply(event: StoredEvent): boolean {
-    const current = this.states.get(event.taskId);
+    const current = this.byId.get(event.taskId);
     if (current === undefined && event.version !== 1) {
       // A task we dropped, or whose start we never saw: reload it whole, outside the tail's order.
       if (event.type !== "TaskResultRejected") void this.reload(event.taskId);
@@ -55,7 +75,7 @@ export class TaskTable {
       return false;
     }
     const next = evolve(state, event);
-    this.states.set(event.taskId, next);
+    this.put(event.taskId, next);
     this.onChange(event.taskId, next, [event]);
     return true;
   }
@@ -67,7 +87,7 @@ export class TaskTable {
   ): Promise<Execution> {
     return this.serialised(taskId, async () => {
       for (let retry = 0; ; retry++) {
-        const state = this.states.get(taskId) ?? (await this.load(taskId));
+        const state = this.byId.get(taskId) ?? (await this.load(taskId));
         const events = decideAll(command(state), state);
         if (events.length === 0) return { state, events };
         try {
@@ -77,34 +97,49 @@ export class TaskTable {
           await this.load(taskId);
           continue;
         }
-        const current = this.states.get(taskId) ?? state;
+        const current = this.byId.get(taskId) ?? state;
         // The tail may have delivered our own events first; fold only what is still missing.
         const missing = events.slice(current.version - state.version);
         const next = missing.reduce(evolve, current);
-        this.states.set(taskId, next);
+        this.put(taskId, next);
         if (missing.length > 0) this.onChange(taskId, next, missing);
         return { state: next, events };
       }
     });
   }
 
-  /** Forgets terminal tasks last changed before `before`. */
+  /**
+   * Forgets the tasks that became terminal here before `before` (ms), oldest first: the work is
+   * the number forgotten, not the number held.
+   */
   purgeTerminal(before: number): void {
-    for (const [taskId, state] of this.states) {
-      if (isTerminal(state) && (state.updatedAt ?? 0) < before) this.states.delete(taskId);
+    for (const [taskId, since] of this.terminalSince) {
+      if (since >= before) return;
+      this.terminalSince.delete(taskId);
+      this.byId.delete(taskId);
     }
+  }
+
+  /** Holds a task's new state and files it by status. */
+  private put(taskId: string, state: TaskState): void {
+    this.byId.set(taskId, state);
+    if (state.status === "QUEUED") this.queuedIds.add(taskId);
+    else this.queuedIds.delete(taskId);
+    if (state.status === "ASSIGNED" || state.status === "RUNNING") this.activeIds.add(taskId);
+    else this.activeIds.delete(taskId);
+    if (isTerminal(state) && !this.terminalSince.has(taskId)) this.terminalSince.set(taskId, Date.now());
   }
 
   private async load(taskId: string): Promise<TaskState> {
     const state = fold(await this.store.readTask(taskId));
     if (state.status === "NEW") throw new NotFoundError(`task ${taskId}`);
-    this.states.set(taskId, state);
+    this.put(taskId, state);
     return state;
   }
 
   private async reload(taskId: string): Promise<void> {
     await this.serialised(taskId, async () => {
-      const before = this.states.get(taskId)?.version ?? 0;
+      const before = this.byId.get(taskId)?.version ?? 0;
       const state = await this.load(taskId).catch(() => null);
       if (state && state.version !== before) this.onChange(taskId, state, []);
     });

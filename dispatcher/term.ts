@@ -484,8 +484,9 @@ export class Term {
       if (silent || gone) this.lose(session, silent ? "heartbeat timeout" : "disconnected");
     }
     if (now - this.startedAt > reconnectGraceMs) {
-      for (const [taskId, state] of this.table.states) {
-        if (!ACTIVE.has(state.status) || this.inFlight.has(taskId)) continue;
+      for (const taskId of this.table.active) {
+        const state = this.table.states.get(taskId);
+        if (!state || this.inFlight.has(taskId)) continue;
         const holder = this.sessions.get(this.holders.get(taskId) ?? "");
         const held =
           holder !== undefined &&
@@ -500,7 +501,7 @@ export class Term {
     this.ctx.metrics.queueDepth(this.ready.depthByPriority());
     const stats = computeStats(
       this.epoch,
-      this.table.states,
+      this.queuedStates(),
       this.sessions.values(),
       this.ready.depthByPriority(),
       now,
@@ -511,6 +512,13 @@ export class Term {
       () => this.schedulePump(),
       () => undefined,
     );
+  }
+
+  private *queuedStates(): Iterable<TaskState> {
+    for (const taskId of this.table.queued) {
+      const state = this.table.states.get(taskId);
+      if (state) yield state;
+    }
   }
 
   private lose(session: WorkerSession, reason: string): void {
