@@ -75,7 +75,7 @@ export class TaskTable {
       return false;
     }
     const next = evolve(state, event);
-    this.put(event.taskId, next);
+    this.put(event.taskId, next, current);
     this.onChange(event.taskId, next, [event]);
     return true;
   }
@@ -101,7 +101,7 @@ export class TaskTable {
         // The tail may have delivered our own events first; fold only what is still missing.
         const missing = events.slice(current.version - state.version);
         const next = missing.reduce(evolve, current);
-        this.put(taskId, next);
+        this.put(taskId, next, current);
         if (missing.length > 0) this.onChange(taskId, next, missing);
         return { state: next, events };
       }
@@ -120,20 +120,27 @@ export class TaskTable {
     }
   }
 
-  /** Holds a task's new state and files it by status. */
-  private put(taskId: string, state: TaskState): void {
+  /** Holds a task's new state and files it by status (`previous`: the state it replaces, if any). */
+  private put(taskId: string, state: TaskState, previous: TaskState | undefined): void {
     this.byId.set(taskId, state);
-    if (state.status === "QUEUED") this.queuedIds.add(taskId);
-    else this.queuedIds.delete(taskId);
-    if (state.status === "ASSIGNED" || state.status === "RUNNING") this.activeIds.add(taskId);
-    else this.activeIds.delete(taskId);
-    if (isTerminal(state) && !this.terminalSince.has(taskId)) this.terminalSince.set(taskId, Date.now());
+    if (previous?.status === state.status) return;
+    const queued = state.status === "QUEUED";
+    if (queued !== (previous?.status === "QUEUED")) {
+      if (queued) this.queuedIds.add(taskId);
+      else this.queuedIds.delete(taskId);
+    }
+    const active = isActive(state);
+    if (active !== (previous !== undefined && isActive(previous))) {
+      if (active) this.activeIds.add(taskId);
+      else this.activeIds.delete(taskId);
+    }
+    if (isTerminal(state) && !(previous && isTerminal(previous))) this.terminalSince.set(taskId, Date.now());
   }
 
   private async load(taskId: string): Promise<TaskState> {
     const state = fold(await this.store.readTask(taskId));
     if (state.status === "NEW") throw new NotFoundError(`task ${taskId}`);
-    this.put(taskId, state);
+    this.put(taskId, state, this.byId.get(taskId));
     return state;
   }
 
@@ -155,6 +162,11 @@ export class TaskTable {
     });
     return run;
   }
+}
+
+/** Whether an attempt of the task is out (assigned to a worker or running there). */
+function isActive(state: TaskState): boolean {
+  return state.status === "ASSIGNED" || state.status === "RUNNING";
 }
 
 /**
