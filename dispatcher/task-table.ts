@@ -4,6 +4,7 @@ import {
   decide,
   evolve,
   fold,
+  hasAttemptOut,
   isTerminal,
   type TaskCommand,
   type TaskEvent,
@@ -129,8 +130,8 @@ export class TaskTable {
       if (queued) this.queuedIds.add(taskId);
       else this.queuedIds.delete(taskId);
     }
-    const active = isActive(state);
-    if (active !== (previous !== undefined && isActive(previous))) {
+    const active = hasAttemptOut(state);
+    if (active !== (previous !== undefined && hasAttemptOut(previous))) {
       if (active) this.activeIds.add(taskId);
       else this.activeIds.delete(taskId);
     }
@@ -162,11 +163,6 @@ export class TaskTable {
     });
     return run;
   }
-}
-
-/** Whether an attempt of the task is out (assigned to a worker or running there). */
-function isActive(state: TaskState): boolean {
-  return state.status === "ASSIGNED" || state.status === "RUNNING";
 }
 
 /**

@@ -2,6 +2,7 @@ import { v7 as uuidv7 } from "uuid";
 import { status } from "@grpc/grpc-js";
 import {
   IllegalStateError,
+  hasAttemptOut,
   NotFoundError,
   type TaskCommand,
   type TaskError,
@@ -21,7 +22,6 @@ import { reportAck, reportCommand } from "./worker-reports.ts";
 import { DispatchLimits } from "./limits.ts";
 import { computeStats, publishStats } from "./stats.ts";
 
-const ACTIVE = new Set(["ASSIGNED", "RUNNING"]);
 /** How long a start report waits for its attempt's result, to be written with it. */
 const START_COALESCE_MS = 100;
 
@@ -157,7 +157,7 @@ export class Term {
     const reported = new Map(message.active.map((ref) => [ref.taskId, ref.attempt]));
     for (const [taskId, attempt] of reported) {
       const state = this.table.states.get(taskId);
-      if (state && ACTIVE.has(state.status) && state.attempt === attempt) {
+      if (state && hasAttemptOut(state) && state.attempt === attempt) {
         session.attempts.set(taskId, attempt);
         this.holders.set(taskId, id);
       }
@@ -352,7 +352,7 @@ export class Term {
 
   /** Puts a task where its state says it belongs: ready queue, a timer, a worker, or nowhere. */
   private reconcile(taskId: string, state: TaskState): void {
-    if (!ACTIVE.has(state.status)) this.release(taskId);
+    if (!hasAttemptOut(state)) this.release(taskId);
     if (state.status === "QUEUED") {
       if (this.inFlight.has(taskId) || this.queued.get(taskId) === state.version || state.spec === null)
         return;
@@ -381,7 +381,7 @@ export class Term {
         concurrencyLimit: concurrency?.limit,
       });
       this.schedulePump();
-    } else if (ACTIVE.has(state.status)) {
+    } else if (hasAttemptOut(state)) {
       const spec = state.spec!;
       if (spec.concurrency) this.limits.hold(taskId, spec.concurrency.key);
       if (state.deadlineAt !== null)
@@ -430,9 +430,9 @@ export class Term {
       case "expire":
         return state.status === "QUEUED" && state.attempt === timer.token;
       case "deadline":
-        return ACTIVE.has(state.status) && state.attempt === timer.token;
+        return hasAttemptOut(state) && state.attempt === timer.token;
       case "heartbeat":
-        return ACTIVE.has(state.status) && state.version === timer.token;
+        return hasAttemptOut(state) && state.version === timer.token;
     }
   }
 

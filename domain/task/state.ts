@@ -56,6 +56,11 @@ export function isTerminal(state: TaskState): boolean {
   return TERMINAL_STATUSES.has(state.status);
 }
 
+/** Whether an attempt of the task is out: assigned to a worker, or running there. */
+export function hasAttemptOut(state: TaskState): boolean {
+  return state.status === "ASSIGNED" || state.status === "RUNNING";
+}
+
 /** Applies one event. Pure; never throws: the log is the truth, whatever it holds. */
 export function evolve(state: TaskState, event: TaskEvent): TaskState {
   const next: TaskState = { ...state, version: state.version + 1 };
