@@ -104,12 +104,7 @@ describe("TasksProjector", () => {
     const id = newTaskId();
     await fx.store.append(id, -1, succeededLife(T0, { answer: 42, nested: { list: [1, "two"] } }));
     await projector.catchUp();
-    const partition = fx.store.partitionOf(id);
-    const entries = (await fx.redis.xrange(fx.store.streamKey(partition), "-", "+")) as [string, string[]][];
-    const logged = entries
-      .map(([, fields]) => Object.fromEntries(fields.flatMap((v, i) => (i % 2 ? [] : [[v, fields[i + 1]]]))))
-      .filter((entry) => entry.task === id)
-      .map((entry) => entry.data as string);
+    const logged = (await fx.store.readTask(id)).map((event) => event.rawData);
     const { rows } = await fx.pool.query<{ data: string }>(
       `select (e -> 'data')::text as data from task_event_runs r, json_array_elements(r.events) e
        where r.task_id = $1 order by (e ->> 'version')::int`,
@@ -118,6 +113,7 @@ describe("TasksProjector", () => {
     expect(logged).toHaveLength(4);
     expect(rows.map((row) => row.data)).toEqual(logged);
   });
+
   it("given a running task, when its attempt fails with a retry and a cancel is requested, then QUEUED with the error", async () => {
     const id = newTaskId();
     await projectionSpec(fx, projector)

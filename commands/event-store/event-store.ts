@@ -37,7 +37,14 @@ export interface AppendOptions {
 }
 
 /** An event of type `E` as read back from the log: for TaskEvent this is exactly StoredEvent. */
-export type StoredOf<E> = E & { taskId: string; version: number; streamId: string; partition: number };
+export type StoredOf<E> = E & {
+  taskId: string;
+  version: number;
+  streamId: string;
+  partition: number;
+  /** The data as the log holds it (JSON text). */
+  rawData?: string;
+};
 
 export type AppendResult =
   { kind: "appended"; version: number; streamIds: string[] } | { kind: "deduplicated"; taskId: string };
