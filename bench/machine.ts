@@ -19,6 +19,14 @@ function packageVersion(name: string): string {
   }
 }
 
+/** The ioredis BullMQ runs on: its own copy when npm nested one, else the one Taskstream uses. */
+function bullmqIoredis(): string {
+  const nested = packageVersion("bullmq/node_modules/ioredis");
+  return nested === "?"
+    ? `ioredis ${packageVersion("ioredis")}, shared with Taskstream`
+    : `its own ioredis ${nested}`;
+}
+
 function git(args: string[]): string {
   try {
     return execFileSync("git", args, { cwd: ROOT, encoding: "utf8" }).trim();
@@ -40,7 +48,7 @@ export async function describeMachine(redis: Redis, pgUrl: string): Promise<Mach
     "Node.js": process.version,
     Redis: `${info.version}, appendonly ${info.appendonly}, appendfsync ${info.appendfsync} (same machine, loopback)`,
     PostgreSQL: `${await postgresVersion(pgUrl)} (fsync on, same machine)`,
-    BullMQ: `${packageVersion("bullmq")} (its own ioredis ${packageVersion("bullmq/node_modules/ioredis")})`,
+    BullMQ: `${packageVersion("bullmq")} (${bullmqIoredis()})`,
     "Taskstream commit": `${git(["rev-parse", "--short", "HEAD"])}${dirty}`,
   };
 }

@@ -33,6 +33,12 @@ export interface BenchOptions {
   layout: Layout;
   partitions: number;
   cpuProf: boolean;
+  /**
+   * Diagnostic: the Taskstream projector process is stopped (SIGSTOP) while drains run and resumed
+   * before the read model is checked, to measure the write path without the read side beside it.
+   * Never part of a headline: implies --no-write.
+   */
+  pauseProjector: boolean;
   write: boolean;
 }
 
@@ -49,6 +55,7 @@ const USAGE = `usage: bash bench/run.sh [--quick] [options]
   --layout split|single   Taskstream roles in 3 processes (api | dispatcher | projector+read-api) or 1
   --partitions N          Taskstream partitions (8)
   --cpu-prof              profile the Taskstream server and worker processes (bench/out/profiles/)
+  --pause-projector       diagnostic: stop the projector during drains, resume it after (implies --no-write)
   --no-write              do not regenerate bench/RESULTS.md`;
 
 const list = (text: string) =>
@@ -83,6 +90,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       layout: { type: "string" },
       partitions: { type: "string" },
       "cpu-prof": { type: "boolean" },
+      "pause-projector": { type: "boolean" },
       "no-write": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -99,6 +107,9 @@ export function parseOptions(argv: string[]): BenchOptions {
   if (unknown.length > 0) throw new Error(`unknown system(s) ${unknown.join(", ")}`);
   const layout = (values.layout ?? "split") as Layout;
   if (layout !== "split" && layout !== "single") throw new Error(`--layout must be split or single`);
+  const pauseProjector = values["pause-projector"] === true;
+  if (pauseProjector && layout !== "split")
+    throw new Error("--pause-projector needs --layout split (the projector in a process of its own)");
   const shape = {
     workers: positive("workers", values.workers, 1),
     slots: positive("slots", values.slots, 50),
@@ -123,6 +134,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     layout,
     partitions: Math.max(1, positive("partitions", values.partitions, 8)),
     cpuProf: values["cpu-prof"] === true,
-    write: values["no-write"] !== true && values["cpu-prof"] !== true,
+    pauseProjector,
+    write: values["no-write"] !== true && values["cpu-prof"] !== true && !pauseProjector,
   };
 }

@@ -73,7 +73,13 @@ async function runAll(options: BenchOptions, systems: SystemUnderTest[], results
     ...shape,
     maxInFlight: 5000,
   };
-  const drain = { tasks: options.drainTasks, preloadBatch: 1000, preloadConcurrency: 2, memory: null };
+  const drain = {
+    tasks: options.drainTasks,
+    preloadBatch: 1000,
+    preloadConcurrency: 2,
+    memory: null,
+    pauseProjector: options.pauseProjector,
+  };
   const memoryOnDrain = scenarios.has("memory") && options.memoryTasks === 0;
   for (let run = 1; run <= options.runs; run++) {
     // Alternate which system goes first, so neither always runs on a warmer (or fuller) machine.

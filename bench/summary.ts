@@ -47,6 +47,7 @@ export function summarize(results: Results, options: BenchOptions, elapsedS: num
     redisBytesPerTask: round(bytesPerTask(results, "taskstream"), 0),
     bullmqRedisBytesPerJob: round(bytesPerTask(results, "bullmq"), 0),
     mode: options.quick ? "quick" : "full",
+    ...(options.pauseProjector ? { projectorPausedDuringDrains: true } : {}),
     runs: options.runs,
     workers: options.shape.workers,
     slots: options.shape.slots,

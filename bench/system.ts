@@ -59,6 +59,8 @@ export interface SystemUnderTest {
   roleRss(): Record<string, number>;
   /** The system's server processes by role (none for BullMQ), for CPU accounting. */
   processIds(): Record<string, number[]>;
+  /** Stops (SIGSTOP) or resumes the projector process (`--pause-projector`; absent for BullMQ). */
+  pauseProjector?(paused: boolean): void;
   /** The projector's cumulative counts: events applied and batches committed (null for BullMQ). */
   projectorCounts(): Promise<{ events: number; batches: number } | null>;
   /** Projection lag: call `begin` before an interval and `end` after it (null for BullMQ). */

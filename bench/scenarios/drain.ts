@@ -14,6 +14,8 @@ export interface DrainSettings {
   preloadConcurrency: number;
   /** Scenario (f): measure Redis memory and RSS once drained; scale to this many tasks when larger. */
   memory: { extrapolateTo: number } | null;
+  /** Diagnostic: the projector stopped from the workers' start to the last completion. */
+  pauseProjector?: boolean;
   /** Overrides the results key's setting part (default `drainTag`). */
   tag?: string;
 }
@@ -61,8 +63,12 @@ export async function drainScenario(
     const cpuBefore = await cpuSnapshot(system.admin, pids);
     const redisBefore = await redisCounters(system.admin);
     const projectorBefore = await system.projectorCounts();
+    const paused = settings.pauseProjector === true && system.pauseProjector !== undefined;
+    if (paused) system.pauseProjector!(true);
     group.go();
-    const done = await group.waitCompleted(n, Math.max(120_000, n * 5));
+    const done = await group.waitCompleted(n, Math.max(120_000, n * 5)).finally(() => {
+      if (paused) system.pauseProjector!(false);
+    });
     if (!done) throw new Error(`${key}: only ${group.completed} of ${n} completed in time`);
     const cpuAfter = await cpuSnapshot(system.admin, pids);
     recordRedisWork(results, key, redisBefore, await redisCounters(system.admin), n);

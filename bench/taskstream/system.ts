@@ -213,6 +213,10 @@ export class TaskstreamSystem implements SystemUnderTest {
     );
   }
 
+  pauseProjector(paused: boolean): void {
+    this.server("projector").child.kill(paused ? "SIGSTOP" : "SIGCONT");
+  }
+
   async projectorCounts(): Promise<{ events: number; batches: number }> {
     const text = await scrape(this.server("projector"));
     return {
