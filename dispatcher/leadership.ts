@@ -10,6 +10,16 @@ export interface LeadershipOptions {
 }
 
 /**
+ * The margin when none is given: 2 s, but never more than a third of the TTL. The etcd client
+ * renews the lease every TTL / 3, so the trust window (TTL − margin) always spans at least two
+ * renewals and one late keepalive does not demote a healthy leader — with a 3 s TTL a 2 s margin
+ * would leave a window of exactly one renewal, lost to any jitter.
+ */
+export function defaultMarginMs(ttlSeconds: number): number {
+  return Math.min(2000, Math.floor((ttlSeconds * 1000) / 3));
+}
+
+/**
  * Leader election on an etcd lease, with the key's creation revision as the fencing epoch.
  *
  * Safety argument. A lease alone is not a mutex: a leader paused past its TTL still believes it
@@ -36,7 +46,7 @@ export class Leadership extends EventEmitter {
   constructor(etcd: Etcd3, options: LeadershipOptions) {
     super();
     this.etcd = etcd;
-    this.options = { marginMs: 2000, ...options };
+    this.options = { marginMs: defaultMarginMs(options.ttlSeconds), ...options };
   }
 
   get isLeader(): boolean {
