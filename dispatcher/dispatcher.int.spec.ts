@@ -35,8 +35,12 @@ describe("dispatcher on real Redis and etcd", () => {
 
   it("dispatches higher priorities first", async () => {
     const ids: Record<string, string> = {};
-    for (const priority of [1, 9, 5])
+    for (const priority of [1, 9, 6])
       ids[priority] = (await fx.commands.submit({ type: "prio", priority }, noTrace)).id;
+    // The dispatcher learns of submissions from the log: let it hold all three before a slot opens.
+    const depth = () => fx.server.dispatcher!.term!.ready.depthByPriority();
+    const allReady = () => [1, 6, 9].every((priority) => (depth()[priority] ?? 0) >= 1);
+    await eventually(() => (allReady() ? true : undefined), 5000, "the three tasks ready");
     const w = fx.worker();
     await w.register(["prio"], { slots: 1 });
     const order: string[] = [];
@@ -45,7 +49,7 @@ describe("dispatcher on real Redis and etcd", () => {
       order.push(a.taskId);
       w.send({ $case: "completed", value: { taskId: a.taskId, attempt: a.attempt, resultJson: "" } });
     }
-    expect(order).toEqual([ids[9], ids[5], ids[1]]);
+    expect(order).toEqual([ids[9], ids[6], ids[1]]);
   });
 
   it("retries a failed attempt and rejects a late result from the stale attempt", async () => {
