@@ -63,12 +63,10 @@ export async function drainScenario(
     const cpuBefore = await cpuSnapshot(system.admin, pids);
     const redisBefore = await redisCounters(system.admin);
     const projectorBefore = await system.projectorCounts();
-    const paused = settings.pauseProjector === true && system.pauseProjector !== undefined;
-    if (paused) system.pauseProjector!(true);
+    const pause = settings.pauseProjector ? system.pauseProjector?.bind(system) : undefined;
+    pause?.(true);
     group.go();
-    const done = await group.waitCompleted(n, Math.max(120_000, n * 5)).finally(() => {
-      if (paused) system.pauseProjector!(false);
-    });
+    const done = await group.waitCompleted(n, Math.max(120_000, n * 5)).finally(() => pause?.(false));
     if (!done) throw new Error(`${key}: only ${group.completed} of ${n} completed in time`);
     const cpuAfter = await cpuSnapshot(system.admin, pids);
     recordRedisWork(results, key, redisBefore, await redisCounters(system.admin), n);
