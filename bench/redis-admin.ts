@@ -86,6 +86,7 @@ export function classifyTaskstreamKey(key: string): string {
   if (key.endsWith(":events")) return "event streams (one entry per event)";
   if (key.includes(":task:")) return "per-task history lists (stream ids)";
   if (key.includes(":idem:")) return "idempotency keys";
+  if (key.endsWith(":intake")) return "dispatcher intakes (submissions not yet read)";
   return "other (epochs, stats)";
 }
 

@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { v7 as uuidv7 } from "uuid";
+import { Redis } from "ioredis";
 import { StaleEpochError, fold } from "../domain/task/index.ts";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { RawWorker } from "../tests/support/raw-worker.ts";
 import { eventually, startTestServer } from "../tests/support/server.ts";
-import { uniquePrefix } from "../tests/support/services.ts";
+import { testServices, uniquePrefix } from "../tests/support/services.ts";
 import type { RunningServer } from "../cli/server.ts";
 import { TaskTable } from "./task-table.ts";
 
@@ -43,6 +44,48 @@ describe("dispatcher failover", () => {
     const seen = new Set<string>();
     while (seen.size < ids.size) seen.add((await w.next("assignment")).taskId);
     expect(seen).toEqual(ids);
+  });
+
+  it("follows the intake from before its rebuild: tasks submitted while it starts are each dispatched once, and what it read is trimmed", async () => {
+    const prefix = uniquePrefix("intake");
+    const api = await startTestServer({ prefix, roles: new Set(["api"]) });
+    cleanup.push(() => api.close());
+    const commands = new TaskCommands(api.store, { maxPayloadBytes: 1 << 20 });
+    const ids: string[] = [];
+    const submit = async (n: number) => {
+      for (let i = 0; i < n; i++)
+        ids.push((await commands.submit({ type: "racing", payload: i }, noTrace)).id);
+    };
+    await submit(30);
+    // Submissions keep arriving while the dispatcher fences, takes the intake heads and reads the log.
+    const [dispatcher] = await Promise.all([
+      start(prefix).then(async (d) => (await leaderOf([d]), d)),
+      submit(300),
+    ]);
+    await submit(30);
+    const w = new RawWorker(dispatcher.grpcAddress);
+    cleanup.push(() => w.close());
+    await w.register(["racing"], { slots: 1000 });
+    const assigned: string[] = [];
+    while (assigned.length < ids.length) assigned.push((await w.next("assignment")).taskId);
+    await expect(w.next("assignment", 500)).rejects.toThrow(/no assignment/);
+    expect(new Set(assigned).size).toBe(assigned.length);
+    expect(new Set(assigned)).toEqual(new Set(ids));
+    // Once a second the leader trims each partition's intake to the last entry it folded.
+    const store = dispatcher.store;
+    const redis = new Redis(testServices.redisUrl);
+    cleanup.push(() => redis.disconnect());
+    const intakeLength = async () => {
+      let total = 0;
+      for (let p = 0; p < store.partitions; p++) total += await redis.xlen(store.intakeKey(p));
+      return total;
+    };
+    expect(await intakeLength()).toBeGreaterThan(0);
+    await eventually(
+      async () => ((await intakeLength()) <= store.partitions ? true : undefined),
+      5000,
+      "trimmed",
+    );
   });
 
   it("keeps delayed tasks across a restart: their timers are rebuilt from the log", async () => {

@@ -22,7 +22,9 @@ export interface Execution {
  * The dispatcher's fold of the log: every task it has seen that is not yet terminal (terminal ones
  * linger briefly so late reports are answered from memory). Writes go through `execute`, one at a
  * time per task, decided by the domain and appended with the task's version and the leader's epoch.
- * Events arrive twice — from our own appends and from the tail — so `apply` ignores versions it has.
+ * An event may arrive twice — at the start of a term the log read and the intake overlap
+ * (docs/dispatcher-intake.md), and a reload may fold what the intake brings later — so `apply`
+ * ignores versions it has.
  */
 export class TaskTable {
   private readonly byId = new Map<string, TaskState>();
@@ -99,7 +101,7 @@ export class TaskTable {
           continue;
         }
         const current = this.byId.get(taskId) ?? state;
-        // The tail may have delivered our own events first; fold only what is still missing.
+        // A reload may have folded our own events first; fold only what is still missing.
         const missing = events.slice(current.version - state.version);
         const next = missing.reduce(evolve, current);
         this.put(taskId, next, current);

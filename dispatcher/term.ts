@@ -48,6 +48,9 @@ export class Term {
   private readonly failing = new Set<string>();
   /** Start reports not written yet (see report()). */
   private readonly pendingStarts = new Map<string, { command: TaskCommand; timer: NodeJS.Timeout }>();
+  /** Per partition, the last intake entry folded, and the one the intake was last trimmed to. */
+  private readonly intakeRead = new Map<number, string>();
+  private readonly intakeTrimmed = new Map<number, string>();
   private readonly abort = new AbortController();
   private readonly intervals: NodeJS.Timeout[] = [];
   private startedAt = 0;
@@ -69,12 +72,18 @@ export class Term {
     return this.ctx.store;
   }
 
-  /** Fences every partition, rebuilds from the log, then follows it. Throws if the epoch is stale. */
+  /**
+   * Fences every partition, rebuilds from the log, then follows the partitions' intakes (the events
+   * other writers append; its own it folds as it writes them). Throws if the epoch is stale.
+   */
   async start(): Promise<void> {
     if (!(await this.store.fence(this.epoch)))
       throw new IllegalStateError(`epoch ${this.epoch} is not the newest`);
     await this.ctx.settings.refresh(true);
-    const positions = new Map<number, string>();
+    // The intake heads are taken before the log is read: an event appended after a head is in the
+    // intake past it, one appended before is in the log read below (docs/dispatcher-intake.md).
+    const intake = new Map<number, string>();
+    for (let p = 0; p < this.store.partitions; p++) intake.set(p, await this.store.intakeHead(p));
     for (let p = 0; p < this.store.partitions; p++) {
       let after = "0";
       for (;;) {
@@ -83,14 +92,13 @@ export class Term {
         if (batch.length > 0) after = batch.at(-1)!.streamId;
         if (batch.length < 5000) break;
       }
-      positions.set(p, after);
     }
     this.table.purgeTerminal(Number.POSITIVE_INFINITY);
     this.rebuilding = false;
     this.startedAt = Date.now();
     for (const [taskId, state] of this.table.states) this.reconcile(taskId, state);
     this.accepting = true;
-    void this.follow(positions);
+    void this.follow(intake);
     this.intervals.push(
       setInterval(() => this.fireTimers(), 20),
       setInterval(() => this.sweep(), 1000),
@@ -113,16 +121,19 @@ export class Term {
     this.timers.clear();
   }
 
+  /** Folds the intakes' events as they come, from `positions`; what it has read is trimmed by `sweep`. */
   private async follow(positions: Map<number, string>): Promise<void> {
     const connection = this.ctx.redis.duplicate({ enableAutoPipelining: false }); // one blocking read at a time
     try {
       for await (const batch of tailPartitions(this.store, connection, {
+        streams: "intake",
         from: positions,
         signal: this.abort.signal,
         // A read at most every 2 ms: many entries per round trip under load, little added delay.
         pauseMs: 2,
-        // Our own appends are folded as they are written; their echo from the log is not parsed.
+        // Events the rebuild already folded (the intake and the log overlap at the start).
         skip: (taskId, version) => (this.table.states.get(taskId)?.version ?? 0) >= version,
+        read: (partition, entryId) => this.intakeRead.set(partition, entryId),
       })) {
         for (const event of batch) this.table.apply(event);
       }
@@ -130,6 +141,17 @@ export class Term {
       if (!this.abort.signal.aborted) this.ctx.onFatal(error);
     } finally {
       connection.disconnect();
+    }
+  }
+
+  /** Drops the intake entries this term has folded, fenced by its epoch. */
+  private trimIntake(): void {
+    for (const [partition, entryId] of this.intakeRead) {
+      if (this.intakeTrimmed.get(partition) === entryId) continue;
+      this.intakeTrimmed.set(partition, entryId);
+      void this.store.trimIntake(partition, this.epoch, entryId).catch((error: unknown) => {
+        if (this.accepting) this.ctx.log.warn({ err: error, partition }, "intake trim failed");
+      });
     }
   }
 
@@ -498,6 +520,7 @@ export class Term {
     }
     this.table.purgeTerminal(now - 30_000);
     this.compactTimers();
+    this.trimIntake();
     this.ctx.metrics.queueDepth(this.ready.depthByPriority());
     const stats = computeStats(
       this.epoch,

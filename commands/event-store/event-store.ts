@@ -19,6 +19,12 @@ interface ScriptedRedis extends Redis {
   tsAppendBatch(...args: (string | number)[]): Promise<[number, ...(TaskReply | string)[]]>;
   tsReadTask(...args: string[]): Promise<(string | string[])[]>;
   tsFence(key: string, epoch: number): Promise<string>;
+  tsTrimIntake(
+    epochKey: string,
+    intakeKey: string,
+    epoch: number,
+    beforeId: string,
+  ): Promise<[number, string | number]>;
 }
 
 export interface EventStoreOptions {
@@ -27,6 +33,12 @@ export interface EventStoreOptions {
   prefix?: string;
   /** How long an idempotency key answers with its first task (default 24 h). */
   dedupWindowMs?: number;
+  /**
+   * Whether unfenced appends (the command API's) are also copied to each partition's intake, which
+   * the leading dispatcher follows instead of the whole log (default true; docs/dispatcher-intake.md).
+   * Only a log that no dispatcher follows turns it off.
+   */
+  intake?: boolean;
 }
 
 export interface AppendOptions {
@@ -60,6 +72,7 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
   readonly partitions: number;
   readonly prefix: string;
   readonly dedupWindowMs: number;
+  readonly intake: boolean;
   private readonly redis: ScriptedRedis;
   private readonly queue = new AppendQueue((partition, epoch, appends) =>
     this.appendBatch(partition, epoch, appends),
@@ -69,11 +82,13 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
     this.partitions = options.partitions;
     this.prefix = options.prefix ?? "ts";
     this.dedupWindowMs = options.dedupWindowMs ?? 24 * 3600_000;
+    this.intake = options.intake ?? true;
     this.redis = redis as ScriptedRedis;
     if (typeof this.redis.tsAppendBatch !== "function") {
       redis.defineCommand("tsAppendBatch", { lua: script("append-batch.lua") });
       redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
       redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
+      redis.defineCommand("tsTrimIntake", { numberOfKeys: 2, lua: script("trim-intake-2.lua") });
     }
   }
 
@@ -83,6 +98,11 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
 
   streamKey(partition: number): string {
     return partitionKeys(partition, this.prefix).events;
+  }
+
+  /** The partition's intake: the unfenced writers' events, for the leading dispatcher. */
+  intakeKey(partition: number): string {
+    return partitionKeys(partition, this.prefix).intake;
   }
 
   /**
@@ -113,8 +133,9 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
     appends: QueuedAppend[],
   ): Promise<void> {
     const keys = partitionKeys(partition, this.prefix);
-    const keyArgs: string[] = [keys.events, keys.epoch];
-    const args: (string | number)[] = [epoch ?? "", this.dedupWindowMs, appends.length];
+    const keyArgs: string[] = [keys.events, keys.epoch, keys.intake];
+    const announce = this.intake && epoch === undefined ? 1 : 0;
+    const args: (string | number)[] = [epoch ?? "", this.dedupWindowMs, appends.length, announce];
     for (const append of appends) {
       const history = taskHistoryKey(append.taskId, this.partitions, this.prefix);
       keyArgs.push(history, append.idemKey ?? history);
@@ -153,6 +174,27 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
       partitions.map((p) => this.redis.tsFence(partitionKeys(p, this.prefix).epoch, epoch)),
     );
     return highest.every((value) => Number(value) === epoch);
+  }
+
+  /** The id of the partition's newest intake entry ('0-0' while it is empty): where to follow it from. */
+  async intakeHead(partition: number): Promise<string> {
+    const [newest] = (await this.redis.xrevrange(this.intakeKey(partition), "+", "-", "COUNT", 1)) as [
+      string,
+      string[],
+    ][];
+    return newest?.[0] ?? "0-0";
+  }
+
+  /**
+   * Drops the partition's intake entries before `beforeId` (the reader has them), fenced by the
+   * dispatcher's epoch: throws StaleEpochError when a newer leader has fenced the partition.
+   * Returns how many entries were dropped.
+   */
+  async trimIntake(partition: number, epoch: number, beforeId: string): Promise<number> {
+    const keys = partitionKeys(partition, this.prefix);
+    const [code, value] = await this.redis.tsTrimIntake(keys.epoch, keys.intake, epoch, beforeId);
+    if (Number(code) === -3) throw new StaleEpochError(epoch, Number(value));
+    return Number(value);
   }
 
   /** A task's whole history, in order (empty when the task is unknown). */

@@ -11,7 +11,8 @@ export type StoredEvent = RecordedEvent & {
 /**
  * Parses an XRANGE/XREAD entry (`[id, [field, value, …]]`). The append script writes one entry per
  * event with flat fields — task, v (the task's version after it), type, data (JSON) — which keeps
- * entries small and lets any language read the log.
+ * entries small and lets any language read the log. An intake entry carries the same fields and
+ * then `id`, the event's id in the log, which becomes its `streamId`.
  */
 export function parseEntry(partition: number, entry: [string, string[]]): StoredEvent {
   return parseEntryUnless(partition, entry, undefined)!;
@@ -26,19 +27,19 @@ export function parseEntryUnless(
   entry: [string, string[]],
   skip: ((taskId: string, version: number) => boolean) | undefined,
 ): StoredEvent | null {
-  const [streamId, fields] = entry;
+  const [entryId, fields] = entry;
   // The append script writes the fields in this order; anything else is read by name.
-  const values: Record<string, string> =
-    fields.length === 8 &&
+  const values: Record<string, string | undefined> =
+    (fields.length === 8 || (fields.length === 10 && fields[8] === "id")) &&
     fields[0] === "task" &&
     fields[2] === "v" &&
     fields[4] === "type" &&
     fields[6] === "data"
-      ? { task: fields[1]!, v: fields[3]!, type: fields[5]!, data: fields[7]! }
+      ? { task: fields[1], v: fields[3], type: fields[5], data: fields[7], id: fields[9] }
       : byName(fields);
   if (skip?.(values.task ?? "", Number(values.v))) return null;
   return {
-    streamId,
+    streamId: values.id ?? entryId,
     partition,
     taskId: values.task ?? "",
     version: Number(values.v),

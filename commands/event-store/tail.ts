@@ -19,6 +19,13 @@ export interface TailOptions {
   signal: AbortSignal;
   /** Entries the caller already holds (by task and version): left out, their data never parsed. */
   skip?: (taskId: string, version: number) => boolean;
+  /**
+   * Which streams to follow: the partitions' logs (default), or their intakes — the copies of the
+   * unfenced writers' events that the leading dispatcher follows (docs/dispatcher-intake.md).
+   */
+  streams?: "log" | "intake";
+  /** Told the id of the last entry read in a partition, once the batch holding it is yielded. */
+  read?: (partition: number, entryId: string) => void;
 }
 
 /**
@@ -35,9 +42,10 @@ export async function* tailPartitions(
   const positions = new Map(options.from);
   const batchSize = options.batchSize ?? 1000;
   const blockMs = options.blockMs ?? 1000;
-  const partitionByKey = new Map([...positions.keys()].map((p) => [store.streamKey(p), p]));
+  const keyOf = (p: number) => (options.streams === "intake" ? store.intakeKey(p) : store.streamKey(p));
+  const partitionByKey = new Map([...positions.keys()].map((p) => [keyOf(p), p]));
   while (!options.signal.aborted) {
-    const keys = [...positions.keys()].map((p) => store.streamKey(p));
+    const keys = [...positions.keys()].map(keyOf);
     const ids = [...positions.values()];
     let reply: [string, [string, string[]][]][] | null;
     try {
@@ -60,6 +68,10 @@ export async function* tailPartitions(
       if (last) positions.set(partition, last[0]);
     }
     if (batch.length > 0) yield batch;
+    for (const [key] of reply) {
+      const partition = partitionByKey.get(key)!;
+      options.read?.(partition, positions.get(partition)!);
+    }
     if (!full && options.pauseMs) await sleep(options.pauseMs);
   }
 }

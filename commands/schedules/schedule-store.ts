@@ -14,7 +14,7 @@ export type StoredScheduleEvent = StoredOf<ScheduleEvent>;
  * task projector and the dispatcher, which read the task partitions, never see these events.
  */
 export function scheduleStore(redis: Redis, prefix: string): ScheduleStore {
-  return new EventStore<ScheduleEvent>(redis, { partitions: 1, prefix: `${prefix}:sched` });
+  return new EventStore<ScheduleEvent>(redis, { partitions: 1, prefix: `${prefix}:sched`, intake: false });
 }
 
 /** The only partition of the schedule store. */

@@ -5,12 +5,16 @@
 
   KEYS[1]            the partition's event stream        ts:{pN}:events
   KEYS[2]            the partition's fencing epoch       ts:{pN}:epoch
-  KEYS[1+2i]         task i's history list               ts:{pN}:task:<id>
-  KEYS[2+2i]         task i's idempotency key            ts:{pN}:idem:<key> (read only when it has one)
+  KEYS[3]            the partition's dispatcher intake   ts:{pN}:intake (written only when ARGV[4] is '1')
+  KEYS[2+2i]         task i's history list               ts:{pN}:task:<id>
+  KEYS[3+2i]         task i's idempotency key            ts:{pN}:idem:<key> (read only when it has one)
 
   ARGV[1]            writer's fencing epoch ('' for unfenced writers: the command API)
   ARGV[2]            dedup window in ms
   ARGV[3]            m, the number of tasks
+  ARGV[4]            '1': also copy each appended event to the intake, with its log id (the
+                     dispatcher follows the intake for the events it did not write itself;
+                     docs/dispatcher-intake.md)
   then, per task i:  task id, expected version ('-1' skips the check), has idempotency key (0|1),
                      n, then type and data of each of its n events
 
@@ -29,10 +33,11 @@ end
 
 local window = ARGV[2]
 local tasks = tonumber(ARGV[3])
+local announce = ARGV[4] == '1'
 local out = {1}
-local a = 4
+local a = 5
 for i = 1, tasks do
-  local history, idem = KEYS[1 + 2 * i], KEYS[2 + 2 * i]
+  local history, idem = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   local task_id, expected, has_idem, n = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
   local first = a + 4
   a = first + 2 * n
@@ -47,9 +52,12 @@ for i = 1, tasks do
     local result = {1, tostring(version + n)}
     for e = 0, n - 1 do
       version = version + 1
-      local id = redis.call('XADD', KEYS[1], '*',
-        'task', task_id, 'v', tostring(version), 'type', ARGV[first + 2 * e], 'data', ARGV[first + 2 * e + 1])
+      local v, kind, data = tostring(version), ARGV[first + 2 * e], ARGV[first + 2 * e + 1]
+      local id = redis.call('XADD', KEYS[1], '*', 'task', task_id, 'v', v, 'type', kind, 'data', data)
       redis.call('RPUSH', history, id)
+      if announce then
+        redis.call('XADD', KEYS[3], '*', 'task', task_id, 'v', v, 'type', kind, 'data', data, 'id', id)
+      end
       result[#result + 1] = id
     end
     out[#out + 1] = result

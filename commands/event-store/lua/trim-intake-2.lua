@@ -1,0 +1,14 @@
+--[[
+  Drops the intake entries a leading dispatcher has read, fenced like every dispatcher write: a
+  dispatcher whose epoch is older than the partition's cannot trim what the new leader still reads.
+
+  KEYS[1] the partition's fencing epoch     ts:{pN}:epoch
+  KEYS[2] the partition's dispatcher intake  ts:{pN}:intake
+  ARGV[1] the dispatcher's fencing epoch
+  ARGV[2] the intake id it has read up to: every entry before it is dropped
+
+  Returns {-3, highest epoch} when fenced off, else {1, entries dropped}.
+]]
+local highest = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) < highest then return {-3, tostring(highest)} end
+return {1, redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])}
