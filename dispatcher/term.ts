@@ -18,6 +18,7 @@ import { TimerQueue, type Timer } from "./timer-queue.ts";
 import { WorkerSession, type SessionStream } from "./worker-session.ts";
 import type { DispatcherContext } from "./context.ts";
 import { assignmentMessage } from "./assignment.ts";
+import { matchPass } from "./matching.ts";
 import { reportAck, reportCommand } from "./worker-reports.ts";
 import { DispatchLimits } from "./limits.ts";
 import { computeStats, publishStats } from "./stats.ts";
@@ -300,7 +301,14 @@ export class Term {
     });
   }
 
-  /** Hands ready tasks to workers with free slots, one per worker per round, until either runs out. */
+  /**
+   * Hands ready tasks to workers with free slots, one per worker per round, until either runs out
+   * or a worker has had its wave (half its slots) in this pass; a worker with free slots left then
+   * gets more in the next pass, one event-loop turn later. The waves keep a worker's slots from
+   * moving in lockstep: with the log's second round in flight (AppendQueue), one wave is written
+   * while the other is handled, and the processes on the path work side by side instead of in turn
+   * (bench/README.md: the 1 x 50 drain with the read side stopped went from ~11,700 to ~15,500/s).
+   */
   private pump(): void {
     const isCurrent = (task: ReadyTask) => {
       const state = this.table.states.get(task.taskId);
@@ -312,26 +320,20 @@ export class Term {
       );
     };
     this.limits.begin(Date.now());
-    let progress = true;
-    let heldBack = false;
-    while (progress && this.ready.size > 0) {
-      progress = false;
-      for (const session of this.sessions.values()) {
-        if (session.freeSlots === 0) continue;
-        const task = this.ready.take(session, isCurrent, this.limits);
-        if (!task) {
-          heldBack = true;
-          continue;
-        }
-        progress = true;
+    const { waveFull, heldBack } = matchPass(
+      [...this.sessions.values()],
+      () => this.ready.size > 0,
+      (session) => this.ready.take(session, isCurrent, this.limits),
+      (session, task) => {
         this.limits.acquire(task);
         this.queued.delete(task.taskId);
         this.inFlight.add(task.taskId);
         session.attempts.set(task.taskId, 0);
         this.holders.set(task.taskId, session.id);
         void this.assign(session, task);
-      }
-    }
+      },
+    );
+    if (waveFull && this.ready.size > 0) this.schedulePump();
     // Work held back by a rate limit: look again when a bucket has a token.
     const refill = heldBack ? this.limits.nextRefillInMs() : null;
     if (refill !== null && this.refillTimer === null) {

@@ -54,6 +54,16 @@ export class WorkerSession implements Capabilities {
     return this.info.id;
   }
 
+  /**
+   * Most tasks one matching pass hands this worker: half its slots (at least one). When all its
+   * slots free at once — a batch of results — its next tasks go out in two waves, one pass apart,
+   * which then pass through the log and the worker one after the other and overlap, rather than all
+   * slots moving through every stage in lockstep (see Term.pump).
+   */
+  get wave(): number {
+    return Math.ceil(this.info.slots / 2);
+  }
+
   get freeSlots(): number {
     return this.stream === null ? 0 : Math.max(0, this.info.slots - this.attempts.size);
   }

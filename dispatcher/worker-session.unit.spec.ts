@@ -53,3 +53,10 @@ describe("WorkerSession.send", () => {
     expect(written).toEqual([]);
   });
 });
+
+describe("WorkerSession.wave", () => {
+  it("is half the worker's slots, at least one", () => {
+    const wave = (slots: number) => new WorkerSession({ ...info, slots }, null as never, 0).wave;
+    expect([1, 2, 3, 10, 50].map(wave)).toEqual([1, 1, 2, 5, 25]);
+  });
+});

@@ -22,19 +22,25 @@ interface Lane {
   waiting: QueuedAppend[];
 }
 
+/** Rounds a queue keeps in flight at once (see AppendQueue). */
+export const ROUNDS_IN_FLIGHT = 2;
+
 /**
  * Group commit for the event log. Appends queue in lanes, one per partition (and writer epoch).
  * A round takes what every lane holds and sends it at once — one script call per lane, written to
- * Redis together — and only one round is in flight: whatever queues meanwhile goes in the next,
- * sent at the end of the event-loop turn in which the previous one was answered. An idle queue
- * sends at the end of the current turn, so a lone append waits for nothing; under load the calls
- * grow instead of multiplying, and Redis runs one script (one AOF write) for many tasks. Every
- * task in a call is still checked and settled on its own.
+ * Redis together. At most ROUNDS_IN_FLIGHT rounds are in flight: what queues while they are sends
+ * at the end of the event-loop turn in which one of them was answered. An idle queue sends at the
+ * end of the current turn, so a lone append waits for nothing; under load the calls grow instead
+ * of multiplying, and Redis runs one script (one AOF write) for many tasks. A second round in
+ * flight lets work overlap: Redis runs one round while this process handles the answer to the
+ * other, instead of each waiting for the other (the dispatcher hands out work in waves for this,
+ * see Term.pump). Every task in a call is still checked and settled on its own; a task never has
+ * two appends in flight (its writer serialises them), so rounds need no order between them.
  */
 export class AppendQueue {
   private readonly lanes = new Map<string, Lane>();
   private readonly send: Send;
-  private inFlight = false;
+  private inFlight = 0;
   private scheduled = false;
 
   constructor(send: Send) {
@@ -53,7 +59,7 @@ export class AppendQueue {
   }
 
   private schedule(): void {
-    if (this.inFlight || this.scheduled || this.lanes.size === 0) return;
+    if (this.inFlight >= ROUNDS_IN_FLIGHT || this.scheduled || this.lanes.size === 0) return;
     this.scheduled = true;
     setImmediate(() => this.flush());
   }
@@ -65,9 +71,9 @@ export class AppendQueue {
       calls.push(this.send(lane.partition, lane.epoch, lane.waiting.splice(0, MAX_TASKS_PER_CALL)));
       if (lane.waiting.length === 0) this.lanes.delete(key);
     }
-    this.inFlight = true;
+    this.inFlight++;
     void Promise.allSettled(calls).then(() => {
-      this.inFlight = false;
+      this.inFlight--;
       this.schedule();
     });
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AppendQueue, MAX_TASKS_PER_CALL, type QueuedAppend } from "./append-queue.ts";
+import { AppendQueue, MAX_TASKS_PER_CALL, ROUNDS_IN_FLIGHT, type QueuedAppend } from "./append-queue.ts";
 
 const append = (taskId: string): QueuedAppend => ({
   taskId,
@@ -12,7 +12,8 @@ const append = (taskId: string): QueuedAppend => ({
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("AppendQueue", () => {
-  it("sends every lane in one round, keeps one round in flight, and sends what queued meanwhile next", async () => {
+  it("sends every lane in one round, keeps two rounds in flight, and sends what queued meanwhile next", async () => {
+    expect(ROUNDS_IN_FLIGHT).toBe(2);
     const calls: { partition: number; epoch: number | undefined; ids: string[]; done: () => void }[] = [];
     const queue = new AppendQueue(
       (partition, epoch, appends) =>
@@ -31,21 +32,26 @@ describe("AppendQueue", () => {
       [1, 7, ["c"]],
       [0, undefined, ["d"]],
     ]);
+    // A second round leaves while the first is in flight.
     queue.push(0, 7, append("e"));
     queue.push(1, 7, append("f"));
-    await turn();
-    calls[0]!.done();
-    calls[1]!.done();
-    await turn();
-    await turn();
-    expect(calls).toHaveLength(3); // the round waits for its last call
-    calls[2]!.done();
-    await turn();
     await turn();
     expect(calls.slice(3).map((c) => [c.partition, c.ids])).toEqual([
       [0, ["e"]],
       [1, ["f"]],
     ]);
+    // A third waits until a round in flight is answered, whole.
+    queue.push(2, 7, append("g"));
+    await turn();
+    calls[0]!.done();
+    calls[1]!.done();
+    await turn();
+    await turn();
+    expect(calls).toHaveLength(5); // the first round waits for its last call
+    calls[2]!.done();
+    await turn();
+    await turn();
+    expect(calls.slice(5).map((c) => [c.partition, c.ids])).toEqual([[2, ["g"]]]);
   });
 
   it("splits a long queue into calls of at most MAX_TASKS_PER_CALL", async () => {
