@@ -307,7 +307,7 @@ export class Term {
    * gets more in the next pass, one event-loop turn later. The waves keep a worker's slots from
    * moving in lockstep: with the log's second round in flight (AppendQueue), one wave is written
    * while the other is handled, and the processes on the path work side by side instead of in turn
-   * (bench/README.md: the 1 x 50 drain with the read side stopped went from ~11,700 to ~15,500/s).
+   * (bench/README.md: the 1 x 50 drain with the read side stopped went from ~11,700 to ~14,500/s).
    */
   private pump(): void {
     const isCurrent = (task: ReadyTask) => {
