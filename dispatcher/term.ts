@@ -83,8 +83,9 @@ export class Term {
     await this.ctx.settings.refresh(true);
     // The intake heads are taken before the log is read: an event appended after a head is in the
     // intake past it, one appended before is in the log read below (docs/dispatcher-intake.md).
-    const intake = new Map<number, string>();
-    for (let p = 0; p < this.store.partitions; p++) intake.set(p, await this.store.intakeHead(p));
+    const partitions = Array.from({ length: this.store.partitions }, (_, p) => p);
+    const heads = await Promise.all(partitions.map((p) => this.store.intakeHead(p)));
+    const intake = new Map(partitions.map((p) => [p, heads[p]!]));
     for (let p = 0; p < this.store.partitions; p++) {
       let after = "0";
       for (;;) {

@@ -1,37 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { v7 as uuidv7 } from "uuid";
-import { DEFAULT_RETRY, DEFAULT_TIMEOUTS, StaleEpochError, type TaskEvent } from "../../domain/task/index.ts";
+import { StaleEpochError } from "../../domain/task/index.ts";
+import { on } from "../../projections/testing/read-model-fixture.ts";
 import { testServices, uniquePrefix } from "../../tests/support/services.ts";
 import { EventStore } from "./event-store.ts";
 import { tailPartitions } from "./tail.ts";
 import type { StoredEvent } from "./stream-format.ts";
 
-const submitted: TaskEvent = {
-  type: "TaskSubmitted",
-  data: {
-    spec: {
-      type: "echo",
-      payload: { n: 1 },
-      priority: 5,
-      requires: {},
-      idempotencyKey: null,
-      runAt: null,
-      retry: DEFAULT_RETRY,
-      timeouts: DEFAULT_TIMEOUTS,
-      metadata: {},
-      concurrency: null,
-      traceparent: null,
-      tracestate: null,
-    },
-    submittedAt: 1,
-  },
-};
-const assigned: TaskEvent = {
-  type: "TaskAssigned",
-  data: { attempt: 1, workerId: "w", assignedAt: 2, deadlineAt: null },
-};
-const cancelRequested: TaskEvent = { type: "TaskCancelRequested", data: { reason: "r", at: 3 } };
+// The events of the usual life of a task, as the read side's tests build them.
+const submitted = on.submitted(1);
+const assigned = on.assigned(1, 2);
+const cancelRequested = on.cancelRequested(3);
 
 describe("the dispatcher intake (docs/dispatcher-intake.md)", () => {
   let redis: Redis;
