@@ -29,6 +29,10 @@ export interface Config {
   agingBound: number[];
   /** Admission limit on a queue's waiting tasks, unless its settings say otherwise. */
   maxBacklog: number;
+  /** Most attempts one worker may run at once (its Register's slots). */
+  maxWorkerSlots: number;
+  /** Largest result or progress details a worker may report, in bytes of JSON. */
+  maxResultBytes: number;
 }
 
 /** Each setting: its flag, its environment variable, its default and its parser. */
@@ -75,6 +79,12 @@ const SETTINGS = {
   "lease-ttl-seconds": ["TASKSTREAM_LEASE_TTL_SECONDS", "10", int("lease-ttl-seconds", 2, 300)],
   "priority-aging": ["TASKSTREAM_PRIORITY_AGING", "20", parseAging],
   "max-backlog": ["TASKSTREAM_MAX_BACKLOG", "1000000", int("max-backlog", 1, 1_000_000_000)],
+  "max-worker-slots": ["TASKSTREAM_MAX_WORKER_SLOTS", "1000", int("max-worker-slots", 1, 100_000)],
+  "max-result-bytes": [
+    "TASKSTREAM_MAX_RESULT_BYTES",
+    String(1024 * 1024),
+    int("max-result-bytes", 1024, 64 * 1024 * 1024),
+  ],
   graphiql: ["TASKSTREAM_GRAPHIQL", "false", (v: string) => v === "true" || v === "1"],
   "log-level": ["TASKSTREAM_LOG_LEVEL", "info", String],
 } as const;
@@ -119,6 +129,8 @@ export function loadConfig(
     logLevel: value("log-level"),
     agingBound: value("priority-aging"),
     maxBacklog: value("max-backlog"),
+    maxWorkerSlots: value("max-worker-slots"),
+    maxResultBytes: value("max-result-bytes"),
   };
 }
 

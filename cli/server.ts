@@ -25,6 +25,7 @@ import { scheduleService } from "../commands/schedules/grpc-service.ts";
 import { Scheduler } from "../dispatcher/schedules/scheduler.ts";
 import { ScheduleServiceService } from "../proto/gen/taskstream/v1/schedules.ts";
 import type { Config } from "./config.ts";
+import { listTasks, type TaskListQuery } from "../read-api/queries/task-list.ts";
 
 /** A running Taskstream process: its roles, its listeners, and how to stop it. */
 export interface RunningServer {
@@ -52,7 +53,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const metrics = createMetrics();
   const http = Fastify({ logger: { level: config.logLevel }, bodyLimit: config.maxPayloadBytes + 64 * 1024 });
   http.setErrorHandler(httpErrorHandler);
-  const grpc = new Server({ "grpc.max_receive_message_length": config.maxPayloadBytes + 64 * 1024 });
+  const grpc = new Server({
+    "grpc.max_receive_message_length": Math.max(config.maxPayloadBytes, config.maxResultBytes) + 64 * 1024,
+  });
   const checks: ReadinessCheck[] = [{ name: "redis", check: async () => void (await redis.ping()) }];
   const closers: (() => Promise<unknown>)[] = [];
   const settings = new QueueSettingsStore(redis, config.prefix);
@@ -78,7 +81,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await http.register(scheduleRoutes(scheduleCommands));
     grpc.addService(ScheduleServiceService, scheduleService(scheduleCommands));
     await http.register(queueRoutes(settings));
-    grpc.addService(TaskServiceService, taskService(commands));
+    const listing = config.roles.has("read-api") || config.roles.has("projector") ? pool : null;
+    grpc.addService(
+      TaskServiceService,
+      taskService(commands, listing ? (query) => listTasks(listing, query as TaskListQuery) : undefined),
+    );
     grpc.addService(LimitsServiceService, limitsService(settings));
   }
 
@@ -143,7 +150,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const grpcAddress = `${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${grpcPort}`;
   if (dispatcher) {
     // The election value must be reachable by workers: use the real port when port 0 was asked for.
-    dispatcher.start(config.advertiseAddress.endsWith(":0") ? grpcAddress : config.advertiseAddress);
+    await dispatcher.start(config.advertiseAddress.endsWith(":0") ? grpcAddress : config.advertiseAddress);
   }
 
   let closing: Promise<void> | undefined;

@@ -12,6 +12,10 @@ export interface DispatcherConfig {
   reconnectGraceMs: number;
   /** K_p per priority: dispatches of more urgent work after which a waiting level is served (ready-queue.ts). */
   agingBound: number[];
+  /** Most attempts one worker may declare it runs at once. */
+  maxWorkerSlots: number;
+  /** Largest result or progress details a worker may report, in bytes of JSON. */
+  maxResultBytes: number;
 }
 
 export interface DispatcherMetrics {

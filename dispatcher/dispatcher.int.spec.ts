@@ -128,7 +128,11 @@ describe("dispatcher on real Redis and etcd", () => {
     const assignment = await first.next("assignment");
     first.close();
     const again = fx.worker();
-    await again.register(["resume"], { workerId, active: [{ taskId: id, attempt: assignment.attempt }] });
+    await again.register(["resume"], {
+      workerId,
+      resumeToken: first.resumeToken,
+      active: [{ taskId: id, attempt: assignment.attempt }],
+    });
     again.send({ $case: "completed", value: { taskId: id, attempt: assignment.attempt, resultJson: "1" } });
     expect(await again.next("ack")).toMatchObject({ accepted: true });
     expect((await fx.stateOf(id)).attempt).toBe(1);

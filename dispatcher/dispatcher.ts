@@ -13,6 +13,8 @@ import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
 import { Term } from "./term.ts";
 import type { Scheduler } from "./schedules/scheduler.ts";
 import { WorkerRegistry } from "./worker-registry.ts";
+import { WorkerTokens } from "./worker-tokens.ts";
+import { registerProblems } from "./register-rules.ts";
 import type { SessionStream, WorkerSession } from "./worker-session.ts";
 
 export interface DispatcherOptions {
@@ -40,6 +42,7 @@ export class Dispatcher {
   readonly registry: WorkerRegistry;
   private readonly options: DispatcherOptions;
   term: Term | null = null;
+  private tokens: WorkerTokens | null = null;
 
   constructor(options: DispatcherOptions) {
     this.options = options;
@@ -59,8 +62,15 @@ export class Dispatcher {
     );
   }
 
-  /** Starts campaigning; `address` is this dispatcher's gRPC address as workers reach it. */
-  start(address: string): void {
+  /**
+   * Loads the cluster's worker token secret, then campaigns; `address` is this dispatcher's gRPC
+   * address as workers reach it.
+   */
+  async start(address: string): Promise<void> {
+    this.tokens ??= await WorkerTokens.load(
+      this.options.etcd,
+      `${this.options.etcdPrefix}worker-token-secret`,
+    );
     this.leadership.start(address);
   }
 
@@ -150,15 +160,34 @@ export class Dispatcher {
           this.leadership.isLeader ? "leader is starting" : "not leader",
         );
       const register = message.msg.value;
-      if (register.types.length === 0)
-        return stream.close(status.INVALID_ARGUMENT, "register.types: must name at least one task type");
+      const problems = registerProblems(register, { maxSlots: this.options.config.maxWorkerSlots });
+      if (problems.length > 0)
+        return stream.close(
+          status.INVALID_ARGUMENT,
+          problems.map((problem) => `${problem.field}: ${problem.reason}`).join("; "),
+        );
+      const tokens = this.tokens;
+      if (!tokens) return stream.close(status.UNAVAILABLE, "dispatcher is starting");
+      if (register.workerId !== "" && !tokens.verify(register.workerId, register.resumeToken))
+        return stream.close(
+          status.PERMISSION_DENIED,
+          `register.resume_token: does not prove worker ${register.workerId}; ` +
+            "register with an empty worker_id for a new identity",
+        );
       acceptsBatches = register.acceptsBatches;
       session = term.register(register, stream);
-      const { heartbeatIntervalMs, heartbeatTimeoutMs } = this.options.config;
+      const { heartbeatIntervalMs, heartbeatTimeoutMs, maxResultBytes } = this.options.config;
       stream.send({
         msg: {
           $case: "registered",
-          value: { workerId: session.id, heartbeatIntervalMs, heartbeatTimeoutMs, acceptsBatches: true },
+          value: {
+            workerId: session.id,
+            heartbeatIntervalMs,
+            heartbeatTimeoutMs,
+            acceptsBatches: true,
+            resumeToken: tokens.issue(session.id),
+            maxResultBytes,
+          },
         },
       });
     };

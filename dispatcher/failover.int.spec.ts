@@ -119,6 +119,7 @@ describe("dispatcher failover", () => {
       $case: "register",
       value: {
         workerId: "",
+        resumeToken: "",
         name: "x",
         types: ["t"],
         labels: {},
@@ -145,7 +146,11 @@ describe("dispatcher failover", () => {
     // The worker reconnects to the new leader, still running its attempt: it is adopted, not retried.
     const w2 = new RawWorker(second.grpcAddress);
     cleanup.push(() => w2.close());
-    await w2.register(["t"], { workerId, active: [{ taskId: id, attempt: assignment.attempt }] });
+    await w2.register(["t"], {
+      workerId,
+      resumeToken: w1.resumeToken,
+      active: [{ taskId: id, attempt: assignment.attempt }],
+    });
     w2.send({ $case: "completed", value: { taskId: id, attempt: assignment.attempt, resultJson: '"done"' } });
     expect(await w2.next("ack")).toMatchObject({ accepted: true });
     const state = fold(await second.store.readTask(id));

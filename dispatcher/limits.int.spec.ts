@@ -82,7 +82,7 @@ describe("rate and concurrency limits", () => {
     // A new term (as after a failover) rebuilds from the log; the worker reconnects still holding both.
     const dispatcher = fx.server.dispatcher!;
     await dispatcher.leadership.stop();
-    dispatcher.start(fx.server.grpcAddress);
+    await dispatcher.start(fx.server.grpcAddress);
     await eventually(() => (dispatcher.leading ? true : undefined), 15_000, "leadership again");
     w.close();
     const again = fx.worker();

@@ -181,7 +181,8 @@ export class Term {
     const reported = new Map(message.active.map((ref) => [ref.taskId, ref.attempt]));
     for (const [taskId, attempt] of reported) {
       const state = this.table.states.get(taskId);
-      if (state && hasAttemptOut(state) && state.attempt === attempt) {
+      // Only attempts assigned to this worker: its identity was proven by its resume token.
+      if (state && hasAttemptOut(state) && state.attempt === attempt && state.workerId === id) {
         session.attempts.set(taskId, attempt);
         this.holders.set(taskId, id);
       }
@@ -206,9 +207,11 @@ export class Term {
 
   /** Routes a worker's report to the decider; completions and failures are acknowledged. */
   async report(session: WorkerSession, message: WorkerMessage["msg"]): Promise<void> {
+    // A stream whose identity was resumed by a newer connection speaks for no one any more.
+    if (this.sessions.get(session.id) !== session) return;
     session.lastSeenAt = Date.now();
     if (message?.$case === "heartbeat") this.ctx.registry.heartbeat(session.id);
-    const report = reportCommand(session.id, message);
+    const report = reportCommand(session.id, message, this.ctx.config);
     if (!report) return;
     if (report.command.type === "StartAttempt") {
       // Recorded lazily, as Temporal does: a start whose result follows quickly is written with it,
@@ -229,6 +232,8 @@ export class Term {
       this.schedulePump();
     }
     const events = await this.run(report.taskId, (state) => {
+      // Another worker's attempt: the decider refuses it and the log records the refusal.
+      if (state.workerId !== session.id) return command;
       if (start) return [start, command];
       // A result with no start recorded or pending (the SDK leaves out a start that its result
       // follows at once): the start is implied, and recorded with the result.

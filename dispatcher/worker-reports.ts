@@ -1,4 +1,11 @@
-import type { Json, TaskCommand, TaskError, TaskEvent } from "../domain/task/index.ts";
+import {
+  jsonProblem,
+  storableText,
+  type Json,
+  type TaskCommand,
+  type TaskError,
+  type TaskEvent,
+} from "../domain/task/index.ts";
 import type { ReportAck, WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
 
 /** A worker's report about one attempt, as the decider's command; `acknowledge` when the worker awaits an answer. */
@@ -9,14 +16,26 @@ export interface ReportCommand {
   acknowledge: boolean;
 }
 
+/** What a worker may report: results and progress details are bounded JSON. */
+export interface ReportLimits {
+  maxResultBytes: number;
+}
+
+/** Longest error message and error type kept from a worker's failure report. */
+export const MAX_ERROR_MESSAGE = 8192;
+export const MAX_ERROR_TYPE = 128;
+
 /**
  * Translates a worker's message into the command it asks of the task (null for messages that are
- * not about an attempt: register, heartbeat). Time and jitter are taken here, at the edge; the
- * decider stays pure.
+ * not about an attempt: register, heartbeat, or progress whose details cannot be stored). Time and
+ * jitter are taken here, at the edge; the decider stays pure. A result that cannot be stored (too
+ * large, not storable JSON) becomes a non-retryable failure saying why, so the task ends with a clear
+ * error instead of an unprojectable event; error messages are made storable and bounded.
  */
 export function reportCommand(
   workerId: string,
   message: WorkerMessage["msg"],
+  limits: ReportLimits,
   now = Date.now(),
 ): ReportCommand | null {
   switch (message?.$case) {
@@ -31,26 +50,35 @@ export function reportCommand(
     }
     case "progress": {
       const { taskId, attempt, detailsJson } = message.value;
+      const details = checkedJson(detailsJson, limits.maxResultBytes);
+      if (!details.ok) return null;
       const command: TaskCommand = {
         type: "RecordProgress",
-        data: { attempt, details: parseJson(detailsJson), now },
+        data: { attempt, details: details.value, now, workerId },
       };
       return { taskId, attempt, acknowledge: false, command };
     }
     case "completed": {
       const { taskId, attempt, resultJson } = message.value;
-      const command: TaskCommand = {
-        type: "CompleteAttempt",
-        data: { attempt, result: parseJson(resultJson), now },
-      };
+      const result = checkedJson(resultJson, limits.maxResultBytes);
+      const command: TaskCommand = result.ok
+        ? { type: "CompleteAttempt", data: { attempt, result: result.value, now, workerId } }
+        : {
+            type: "FailAttempt",
+            data: { attempt, error: result.error, cancelled: false, jitter: Math.random(), now, workerId },
+          };
       return { taskId, attempt, acknowledge: true, command };
     }
     case "failed": {
       const { taskId, attempt, message: text, errorType, nonRetryable, cancelled } = message.value;
-      const error: TaskError = { message: text, type: errorType || "Error", nonRetryable };
+      const error: TaskError = {
+        message: storableText(text, MAX_ERROR_MESSAGE),
+        type: storableText(errorType, MAX_ERROR_TYPE) || "Error",
+        nonRetryable,
+      };
       const command: TaskCommand = {
         type: "FailAttempt",
-        data: { attempt, error, cancelled, jitter: Math.random(), now },
+        data: { attempt, error, cancelled, jitter: Math.random(), now, workerId },
       };
       return { taskId, attempt, acknowledge: true, command };
     }
@@ -74,6 +102,24 @@ export function reportAck(taskId: string, attempt: number, events: TaskEvent[] |
   return events.length > 0
     ? { taskId, attempt, accepted: true, reason: "" }
     : { taskId, attempt, accepted: false, reason: "DUPLICATE" };
+}
+
+type Checked = { ok: true; value: Json } | { ok: false; error: TaskError };
+
+/** A reported JSON text, parsed and checked against the limits and the storable-text rules. */
+function checkedJson(text: string, maxBytes: number): Checked {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > maxBytes) {
+    const message = `result of ${bytes} bytes exceeds the limit of ${maxBytes} bytes`;
+    return { ok: false, error: { type: "RESULT_TOO_LARGE", message, nonRetryable: true } };
+  }
+  const value = parseJson(text);
+  const problem = jsonProblem(value);
+  if (problem) {
+    const message = `result${problem.path} ${problem.reason}`;
+    return { ok: false, error: { type: "INVALID_RESULT", message, nonRetryable: true } };
+  }
+  return { ok: true, value };
 }
 
 /** A report's JSON text; empty means null, and text that is not JSON is kept as a string. */

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { parseJson, reportAck, reportCommand } from "./worker-reports.ts";
 
+const limits = { maxResultBytes: 1024 };
+
 describe("worker reports", () => {
   it("turns each attempt report into the decider's command, acknowledging results only", () => {
-    const started = reportCommand("w1", { $case: "started", value: { taskId: "t", attempt: 2 } }, 7);
+    const started = reportCommand("w1", { $case: "started", value: { taskId: "t", attempt: 2 } }, limits, 7);
     expect(started).toEqual({
       taskId: "t",
       attempt: 2,
@@ -13,21 +15,114 @@ describe("worker reports", () => {
     const done = reportCommand(
       "w1",
       { $case: "completed", value: { taskId: "t", attempt: 2, resultJson: '{"a":1}' } },
+      limits,
       8,
     );
     expect(done).toMatchObject({
       acknowledge: true,
       command: { type: "CompleteAttempt", data: { result: { a: 1 } } },
     });
-    const failed = reportCommand("w1", {
-      $case: "failed",
-      value: { taskId: "t", attempt: 2, message: "m", errorType: "", nonRetryable: true, cancelled: false },
-    });
+    const failed = reportCommand(
+      "w1",
+      {
+        $case: "failed",
+        value: { taskId: "t", attempt: 2, message: "m", errorType: "", nonRetryable: true, cancelled: false },
+      },
+      limits,
+    );
     expect(failed?.command).toMatchObject({
       type: "FailAttempt",
       data: { error: { message: "m", type: "Error", nonRetryable: true } },
     });
-    expect(reportCommand("w1", { $case: "heartbeat", value: { active: [] } })).toBeNull();
+    expect(reportCommand("w1", { $case: "heartbeat", value: { active: [] } }, limits)).toBeNull();
+  });
+
+  it("carries the reporting worker's id on every report, so the decider can refuse other workers", () => {
+    const progress = reportCommand(
+      "w1",
+      { $case: "progress", value: { taskId: "t", attempt: 1, detailsJson: '{"p":1}' } },
+      limits,
+    );
+    expect(progress?.command).toMatchObject({ type: "RecordProgress", data: { workerId: "w1" } });
+    const done = reportCommand(
+      "w1",
+      { $case: "completed", value: { taskId: "t", attempt: 1, resultJson: "1" } },
+      limits,
+    );
+    expect(done?.command).toMatchObject({ type: "CompleteAttempt", data: { workerId: "w1" } });
+  });
+
+  it("turns a result that is too large or unstorable into a non-retryable failure naming why", () => {
+    const big = reportCommand(
+      "w1",
+      {
+        $case: "completed",
+        value: { taskId: "t", attempt: 1, resultJson: JSON.stringify("x".repeat(2000)) },
+      },
+      limits,
+    );
+    expect(big).toMatchObject({
+      acknowledge: true,
+      command: {
+        type: "FailAttempt",
+        data: {
+          error: { type: "RESULT_TOO_LARGE", nonRetryable: true },
+        },
+      },
+    });
+    expect(big?.command.type === "FailAttempt" && big.command.data.error.message).toContain("1024");
+    const nul = reportCommand(
+      "w1",
+      { $case: "completed", value: { taskId: "t", attempt: 1, resultJson: '{"a":["\\u0000"]}' } },
+      limits,
+    );
+    expect(nul?.command).toMatchObject({
+      type: "FailAttempt",
+      data: { error: { type: "INVALID_RESULT" } },
+    });
+    expect(nul?.command.type === "FailAttempt" && nul.command.data.error.message).toContain("result.a[0]");
+    const surrogate = reportCommand(
+      "w1",
+      { $case: "completed", value: { taskId: "t", attempt: 1, resultJson: '"\\ud800"' } },
+      limits,
+    );
+    expect(surrogate?.command).toMatchObject({ data: { error: { type: "INVALID_RESULT" } } });
+    const deep = reportCommand(
+      "w1",
+      {
+        $case: "completed",
+        value: { taskId: "t", attempt: 1, resultJson: "[".repeat(5000) + "]".repeat(5000) },
+      },
+      { maxResultBytes: 1 << 20 },
+    );
+    expect(deep?.command).toMatchObject({ data: { error: { type: "INVALID_RESULT" } } });
+  });
+
+  it("drops progress whose details cannot be stored, and makes error messages storable", () => {
+    const progress = reportCommand(
+      "w1",
+      { $case: "progress", value: { taskId: "t", attempt: 1, detailsJson: '"a\\u0000"' } },
+      limits,
+    );
+    expect(progress).toBeNull();
+    const failed = reportCommand(
+      "w1",
+      {
+        $case: "failed",
+        value: {
+          taskId: "t",
+          attempt: 1,
+          message: "bad\u0000\ud800",
+          errorType: "E\u0000",
+          nonRetryable: false,
+          cancelled: false,
+        },
+      },
+      limits,
+    );
+    expect(failed?.command).toMatchObject({
+      data: { error: { message: "bad\ufffd\ufffd", type: "E\ufffd" } },
+    });
   });
 
   it("answers accepted, stale, duplicate or unknown", () => {

@@ -16,6 +16,7 @@ export const GRPC_STATUS: Record<ErrorCode, status> = {
   PAYLOAD_TOO_LARGE: status.RESOURCE_EXHAUSTED,
   RESOURCE_EXHAUSTED: status.RESOURCE_EXHAUSTED,
   UNAVAILABLE: status.UNAVAILABLE,
+  UNIMPLEMENTED: status.UNIMPLEMENTED,
 };
 
 /** A gRPC error for any thrown value; validation errors carry `field-errors` JSON in the trailers. */

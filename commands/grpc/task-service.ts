@@ -1,5 +1,6 @@
 import type { ServerUnaryCall, sendUnaryData, UntypedHandleCall } from "@grpc/grpc-js";
-import { ValidationError } from "../../domain/task/index.ts";
+import { TaskstreamError, ValidationError } from "../../domain/task/index.ts";
+import type { TaskRow } from "../../projections/task-row.ts";
 import type { Task, TaskServiceServer } from "../../proto/gen/taskstream/v1/tasks.ts";
 import { withSubmissionSpan } from "../../observability/trace-context.ts";
 import type { TaskCommands } from "../task-commands.ts";
@@ -8,9 +9,39 @@ import { toServiceError } from "./status.ts";
 import { submissionFromMessage } from "./task-spec-message.ts";
 import { mapAllOrFail } from "../validation/collect.ts";
 
-/** gRPC TaskService over the same command layer as REST. */
-export function taskService(commands: TaskCommands): TaskServiceServer & Record<string, UntypedHandleCall> {
+/** A page of the read model's task listing (read-api/queries/task-list.ts), as the API role is given it. */
+export type ListTasks = (query: {
+  state: string | null;
+  type: string | null;
+  afterId: string | null;
+  first: number;
+}) => Promise<{ rows: TaskRow[]; hasNextPage: boolean }>;
+
+/**
+ * gRPC TaskService over the same command layer as REST. `listTasks` reads the read model; without
+ * it (a process with no PostgreSQL) ListTasks answers UNIMPLEMENTED.
+ */
+export function taskService(
+  commands: TaskCommands,
+  listTasks?: ListTasks,
+): TaskServiceServer & Record<string, UntypedHandleCall> {
   return {
+    listTasks: unary(async (call) => {
+      if (!listTasks) throw new TaskstreamError("UNIMPLEMENTED", "this process does not serve listings");
+      const { state, type, pageSize, pageToken } = call.request;
+      const afterId = pageToken === "" ? null : decodePageToken(pageToken);
+      const page = await listTasks({
+        state: state === "" ? null : state,
+        type: type === "" ? null : type,
+        afterId,
+        first: pageSize === 0 ? 100 : pageSize,
+      });
+      const last = page.rows.at(-1);
+      return {
+        tasks: page.rows.map((row) => taskMessage(viewOfRow(row))),
+        nextPageToken: page.hasNextPage && last ? Buffer.from(last.id).toString("base64url") : "",
+      };
+    }),
     submitTask: unary(async (call) => {
       const input = submissionFromMessage(call.request.task, "task.");
       return withSubmissionSpan("taskstream.submit", traceHeaders(call), (trace) =>
@@ -61,6 +92,24 @@ function traceHeaders(call: ServerUnaryCall<unknown, unknown>): Record<string, u
   const [traceparent] = call.metadata.get("traceparent");
   const [tracestate] = call.metadata.get("tracestate");
   return { traceparent, tracestate };
+}
+
+function decodePageToken(token: string): string {
+  const id = Buffer.from(token, "base64url").toString("utf8");
+  if (!/^[0-9a-f-]{36}$/.test(id) || !/^[\w-]+$/.test(token))
+    throw new ValidationError([{ field: "page_token", reason: "not a next_page_token from this API" }]);
+  return id;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function viewOfRow(row: TaskRow): TaskView {
+  return {
+    ...row,
+    createdAt: iso(row.createdAt)!,
+    updatedAt: iso(row.updatedAt)!,
+    availableAt: row.state === "QUEUED" ? iso(row.availableAt) : null,
+  };
 }
 
 /** The gRPC Task message for a task view. */

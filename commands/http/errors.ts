@@ -16,6 +16,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   PAYLOAD_TOO_LARGE: 413,
   RESOURCE_EXHAUSTED: 429,
   UNAVAILABLE: 503,
+  UNIMPLEMENTED: 501,
 };
 
 export interface ErrorBody {

@@ -5,12 +5,23 @@ export type TaskCommand =
   | { type: "SubmitTask"; data: { spec: TaskSpec; now: number } }
   | { type: "AssignTask"; data: { workerId: string; now: number } }
   | { type: "StartAttempt"; data: { attempt: number; workerId: string; now: number } }
-  | { type: "RecordProgress"; data: { attempt: number; details: Json; now: number } }
-  | { type: "CompleteAttempt"; data: { attempt: number; result: Json; now: number } }
+  /**
+   * A worker's reports carry its id (`workerId`): a report from any worker but the one the attempt
+   * was assigned to is rejected. The dispatcher's own verdicts (timeouts, a lost worker) carry none.
+   */
+  | { type: "RecordProgress"; data: { attempt: number; details: Json; now: number; workerId?: string } }
+  | { type: "CompleteAttempt"; data: { attempt: number; result: Json; now: number; workerId?: string } }
   | {
       type: "FailAttempt";
       /** `jitter` in [0, 1] scales the backoff (full jitter); `cancelled` says the handler stopped on a cancel. */
-      data: { attempt: number; error: TaskError; cancelled: boolean; jitter: number; now: number };
+      data: {
+        attempt: number;
+        error: TaskError;
+        cancelled: boolean;
+        jitter: number;
+        now: number;
+        workerId?: string;
+      };
     }
   | { type: "CancelTask"; data: { reason: string; now: number } }
   /** Dead-letters a task that waited in the queue past its schedule-to-start timeout. */

@@ -34,29 +34,29 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
 
     case "StartAttempt": {
       const { attempt, workerId, now } = command.data;
-      if (state.status === "RUNNING" && attempt === state.attempt) return [];
-      const rejection = reportRejection(state, attempt);
-      if (rejection) return [rejected(state, attempt, rejection, now)];
+      if (state.status === "RUNNING" && attempt === state.attempt && workerId === state.workerId) return [];
+      const rejection = reportRejection(state, attempt, workerId);
+      if (rejection) return [rejected(state, attempt, rejection, now, workerId)];
       return [{ type: "TaskStarted", data: { attempt, workerId, startedAt: now } }];
     }
 
     case "RecordProgress": {
-      const { attempt, details, now } = command.data;
-      if (reportRejection(state, attempt)) return [];
+      const { attempt, details, now, workerId } = command.data;
+      if (reportRejection(state, attempt, workerId)) return [];
       return [{ type: "TaskProgressRecorded", data: { attempt, details, at: now } }];
     }
 
     case "CompleteAttempt": {
-      const { attempt, result, now } = command.data;
-      const rejection = reportRejection(state, attempt);
-      if (rejection) return [rejected(state, attempt, rejection, now)];
+      const { attempt, result, now, workerId } = command.data;
+      const rejection = reportRejection(state, attempt, workerId);
+      if (rejection) return [rejected(state, attempt, rejection, now, workerId)];
       return [{ type: "TaskSucceeded", data: { attempt, result, completedAt: now } }];
     }
 
     case "FailAttempt": {
-      const { attempt, error, cancelled, jitter, now } = command.data;
-      const rejection = reportRejection(state, attempt);
-      if (rejection) return [rejected(state, attempt, rejection, now)];
+      const { attempt, error, cancelled, jitter, now, workerId } = command.data;
+      const rejection = reportRejection(state, attempt, workerId);
+      if (rejection) return [rejected(state, attempt, rejection, now, workerId)];
       if (state.cancelRequested) {
         const reason = cancelled
           ? "cancelled by request"
@@ -121,14 +121,30 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
   }
 }
 
-/** Why a worker's report about `attempt` cannot be accepted, or null when it can. */
-function reportRejection(state: TaskState, attempt: number): RejectionReason | null {
+/**
+ * Why a report about `attempt` cannot be accepted, or null when it can. `workerId` is the reporting
+ * worker's (undefined for the dispatcher's own verdicts): only the worker the attempt was assigned
+ * to may report on it.
+ */
+function reportRejection(
+  state: TaskState,
+  attempt: number,
+  workerId: string | undefined,
+): RejectionReason | null {
   if (isTerminal(state)) return "TASK_TERMINAL";
   if (attempt !== state.attempt) return "STALE_ATTEMPT";
   if (state.status !== "ASSIGNED" && state.status !== "RUNNING") return "NOT_ASSIGNED";
+  if (workerId !== undefined && workerId !== state.workerId) return "WRONG_WORKER";
   return null;
 }
 
-function rejected(state: TaskState, attempt: number, reason: RejectionReason, now: number): TaskEvent {
-  return { type: "TaskResultRejected", data: { attempt, currentAttempt: state.attempt, reason, at: now } };
+function rejected(
+  state: TaskState,
+  attempt: number,
+  reason: RejectionReason,
+  now: number,
+  workerId: string | undefined,
+): TaskEvent {
+  const data = { attempt, currentAttempt: state.attempt, reason, at: now };
+  return { type: "TaskResultRejected", data: workerId === undefined ? data : { ...data, workerId } };
 }

@@ -73,9 +73,21 @@ const fail = (attempt: number, error = boom, jitter = 1, cancelledFlag = false):
 });
 const cancel = (reason = "user"): TaskCommand => ({ type: "CancelTask", data: { reason, now: NOW } });
 
-const rejected = (attempt: number, currentAttempt: number, reason: RejectionReason): TaskEvent => ({
+const rejected = (
+  attempt: number,
+  currentAttempt: number,
+  reason: RejectionReason,
+  workerId?: string,
+): TaskEvent => ({
   type: "TaskResultRejected",
-  data: { attempt, currentAttempt, reason, at: NOW },
+  data:
+    workerId === undefined
+      ? { attempt, currentAttempt, reason, at: NOW }
+      : { attempt, currentAttempt, reason, at: NOW, workerId },
+});
+const completeBy = (attempt: number, workerId: string): TaskCommand => ({
+  type: "CompleteAttempt",
+  data: { attempt, result: { forged: true }, now: NOW, workerId },
 });
 
 const running = (attempt = 1): TaskEvent[] => [submitted(), assigned(attempt), started(attempt)];
@@ -199,28 +211,28 @@ describe("decide", () => {
       spec
         .given([...running(1), failedRetrying(1), assigned(2)])
         .when(start(1))
-        .then([rejected(1, 2, "STALE_ATTEMPT")]);
+        .then([rejected(1, 2, "STALE_ATTEMPT", "w1")]);
     });
 
     it("rejects a start from a future attempt", () => {
       spec
         .given([submitted(), assigned(1)])
         .when(start(2))
-        .then([rejected(2, 1, "STALE_ATTEMPT")]);
+        .then([rejected(2, 1, "STALE_ATTEMPT", "w1")]);
     });
 
     it("rejects a start of an attempt that failed and awaits its retry", () => {
       spec
         .given([...running(1), failedRetrying(1)])
         .when(start(1))
-        .then([rejected(1, 1, "NOT_ASSIGNED")]);
+        .then([rejected(1, 1, "NOT_ASSIGNED", "w1")]);
     });
 
     it("rejects a start after the task has finished", () => {
       spec
         .given([...running(1), succeeded(1)])
         .when(start(1))
-        .then([rejected(1, 1, "TASK_TERMINAL")]);
+        .then([rejected(1, 1, "TASK_TERMINAL", "w1")]);
     });
   });
 
@@ -281,6 +293,34 @@ describe("decide", () => {
         .given([submitted(), cancelled])
         .when(complete(0))
         .then([rejected(0, 0, "TASK_TERMINAL")]);
+    });
+
+    it("rejects a completion from a worker the attempt was not assigned to, naming that worker", () => {
+      spec
+        .given(running(1))
+        .when(completeBy(1, "intruder"))
+        .then([rejected(1, 1, "WRONG_WORKER", "intruder")]);
+    });
+
+    it("accepts a completion from the worker the attempt was assigned to", () => {
+      spec
+        .given(running(1))
+        .when(completeBy(1, "w1"))
+        .then([{ type: "TaskSucceeded", data: { attempt: 1, result: { forged: true }, completedAt: NOW } }]);
+    });
+
+    it("rejects a start by another worker, and a failure by another worker", () => {
+      spec
+        .given([submitted(), assigned(1)])
+        .when({ type: "StartAttempt", data: { attempt: 1, workerId: "intruder", now: NOW } })
+        .then([rejected(1, 1, "WRONG_WORKER", "intruder")]);
+      spec
+        .given(running(1))
+        .when({
+          type: "FailAttempt",
+          data: { attempt: 1, error: fatal, cancelled: false, jitter: 1, now: NOW, workerId: "intruder" },
+        })
+        .then([rejected(1, 1, "WRONG_WORKER", "intruder")]);
     });
 
     it("rejects a completion of a queued task", () => {

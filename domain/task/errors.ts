@@ -7,7 +7,8 @@ export type ErrorCode =
   | "STALE_EPOCH"
   | "PAYLOAD_TOO_LARGE"
   | "RESOURCE_EXHAUSTED"
-  | "UNAVAILABLE";
+  | "UNAVAILABLE"
+  | "UNIMPLEMENTED";
 
 export class TaskstreamError extends Error {
   readonly code: ErrorCode;

@@ -23,12 +23,19 @@ export type TaskEvent =
   | { type: "TaskRevived"; data: { attemptBudget: number; reason: string; at: number } }
   | {
       type: "TaskResultRejected";
-      data: { attempt: number; currentAttempt: number; reason: RejectionReason; at: number };
+      /** `workerId`: the worker whose report was refused (absent in events written before it was kept). */
+      data: {
+        attempt: number;
+        currentAttempt: number;
+        reason: RejectionReason;
+        at: number;
+        workerId?: string;
+      };
     };
 
 export type TaskEventType = TaskEvent["type"];
 export type DeadLetterReason = "MAX_ATTEMPTS_EXHAUSTED" | "NON_RETRYABLE_ERROR" | "SCHEDULE_TO_START_TIMEOUT";
-export type RejectionReason = "STALE_ATTEMPT" | "TASK_TERMINAL" | "NOT_ASSIGNED";
+export type RejectionReason = "STALE_ATTEMPT" | "TASK_TERMINAL" | "NOT_ASSIGNED" | "WRONG_WORKER";
 
 /** An event as the log holds it: with its task, its position in the task's history and the time it was written. */
 export type RecordedEvent = TaskEvent & { taskId: string; version: number };

@@ -6,3 +6,4 @@ export * from "./decide.ts";
 export * from "./errors.ts";
 export * from "./retry.ts";
 export * from "./partition.ts";
+export * from "./text-rules.ts";

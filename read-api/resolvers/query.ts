@@ -1,7 +1,8 @@
 import { GraphQLError } from "graphql";
 import type pg from "pg";
 import type { RowState, TaskRow } from "../../projections/task-row.ts";
-import { loadTasks, taskRowFromRecord, type TaskRecord } from "../../projections/task-table.ts";
+import { loadTasks } from "../../projections/task-table.ts";
+import { listTasks, MAX_PAGE_SIZE, TASK_STATES } from "../queries/task-list.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 
 /** The `TaskFilter` input. */
@@ -16,52 +17,33 @@ export interface QueryDeps {
   getTaskFromLog?: (id: string) => Promise<TaskRow | null>;
 }
 
-const MAX_FIRST = 500;
-const STATES: RowState[] = ["QUEUED", "ASSIGNED", "RUNNING", "SUCCEEDED", "DEAD_LETTERED", "CANCELLED"];
-
 /** Query.task, Query.tasks and Query.stats, over the `tasks` table. */
 export function queryResolvers({ pool, getTaskFromLog }: QueryDeps) {
   return {
     task: async (_root: unknown, { id }: { id: string }) =>
       (await loadTasks(pool, [id])).get(id) ?? (await getTaskFromLog?.(id)) ?? null,
     tasks: (_root: unknown, args: { filter?: TaskFilter | null; first: number; after?: string | null }) =>
-      listTasks(pool, args),
+      listTaskConnection(pool, args),
     stats: () => stats(pool),
   };
 }
 
-/**
- * One page of tasks in id order, after a cursor: keyset pagination. Ids are UUIDv7 from the same
- * clock reading as created_at, so this is creation order (migrations/004_task_indexes_by_id.sql).
- */
-async function listTasks(
+/** GraphQL's `tasks`: a page of the shared listing as a connection with cursors. */
+async function listTaskConnection(
   pool: pg.Pool,
   { filter, first, after }: { filter?: TaskFilter | null; first: number; after?: string | null },
 ) {
-  if (!Number.isInteger(first) || first < 1 || first > MAX_FIRST) {
-    throw new GraphQLError(`first: must be between 1 and ${MAX_FIRST}, got ${first}`, {
+  if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
+    throw new GraphQLError(`first: must be between 1 and ${MAX_PAGE_SIZE}, got ${first}`, {
       extensions: { code: "BAD_USER_INPUT", argument: "first" },
     });
   }
-  const params: unknown[] = [];
-  const param = (value: unknown) => `$${params.push(value)}`;
-  const where: string[] = [];
-  if (filter?.state != null) where.push(`state = ${param(filter.state)}`);
-  if (filter?.type != null) where.push(`type = ${param(filter.type)}`);
-  if (after != null) {
-    const cursor = decodeCursor(after);
-    where.push(`id > ${param(cursor.id)}`);
-  }
-  const { rows } = await pool.query<TaskRecord>(
-    `select * from tasks ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
-     order by id limit ${param(first + 1)}`,
-    params,
-  );
-  const page = rows.slice(0, first).map(taskRowFromRecord);
-  const last = page.at(-1);
+  const afterId = after == null ? null : decodeCursor(after).id;
+  const page = await listTasks(pool, { state: filter?.state, type: filter?.type, afterId, first });
+  const last = page.rows.at(-1);
   return {
-    edges: page.map((node) => ({ node, cursor: encodeCursor(node) })),
-    pageInfo: { hasNextPage: rows.length > first, endCursor: last ? encodeCursor(last) : null },
+    edges: page.rows.map((node) => ({ node, cursor: encodeCursor(node) })),
+    pageInfo: { hasNextPage: page.hasNextPage, endCursor: last ? encodeCursor(last) : null },
   };
 }
 
@@ -71,6 +53,6 @@ async function stats(pool: pg.Pool) {
     "select state, count(*)::int as count from tasks group by state",
   );
   const counts = new Map(rows.map((row) => [row.state, row.count]));
-  const byState = STATES.map((state) => ({ state, count: counts.get(state) ?? 0 }));
+  const byState = TASK_STATES.map((state) => ({ state, count: counts.get(state) ?? 0 }));
   return { byState, total: byState.reduce((sum, s) => sum + s.count, 0) };
 }

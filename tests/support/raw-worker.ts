@@ -22,6 +22,8 @@ export class RawWorker {
   readonly client: WorkerServiceClient;
   stream: ClientDuplexStream<WorkerMessage, DispatcherMessage>;
   ended: { code?: number; details?: string } | null = null;
+  /** The resume token of the last Registered this stream received. */
+  resumeToken = "";
   private waiters: (() => void)[] = [];
 
   constructor(address: string) {
@@ -53,6 +55,10 @@ export class RawWorker {
       slots?: number;
       labels?: Record<string, string>;
       workerId?: string;
+      /** Proves `workerId` (a Registered's resumeToken); without it a resume is refused. */
+      resumeToken?: string;
+      name?: string;
+      sdk?: string;
       active?: { taskId: string; attempt: number }[];
       /** Let the dispatcher send DispatcherBatch messages (false: one message at a time). */
       acceptsBatches?: boolean;
@@ -62,16 +68,19 @@ export class RawWorker {
       $case: "register",
       value: {
         workerId: options.workerId ?? "",
-        name: "raw",
+        resumeToken: options.resumeToken ?? "",
+        name: options.name ?? "raw",
         types,
         labels: options.labels ?? {},
         slots: options.slots ?? 10,
-        sdk: "test/raw",
+        sdk: options.sdk ?? "test/raw",
         active: options.active ?? [],
         acceptsBatches: options.acceptsBatches ?? false,
       },
     });
-    return (await this.next("registered")).workerId;
+    const registered = await this.next("registered");
+    this.resumeToken = registered.resumeToken;
+    return registered.workerId;
   }
 
   /** Waits for (and consumes) the next message of a kind. */

@@ -12,6 +12,7 @@ import {
   TaskServiceClient,
   type CancelTaskResponse,
   type GetTaskHistoryResponse,
+  type ListTasksResponse,
   type SubmitTaskResponse,
   type SubmitTasksResponse,
   type Task,
@@ -141,6 +142,25 @@ export class TaskstreamClient {
     );
     if (!task) throw new Error(`retry of ${id} answered without the task`);
     return fromTask(task);
+  }
+
+  /**
+   * One page of tasks from the read model, oldest first: filter by `state` and `type`, at most
+   * `pageSize` (1-500, default 100); pass the answer's `nextPageToken` for the next page ("" at the end).
+   */
+  async list(
+    query: { state?: string; type?: string; pageSize?: number; pageToken?: string } = {},
+  ): Promise<{ tasks: TaskInfo[]; nextPageToken: string }> {
+    const request = {
+      state: query.state ?? "",
+      type: query.type ?? "",
+      pageSize: query.pageSize ?? 0,
+      pageToken: query.pageToken ?? "",
+    };
+    const { tasks, nextPageToken } = await this.unary<ListTasksResponse>((md, o, cb) =>
+      this.client.listTasks(request, md, o, cb),
+    );
+    return { tasks: tasks.map(fromTask), nextPageToken };
   }
 
   /** Every event recorded for a task, in order. */

@@ -35,6 +35,8 @@ export interface ConnectionOptions {
   onRegistered(registered: Registered, address: string): void;
   onMessage(message: DispatcherMessage): void;
   onDisconnected(disconnect: Disconnect): void;
+  /** The dispatcher refused to let the worker resume its identity (PERMISSION_DENIED on Register). */
+  onResumeRefused?(details: string): void;
   backoff?: BackoffOptions;
   /** A dispatcher that does not answer Register within this time is given up on (default 10 s). */
   registerTimeoutMs?: number;
@@ -163,8 +165,11 @@ export class Connection {
     // A registered stream that broke: its dispatcher probably still leads, so try it again first.
     // One that never registered (unreachable, refused) or that lost leadership: the next address.
     const notLeader = status?.code === grpcStatus.UNAVAILABLE && status.details === "not leader";
-    if (!wasRegistered || notLeader) this.index++;
-    const delay = this.backoff.next();
+    const resumeRefused = !wasRegistered && status?.code === grpcStatus.PERMISSION_DENIED;
+    if (resumeRefused) this.options.onResumeRefused?.(status.details);
+    // A refused resume: the same dispatcher at once, now as a new worker.
+    if ((!wasRegistered && !resumeRefused) || notLeader) this.index++;
+    const delay = resumeRefused ? 0 : this.backoff.next();
     this.options.logger.info("dispatcher stream ended; reconnecting", { ...disconnect, delayMs: delay });
     this.retryTimer = setTimeout(() => this.open(), delay);
   }

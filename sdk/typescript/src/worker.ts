@@ -37,6 +37,10 @@ export class Worker extends EventEmitter<WorkerEvents> {
   private readonly running = new RunningAttempts();
   private readonly outbox = new Outbox((messages) => this.write(messages));
   private workerId = "";
+  /** Proves `workerId` when registering again (the dispatcher's Registered gave it). */
+  private resumeToken = "";
+  /** Largest result the dispatcher accepts (0: none announced). */
+  private maxResultBytes = 0;
   private dispatcherAcceptsBatches = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private state: "new" | "running" | "stopping" | "stopped" = "new";
@@ -59,6 +63,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       onRegistered: (registered, address) => this.onRegistered(registered, address),
       onMessage: (message) => this.onMessage(message),
       onDisconnected: (disconnect) => this.onDisconnected(disconnect),
+      onResumeRefused: (details) => this.onResumeRefused(details),
     });
   }
 
@@ -133,6 +138,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
     const { name, handlers, labels, slots } = this.options;
     return {
       workerId: this.workerId,
+      resumeToken: this.resumeToken,
       name,
       types: Object.keys(handlers),
       labels: labels ?? {},
@@ -158,6 +164,8 @@ export class Worker extends EventEmitter<WorkerEvents> {
 
   private onRegistered(registered: Registered, address: string): void {
     this.workerId = registered.workerId;
+    this.resumeToken = registered.resumeToken;
+    this.maxResultBytes = registered.maxResultBytes;
     this.dispatcherAcceptsBatches = registered.acceptsBatches;
     this.outbox.impliedStarts = registered.acceptsBatches;
     const heartbeatIntervalMs =
@@ -171,6 +179,20 @@ export class Worker extends EventEmitter<WorkerEvents> {
     this.log.info("registered", { workerId: this.workerId, address });
     this.emit("registered", { workerId: this.workerId, address, heartbeatIntervalMs });
     this.registeredOnce?.resolve();
+  }
+
+  /**
+   * The dispatcher would not let this worker resume its identity (its token no longer proves it,
+   * say after the cluster's secret was replaced): register as a new worker. Results of attempts
+   * held under the old identity will be refused, and those attempts retried elsewhere.
+   */
+  private onResumeRefused(details: string): void {
+    this.log.warn("worker identity not resumed; registering as a new worker", {
+      workerId: this.workerId,
+      details,
+    });
+    this.workerId = "";
+    this.resumeToken = "";
   }
 
   private onDisconnected(disconnect: Disconnect): void {
@@ -238,6 +260,18 @@ export class Worker extends EventEmitter<WorkerEvents> {
     // Not ours any more: given up on at shutdown, and already reported as WORKER_STOPPING.
     if (!this.running.remove(run)) return;
     if (outcome.kind === "failed") return this.report(outcome.failure);
+    const bytes = Buffer.byteLength(outcome.resultJson);
+    if (this.maxResultBytes > 0 && bytes > this.maxResultBytes) {
+      // Sent, it would be refused (or end the stream past the message limit): fail the attempt.
+      return this.report({
+        taskId: run.taskId,
+        attempt: run.attempt,
+        message: `result of ${bytes} bytes exceeds the limit of ${this.maxResultBytes} bytes`,
+        errorType: "RESULT_TOO_LARGE",
+        nonRetryable: true,
+        cancelled: false,
+      });
+    }
     const completed = { taskId: run.taskId, attempt: run.attempt, resultJson: outcome.resultJson };
     this.reports.keep({ $case: "completed", value: completed });
     this.send({ $case: "completed", value: completed });

@@ -61,6 +61,10 @@ const service: TaskServiceServer = {
     call.request.id === "t1"
       ? callback(null, { task: { ...task, state: "QUEUED" } })
       : callback(notFound(call.request.id)),
+  listTasks: (call, callback) => {
+    calls.push({ method: "listTasks", request: call.request, metadata: call.metadata });
+    callback(null, { tasks: [task], nextPageToken: call.request.pageToken === "" ? "next" : "" });
+  },
   getTaskHistory: (_call, callback) =>
     callback(null, {
       events: [
@@ -150,6 +154,14 @@ describe("TaskstreamClient", () => {
       { id: "id-1", deduplicated: false },
     ]);
     expect(calls).toHaveLength(1);
+  });
+
+  it("lists tasks a page at a time with the filter in its wire form", async () => {
+    const page = await client.list({ state: "SUCCEEDED", type: "echo", pageSize: 2 });
+    expect(page.tasks.map((t) => t.id)).toEqual(["t1"]);
+    expect(page.nextPageToken).toBe("next");
+    expect(calls[0]?.request).toEqual({ state: "SUCCEEDED", type: "echo", pageSize: 2, pageToken: "" });
+    expect((await client.list({ pageToken: "next" })).nextPageToken).toBe("");
   });
 
   it("reads a task with its payload, result and last error parsed", async () => {

@@ -19,6 +19,8 @@ export interface FakeOptions {
   heartbeatIntervalMs?: number;
   /** What Registered says about WorkerBatch and implied starts (default true). */
   acceptsBatches?: boolean;
+  /** Announced in Registered as the largest result accepted (default 0: none). */
+  maxResultBytes?: number;
 }
 
 /** Polls `probe` every few ms until it is truthy; fails after `timeoutMs`. */
@@ -138,6 +140,8 @@ export class FakeDispatcher {
 
   /** Every Register received, in order. */
   readonly registers: Case<"register">[] = [];
+  /** Changing it invalidates every token issued before (as a new cluster secret would). */
+  tokenSuffix = "";
 
   async stop(): Promise<void> {
     this.server.forceShutdown();
@@ -152,6 +156,9 @@ export class FakeDispatcher {
       if (!registered && msg.$case === "register") {
         this.registers.push(msg.value);
         if (this.options.refuse) return stream.close(status.UNAVAILABLE, this.options.refuse);
+        const resuming = msg.value.workerId !== "";
+        if (resuming && msg.value.resumeToken !== `token-${msg.value.workerId}${this.tokenSuffix}`)
+          return stream.close(status.PERMISSION_DENIED, "register.resume_token: does not prove the worker");
         registered = true;
         this.streams.push(stream);
         const workerId = msg.value.workerId || `w-${this.nextId++}`;
@@ -163,6 +170,8 @@ export class FakeDispatcher {
             heartbeatIntervalMs,
             heartbeatTimeoutMs: 10_000,
             acceptsBatches: this.options.acceptsBatches ?? true,
+            resumeToken: `token-${workerId}${this.tokenSuffix}`,
+            maxResultBytes: this.options.maxResultBytes ?? 0,
           },
         });
         return;

@@ -34,6 +34,24 @@ describe("Worker: broken streams and failover", () => {
     expect(third.log.filter((m) => m.$case === "completed")).toEqual([]);
   });
 
+  it("resumes its identity with the resume token, and registers afresh when the token is refused", async () => {
+    const fake = await fakeDispatcher();
+    const w = worker({ addresses: [fake.address], handlers: { echo } });
+    await w.start();
+    expect(fake.registers[0]).toMatchObject({ workerId: "", resumeToken: "" });
+    (await fake.stream(0)).close();
+    await fake.stream(1);
+    expect(fake.registers[1]).toMatchObject({ workerId: "w-1", resumeToken: "token-w-1" });
+
+    fake.tokenSuffix = "-rotated"; // tokens issued so far no longer prove anything
+    const renamed = new Promise((resolve) => w.once("registered", resolve));
+    (await fake.stream(1)).close();
+    await expect(renamed).resolves.toMatchObject({ workerId: "w-2" });
+    expect(fake.registers[2]).toMatchObject({ workerId: "w-1", resumeToken: "token-w-1" });
+    expect(fake.registers[3]).toMatchObject({ workerId: "", resumeToken: "" });
+    expect(w.id).toBe("w-2");
+  });
+
   it("keeps a handler running across a reconnect and reports its result on the new stream", async () => {
     const fake = await fakeDispatcher();
     const release = gate();

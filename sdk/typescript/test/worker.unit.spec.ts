@@ -6,6 +6,22 @@ import { fakeDispatcher, gate, worker } from "./harness.ts";
 class QuotaError extends Error {}
 
 describe("Worker: one attempt over the stream", () => {
+  it("fails an attempt whose result exceeds the dispatcher's limit instead of sending it", async () => {
+    const fake = await fakeDispatcher({ maxResultBytes: 100 });
+    const w = worker({ addresses: [fake.address], handlers: { big: async () => "x".repeat(500) } });
+    await w.start();
+    const stream = await fake.stream();
+    stream.assign({ taskId: "t1", type: "big" });
+    expect(await stream.next("failed")).toMatchObject({
+      taskId: "t1",
+      errorType: "RESULT_TOO_LARGE",
+      nonRetryable: true,
+    });
+    const failed = stream.log.find((m) => m.$case === "failed");
+    expect(failed?.$case === "failed" && failed.value.message).toContain("exceeds the limit of 100 bytes");
+    expect(stream.log.some((m) => m.$case === "completed")).toBe(false);
+  });
+
   it("registers, runs an assignment and reports started then completed with the result", async () => {
     const fake = await fakeDispatcher();
     let seen: { payload: unknown; ctx: TaskContext } | undefined;
@@ -30,6 +46,7 @@ describe("Worker: one attempt over the stream", () => {
     expect(w.id).toBe("w-1");
     expect(fake.registers[0]).toEqual({
       workerId: "",
+      resumeToken: "",
       name: "w1",
       types: ["echo"],
       labels: { region: "eu" },

@@ -63,6 +63,12 @@ export interface Register {
   active: AttemptRef[];
   /** The worker understands DispatcherBatch; the dispatcher sends batches only when this is set. */
   acceptsBatches: boolean;
+  /**
+   * With worker_id: the resume token the dispatcher handed out in Registered. A worker identity is
+   * resumed only with its token; a Register naming a worker_id without the right token is refused
+   * with PERMISSION_DENIED (the SDK then registers afresh, with an empty worker_id).
+   */
+  resumeToken: string;
 }
 
 export interface Register_LabelsEntry {
@@ -130,6 +136,13 @@ export interface Registered {
    * then leave out a start whose result follows at once).
    */
   acceptsBatches: boolean;
+  /** The secret that proves this worker identity on a later Register (keep it with worker_id). */
+  resumeToken: string;
+  /**
+   * Largest result_json (and details_json) the dispatcher accepts, in bytes; a larger result must be
+   * reported as a failed attempt (error_type RESULT_TOO_LARGE) instead. 0: no limit announced.
+   */
+  maxResultBytes: number;
 }
 
 export interface Assignment {
@@ -545,6 +558,7 @@ function createBaseRegister(): Register {
     sdk: "",
     active: [],
     acceptsBatches: false,
+    resumeToken: "",
   };
 }
 
@@ -573,6 +587,9 @@ export const Register: MessageFns<Register> = {
     }
     if (message.acceptsBatches !== false) {
       writer.uint32(64).bool(message.acceptsBatches);
+    }
+    if (message.resumeToken !== "") {
+      writer.uint32(74).string(message.resumeToken);
     }
     return writer;
   },
@@ -657,6 +674,14 @@ export const Register: MessageFns<Register> = {
             message.acceptsBatches = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.resumeToken = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -704,6 +729,11 @@ export const Register: MessageFns<Register> = {
         : isSet(object.accepts_batches)
           ? globalThis.Boolean(object.accepts_batches)
           : false,
+      resumeToken: isSet(object.resumeToken)
+        ? globalThis.String(object.resumeToken)
+        : isSet(object.resume_token)
+          ? globalThis.String(object.resume_token)
+          : "",
     };
   },
 
@@ -739,6 +769,9 @@ export const Register: MessageFns<Register> = {
     if (message.acceptsBatches !== false) {
       obj.acceptsBatches = message.acceptsBatches;
     }
+    if (message.resumeToken !== "") {
+      obj.resumeToken = message.resumeToken;
+    }
     return obj;
   },
 
@@ -763,6 +796,7 @@ export const Register: MessageFns<Register> = {
     message.sdk = object.sdk ?? "";
     message.active = object.active?.map((e) => AttemptRef.fromPartial(e)) || [];
     message.acceptsBatches = object.acceptsBatches ?? false;
+    message.resumeToken = object.resumeToken ?? "";
     return message;
   },
 };
@@ -1627,7 +1661,14 @@ export const DispatcherBatch: MessageFns<DispatcherBatch> = {
 };
 
 function createBaseRegistered(): Registered {
-  return { workerId: "", heartbeatIntervalMs: 0, heartbeatTimeoutMs: 0, acceptsBatches: false };
+  return {
+    workerId: "",
+    heartbeatIntervalMs: 0,
+    heartbeatTimeoutMs: 0,
+    acceptsBatches: false,
+    resumeToken: "",
+    maxResultBytes: 0,
+  };
 }
 
 export const Registered: MessageFns<Registered> = {
@@ -1643,6 +1684,12 @@ export const Registered: MessageFns<Registered> = {
     }
     if (message.acceptsBatches !== false) {
       writer.uint32(32).bool(message.acceptsBatches);
+    }
+    if (message.resumeToken !== "") {
+      writer.uint32(42).string(message.resumeToken);
+    }
+    if (message.maxResultBytes !== 0) {
+      writer.uint32(48).int32(message.maxResultBytes);
     }
     return writer;
   },
@@ -1692,6 +1739,22 @@ export const Registered: MessageFns<Registered> = {
             message.acceptsBatches = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.resumeToken = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxResultBytes = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1726,6 +1789,16 @@ export const Registered: MessageFns<Registered> = {
         : isSet(object.accepts_batches)
           ? globalThis.Boolean(object.accepts_batches)
           : false,
+      resumeToken: isSet(object.resumeToken)
+        ? globalThis.String(object.resumeToken)
+        : isSet(object.resume_token)
+          ? globalThis.String(object.resume_token)
+          : "",
+      maxResultBytes: isSet(object.maxResultBytes)
+        ? globalThis.Number(object.maxResultBytes)
+        : isSet(object.max_result_bytes)
+          ? globalThis.Number(object.max_result_bytes)
+          : 0,
     };
   },
 
@@ -1743,6 +1816,12 @@ export const Registered: MessageFns<Registered> = {
     if (message.acceptsBatches !== false) {
       obj.acceptsBatches = message.acceptsBatches;
     }
+    if (message.resumeToken !== "") {
+      obj.resumeToken = message.resumeToken;
+    }
+    if (message.maxResultBytes !== 0) {
+      obj.maxResultBytes = Math.round(message.maxResultBytes);
+    }
     return obj;
   },
 
@@ -1755,6 +1834,8 @@ export const Registered: MessageFns<Registered> = {
     message.heartbeatIntervalMs = object.heartbeatIntervalMs ?? 0;
     message.heartbeatTimeoutMs = object.heartbeatTimeoutMs ?? 0;
     message.acceptsBatches = object.acceptsBatches ?? false;
+    message.resumeToken = object.resumeToken ?? "";
+    message.maxResultBytes = object.maxResultBytes ?? 0;
     return message;
   },
 };
