@@ -139,7 +139,7 @@ class FakeDispatcher(WorkerServiceServicer):
         return await wait_for(lambda: self.streams[index] if len(self.streams) > index else None, timeout, f"stream #{index}")
 
     async def Connect(self, request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:  # type: ignore[override]
-        stream = FakeStream({k: v for k, v in context.invocation_metadata() or ()})
+        stream = FakeStream({k: str(v) for k, v in context.invocation_metadata() or ()})
         reader = asyncio.get_running_loop().create_task(self._read(request_iterator, stream))
         try:
             while True:

@@ -169,7 +169,7 @@ class Connection:
                 await self._after(disconnect, resuming)
         finally:
             for channel in self._channels.values():
-                await channel.close()
+                await channel.close(None)
             self._channels.clear()
 
     async def close(self, timeout: float = 2.0) -> None:
@@ -211,7 +211,7 @@ class Connection:
             # A fresh channel next time, rather than one that may sit in gRPC's own backoff.
             channel = self._channels.pop(address, None)
             if channel is not None:
-                await channel.close()
+                await channel.close(None)
         delay = 0.0 if resume_refused else self._backoff.next()
         self._log.info(
             "dispatcher stream ended; reconnecting (address=%s code=%s details=%r delay=%.3fs)",
@@ -238,7 +238,7 @@ class Connection:
 
     async def _session(self, address: str, register: Callable[[], Register]) -> Disconnect:
         """One stream: register, then read until it ends. Never raises for the stream's sake."""
-        call = WorkerServiceStub(self._channel(address)).Connect(metadata=self._metadata)  # type: ignore[no-untyped-call]
+        call = WorkerServiceStub(self._channel(address)).Connect(metadata=self._metadata)  # type: ignore[call-arg]  # the stubs lack the reader/writer form
         queue: asyncio.Queue[object] = asyncio.Queue()
         self._call, self._queue = call, queue
         writer: asyncio.Task[list[WorkerMessage]] | None = None
@@ -257,7 +257,7 @@ class Connection:
                     if left <= 0:
                         raise asyncio.TimeoutError
                     message = await asyncio.wait_for(call.read(), left)
-                if message is grpc.aio.EOF:
+                if message is grpc.aio.EOF:  # type: ignore[attr-defined]
                     break
                 assert isinstance(message, DispatcherMessage)
                 for inner in _unpack(message, self._log, address):

@@ -66,7 +66,7 @@ async def with_task_span(info: TaskSpanInfo, work: Callable[[str | None], Awaita
     # context the stream reader happened to run in.
     parent = _propagator.extract(incoming, context=otel_context.Context())
     tracer = trace.get_tracer("taskstream", SDK_VERSION)
-    attributes = {
+    attributes: dict[str, str | int] = {
         "taskstream.task.id": info.task_id,
         "taskstream.task.type": info.type,
         "taskstream.task.attempt": info.attempt,

@@ -39,7 +39,7 @@ class Backoff:
         """The delay in seconds before the next try; each call doubles the step up to the cap."""
         step = min(self._policy.maximum, self._policy.initial * 2**self._failures)
         self._failures = min(self._failures + 1, 30)
-        return step / 2 + self._random() * step / 2
+        return float(step / 2 + self._random() * step / 2)
 
     def reset(self) -> None:
         """Back to the first step."""

@@ -115,7 +115,7 @@ class Client(_Base):
             if credentials is not None
             else grpc.aio.insecure_channel(address, options=options)
         )
-        self._stub = TaskServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._stub = TaskServiceStub(self._channel)
 
     async def __aenter__(self) -> Client:
         return self
@@ -125,7 +125,7 @@ class Client(_Base):
 
     async def close(self) -> None:
         """Closes the channel."""
-        await self._channel.close()
+        await self._channel.close(None)
 
     async def _call(self, method: Any, request: Any) -> Any:
         try:
@@ -190,7 +190,7 @@ class SyncClient(_Base):
             if credentials is not None
             else grpc.insecure_channel(address, options=options)
         )
-        self._stub = TaskServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._stub = TaskServiceStub(self._channel)
 
     def __enter__(self) -> SyncClient:
         return self
