@@ -299,7 +299,7 @@ class Worker:
         # What the stream ended before writing, and what is queued for it, waits for the next one.
         self._defer_transient(disconnect.unsent)
         self._outbox.flush()
-        if disconnect.was_registered:
+        if disconnect.was_registered and self._state == "running":
             self._log.warning(
                 "dispatcher stream lost (address=%s code=%s details=%r)",
                 disconnect.address,
