@@ -87,7 +87,7 @@ async def test_registers_afresh_when_the_resume_is_refused(harness: Harness) -> 
     await fake.stream(1, timeout=5)
     assert [r.worker_id for r in fake.registers] == ["", "w-1", ""]
     assert fake.registers[2].resume_token == ""
-    assert worker.worker_id == "w-2"
+    await wait_for(lambda: worker.worker_id == "w-2", what="the fresh identity")
 
 
 async def test_moves_to_the_next_address_while_refused_as_not_leader(harness: Harness) -> None:
@@ -115,10 +115,12 @@ async def test_retries_a_broken_registered_stream_at_the_same_address_first(harn
     await worker.start()
     (await a.stream(0)).close(grpc.StatusCode.UNAVAILABLE, "connection reset")
     await a.stream(1)
+    await wait_for(lambda: worker._connection.connected, what="the second registration")
     assert len(b.registers) == 0
     # Leadership lost: the next address.
     (await a.stream(1)).close(grpc.StatusCode.UNAVAILABLE, "not leader: lease lost")
     await b.stream(0)
+    assert len(a.registers) == 2
 
 
 async def test_heartbeats_list_running_and_unacknowledged_attempts(harness: Harness) -> None:

@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from taskstream import NonRetryableError, TaskContext, WorkerError
+from taskstream._proto.v1 import workers_pb2 as pb
 from taskstream._version import SDK_NAME
 from tests.conftest import Harness, echo
 
@@ -187,13 +188,9 @@ async def test_sends_reports_of_one_turn_as_one_batch_without_implied_starts(har
     await harness.worker(addresses=[fake.address], handlers={"echo": echo}).start()
     stream = await fake.stream()
     batch = [
-        __import__("taskstream._proto.v1.workers_pb2", fromlist=["x"]).DispatcherMessage(
-            assignment={"task_id": f"t{i}", "attempt": 1, "type": "echo", "payload_json": str(i)}
-        )
+        pb.DispatcherMessage(assignment=pb.Assignment(task_id=f"t{i}", attempt=1, type="echo", payload_json=str(i)))
         for i in range(3)
     ]
-    from taskstream._proto.v1 import workers_pb2 as pb
-
     stream.send(pb.DispatcherMessage(batch=pb.DispatcherBatch(messages=batch)))
     for _ in range(3):
         await stream.next("completed")
