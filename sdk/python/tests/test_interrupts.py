@@ -133,6 +133,23 @@ async def test_heartbeats_are_throttled_to_80_percent_of_the_interval(harness: H
     assert stream.kinds().count("progress") == 3
 
 
+async def test_the_heartbeat_throttle_option_shortens_the_window(harness: Harness) -> None:
+    fake = await harness.fake()  # interval 2 s: a 1.6 s window by default
+
+    async def handler(payload: Any, ctx: TaskContext) -> Any:
+        for i in range(3):
+            ctx.heartbeat({"beat": i})
+            await asyncio.sleep(0.1)
+        return None
+
+    await harness.worker(addresses=[fake.address], handlers={"h": handler}, heartbeat_throttle=0.05).start()
+    stream = await fake.stream()
+    stream.assign("t1", "h")
+    await stream.next("completed", timeout=1)
+    details = [json.loads(m.progress.details_json) for m in stream.log if m.WhichOneof("msg") == "progress"]
+    assert details == [{"beat": 0}, {"beat": 1}, {"beat": 2}]
+
+
 async def test_the_last_throttled_details_go_out_before_the_result(harness: Harness) -> None:
     fake = await harness.fake()  # interval 2 s: a 1.6 s window
 

@@ -64,6 +64,7 @@ class Worker:
         credentials: grpc.ChannelCredentials | None = None,
         api_key: str | None = None,
         heartbeat_interval: float | None = None,
+        heartbeat_throttle: float | None = None,
         backoff: BackoffPolicy = BackoffPolicy(),
         register_timeout: float = 10.0,
         channel_options: Sequence[tuple[str, int | str]] = (),
@@ -83,6 +84,8 @@ class Worker:
             raise ValueError(f"slots must be a positive integer, got {slots!r}")
         if heartbeat_interval is not None and not heartbeat_interval > 0:
             raise ValueError(f"heartbeat_interval must be positive, got {heartbeat_interval!r}")
+        if heartbeat_throttle is not None and not heartbeat_throttle >= 0:
+            raise ValueError(f"heartbeat_throttle must be zero or positive, got {heartbeat_throttle!r}")
         if api_key is not None and (not api_key or any(c.isspace() for c in api_key)):
             raise ValueError("api_key must be a non-empty string without whitespace")
         self._handlers = {t: HandlerSpec(h, _is_async(h)) for t, h in handlers.items()}
@@ -91,6 +94,7 @@ class Worker:
         self._labels = dict(labels or {})
         self._log = logger or logging.getLogger("taskstream")
         self._heartbeat_override = heartbeat_interval
+        self._heartbeat_throttle = heartbeat_throttle
         metadata = [("authorization", f"Bearer {api_key}")] if api_key else []
         self._connection = Connection(
             addresses=address_list,
@@ -358,7 +362,7 @@ class Worker:
 
         env = AttemptEnv(
             send_progress=send_progress,
-            progress_window=lambda: 0.8 * self._heartbeat_interval,
+            progress_window=self._progress_window,
             max_details_bytes=lambda: self._max_result_bytes,
             executor=None if handler.is_async else self._sync_executor(),
             worker_id=self._worker_id,
@@ -367,6 +371,13 @@ class Worker:
         self._running.add(run)
         self._send(WorkerMessage(started=AttemptStarted(task_id=task_id, attempt=attempt)))
         run.start().add_done_callback(lambda done: self._finish(run, done))
+
+    def _progress_window(self) -> float:
+        """Shortest time between two progress reports of an attempt: the option, else 80% of the
+        heartbeat interval. (The assignment does not say the task's own heartbeat timeout.)"""
+        if self._heartbeat_throttle is not None:
+            return self._heartbeat_throttle
+        return 0.8 * self._heartbeat_interval
 
     def _sync_executor(self) -> ThreadPoolExecutor:
         """Threads for synchronous handlers, one per slot, made when the first one runs."""
