@@ -8,6 +8,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from taskstream import DeadlineExceeded, TaskCancelled, TaskContext, WorkerStopping
 from tests.conftest import Harness, echo
 from tests.fake_dispatcher import wait_for
@@ -226,4 +228,7 @@ async def test_stop_before_start_and_twice_is_harmless(harness: Harness) -> None
     first = worker.stop()
     assert worker.stop() is first
     await first
+    await asyncio.wait_for(worker.run(), 1)
+    with pytest.raises(RuntimeError, match="stopped"):
+        await worker.start()
     assert fake.registers == []

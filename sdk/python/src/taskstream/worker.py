@@ -155,6 +155,9 @@ class Worker:
 
     async def run(self) -> None:
         """Runs the worker until it is stopped; raises ``WorkerError`` on a fatal error."""
+        if self._stopping is not None and self._connection_task is None:
+            await self._stopping  # stopped before it ever ran: nothing to run
+            return
         self._ensure_started()
         assert self._stopped is not None
         await self._stopped.wait()
