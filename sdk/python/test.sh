@@ -9,6 +9,9 @@ ensure_python_venv
 
 echo "taskstream-python: generated code"
 bash ../../scripts/proto-gen-python.sh --check
+echo "taskstream-python: ruff"
+"$VENV_BIN/ruff" check --quiet .
+"$VENV_BIN/ruff" format --check --quiet .
 echo "taskstream-python: mypy --strict"
 "$VENV_BIN/mypy"
 echo "taskstream-python: pytest"

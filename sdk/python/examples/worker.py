@@ -42,7 +42,9 @@ async def wait_until_done(client: Client, task_id: str) -> Any:
 
 async def main(address: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    worker = Worker(addresses=[address], handlers={"resize": resize, "checksum": checksum}, slots=4, name="example")
+    worker = Worker(
+        addresses=[address], handlers={"resize": resize, "checksum": checksum}, slots=4, name="example"
+    )
     await worker.start()  # returns once registered with the leading dispatcher
     print("registered as", worker.worker_id)
 

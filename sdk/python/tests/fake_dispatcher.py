@@ -85,9 +85,13 @@ class FakeStream:
         self.send(pb.DispatcherMessage(ack=ack))
 
     def cancel(self, task_id: str, attempt: int = 1, reason: str = "cancel requested") -> None:
-        self.send(pb.DispatcherMessage(cancel=pb.CancelAttempt(task_id=task_id, attempt=attempt, reason=reason)))
+        self.send(
+            pb.DispatcherMessage(cancel=pb.CancelAttempt(task_id=task_id, attempt=attempt, reason=reason))
+        )
 
-    def close(self, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE, details: str = "connection reset") -> None:
+    def close(
+        self, code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE, details: str = "connection reset"
+    ) -> None:
         """Ends the stream with a status, the way the real dispatcher does."""
         self.outgoing.put_nowait(_Close(code, details))
 
@@ -136,7 +140,9 @@ class FakeDispatcher(WorkerServiceServicer):
 
     async def stream(self, index: int = 0, timeout: float = 3.0) -> FakeStream:
         """Waits for the n-th registered stream (0-based)."""
-        return await wait_for(lambda: self.streams[index] if len(self.streams) > index else None, timeout, f"stream #{index}")
+        return await wait_for(
+            lambda: self.streams[index] if len(self.streams) > index else None, timeout, f"stream #{index}"
+        )
 
     async def Connect(self, request_iterator: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:  # type: ignore[override]
         stream = FakeStream({k: str(v) for k, v in context.invocation_metadata() or ()})
@@ -180,7 +186,9 @@ class FakeDispatcher(WorkerServiceServicer):
             stream.close(self.refuse_code, self.refuse)
             return False
         if register.worker_id and register.resume_token != f"token-{register.worker_id}{self.token_suffix}":
-            stream.close(grpc.StatusCode.PERMISSION_DENIED, "register.resume_token: does not prove the worker")
+            stream.close(
+                grpc.StatusCode.PERMISSION_DENIED, "register.resume_token: does not prove the worker"
+            )
             return False
         worker_id = register.worker_id or f"w-{self._next_id}"
         if not register.worker_id:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -31,9 +31,18 @@ class FakeTasks(TaskServiceServicer):
     @staticmethod
     def _task(id: str, state: str = "QUEUED") -> pb.Task:
         return pb.Task(
-            id=id, type="echo", state=state, priority=5, attempt=1, max_attempts=3, payload_json='{"a":1}',
-            result_json='{"ok":true}' if state == "SUCCEEDED" else "", idempotency_key="k",
-            metadata={"m": "v"}, created_at="2030-01-01T00:00:00.000Z", version=3,
+            id=id,
+            type="echo",
+            state=state,
+            priority=5,
+            attempt=1,
+            max_attempts=3,
+            payload_json='{"a":1}',
+            result_json='{"ok":true}' if state == "SUCCEEDED" else "",
+            idempotency_key="k",
+            metadata={"m": "v"},
+            created_at="2030-01-01T00:00:00.000Z",
+            version=3,
             last_error=pb.TaskError(message="boom", type="ValueError") if state == "DEAD_LETTERED" else None,
         )
 
@@ -45,7 +54,9 @@ class FakeTasks(TaskServiceServicer):
 
     async def SubmitTasks(self, request: Any, context: Any) -> Any:
         self._record("SubmitTasks", request, context)
-        return pb.SubmitTasksResponse(results=[pb.SubmitTaskResponse(id=f"t-{i}") for i in range(len(request.tasks))])
+        return pb.SubmitTasksResponse(
+            results=[pb.SubmitTaskResponse(id=f"t-{i}") for i in range(len(request.tasks))]
+        )
 
     async def GetTask(self, request: Any, context: Any) -> Any:
         self._record("GetTask", request, context)
@@ -64,7 +75,9 @@ class FakeTasks(TaskServiceServicer):
     async def GetTaskHistory(self, request: Any, context: Any) -> Any:
         self._record("GetTaskHistory", request, context)
         events = [
-            pb.TaskEvent(version=1, type="TaskSubmitted", at="2030-01-01T00:00:00Z", data_json='{"type":"echo"}'),
+            pb.TaskEvent(
+                version=1, type="TaskSubmitted", at="2030-01-01T00:00:00Z", data_json='{"type":"echo"}'
+            ),
             pb.TaskEvent(version=2, type="TaskStarted", at="2030-01-01T00:00:01Z", data_json=""),
         ]
         return pb.GetTaskHistoryResponse(events=events)
@@ -72,7 +85,9 @@ class FakeTasks(TaskServiceServicer):
     async def ListTasks(self, request: Any, context: Any) -> Any:
         self._record("ListTasks", request, context)
         next_token = "" if request.page_token else "page-2"
-        return pb.ListTasksResponse(tasks=[self._task("a"), self._task("b", "DEAD_LETTERED")], next_page_token=next_token)
+        return pb.ListTasksResponse(
+            tasks=[self._task("a"), self._task("b", "DEAD_LETTERED")], next_page_token=next_token
+        )
 
 
 @pytest.fixture
@@ -90,9 +105,16 @@ async def test_submit_sends_the_whole_spec_and_the_api_key(tasks_server: tuple[F
     fake, address = tasks_server
     async with Client(address, api_key="secret") as client:
         result = await client.submit(
-            "echo", {"to": "x"}, priority=7, idempotency_key="seen", requires={"gpu": "a100"},
-            run_at=datetime(2030, 1, 1, tzinfo=timezone.utc), concurrency_key="tenant-1", concurrency_limit=2,
-            retry=RetryPolicy(max_attempts=5, initial_backoff_ms=10), timeouts=Timeouts(start_to_close_ms=1000),
+            "echo",
+            {"to": "x"},
+            priority=7,
+            idempotency_key="seen",
+            requires={"gpu": "a100"},
+            run_at=datetime(2030, 1, 1, tzinfo=UTC),
+            concurrency_key="tenant-1",
+            concurrency_limit=2,
+            retry=RetryPolicy(max_attempts=5, initial_backoff_ms=10),
+            timeouts=Timeouts(start_to_close_ms=1000),
             metadata={"m": "v"},
         )
     assert (result.id, result.deduplicated) == ("t-1", True)
@@ -101,7 +123,12 @@ async def test_submit_sends_the_whole_spec_and_the_api_key(tasks_server: tuple[F
     assert name == "SubmitTask"
     assert metadata["authorization"] == "Bearer secret"
     assert json.loads(task.payload_json) == {"to": "x"}
-    assert (task.type, task.priority, task.idempotency_key, dict(task.requires)) == ("echo", 7, "seen", {"gpu": "a100"})
+    assert (task.type, task.priority, task.idempotency_key, dict(task.requires)) == (
+        "echo",
+        7,
+        "seen",
+        {"gpu": "a100"},
+    )
     assert task.run_at == "2030-01-01T00:00:00+00:00"
     assert (task.concurrency_key, task.concurrency_limit) == ("tenant-1", 2)
     assert task.retry.max_attempts == 5 and task.retry.initial_backoff_ms == 10
@@ -128,19 +155,31 @@ async def test_reads_cancels_retries_lists_and_pages(tasks_server: tuple[FakeTas
     async with Client(address) as client:
         task = await client.get("t-1")
         assert (task.state, task.payload, task.result, task.metadata, task.version) == (
-            "SUCCEEDED", {"a": 1}, {"ok": True}, {"m": "v"}, 3,
+            "SUCCEEDED",
+            {"a": 1},
+            {"ok": True},
+            {"m": "v"},
+            3,
         )
         assert task.last_error is None
         assert (await client.cancel("t-1", reason="no longer needed")).state == "CANCELLED"
         assert fake.calls[-1][1].reason == "no longer needed"
         assert (await client.retry("t-1")).state == "QUEUED"
         history = await client.history("t-1")
-        assert [(e.version, e.type, e.data) for e in history] == [(1, "TaskSubmitted", {"type": "echo"}), (2, "TaskStarted", None)]
+        assert [(e.version, e.type, e.data) for e in history] == [
+            (1, "TaskSubmitted", {"type": "echo"}),
+            (2, "TaskStarted", None),
+        ]
         page = await client.list(state="QUEUED", type="echo", page_size=2)
         assert [t.id for t in page.tasks] == ["a", "b"] and page.next_page_token == "page-2"
         assert page.tasks[1].last_error is not None and page.tasks[1].last_error.type == "ValueError"
         request = fake.calls[-1][1]
-        assert (request.state, request.type, request.page_size, request.page_token) == ("QUEUED", "echo", 2, "")
+        assert (request.state, request.type, request.page_size, request.page_token) == (
+            "QUEUED",
+            "echo",
+            2,
+            "",
+        )
         last = await client.list(page_token=page.next_page_token)
         assert last.next_page_token == ""
         results = await client.submit_many([SubmitSpec("echo", 1), SubmitSpec("echo", 2, priority=9)])

@@ -34,7 +34,9 @@ class Child:
 
     async def effect(self, task_id: str, event: str) -> dict[str, Any]:
         return await wait_for(
-            lambda: next((e for e in self.lines(task_id) if e["event"] == event), None), 5, f"{event} of {task_id}"
+            lambda: next((e for e in self.lines(task_id) if e["event"] == event), None),
+            5,
+            f"{event} of {task_id}",
         )
 
 
@@ -50,8 +52,12 @@ async def start_child(fake: FakeDispatcher, tmp_path: Path, **env: str) -> Child
         **env,
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "taskstream.conformance", env=environment,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "taskstream.conformance",
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     return Child(process, effects)
 
@@ -71,22 +77,44 @@ async def child(harness: Harness, tmp_path: Path) -> AsyncIterator[tuple[Child, 
             await started.process.wait()
 
 
-async def test_registers_every_behaviour_with_its_configuration(child: tuple[Child, FakeStream], harness: Harness) -> None:
+async def test_registers_every_behaviour_with_its_configuration(
+    child: tuple[Child, FakeStream], harness: Harness
+) -> None:
     _, stream = child
     register = harness.fakes[0].registers[0]
     assert sorted(register.types) == sorted(
-        f"{PREFIX}.{b}" for b in
-        ["echo", "fail", "fatal", "details", "hang", "wait-cancel", "deadline", "slow", "large", "heartbeat"]
+        f"{PREFIX}.{b}"
+        for b in [
+            "echo",
+            "fail",
+            "fatal",
+            "details",
+            "hang",
+            "wait-cancel",
+            "deadline",
+            "slow",
+            "large",
+            "heartbeat",
+        ]
     )
-    assert (dict(register.labels), register.slots, register.name) == ({"lang": "python"}, 6, "conformance-python")
+    assert (dict(register.labels), register.slots, register.name) == (
+        {"lang": "python"},
+        6,
+        "conformance-python",
+    )
     assert stream.metadata["authorization"] == "Bearer conformance-key"
 
 
 async def test_behaviours_and_their_effects(child: tuple[Child, FakeStream]) -> None:
     worker, stream = child
     deadline_ms = int(time.time() * 1000) + 300
-    stream.assign("echo", f"{PREFIX}.echo", payload_json='{"a":1}', idempotency_key="k1",
-                  traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    stream.assign(
+        "echo",
+        f"{PREFIX}.echo",
+        payload_json='{"a":1}',
+        idempotency_key="k1",
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    )
     stream.assign("fail", f"{PREFIX}.fail", attempt=2, payload_json='{"times":2}')
     stream.assign("fatal", f"{PREFIX}.fatal")
     stream.assign("details", f"{PREFIX}.details", attempt=2, last_details_json='{"step":1}')
@@ -112,9 +140,16 @@ async def test_behaviours_and_their_effects(child: tuple[Child, FakeStream]) -> 
     }
     start = await worker.effect("echo", "start")
     assert start == {
-        "event": "start", "lang": "python", "taskId": "echo", "attempt": 1, "type": "echo",
-        "idempotencyKey": "k1", "lastDetails": None, "deadlineMs": None,
-        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "workerId": "w-1",
+        "event": "start",
+        "lang": "python",
+        "taskId": "echo",
+        "attempt": 1,
+        "type": "echo",
+        "idempotencyKey": "k1",
+        "lastDetails": None,
+        "deadlineMs": None,
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "workerId": "w-1",
     }
     assert (await worker.effect("details", "start"))["lastDetails"] == {"step": 1}
     assert (await worker.effect("deadline", "start"))["deadlineMs"] == deadline_ms

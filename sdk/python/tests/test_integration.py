@@ -63,7 +63,8 @@ async def test_runs_retries_and_dead_letters_tasks(prefix: str, client: Client) 
         await asyncio.Event().wait()
 
     worker = Worker(
-        addresses=[ADDRESS], handlers={f"{prefix}.flaky": flaky, f"{prefix}.fatal": fatal, f"{prefix}.wait": wait}
+        addresses=[ADDRESS],
+        handlers={f"{prefix}.flaky": flaky, f"{prefix}.fatal": fatal, f"{prefix}.wait": wait},
     )
     await worker.start()
     try:
@@ -80,7 +81,11 @@ async def test_runs_retries_and_dead_letters_tasks(prefix: str, client: Client) 
         await client.cancel(wait_id, reason="integration test")
         assert (await settled(client, wait_id)).state == "CANCELLED"
         types = [e.type for e in await client.history(flaky_id)]
-        assert types.count("TaskStarted") == 2 and "TaskProgressRecorded" in types and types[-1] == "TaskSucceeded"
+        assert (
+            types.count("TaskStarted") == 2
+            and "TaskProgressRecorded" in types
+            and types[-1] == "TaskSucceeded"
+        )
         first = (await client.submit(f"{prefix}.flaky", idempotency_key=prefix)).id
         again = await client.submit(f"{prefix}.flaky", idempotency_key=prefix)
         assert again.deduplicated and again.id == first

@@ -33,12 +33,17 @@ async def test_a_cancel_cancels_the_handler_and_reports_cancelled(harness: Harne
     stream.cancel("t1", reason="user asked")
     failed = await stream.next("failed")
     assert (failed.error_type, failed.message, failed.cancelled, failed.non_retryable) == (
-        "TaskCancelled", "cancelled: user asked", True, False,
+        "TaskCancelled",
+        "cancelled: user asked",
+        True,
+        False,
     )
     assert isinstance(reasons[0], TaskCancelled) and reasons[0].reason == "user asked"
 
 
-async def test_a_cancelled_handler_that_raises_its_own_error_still_reports_cancelled(harness: Harness) -> None:
+async def test_a_cancelled_handler_that_raises_its_own_error_still_reports_cancelled(
+    harness: Harness,
+) -> None:
     fake = await harness.fake()
 
     async def cleanup(payload: Any, ctx: TaskContext) -> Any:

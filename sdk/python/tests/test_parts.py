@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -47,7 +47,11 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets() -> None:
 def test_drops_starts_whose_result_is_in_the_same_batch_unless_progress_is() -> None:
     messages = [started("a"), started("b"), progress("b"), started("c"), completed("a"), completed("b")]
     assert kinds(drop_redundant_starts(messages)) == [
-        "started:b", "progress:b", "started:c", "completed:a", "completed:b",
+        "started:b",
+        "progress:b",
+        "started:c",
+        "completed:a",
+        "completed:b",
     ]
 
 
@@ -120,9 +124,13 @@ def test_describes_errors_by_class_name_and_retryability() -> None:
     class Quota(NonRetryableError):
         pass
 
-    assert describe_error(Quota("q")).__dict__ == {"message": "q", "error_type": "Quota", "non_retryable": True}
+    assert describe_error(Quota("q")).__dict__ == {
+        "message": "q",
+        "error_type": "Quota",
+        "non_retryable": True,
+    }
     assert describe_error(KeyError("k")).error_type == "KeyError"
     assert str(TaskCancelled("user asked")) == "cancelled: user asked"
-    deadline = datetime(2030, 1, 2, tzinfo=timezone.utc)
+    deadline = datetime(2030, 1, 2, tzinfo=UTC)
     assert str(DeadlineExceeded(deadline)) == "deadline 2030-01-02T00:00:00+00:00 exceeded"
     assert describe_error(WorkerStopping()).error_type == "WorkerStopping"

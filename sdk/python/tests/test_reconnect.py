@@ -59,7 +59,9 @@ async def test_sends_progress_written_while_disconnected_after_reconnecting(harn
         await go.wait()
         return None
 
-    worker = harness.worker(addresses=[fake.address], handlers={"h": handler}, backoff=BackoffPolicy(0.3, 0.3))
+    worker = harness.worker(
+        addresses=[fake.address], handlers={"h": handler}, backoff=BackoffPolicy(0.3, 0.3)
+    )
     await worker.start()
     first = await fake.stream(0)
     first.assign("t1", "h")
@@ -78,7 +80,9 @@ async def test_sends_progress_written_while_disconnected_after_reconnecting(harn
 
 async def test_registers_afresh_when_the_resume_is_refused(harness: Harness) -> None:
     fake = await harness.fake()
-    worker = harness.worker(addresses=[fake.address], handlers={"echo": echo}, backoff=BackoffPolicy(1.0, 1.0))
+    worker = harness.worker(
+        addresses=[fake.address], handlers={"echo": echo}, backoff=BackoffPolicy(1.0, 1.0)
+    )
     await worker.start()
     first = await fake.stream(0)
     fake.token_suffix = "-rotated"
@@ -93,7 +97,9 @@ async def test_registers_afresh_when_the_resume_is_refused(harness: Harness) -> 
 async def test_moves_to_the_next_address_while_refused_as_not_leader(harness: Harness) -> None:
     standby = await harness.fake(refuse="not leader")
     leader = await harness.fake()
-    worker = harness.worker(addresses=[standby.address, leader.address], handlers={"echo": echo}, backoff=FAST)
+    worker = harness.worker(
+        addresses=[standby.address, leader.address], handlers={"echo": echo}, backoff=FAST
+    )
     await worker.start()
     assert len(standby.registers) == 1
     assert len(leader.registers) == 1

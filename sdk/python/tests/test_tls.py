@@ -17,7 +17,9 @@ from tests.conftest import echo
 from tests.fake_dispatcher import FakeDispatcher
 from tests.test_client import FakeTasks
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is needed to make a certificate")
+pytestmark = pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="openssl is needed to make a certificate"
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +28,22 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]
     key, cert = folder / "key.pem", folder / "cert.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert),
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
         ],
         check=True,
         capture_output=True,
@@ -46,7 +62,9 @@ async def test_worker_and_client_connect_over_tls(certificate: tuple[bytes, byte
     await server.start()
     address = f"127.0.0.1:{port}"
     worker = Worker(
-        addresses=[address], handlers={"echo": echo}, api_key="k",
+        addresses=[address],
+        handlers={"echo": echo},
+        api_key="k",
         credentials=grpc.ssl_channel_credentials(root_certificates=cert),
     )
     try:

@@ -67,7 +67,9 @@ async def test_with_a_provider_the_handler_runs_in_a_task_span(
     assert task_span.parent is not None and task_span.parent.span_id == 0x00F067AA0BA902B7
     assert task_span.kind == trace.SpanKind.CONSUMER
     assert task_span.attributes == {
-        "taskstream.task.id": "t1", "taskstream.task.type": "resize", "taskstream.task.attempt": 2,
+        "taskstream.task.id": "t1",
+        "taskstream.task.type": "resize",
+        "taskstream.task.attempt": 2,
     }
     assert task_span.status.status_code == trace.StatusCode.ERROR
     assert spans["inside"].parent is not None and spans["inside"].parent.span_id == task_span.context.span_id

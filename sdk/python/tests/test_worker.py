@@ -19,8 +19,12 @@ from tests.conftest import Harness, echo
 async def test_registers_its_types_labels_and_slots(harness: Harness) -> None:
     fake = await harness.fake()
     worker = harness.worker(
-        addresses=[fake.address], handlers={"echo": echo, "resize": echo}, slots=3, name="w1",
-        labels={"gpu": "a100"}, api_key="k-123",
+        addresses=[fake.address],
+        handlers={"echo": echo, "resize": echo},
+        slots=3,
+        name="w1",
+        labels={"gpu": "a100"},
+        api_key="k-123",
     )
     await worker.start()
     register = fake.registers[0]
@@ -42,9 +46,16 @@ async def test_reports_a_returned_value_as_completed(harness: Harness) -> None:
 
     async def handler(payload: Any, ctx: TaskContext) -> Any:
         seen.update(
-            task_id=ctx.task_id, attempt=ctx.attempt, max_attempts=ctx.max_attempts, key=ctx.idempotency_key,
-            priority=ctx.priority, metadata=dict(ctx.metadata), deadline=ctx.deadline, last=ctx.last_details,
-            worker_id=ctx.worker_id, type=ctx.task_type,
+            task_id=ctx.task_id,
+            attempt=ctx.attempt,
+            max_attempts=ctx.max_attempts,
+            key=ctx.idempotency_key,
+            priority=ctx.priority,
+            metadata=dict(ctx.metadata),
+            deadline=ctx.deadline,
+            last=ctx.last_details,
+            worker_id=ctx.worker_id,
+            type=ctx.task_type,
         )
         return {"got": payload}
 
@@ -52,8 +63,15 @@ async def test_reports_a_returned_value_as_completed(harness: Harness) -> None:
     await worker.start()
     stream = await fake.stream()
     stream.assign(
-        "t1", "echo", attempt=2, payload_json='{"a":1}', idempotency_key="k", priority=7,
-        metadata={"m": "v"}, last_details_json='{"step":3}', max_attempts=4,
+        "t1",
+        "echo",
+        attempt=2,
+        payload_json='{"a":1}',
+        idempotency_key="k",
+        priority=7,
+        metadata={"m": "v"},
+        last_details_json='{"step":3}',
+        max_attempts=4,
     )
     started = await stream.next("started")
     assert (started.task_id, started.attempt) == ("t1", 2)
@@ -61,8 +79,16 @@ async def test_reports_a_returned_value_as_completed(harness: Harness) -> None:
     assert (completed.task_id, completed.attempt) == ("t1", 2)
     assert json.loads(completed.result_json) == {"got": {"a": 1}}
     assert seen == {
-        "task_id": "t1", "attempt": 2, "max_attempts": 4, "key": "k", "priority": 7, "metadata": {"m": "v"},
-        "deadline": None, "last": {"step": 3}, "worker_id": "w-1", "type": "echo",
+        "task_id": "t1",
+        "attempt": 2,
+        "max_attempts": 4,
+        "key": "k",
+        "priority": 7,
+        "metadata": {"m": "v"},
+        "deadline": None,
+        "last": {"step": 3},
+        "worker_id": "w-1",
+        "type": "echo",
     }
     assert stream.kinds().index("started") < stream.kinds().index("completed")
 
@@ -115,7 +141,10 @@ async def test_reports_a_raised_exception_as_failed(
     stream.assign("t1", "boom")
     failed = await stream.next("failed")
     assert (failed.error_type, failed.message, failed.non_retryable, failed.cancelled) == (
-        error_type, message, non_retryable, False,
+        error_type,
+        message,
+        non_retryable,
+        False,
     )
 
 
@@ -131,7 +160,11 @@ async def test_fails_bad_payloads_results_and_types_without_retry(harness: Harne
     stream = await fake.stream()
     stream.assign("bad-payload", "h", payload_json="{not json")
     failed = await stream.next("failed")
-    assert (failed.task_id, failed.error_type, failed.non_retryable) == ("bad-payload", "INVALID_PAYLOAD", True)
+    assert (failed.task_id, failed.error_type, failed.non_retryable) == (
+        "bad-payload",
+        "INVALID_PAYLOAD",
+        True,
+    )
     stream.assign("set", "h", payload_json='"set"')
     failed = await stream.next("failed")
     assert (failed.task_id, failed.error_type, failed.non_retryable) == ("set", "INVALID_RESULT", True)
@@ -140,7 +173,11 @@ async def test_fails_bad_payloads_results_and_types_without_retry(harness: Harne
     assert (failed.task_id, failed.error_type) == ("nan", "INVALID_RESULT")
     stream.assign("unknown", "nobody")
     failed = await stream.next("failed")
-    assert (failed.task_id, failed.error_type, failed.non_retryable) == ("unknown", "UNKNOWN_TASK_TYPE", False)
+    assert (failed.task_id, failed.error_type, failed.non_retryable) == (
+        "unknown",
+        "UNKNOWN_TASK_TYPE",
+        False,
+    )
     assert calls == ["set", "nan"]
 
 
@@ -188,7 +225,9 @@ async def test_sends_reports_of_one_turn_as_one_batch_without_implied_starts(har
     await harness.worker(addresses=[fake.address], handlers={"echo": echo}).start()
     stream = await fake.stream()
     batch = [
-        pb.DispatcherMessage(assignment=pb.Assignment(task_id=f"t{i}", attempt=1, type="echo", payload_json=str(i)))
+        pb.DispatcherMessage(
+            assignment=pb.Assignment(task_id=f"t{i}", attempt=1, type="echo", payload_json=str(i))
+        )
         for i in range(3)
     ]
     stream.send(pb.DispatcherMessage(batch=pb.DispatcherBatch(messages=batch)))
@@ -230,7 +269,9 @@ async def test_ignores_a_duplicate_assignment(harness: Harness) -> None:
 
 
 async def test_a_refused_registration_is_fatal(harness: Harness) -> None:
-    fake = await harness.fake(refuse="register.slots: must be 1 to 1000", refuse_code=grpc.StatusCode.INVALID_ARGUMENT)
+    fake = await harness.fake(
+        refuse="register.slots: must be 1 to 1000", refuse_code=grpc.StatusCode.INVALID_ARGUMENT
+    )
     worker = harness.worker(addresses=[fake.address], handlers={"echo": echo})
     with pytest.raises(WorkerError, match="INVALID_ARGUMENT"):
         await asyncio.wait_for(worker.run(), 5)

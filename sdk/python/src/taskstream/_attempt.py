@@ -15,11 +15,11 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from taskstream._json import parse_json, to_json
-from taskstream._proto.v1.workers_pb2 import AttemptFailed, Assignment
+from taskstream._proto.v1.workers_pb2 import Assignment, AttemptFailed
 from taskstream._throttle import ProgressThrottle
 from taskstream._tracing import TaskSpanInfo, with_task_span
 from taskstream.context import TaskContext
@@ -156,9 +156,7 @@ class AttemptRun:
         except ValueError:
             last_details = a.last_details_json
         deadline = (
-            datetime.fromtimestamp(a.deadline_unix_ms / 1000, tz=timezone.utc)
-            if a.deadline_unix_ms > 0
-            else None
+            datetime.fromtimestamp(a.deadline_unix_ms / 1000, tz=UTC) if a.deadline_unix_ms > 0 else None
         )
         return TaskContext(
             task_id=a.task_id,
@@ -180,7 +178,7 @@ class AttemptRun:
         deadline_ms = self.assignment.deadline_unix_ms
         if deadline_ms <= 0:
             return
-        deadline = datetime.fromtimestamp(deadline_ms / 1000, tz=timezone.utc)
+        deadline = datetime.fromtimestamp(deadline_ms / 1000, tz=UTC)
         left = deadline_ms / 1000 - time.time()
         if left <= 0:
             self.interrupt(DeadlineExceeded(deadline))

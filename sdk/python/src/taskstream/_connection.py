@@ -27,7 +27,7 @@ from taskstream._proto.v1.workers_pb2 import (
     WorkerMessage,
 )
 from taskstream._proto.v1.workers_pb2_grpc import WorkerServiceStub
-from taskstream.backoff import Backoff, BackoffPolicy
+from taskstream.backoff import DEFAULT_BACKOFF, Backoff, BackoffPolicy
 from taskstream.errors import WorkerError
 
 # Refusals of a Register that no retry can cure: a bad registration, a missing or wrong API key,
@@ -112,7 +112,7 @@ class Connection:
         credentials: grpc.ChannelCredentials | None = None,
         metadata: Sequence[tuple[str, str]] = (),
         options: Sequence[tuple[str, int | str]] = (),
-        backoff: BackoffPolicy = BackoffPolicy(),
+        backoff: BackoffPolicy = DEFAULT_BACKOFF,
         register_timeout: float = 10.0,
     ) -> None:
         if not addresses:
@@ -195,9 +195,7 @@ class Connection:
         """Decides where and when to try next, or raises when retrying cannot help."""
         code, details, address = disconnect.code, disconnect.details, disconnect.address
         refused = not disconnect.was_registered
-        if refused and (
-            code in _FATAL_CODES or (code == grpc.StatusCode.PERMISSION_DENIED and not resuming)
-        ):
+        if refused and (code in _FATAL_CODES or (code == grpc.StatusCode.PERMISSION_DENIED and not resuming)):
             raise WorkerError(f"dispatcher {address} refused the worker: {code.name}: {details}")
         not_leader = code == grpc.StatusCode.UNAVAILABLE and details.startswith("not leader")
         resume_refused = refused and code == grpc.StatusCode.PERMISSION_DENIED
@@ -223,7 +221,7 @@ class Connection:
         if delay > 0:
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _channel(self, address: str) -> grpc.aio.Channel:
@@ -255,7 +253,7 @@ class Connection:
                 else:
                     left = register_deadline - loop.time()
                     if left <= 0:
-                        raise asyncio.TimeoutError
+                        raise TimeoutError
                     message = await asyncio.wait_for(call.read(), left)
                 if message is grpc.aio.EOF:  # type: ignore[attr-defined]
                     break
@@ -268,7 +266,7 @@ class Connection:
                         self._backoff.reset()
                         writer = loop.create_task(self._write_loop(call, queue))
                         self._hooks.on_registered(inner.registered, address)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._log.warning("dispatcher did not answer register in time (address=%s)", address)
             details = "no answer to register"
         except grpc.aio.AioRpcError as error:

@@ -78,6 +78,6 @@ class ReportBuffer:
         """True once every result is acknowledged, False after ``timeout`` seconds."""
         try:
             await asyncio.wait_for(self._empty.wait(), timeout if timeout > 0 else 0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return not self._finals
         return True

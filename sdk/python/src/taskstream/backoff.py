@@ -25,11 +25,15 @@ class BackoffPolicy:
             raise ValueError(f"backoff maximum must be at least initial, got {self.maximum!r}")
 
 
+DEFAULT_BACKOFF = BackoffPolicy()
+"""100 ms doubling to 5 s."""
+
+
 class Backoff:
     """The delay sequence of one connection; ``reset()`` after a success."""
 
     def __init__(
-        self, policy: BackoffPolicy = BackoffPolicy(), random: Callable[[], float] = _random.random
+        self, policy: BackoffPolicy = DEFAULT_BACKOFF, random: Callable[[], float] = _random.random
     ) -> None:
         self._policy = policy
         self._random = random

@@ -136,7 +136,9 @@ class Client(_Base):
     async def submit(self, task: str | SubmitSpec, payload: Any = None, **options: Any) -> SubmitResult:
         """Submits one task: ``submit("email", {"to": ...}, priority=7)`` or ``submit(SubmitSpec(...))``;
         options are ``SubmitSpec``'s fields."""
-        response = await self._call(self._stub.SubmitTask, tasks_pb2.SubmitTaskRequest(task=_spec(task, payload, options)))
+        response = await self._call(
+            self._stub.SubmitTask, tasks_pb2.SubmitTaskRequest(task=_spec(task, payload, options))
+        )
         return SubmitResult(response.id, response.deduplicated)
 
     async def submit_many(self, specs: Iterable[SubmitSpec]) -> builtins.list[SubmitResult]:
@@ -164,7 +166,9 @@ class Client(_Base):
         response = await self._call(self._stub.GetTaskHistory, tasks_pb2.GetTaskHistoryRequest(id=id))
         return [from_event(e) for e in response.events]
 
-    async def list(self, *, state: str = "", type: str = "", page_size: int = 0, page_token: str = "") -> TaskPage:
+    async def list(
+        self, *, state: str = "", type: str = "", page_size: int = 0, page_token: str = ""
+    ) -> TaskPage:
         """One page of tasks from the read model, oldest first, filtered by ``state`` and ``type``;
         at most ``page_size`` (1-500, 0 means 100)."""
         response = await self._call(self._stub.ListTasks, _list_request(state, type, page_size, page_token))
@@ -210,12 +214,16 @@ class SyncClient(_Base):
 
     def submit(self, task: str | SubmitSpec, payload: Any = None, **options: Any) -> SubmitResult:
         """See ``Client.submit``."""
-        response = self._call(self._stub.SubmitTask, tasks_pb2.SubmitTaskRequest(task=_spec(task, payload, options)))
+        response = self._call(
+            self._stub.SubmitTask, tasks_pb2.SubmitTaskRequest(task=_spec(task, payload, options))
+        )
         return SubmitResult(response.id, response.deduplicated)
 
     def submit_many(self, specs: Iterable[SubmitSpec]) -> builtins.list[SubmitResult]:
         """See ``Client.submit_many``."""
-        response = self._call(self._stub.SubmitTasks, tasks_pb2.SubmitTasksRequest(tasks=[to_task_spec(s) for s in specs]))
+        response = self._call(
+            self._stub.SubmitTasks, tasks_pb2.SubmitTasksRequest(tasks=[to_task_spec(s) for s in specs])
+        )
         return [SubmitResult(r.id, r.deduplicated) for r in response.results]
 
     def get(self, id: str) -> TaskInfo:
@@ -224,7 +232,9 @@ class SyncClient(_Base):
 
     def cancel(self, id: str, reason: str = "") -> TaskInfo:
         """See ``Client.cancel``."""
-        return from_task(self._call(self._stub.CancelTask, tasks_pb2.CancelTaskRequest(id=id, reason=reason)).task)
+        return from_task(
+            self._call(self._stub.CancelTask, tasks_pb2.CancelTaskRequest(id=id, reason=reason)).task
+        )
 
     def retry(self, id: str) -> TaskInfo:
         """See ``Client.retry``."""

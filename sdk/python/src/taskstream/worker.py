@@ -7,7 +7,7 @@ import inspect
 import logging
 import os
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,12 +17,12 @@ from taskstream._attempt import AttemptEnv, AttemptRun, Completed, Handler, Hand
 from taskstream._connection import Connection, ConnectionHooks, Disconnect
 from taskstream._outbox import Outbox
 from taskstream._proto.v1.workers_pb2 import (
+    Assignment,
     AttemptCompleted,
     AttemptFailed,
     AttemptProgress,
     AttemptRef,
     AttemptStarted,
-    Assignment,
     DispatcherMessage,
     Heartbeat,
     Register,
@@ -33,7 +33,7 @@ from taskstream._proto.v1.workers_pb2 import (
 from taskstream._reports import ReportBuffer
 from taskstream._running import RunningAttempts
 from taskstream._version import SDK_NAME
-from taskstream.backoff import BackoffPolicy
+from taskstream.backoff import DEFAULT_BACKOFF, BackoffPolicy
 from taskstream.errors import WorkerError, WorkerStopping
 
 DEFAULT_HEARTBEAT_INTERVAL = 2.0
@@ -41,8 +41,9 @@ DEFAULT_HEARTBEAT_INTERVAL = 2.0
 
 
 def _is_async(handler: Handler) -> bool:
-    call = getattr(handler, "__call__", None)
-    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)
+    """Whether calling the handler gives a coroutine: an async function (or partial of one), or an
+    object whose ``__call__`` is async. Anything else runs in a thread."""
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(type(handler).__call__)
 
 
 class Worker:
@@ -65,7 +66,7 @@ class Worker:
         api_key: str | None = None,
         heartbeat_interval: float | None = None,
         heartbeat_throttle: float | None = None,
-        backoff: BackoffPolicy = BackoffPolicy(),
+        backoff: BackoffPolicy = DEFAULT_BACKOFF,
         register_timeout: float = 10.0,
         channel_options: Sequence[tuple[str, int | str]] = (),
     ) -> None:
@@ -282,7 +283,9 @@ class Worker:
         self._accepts_batches = registered.accepts_batches
         self._outbox.implied_starts = registered.accepts_batches
         self._heartbeat_interval = self._heartbeat_override or (
-            registered.heartbeat_interval_ms / 1000 if registered.heartbeat_interval_ms > 0 else DEFAULT_HEARTBEAT_INTERVAL
+            registered.heartbeat_interval_ms / 1000
+            if registered.heartbeat_interval_ms > 0
+            else DEFAULT_HEARTBEAT_INTERVAL
         )
         self._stop_heartbeats()
         self._heartbeat_task = asyncio.get_running_loop().create_task(self._heartbeats())
@@ -337,7 +340,10 @@ class Worker:
             self._reports.acknowledge(ack.task_id, ack.attempt)
             if not ack.accepted:
                 self._log.warning(
-                    "result not accepted (task_id=%s attempt=%d reason=%s)", ack.task_id, ack.attempt, ack.reason
+                    "result not accepted (task_id=%s attempt=%d reason=%s)",
+                    ack.task_id,
+                    ack.attempt,
+                    ack.reason,
                 )
 
     def _on_assignment(self, a: Assignment) -> None:
@@ -348,7 +354,9 @@ class Worker:
             return
 
         def refuse(message: str, error_type: str) -> None:
-            self._report(AttemptFailed(task_id=task_id, attempt=attempt, message=message, error_type=error_type))
+            self._report(
+                AttemptFailed(task_id=task_id, attempt=attempt, message=message, error_type=error_type)
+            )
 
         if self._state != "running":
             return refuse("the worker is stopping", "WORKER_STOPPING")
@@ -385,7 +393,9 @@ class Worker:
     def _sync_executor(self) -> ThreadPoolExecutor:
         """Threads for synchronous handlers, one per slot, made when the first one runs."""
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=self._slots, thread_name_prefix="taskstream-handler")
+            self._executor = ThreadPoolExecutor(
+                max_workers=self._slots, thread_name_prefix="taskstream-handler"
+            )
         return self._executor
 
     def _finish(self, run: AttemptRun, done: asyncio.Task[Outcome]) -> None:
@@ -397,7 +407,10 @@ class Worker:
             self._log.error("attempt %s#%d ended without an outcome: %r", run.task_id, run.attempt, error)
             self._report(
                 AttemptFailed(
-                    task_id=run.task_id, attempt=run.attempt, message=str(error), error_type=type(error).__name__
+                    task_id=run.task_id,
+                    attempt=run.attempt,
+                    message=str(error),
+                    error_type=type(error).__name__,
                 )
             )
             return
@@ -418,7 +431,9 @@ class Worker:
                 )
             )
             return
-        completed = AttemptCompleted(task_id=run.task_id, attempt=run.attempt, result_json=outcome.result_json)
+        completed = AttemptCompleted(
+            task_id=run.task_id, attempt=run.attempt, result_json=outcome.result_json
+        )
         message = WorkerMessage(completed=completed)
         self._reports.keep(message)
         self._send(message)

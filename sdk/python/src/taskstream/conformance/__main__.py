@@ -104,7 +104,9 @@ async def main() -> int:
 
 def entry() -> None:
     # Stdout carries only the ready line; everything the SDK has to say goes to stderr.
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         code = asyncio.run(main())
     except (ConfigError, WorkerError) as error:

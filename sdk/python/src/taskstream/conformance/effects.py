@@ -49,7 +49,15 @@ class Effects:
         )
 
     def end(self, ctx: TaskContext, outcome: str) -> None:
-        self._write({"event": "end", "lang": self._lang, "taskId": ctx.task_id, "attempt": ctx.attempt, "outcome": outcome})
+        self._write(
+            {
+                "event": "end",
+                "lang": self._lang,
+                "taskId": ctx.task_id,
+                "attempt": ctx.attempt,
+                "outcome": outcome,
+            }
+        )
 
     def close(self) -> None:
         if self._fd is not None:
