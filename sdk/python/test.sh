@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Python SDK's tests, as `npm test` runs them: makes the virtualenv when missing (or when
-# pyproject.toml changed), checks that the generated gRPC code matches proto/, type-checks with
-# mypy --strict and runs the unit tests (no services needed). Extra arguments go to pytest.
+# pyproject.toml changed), checks that the generated gRPC code matches proto/, lints and checks the
+# formatting with ruff, type-checks with mypy --strict and runs the unit tests (no services
+# needed). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . scripts/venv.sh
