@@ -151,15 +151,20 @@ export async function startServer(config: Config): Promise<RunningServer> {
       readSide.schedulesProjector = schedulesProjector;
       closers.push(() => schedulesProjector.stop());
     }
-    if (config.roles.has("read-api"))
+    if (config.roles.has("read-api")) {
+      // Its own pool: a slow GraphQL query can neither hold the projector's connections nor run
+      // past the request's time limit inside PostgreSQL.
+      const readPool = new pg.Pool({ connectionString: config.pgUrl, max: 10, statement_timeout: 10_000 });
+      closers.push(() => readPool.end());
       await registerReadApi(http, {
-        pool,
+        pool: readPool,
         redis,
         store,
         graphiql: config.graphiql,
         commands,
         scheduleCommands,
       });
+    }
   }
 
   await http.register(healthRoutes(metrics.registry, checks));
