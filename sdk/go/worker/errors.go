@@ -63,8 +63,8 @@ func NonRetryable(err error) error {
 	return &NonRetryableError{Err: err}
 }
 
-func (e *NonRetryableError) Error() string       { return e.Err.Error() }
-func (e *NonRetryableError) Unwrap() error       { return e.Err }
+func (e *NonRetryableError) Error() string        { return e.Err.Error() }
+func (e *NonRetryableError) Unwrap() error        { return e.Err }
 func (e *NonRetryableError) IsNonRetryable() bool { return true }
 
 // CancelledError is the cause (context.Cause) of a handler's context when the dispatcher cancelled

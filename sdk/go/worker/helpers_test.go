@@ -120,9 +120,9 @@ func (r *recorder) acks() []worker.AckedEvent {
 // gate holds handlers until the test opens it.
 type gate chan struct{}
 
-func newGate() gate    { return make(gate) }
-func (g gate) open()   { close(g) }
-func (g gate) wait()   { <-g }
+func newGate() gate  { return make(gate) }
+func (g gate) open() { close(g) }
+func (g gate) wait() { <-g }
 func (g gate) isOpen() bool {
 	select {
 	case <-g:
