@@ -27,6 +27,8 @@ type Options struct {
 	Refuse string
 	// RefuseCode ends every stream at its Register with this code instead (with Refuse's text).
 	RefuseCode codes.Code
+	// Silent never answers Register (the stream stays open until the worker gives up).
+	Silent bool
 	// ManualAck turns off acknowledging completed/failed reports at once.
 	ManualAck bool
 	// HeartbeatIntervalMs is announced in Registered (default 2000).
@@ -123,6 +125,10 @@ func (d *Dispatcher) Connect(srv pb.WorkerService_ConnectServer) error {
 	d.registers = append(d.registers, proto.Clone(register).(*pb.Register))
 	suffix := d.tokenSuffix
 	d.mu.Unlock()
+	if d.opts.Silent {
+		<-srv.Context().Done()
+		return srv.Context().Err()
+	}
 	if d.opts.Refuse != "" {
 		code := d.opts.RefuseCode
 		if code == codes.OK {
