@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	pb "github.com/taskstream/taskstream/sdk/go/gen/taskstream/v1"
 	"github.com/taskstream/taskstream/sdk/go/client"
+	pb "github.com/taskstream/taskstream/sdk/go/gen/taskstream/v1"
 )
 
 // fakeAPI is an in-process TaskService that records what it is asked and answers from a script.
@@ -243,7 +243,9 @@ func TestFailedCallsReturnAnErrorWithTheCodeAndTheServersDetails(t *testing.T) {
 }
 
 // trailerAPI answers with trailers, as the server does for validation errors and backpressure.
-type trailerAPI struct{ pb.UnimplementedTaskServiceServer }
+type trailerAPI struct {
+	pb.UnimplementedTaskServiceServer
+}
 
 func (trailerAPI) SubmitTask(ctx context.Context, _ *pb.SubmitTaskRequest) (*pb.SubmitTaskResponse, error) {
 	_ = grpc.SetTrailer(ctx, metadata.Pairs("field-errors", `[{"field":"task.type","reason":"is required"}]`))
