@@ -27,6 +27,8 @@ type Options struct {
 	Refuse string
 	// RefuseCode ends every stream at its Register with this code instead (with Refuse's text).
 	RefuseCode codes.Code
+	// RefuseTimes limits the refusals to the first RefuseTimes registers (0: every one).
+	RefuseTimes int
 	// Silent never answers Register (the stream stays open until the worker gives up).
 	Silent bool
 	// ManualAck turns off acknowledging completed/failed reports at once.
@@ -124,12 +126,13 @@ func (d *Dispatcher) Connect(srv pb.WorkerService_ConnectServer) error {
 	d.mu.Lock()
 	d.registers = append(d.registers, proto.Clone(register).(*pb.Register))
 	suffix := d.tokenSuffix
+	refuse := d.opts.Refuse != "" && (d.opts.RefuseTimes == 0 || len(d.registers) <= d.opts.RefuseTimes)
 	d.mu.Unlock()
 	if d.opts.Silent {
 		<-srv.Context().Done()
 		return srv.Context().Err()
 	}
-	if d.opts.Refuse != "" {
+	if refuse {
 		code := d.opts.RefuseCode
 		if code == codes.OK {
 			code = codes.Unavailable
