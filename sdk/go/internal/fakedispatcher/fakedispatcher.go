@@ -5,6 +5,7 @@
 package fakedispatcher
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -39,6 +41,8 @@ type Options struct {
 	NoBatches bool
 	// MaxResultBytes is announced in Registered (default 0: none).
 	MaxResultBytes int32
+	// TLS serves over TLS with this configuration (plaintext when nil).
+	TLS *tls.Config
 }
 
 // Dispatcher is the fake WorkerService.
@@ -63,7 +67,11 @@ func Start(t testing.TB, opts Options) *Dispatcher {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	d := &Dispatcher{Address: listener.Addr().String(), opts: opts, server: grpc.NewServer()}
+	var serverOpts []grpc.ServerOption
+	if opts.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	d := &Dispatcher{Address: listener.Addr().String(), opts: opts, server: grpc.NewServer(serverOpts...)}
 	pb.RegisterWorkerServiceServer(d.server, d)
 	go func() { _ = d.server.Serve(listener) }()
 	t.Cleanup(d.Stop)
