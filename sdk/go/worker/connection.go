@@ -307,9 +307,10 @@ func (w *Worker) onRegistered(reg *pb.Registered, address string) (*session, tim
 	s := newSession(address, reg.AcceptsBatches, w.reports.drain())
 	w.session = s
 	w.mu.Unlock()
-	w.readyOnce.Do(func() { close(w.ready) })
 	w.log.Info("taskstream worker registered", "workerId", reg.WorkerId, "address", address)
 	w.emit(RegisteredEvent{WorkerID: reg.WorkerId, Address: address, HeartbeatInterval: interval})
+	// After the event, so a listener has seen the registration by the time Ready is closed.
+	w.readyOnce.Do(func() { close(w.ready) })
 	return s, interval
 }
 
