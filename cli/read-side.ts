@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import type { EventStore } from "../event-store/event-store.ts";
+import type { EventLog } from "../event-store/event-log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { TaskCommands } from "../commands/task-commands.ts";
 import type { TasksProjector } from "../projections/tasks-projector.ts";
@@ -18,7 +18,7 @@ export interface ReadSide {
 
 /** Starts the projector that folds the schedule stream into the schedules read model. */
 export async function startSchedulesProjector(deps: {
-  store: EventStore;
+  store: EventLog;
   redis: Redis;
   pool: pg.Pool;
   metrics: Metrics;
@@ -28,7 +28,6 @@ export async function startSchedulesProjector(deps: {
   const { scheduleStore } = await import("../event-store/schedule-store.ts");
   const projector = new SchedulesProjector({
     store: scheduleStore(deps.redis, deps.store.prefix),
-    redis: deps.redis,
     pool: deps.pool,
   });
   await projector.start();
@@ -51,7 +50,7 @@ function reportProjectorError(log: Logger, metrics: Metrics, projector: string, 
 
 /** Starts the projector that folds the log into PostgreSQL, feeding its lag and throughput to the metrics. */
 export async function startProjector(deps: {
-  store: EventStore;
+  store: EventLog;
   redis: Redis;
   pool: pg.Pool;
   metrics: Metrics;
@@ -81,7 +80,7 @@ export async function registerReadApi(
   deps: {
     pool: pg.Pool;
     redis: Redis;
-    store: EventStore;
+    store: EventLog;
     graphiql: boolean;
     origins: OriginPolicy;
     commands?: TaskCommands;

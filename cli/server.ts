@@ -3,7 +3,7 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { Etcd3 } from "etcd3";
-import { EventStore } from "../event-store/event-store.ts";
+import { RedisEventLog } from "../event-store/redis-event-log.ts";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { httpErrorHandler, notFoundHandler } from "../commands/http/errors.ts";
 import { httpSecurity } from "../commands/http/security.ts";
@@ -34,7 +34,7 @@ export interface RunningServer {
   http: FastifyInstance;
   httpUrl: string;
   grpcAddress: string;
-  store: EventStore;
+  store: RedisEventLog;
   /** The process's PostgreSQL pool (the read model). */
   pool: pg.Pool;
   metrics: Metrics;
@@ -48,7 +48,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const redis = new Redis(config.redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 10 });
   const etcd = config.roles.has("dispatcher") ? new Etcd3({ hosts: config.etcdEndpoints }) : null;
-  const store = new EventStore(redis, {
+  const store = new RedisEventLog(redis, {
     partitions: config.partitions,
     prefix: config.prefix,
     dedupWindowMs: config.dedupWindowMs,
@@ -117,7 +117,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       metrics: metrics.dispatcher,
       log: http.log,
       settings,
-      scheduler: new Scheduler({ store: schedules, redis, tasks: firingCommands, log: http.log }),
+      scheduler: new Scheduler({ store: schedules, tasks: firingCommands, log: http.log }),
     });
     grpc.addService(WorkerServiceService, dispatcher.workerService());
     const leader = dispatcher;

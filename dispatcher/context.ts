@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "../observability/log.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
-import type { EventStore } from "../event-store/event-store.ts";
+import type { EventLog } from "../event-store/event-log.ts";
 import type { WorkerRegistry } from "./worker-registry.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 
@@ -21,7 +21,7 @@ export interface DispatcherConfig {
 
 /** What a dispatcher term needs from its surroundings. */
 export interface DispatcherContext {
-  store: EventStore;
+  store: EventLog;
   redis: Redis;
   registry: WorkerRegistry;
   settings: QueueSettingsStore;

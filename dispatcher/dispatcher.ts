@@ -1,7 +1,7 @@
 import type { Etcd3 } from "etcd3";
 import type { Redis } from "ioredis";
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
-import type { EventStore } from "../event-store/event-store.ts";
+import type { EventLog } from "../event-store/event-log.ts";
 import type {
   DispatcherMessage,
   WorkerMessage,
@@ -20,7 +20,7 @@ import { registerProblems } from "./register-rules.ts";
 import type { SessionStream, WorkerSession } from "./worker-session.ts";
 
 export interface DispatcherOptions {
-  store: EventStore;
+  store: EventLog;
   redis: Redis;
   etcd: Etcd3;
   /** etcd key namespace, e.g. `/taskstream/ts/`. */

@@ -1,4 +1,4 @@
-import type { AppendResult } from "./event-store.ts";
+import type { AppendResult } from "./event-log.ts";
 
 /** One task's append waiting for its partition's next script call. */
 export interface QueuedAppend {

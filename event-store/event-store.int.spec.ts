@@ -12,7 +12,7 @@ import {
   type TaskSpec,
 } from "../domain/task/index.ts";
 import { testServices, uniquePrefix } from "../tests/support/services.ts";
-import { EventStore } from "./event-store.ts";
+import { RedisEventLog } from "./redis-event-log.ts";
 
 const spec: TaskSpec = {
   type: "echo",
@@ -34,13 +34,13 @@ const assigned = (attempt: number): TaskEvent => ({
   data: { attempt, workerId: "w", assignedAt: 2, deadlineAt: null },
 });
 
-describe("EventStore on a real Redis", () => {
+describe("RedisEventLog on a real Redis", () => {
   let redis: Redis;
-  let store: EventStore;
+  let store: RedisEventLog;
 
   beforeAll(() => {
     redis = new Redis(testServices.redisUrl, { enableAutoPipelining: true });
-    store = new EventStore(redis, { partitions: 4, prefix: uniquePrefix("store") });
+    store = new RedisEventLog(redis, { partitions: 4, prefix: uniquePrefix("store") });
   });
   afterAll(() => redis.disconnect());
 
@@ -93,7 +93,7 @@ describe("EventStore on a real Redis", () => {
   });
 
   it("forgets an idempotency key after the dedup window", async () => {
-    const shortStore = new EventStore(redis, {
+    const shortStore = new RedisEventLog(redis, {
       partitions: 4,
       prefix: uniquePrefix("dedup"),
       dedupWindowMs: 50,
@@ -117,16 +117,16 @@ describe("EventStore on a real Redis", () => {
   });
 
   it("fence() raises every partition's epoch so an older leader is locked out everywhere", async () => {
-    const fenced = new EventStore(redis, { partitions: 4, prefix: uniquePrefix("fence") });
-    expect(await fenced.fence(10)).toBe(true);
-    expect(await fenced.fence(9)).toBe(false);
+    const fenced = new RedisEventLog(redis, { partitions: 4, prefix: uniquePrefix("fence") });
+    expect(await fenced.fence(10)).toBe(10);
+    expect(await fenced.fence(9)).toBe(10);
     const id = uuidv7();
     await fenced.append(id, 0, [submitted]);
     await expect(fenced.append(id, 1, [assigned(1)], { epoch: 9 })).rejects.toBeInstanceOf(StaleEpochError);
   });
 
   it("settles each of many appends made in one turn on its own, though they share script calls", async () => {
-    const own = new EventStore(redis, { partitions: 2, prefix: uniquePrefix("batch") });
+    const own = new RedisEventLog(redis, { partitions: 2, prefix: uniquePrefix("batch") });
     const existing = uuidv7();
     await own.append(existing, 0, [submitted]);
     const key = `batch-${uuidv7()}`;
@@ -150,8 +150,8 @@ describe("EventStore on a real Redis", () => {
   });
 
   it("rejects every append of a fenced batch and writes none of them", async () => {
-    const own = new EventStore(redis, { partitions: 1, prefix: uniquePrefix("fenced-batch") });
-    expect(await own.fence(5)).toBe(true);
+    const own = new RedisEventLog(redis, { partitions: 1, prefix: uniquePrefix("fenced-batch") });
+    expect(await own.fence(5)).toBe(5);
     const ids = [uuidv7(), uuidv7(), uuidv7()];
     const results = await Promise.allSettled(ids.map((id) => own.append(id, 0, [submitted], { epoch: 4 })));
     expect(results.every((r) => r.status === "rejected" && r.reason instanceof StaleEpochError)).toBe(true);
@@ -159,7 +159,7 @@ describe("EventStore on a real Redis", () => {
   });
 
   it("reads a partition from a position onwards", async () => {
-    const own = new EventStore(redis, { partitions: 1, prefix: uniquePrefix("part") });
+    const own = new RedisEventLog(redis, { partitions: 1, prefix: uniquePrefix("part") });
     const ids = [uuidv7(), uuidv7(), uuidv7()];
     for (const id of ids) await own.append(id, 0, [submitted]);
     const all = await own.readPartition(0, "0", 10);

@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from "uuid";
 import { StaleEpochError } from "../domain/task/index.ts";
 import { on } from "../projections/testing/read-model-fixture.ts";
 import { testServices, uniquePrefix } from "../tests/support/services.ts";
-import { EventStore } from "./event-store.ts";
+import { RedisEventLog } from "./redis-event-log.ts";
 import { tailPartitions } from "./tail.ts";
 import type { StoredEvent } from "./stream-format.ts";
 
@@ -22,7 +22,7 @@ describe("the dispatcher intake (docs/dispatcher-intake.md)", () => {
   afterAll(() => redis.disconnect());
 
   /** Everything in the partition's intake, parsed as the dispatcher parses it. */
-  async function intakeEvents(store: EventStore, partition: number): Promise<StoredEvent[]> {
+  async function intakeEvents(store: RedisEventLog, partition: number): Promise<StoredEvent[]> {
     const abort = new AbortController();
     const connection = redis.duplicate();
     const events: StoredEvent[] = [];
@@ -45,7 +45,7 @@ describe("the dispatcher intake (docs/dispatcher-intake.md)", () => {
   }
 
   it("copies the unfenced writers' events with their log ids, and leaves the dispatcher's own out", async () => {
-    const store = new EventStore(redis, { partitions: 1, prefix: uniquePrefix("intake") });
+    const store = new RedisEventLog(redis, { partitions: 1, prefix: uniquePrefix("intake") });
     const id = uuidv7();
     await store.append(id, 0, [submitted]);
     await store.append(id, 1, [assigned], { epoch: 3 });
@@ -63,11 +63,15 @@ describe("the dispatcher intake (docs/dispatcher-intake.md)", () => {
   });
 
   it("writes no intake for a store that turns it off, nor for an append that fails its checks", async () => {
-    const quiet = new EventStore(redis, { partitions: 1, prefix: uniquePrefix("no-intake"), intake: false });
+    const quiet = new RedisEventLog(redis, {
+      partitions: 1,
+      prefix: uniquePrefix("no-intake"),
+      intake: false,
+    });
     await quiet.append(uuidv7(), 0, [submitted]);
     expect(await redis.exists(quiet.intakeKey(0))).toBe(0);
 
-    const store = new EventStore(redis, { partitions: 1, prefix: uniquePrefix("intake-conflict") });
+    const store = new RedisEventLog(redis, { partitions: 1, prefix: uniquePrefix("intake-conflict") });
     const id = uuidv7();
     await store.append(id, 0, [submitted]);
     await expect(store.append(id, 0, [submitted])).rejects.toThrow();
@@ -75,13 +79,13 @@ describe("the dispatcher intake (docs/dispatcher-intake.md)", () => {
   });
 
   it("trims what a leader has read, fenced by its epoch", async () => {
-    const store = new EventStore(redis, { partitions: 1, prefix: uniquePrefix("intake-trim") });
+    const store = new RedisEventLog(redis, { partitions: 1, prefix: uniquePrefix("intake-trim") });
     for (let i = 0; i < 5; i++) await store.append(uuidv7(), 0, [submitted]);
     const entries = await redis.xrange(store.intakeKey(0), "-", "+");
     expect(entries).toHaveLength(5);
     expect(await store.intakeHead(0)).toBe(entries[4]![0]);
 
-    expect(await store.fence(8)).toBe(true);
+    expect(await store.fence(8)).toBe(8);
     await expect(store.trimIntake(0, 7, entries[3]![0])).rejects.toBeInstanceOf(StaleEpochError);
     expect(await redis.xlen(store.intakeKey(0))).toBe(5);
 
@@ -91,7 +95,7 @@ describe("the dispatcher intake (docs/dispatcher-intake.md)", () => {
   });
 
   it("has a head of 0-0 while nothing was ever announced", async () => {
-    const store = new EventStore(redis, { partitions: 1, prefix: uniquePrefix("intake-empty") });
+    const store = new RedisEventLog(redis, { partitions: 1, prefix: uniquePrefix("intake-empty") });
     expect(await store.intakeHead(0)).toBe("0-0");
   });
 });

@@ -1,9 +1,10 @@
 import type { Redis } from "ioredis";
 import type { ScheduleEvent } from "../domain/schedule/index.ts";
-import { EventStore, type StoredOf } from "./event-store.ts";
+import type { StoredOf } from "./event-log.ts";
+import { RedisEventLog } from "./redis-event-log.ts";
 
 /** The schedules' event log: one stream of its own, apart from the task partitions. */
-export type ScheduleStore = EventStore<ScheduleEvent>;
+export type ScheduleStore = RedisEventLog<ScheduleEvent>;
 
 /** A schedule event as read back from the log; `taskId` is the schedule's id (the store's aggregate id). */
 export type StoredScheduleEvent = StoredOf<ScheduleEvent>;
@@ -14,7 +15,7 @@ export type StoredScheduleEvent = StoredOf<ScheduleEvent>;
  * task projector and the dispatcher, which read the task partitions, never see these events.
  */
 export function scheduleStore(redis: Redis, prefix: string): ScheduleStore {
-  return new EventStore<ScheduleEvent>(redis, { partitions: 1, prefix: `${prefix}:sched`, intake: false });
+  return new RedisEventLog<ScheduleEvent>(redis, { partitions: 1, prefix: `${prefix}:sched`, intake: false });
 }
 
 /** The only partition of the schedule store. */

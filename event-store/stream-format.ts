@@ -54,8 +54,3 @@ function byName(fields: string[]): Record<string, string> {
   for (let i = 0; i + 1 < fields.length; i += 2) values[fields[i]!] = fields[i + 1]!;
   return values;
 }
-
-/** Milliseconds part of a stream id: when Redis appended the entry. */
-export function streamIdTime(streamId: string): number {
-  return Number(streamId.slice(0, streamId.indexOf("-")));
-}

@@ -1,43 +1,25 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { parseEntryUnless, type StoredEvent } from "./stream-format.ts";
-import type { EventStore } from "./event-store.ts";
+import type { FollowOptions } from "./event-log.ts";
 
-export interface TailOptions {
-  /** Partitions to follow, each from the stream id after which to start ('0' = from the beginning). */
-  from: Map<number, string>;
-  /** Most entries per partition per read. */
-  batchSize?: number;
-  /** How long one blocking read waits for news, in ms. */
-  blockMs?: number;
-  /**
-   * Pause after a read that was not full, in ms (default 0): under a steady trickle each read then
-   * brings many entries instead of one or two — fewer round trips for both sides, for at most this
-   * much delay.
-   */
-  pauseMs?: number;
-  signal: AbortSignal;
-  /** Entries the caller already holds (by task and version): left out, their data never parsed. */
-  skip?: (taskId: string, version: number) => boolean;
-  /**
-   * Which streams to follow: the partitions' logs (default), or their intakes — the copies of the
-   * unfenced writers' events that the leading dispatcher follows (docs/dispatcher-intake.md).
-   */
-  streams?: "log" | "intake";
-  /** Told the id of the last entry read in a partition, once the batch holding it is yielded. */
-  read?: (partition: number, entryId: string) => void;
+/** What a tail needs of the Redis log: where each partition's log and intake live. */
+interface StreamKeys {
+  streamKey(partition: number): string;
+  intakeKey(partition: number): string;
 }
 
 /**
  * Follows partition streams with blocking XREAD on a connection of its own (a blocked connection
- * can serve nothing else), yielding batches in log order per partition. The caller owns progress:
+ * can serve nothing else), yielding batches in log order per partition. RedisEventLog.follow's
+ * engine. The caller owns progress:
  * the positions advance as batches are yielded, and a consumer that persists its checkpoint
  * resumes by passing it back in `from`.
  */
 export async function* tailPartitions(
-  store: EventStore,
+  store: StreamKeys,
   connection: Redis,
-  options: TailOptions,
+  options: FollowOptions,
 ): AsyncGenerator<StoredEvent[]> {
   const positions = new Map(options.from);
   const batchSize = options.batchSize ?? 1000;

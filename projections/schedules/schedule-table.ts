@@ -1,5 +1,5 @@
 import { nextFireAt, type ScheduleState, type TaskTemplate } from "../../domain/schedule/index.ts";
-import { streamIdTime } from "../../event-store/stream-format.ts";
+import { streamIdTime } from "../../event-store/stream-ids.ts";
 import type { StoredScheduleEvent } from "../../event-store/schedule-store.ts";
 import type { Queryable } from "../task-table.ts";
 

@@ -8,7 +8,7 @@ import {
   type TaskEvent,
   type TaskSpec,
 } from "../../domain/task/index.ts";
-import { EventStore } from "../../event-store/event-store.ts";
+import { RedisEventLog } from "../../event-store/redis-event-log.ts";
 import { migrate } from "../../migrations/migrate.ts";
 import { testServices, uniquePrefix } from "../../tests/support/services.ts";
 
@@ -21,7 +21,7 @@ export interface ReadModelFixture {
   schema: string;
   pool: pg.Pool;
   redis: Redis;
-  store: EventStore;
+  store: RedisEventLog;
   /** Another pool on the same schema, e.g. for a second projector instance. */
   newPool(): pg.Pool;
   close(): Promise<void>;
@@ -45,7 +45,7 @@ export async function createReadModelFixture(name: string, partitions = 4): Prom
   const pool = newPool();
   await migrate(pool);
   const redis = new Redis(testServices.redisUrl, { enableAutoPipelining: true });
-  const store = new EventStore(redis, { partitions, prefix });
+  const store = new RedisEventLog(redis, { partitions, prefix });
   return {
     prefix,
     schema,

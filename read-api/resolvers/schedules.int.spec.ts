@@ -42,10 +42,10 @@ describe("GraphQL: schedules, their firings and history", () => {
     const { redis, pool } = fixture;
     projectors = {
       tasks: new TasksProjector({ store: fixture.store, redis, pool }),
-      schedules: new SchedulesProjector({ store, redis, pool }),
+      schedules: new SchedulesProjector({ store, pool }),
     };
     const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    scheduler = new Scheduler({ store, redis, tasks, log });
+    scheduler = new Scheduler({ store, tasks, log });
     app = Fastify();
     await app.register(readApiPlugin, {
       pool,

@@ -10,6 +10,8 @@ import {
 import { idempotencyKey, partitionKeys, taskHistoryKey } from "./keys.ts";
 import { parseEntry, type StoredEvent } from "./stream-format.ts";
 import { AppendQueue, type QueuedAppend } from "./append-queue.ts";
+import type { AppendOptions, AppendResult, EventLog, FollowOptions, StoredOf } from "./event-log.ts";
+import { tailPartitions } from "./tail.ts";
 
 const script = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
 
@@ -41,30 +43,6 @@ export interface EventStoreOptions {
   intake?: boolean;
 }
 
-export interface AppendOptions {
-  /** The dispatcher's fencing epoch; absent for the command API's writes. */
-  epoch?: number;
-  /** Deduplicates a submission (expected version 0) inside the dedup window. */
-  idempotencyKey?: string | null;
-  /** A hash of the request the key came with, kept with the key to tell a retry from a reuse. */
-  requestHash?: string;
-}
-
-/** An event of type `E` as read back from the log: for TaskEvent this is exactly StoredEvent. */
-export type StoredOf<E> = E & {
-  taskId: string;
-  version: number;
-  streamId: string;
-  partition: number;
-  /** The data as the log holds it (JSON text). */
-  rawData?: string;
-};
-
-export type AppendResult =
-  | { kind: "appended"; version: number; streamIds: string[] }
-  /** `requestHash`: what the key's first request was stored with (null for keys stored without one). */
-  | { kind: "deduplicated"; taskId: string; requestHash: string | null };
-
 /**
  * The event log on Redis Streams: a fixed number of partition streams, every append atomic, in a
  * Lua script that checks the task's version, the idempotency key and the writer's epoch.
@@ -72,7 +50,7 @@ export type AppendResult =
  * Generic over the event type so other aggregates (schedules) keep their own streams; the stored
  * format is the same whatever `E` is.
  */
-export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
+export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent> implements EventLog<E> {
   readonly partitions: number;
   readonly prefix: string;
   readonly dedupWindowMs: number;
@@ -176,15 +154,15 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
   }
 
   /**
-   * Raises every partition's fencing epoch to `epoch` (a new leader's first act). Returns false when
-   * some partition has already seen a higher epoch: the caller's lease is not the newest.
+   * Raises every partition's fencing epoch to `epoch` (a new leader's first act). Returns the
+   * highest epoch now held: higher than `epoch` when the caller's lease is not the newest.
    */
-  async fence(epoch: number): Promise<boolean> {
+  async fence(epoch: number): Promise<number> {
     const partitions = Array.from({ length: this.partitions }, (_, p) => p);
     const highest = await Promise.all(
       partitions.map((p) => this.redis.tsFence(partitionKeys(p, this.prefix).epoch, epoch)),
     );
-    return highest.every((value) => Number(value) === epoch);
+    return Math.max(...highest.map(Number));
   }
 
   /** The id of the partition's newest intake entry ('0-0' while it is empty): where to follow it from. */
@@ -206,6 +184,35 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
     const [code, value] = await this.redis.tsTrimIntake(keys.epoch, keys.intake, epoch, beforeId);
     if (Number(code) === -3) throw new StaleEpochError(epoch, Number(value));
     return Number(value);
+  }
+
+  async *readAll(
+    partition: number,
+    options: { after?: string; pageSize?: number } = {},
+  ): AsyncIterable<StoredOf<E>[]> {
+    const pageSize = options.pageSize ?? 5000;
+    for (let after = options.after ?? "0"; ;) {
+      const page = await this.readPartition(partition, after, pageSize);
+      if (page.length > 0) yield page;
+      if (page.length < pageSize) return;
+      after = page.at(-1)!.streamId;
+    }
+  }
+
+  /**
+   * Follows with blocking reads on a connection of its own (a blocked connection can serve nothing
+   * else), closed when the signal aborts or the caller stops iterating.
+   */
+  async *follow(options: FollowOptions): AsyncIterable<StoredOf<E>[]> {
+    const connection = this.redis.duplicate({ enableAutoPipelining: false });
+    const abort = () => connection.disconnect();
+    options.signal.addEventListener("abort", abort, { once: true });
+    try {
+      yield* tailPartitions(this, connection, options) as AsyncIterable<StoredOf<E>[]>;
+    } finally {
+      options.signal.removeEventListener("abort", abort);
+      connection.disconnect();
+    }
   }
 
   /** A task's whole history, in order (empty when the task is unknown). */

@@ -1,26 +1,26 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { EventStore } from "../event-store/event-store.ts";
+import type { EventLog } from "../event-store/event-log.ts";
 import type { TaskEvent } from "../domain/task/index.ts";
 import { on } from "../projections/testing/read-model-fixture.ts";
-import { TaskTable } from "./task-table.ts";
+import { LiveTasks } from "./live-tasks.ts";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 
 /** Folds `events` into the table as the tail would deliver them. */
-function feed(table: TaskTable, taskId: string, events: TaskEvent[], from = 1): void {
+function feed(table: LiveTasks, taskId: string, events: TaskEvent[], from = 1): void {
   events.forEach((event, i) => {
     const stored = { ...event, taskId, version: from + i, streamId: `${T0}-${from + i}`, partition: 0 };
     table.apply(stored);
   });
 }
 
-describe("TaskTable", () => {
+describe("LiveTasks", () => {
   afterEach(() => {
     vi.useRealTimers();
   });
 
   // Only apply() and purgeTerminal() are used: the table never touches the store for them.
-  const newTable = () => new TaskTable({} as EventStore, 1, () => undefined);
+  const newTable = () => new LiveTasks({} as EventLog, 1, () => undefined);
 
   it("files each task by status as its events arrive", () => {
     const table = newTable();

@@ -10,7 +10,7 @@ import {
   type TaskEvent,
   type TaskState,
 } from "../domain/task/index.ts";
-import type { EventStore } from "../event-store/event-store.ts";
+import type { EventLog } from "../event-store/event-log.ts";
 import type { StoredEvent } from "../event-store/stream-format.ts";
 
 export interface Execution {
@@ -26,7 +26,7 @@ export interface Execution {
  * (docs/dispatcher-intake.md), and a reload may fold what the intake brings later — so `apply`
  * ignores versions it has.
  */
-export class TaskTable {
+export class LiveTasks {
   private readonly byId = new Map<string, TaskState>();
   /** Tasks waiting for an attempt (QUEUED), and tasks with an attempt out (ASSIGNED, RUNNING). */
   private readonly queuedIds = new Set<string>();
@@ -34,12 +34,12 @@ export class TaskTable {
   /** Terminal tasks in the order they became terminal here, with when: purged from the front. */
   private readonly terminalSince = new Map<string, number>();
   private readonly locks = new Map<string, Promise<unknown>>();
-  private readonly store: EventStore;
+  private readonly store: EventLog;
   private readonly epoch: number;
   private readonly onChange: (taskId: string, state: TaskState, events: TaskEvent[]) => void;
 
   constructor(
-    store: EventStore,
+    store: EventLog,
     epoch: number,
     onChange: (taskId: string, state: TaskState, events: TaskEvent[]) => void,
   ) {
