@@ -19,7 +19,7 @@ import { WorkerSession, type SessionStream } from "./worker-session.ts";
 import type { DispatcherContext } from "./context.ts";
 import { assignmentMessage } from "./assignment.ts";
 import { matchPass } from "./matching.ts";
-import { reportAck, reportCommand } from "./worker-reports.ts";
+import { START_TO_CLOSE_TIMEOUT, failureAtDeadline, reportAck, reportCommand } from "./worker-reports.ts";
 import { DispatchLimits } from "./limits.ts";
 import { computeStats, publishStats } from "./stats.ts";
 
@@ -234,7 +234,8 @@ export class Term {
     const events = await this.run(report.taskId, (state) => {
       // Another worker's attempt: the decider refuses it and the log records the refusal.
       if (state.workerId !== session.id) return command;
-      if (start) return [start, command];
+      const decided = failureAtDeadline(command, state);
+      if (start) return [start, decided];
       // A result with no start recorded or pending (the SDK leaves out a start that its result
       // follows at once): the start is implied, and recorded with the result.
       if (report.acknowledge && state.status === "ASSIGNED" && state.attempt === attempt) {
@@ -242,9 +243,9 @@ export class Term {
           type: "StartAttempt",
           data: { attempt, workerId: session.id, now: command.data.now },
         };
-        return [implied, command];
+        return [implied, decided];
       }
-      return command;
+      return decided;
     });
     if (finishing && session.finishing.get(report.taskId) === attempt)
       session.finishing.delete(report.taskId);
@@ -480,12 +481,7 @@ export class Term {
     if (!state || !this.isLive(timer)) return;
     if (timer.kind === "due") this.reconcile(timer.taskId, state);
     if (timer.kind === "deadline") {
-      this.timeOut(
-        timer.taskId,
-        state,
-        "START_TO_CLOSE_TIMEOUT",
-        "attempt exceeded its start-to-close timeout",
-      );
+      this.timeOut(timer.taskId, state, START_TO_CLOSE_TIMEOUT.type, START_TO_CLOSE_TIMEOUT.message);
     }
     if (timer.kind === "heartbeat") {
       const limit = state.spec?.timeouts.heartbeatMs;
