@@ -1,7 +1,6 @@
 import { Redis } from "ioredis";
 import { deletePrefix } from "../../bench/redis-admin.ts";
 import { freePort, isLeading, spawnServer, type ServerProcess } from "../support/process-cluster.ts";
-import { eventually } from "../support/server.ts";
 import { testServices } from "../support/services.ts";
 
 /** The server's limit on results; the `result too large` scenario returns more than this. */
@@ -65,10 +64,13 @@ export class Stack {
     await this.leading();
   }
 
-  /** Resolves once the dispatcher leads (its lease held, the log rebuilt). */
-  async leading(): Promise<void> {
-    const dispatcher = this.dispatcher;
-    await eventually(async () => ((await isLeading(dispatcher)) ? true : undefined), 30_000, "a leader");
+  /** Resolves once the dispatcher leads (its lease held, the log rebuilt); /readyz says so. */
+  async leading(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await isLeading(this.dispatcher))) {
+      if (Date.now() > deadline) throw new Error(`the dispatcher did not lead within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** What the servers wrote, for a failure message. */
