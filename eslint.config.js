@@ -14,6 +14,7 @@ export default tseslint.config(
       "sdk/go/",
       "sdk/python/",
       "coverage/",
+      ".scratch/",
     ],
   },
   js.configs.recommended,

@@ -52,6 +52,17 @@ export function createMetrics(registry = new Registry()) {
     "Submissions refused because their queue was full.",
   );
   const projectedEvents = counter("taskstream_projected_events_total", "Events folded into the read model.");
+  const projectionErrors = counter(
+    "taskstream_projection_errors_total",
+    "Projector failures: transient (the batch is retried) or poison (an event that cannot be applied stops its partition).",
+    ["projector", "kind"],
+  );
+  const stalledPartitions = new Gauge({
+    name: "taskstream_projection_stalled_partitions",
+    help: "Partitions a projector has stopped at an event it cannot apply.",
+    labelNames: ["projector"],
+    registers: [registry],
+  });
 
   const dispatcher: DispatcherMetrics = {
     recordEvents(events: TaskEvent[]) {
@@ -100,6 +111,8 @@ export function createMetrics(registry = new Registry()) {
     dispatcher,
     projectionLag,
     projectedEvents,
+    projectionErrors,
+    stalledPartitions,
     admissionRejected: rateLimited,
   };
 }
