@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { parseSuiteArgs, scenarioKey } from "./args.ts";
 import { renderDifferences, renderTable, type Cell } from "./table.ts";
 import type { Lang } from "./languages.ts";
+import { Verdict } from "./verdict.ts";
 
 describe("the conformance table", () => {
   const cells = new Map<string, Map<Lang, Cell>>([
@@ -39,5 +40,20 @@ describe("the conformance table", () => {
     });
     expect(() => parseSuiteArgs(["--lang", "rust"])).toThrow(/unknown language "rust"/);
     expect(scenarioKey("Redelivery_after-kill")).toBe("redelivery after kill");
+  });
+});
+
+describe("a verdict", () => {
+  it("names the first field that differs inside a value", () => {
+    const verdict = new Verdict();
+    verdict.equal("result", { echo: { a: [1, 2] }, attempt: 2 }, { echo: { a: [1, 2] }, attempt: 1 });
+    verdict.equal("failures", [{ type: "E" }], [{ type: "ConformanceError" }]);
+    verdict.equal("state", "SUCCEEDED", "SUCCEEDED");
+    verdict.equal("list", [1], [1, 2]);
+    expect(verdict.differences).toEqual([
+      "result.attempt: 2, expected 1",
+      'failures[0].type: "E", expected "ConformanceError"',
+      "list: [1], expected [1,2]",
+    ]);
   });
 });
