@@ -48,6 +48,18 @@ export class Fleet {
     return worker;
   }
 
+  /** Submits over REST with a W3C `traceparent` header, as a traced producer would; resolves with the id. */
+  async submitTraced(prefix: string, behaviour: string, payload: unknown, traceparent: string) {
+    const reply = await fetch(`${this.stack.api.httpUrl}/v1/tasks`, {
+      method: "POST",
+      headers: { "content-type": "application/json", traceparent },
+      body: JSON.stringify({ type: `${prefix}.${behaviour}`, payload }),
+    });
+    if (reply.status !== 201)
+      throw new Error(`POST /v1/tasks answered ${reply.status}: ${await reply.text()}`);
+    return ((await reply.json()) as { id: string }).id;
+  }
+
   /** Submits `<prefix>.<behaviour>` with a JSON payload; resolves with the task id. */
   async submit(prefix: string, behaviour: string, payload: unknown, options: TaskOptions = {}) {
     const { id } = await this.client.submit({ ...options, type: `${prefix}.${behaviour}`, payload });

@@ -8,6 +8,8 @@ import type { Scenario } from "../scenario.ts";
 import { MAX_RESULT_BYTES } from "../stack.ts";
 
 const FAST_RETRY = { initialBackoffMs: 10, maxBackoffMs: 10 };
+const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const TRACEPARENT = `00-${TRACE_ID}-00f067aa0ba902b7-01`;
 
 export const outcomeScenarios: Scenario[] = [
   {
@@ -31,12 +33,18 @@ export const outcomeScenarios: Scenario[] = [
       v.equal("start.idempotencyKey", start.idempotencyKey, key);
       v.equal("start.lastDetails", start.lastDetails, null);
       v.equal("start.deadlineMs", start.deadlineMs, assigned?.deadlineAt ?? null);
-      v.that(
-        start.traceparent === null || typeof start.traceparent === "string",
-        `start.traceparent: ${JSON.stringify(start.traceparent)}, expected a string or null`,
-      );
       v.equal("end.outcome", (await worker.effects.end(id, 1)).outcome, "completed");
       v.equal("effects of the task", worker.effects.of(id).length, 2);
+      // A traced submission: the handler runs in the producer's trace (its own span or the
+      // submission's, depending on whether the worker records spans; the trace id is the same).
+      const traced = await fleet.submitTraced(worker.prefix, "echo", { traced: true }, TRACEPARENT);
+      v.equal("traced: state", (await terminal(fleet.client, traced)).state, "SUCCEEDED");
+      const tracedStart = await worker.effects.start(traced, 1);
+      v.equal(
+        "traced: start.traceparent's trace id",
+        tracedStart.traceparent?.split("-")[1] ?? null,
+        TRACE_ID,
+      );
     },
   },
   {
