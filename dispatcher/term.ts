@@ -27,6 +27,15 @@ import { computeStats, publishStats } from "./stats.ts";
 const START_COALESCE_MS = 100;
 
 /**
+ * How long after an attempt's start-to-close deadline its worker is sent a cancel. The worker knows
+ * the deadline (Assignment.deadline_unix_ms) and its SDK ends the handler at that moment with a
+ * deadline error; a cancel sent at the same moment would race it, and a handler that saw the cancel
+ * first would take it for a cancellation. The attempt itself is failed at the deadline; the cancel
+ * is only the backstop for a worker that missed its deadline (a skewed clock, a stuck handler).
+ */
+const DEADLINE_CANCEL_DELAY_MS = 1000;
+
+/**
  * Everything a dispatcher knows while it leads with one fencing epoch: the fold of the log, the
  * ready queue, timers and worker sessions. A term never outlives its leadership: on demotion it is
  * closed whole and the next election builds a fresh one from the log.
@@ -481,7 +490,8 @@ export class Term {
     if (!state || !this.isLive(timer)) return;
     if (timer.kind === "due") this.reconcile(timer.taskId, state);
     if (timer.kind === "deadline") {
-      this.timeOut(timer.taskId, state, START_TO_CLOSE_TIMEOUT.type, START_TO_CLOSE_TIMEOUT.message);
+      const { type, message } = START_TO_CLOSE_TIMEOUT;
+      this.timeOut(timer.taskId, state, type, message, DEADLINE_CANCEL_DELAY_MS);
     }
     if (timer.kind === "heartbeat") {
       const limit = state.spec?.timeouts.heartbeatMs;
@@ -492,10 +502,18 @@ export class Term {
     }
   }
 
-  /** Ends an attempt that ran out of time: its worker is told to stop, and the attempt is failed. */
-  private timeOut(taskId: string, state: TaskState, type: string, message: string): void {
+  /**
+   * Ends an attempt that ran out of time: the attempt is failed, and its worker is told to stop,
+   * `cancelAfterMs` later (see DEADLINE_CANCEL_DELAY_MS) if the worker still holds its session.
+   */
+  private timeOut(taskId: string, state: TaskState, type: string, message: string, cancelAfterMs = 0): void {
     const holder = this.sessions.get(this.holders.get(taskId) ?? "");
-    holder?.send({ msg: { $case: "cancel", value: { taskId, attempt: state.attempt, reason: message } } });
+    const cancel = () => {
+      if (!holder || !this.accepting || this.sessions.get(holder.id) !== holder) return;
+      holder.send({ msg: { $case: "cancel", value: { taskId, attempt: state.attempt, reason: message } } });
+    };
+    if (cancelAfterMs > 0) setTimeout(cancel, cancelAfterMs).unref();
+    else cancel();
     this.failAttempt(taskId, state.attempt, type, message);
   }
 
