@@ -9,11 +9,7 @@ export class ConformanceError extends Error {
 export class ConformanceFatal extends NonRetryableError {}
 
 /** One behaviour of SPEC.md: the handler body, given the worker's language for `echo`. */
-export type Behaviour = (
-  payload: Record<string, unknown>,
-  ctx: TaskContext,
-  lang: string,
-) => Promise<unknown>;
+export type Behaviour = (payload: unknown, ctx: TaskContext, lang: string) => Promise<unknown>;
 
 /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -39,7 +35,10 @@ function aborted(signal: AbortSignal): Promise<never> {
   });
 }
 
-function count(value: unknown, fallback: number): number {
+/** A numeric field of a payload object, or `fallback` when the field (or the object) is absent. */
+function count(payload: unknown, field: string, fallback: number): number {
+  const value =
+    typeof payload === "object" && payload !== null ? (payload as Record<string, unknown>)[field] : undefined;
   return typeof value === "number" && Number.isFinite(value) ? value : fallback;
 }
 
@@ -48,7 +47,7 @@ export const BEHAVIOURS: Record<string, Behaviour> = {
   echo: async (payload, ctx, lang) => ({ echo: payload, attempt: ctx.attempt, lang }),
 
   fail: async (payload, ctx) => {
-    if (ctx.attempt <= count(payload.times, 1)) throw new ConformanceError(`attempt ${ctx.attempt} fails`);
+    if (ctx.attempt <= count(payload, "times", 1)) throw new ConformanceError(`attempt ${ctx.attempt} fails`);
     return { attempt: ctx.attempt };
   },
 
@@ -64,7 +63,7 @@ export const BEHAVIOURS: Record<string, Behaviour> = {
   },
 
   hang: async (payload, ctx) => {
-    if (ctx.attempt <= count(payload.hangAttempts, 1)) return aborted(ctx.signal);
+    if (ctx.attempt <= count(payload, "hangAttempts", 1)) return aborted(ctx.signal);
     return { attempt: ctx.attempt };
   },
 
@@ -73,16 +72,16 @@ export const BEHAVIOURS: Record<string, Behaviour> = {
   deadline: async (_payload, ctx) => aborted(ctx.signal),
 
   slow: async (payload, ctx) => {
-    const ms = count(payload.ms, 1000);
+    const ms = count(payload, "ms", 1000);
     await sleep(ms, ctx.signal);
     return { slept: ms };
   },
 
-  large: async (payload) => "x".repeat(count(payload.bytes, 0)),
+  large: async (payload) => "x".repeat(count(payload, "bytes", 0)),
 
   heartbeat: async (payload, ctx) => {
-    const beats = count(payload.beats, 5);
-    const everyMs = count(payload.everyMs, 50);
+    const beats = count(payload, "beats", 5);
+    const everyMs = count(payload, "everyMs", 50);
     for (let beat = 1; beat <= beats; beat++) {
       if (beat > 1) await sleep(everyMs, ctx.signal);
       ctx.heartbeat({ beat });

@@ -43,10 +43,8 @@ async function main(): Promise<void> {
   for (const [behaviour, body] of Object.entries(BEHAVIOURS)) {
     handlers[`${prefix}.${behaviour}`] = async (payload, ctx) => {
       effects.start(behaviour, ctx, worker?.id ?? "");
-      const input =
-        typeof payload === "object" && payload !== null ? (payload as Record<string, unknown>) : {};
       try {
-        const result = await body(input, ctx, lang);
+        const result = await body(payload, ctx, lang);
         effects.end(ctx, "completed");
         return result;
       } catch (error) {
