@@ -16,7 +16,8 @@ export const MIXED_FLEET = "mixed fleet";
 const SLOTS = 16;
 const SUBMIT_BATCH = 500;
 const VERIFY_CONCURRENCY = 32;
-const MAX_REPORTED = 20;
+/** Differences listed per language; the summary line counts them all. */
+const MAX_REPORTED = 10;
 
 interface Planned {
   spec: SubmitSpec;
@@ -49,10 +50,16 @@ async function completions(workers: WorkerProcess[], count: number, timeoutMs: n
   }
 }
 
-/** The mixed-fleet run on the fleet's stack; resolves with what differed (empty: all well). */
-export async function runMixedFleet(fleet: Fleet, tasks: number): Promise<string[]> {
+/**
+ * The mixed-fleet run on the fleet's stack; resolves with what differed for each language's tasks
+ * (empty: all well), and prints a summary line.
+ */
+export async function runMixedFleet(fleet: Fleet, tasks: number): Promise<Map<Lang, string[]>> {
   const langs = fleet.langs.filter((lang) => fleet.main.has(lang));
-  if (langs.length === 0) return ["mixed fleet: no worker could start"];
+  const differences = new Map<Lang, string[]>(fleet.langs.map((lang) => [lang, []]));
+  for (const lang of fleet.langs)
+    if (!langs.includes(lang)) differences.get(lang)!.push("error: the main worker did not start");
+  if (langs.length === 0) return differences;
   const byType = new Map<Lang, WorkerProcess>();
   const byLabel = new Map<Lang, WorkerProcess>();
   await Promise.all(
@@ -91,7 +98,6 @@ export async function runMixedFleet(fleet: Fleet, tasks: number): Promise<string
   await completions(workers, tasks, 60_000 + tasks * 20);
   const elapsedMs = Date.now() - startedAt;
 
-  const differences: string[] = [];
   let wrong = 0;
   await pooled(
     plan.map((planned, i) => ({ planned, id: ids[i]! })),
@@ -107,8 +113,8 @@ export async function runMixedFleet(fleet: Fleet, tasks: number): Promise<string
       ].filter(Boolean);
       if (problems.length === 0) return;
       wrong++;
-      if (differences.length < MAX_REPORTED)
-        differences.push(`mixed fleet: ${id} (${planned.lang} by ${planned.route}): ${problems.join(", ")}`);
+      const list = differences.get(planned.lang)!;
+      if (list.length < MAX_REPORTED) list.push(`${id} (by ${planned.route}): ${problems.join(", ")}`);
     },
   );
   await Promise.all(workers.map((worker) => worker.terminate()));
@@ -118,6 +124,5 @@ export async function runMixedFleet(fleet: Fleet, tasks: number): Promise<string
       `${tasks - wrong} succeeded on the right worker, ${wrong} did not; ` +
       `all done ${(elapsedMs / 1000).toFixed(1)} s after the first submission`,
   );
-  for (const line of differences) console.log(`  ${line}`);
   return differences;
 }

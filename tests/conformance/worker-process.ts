@@ -22,6 +22,8 @@ export interface WorkerSettings {
 /** How long a worker may take from spawn to its ready line (an interpreter's start included). */
 const READY_TIMEOUT_MS = 60_000;
 let started = 0;
+/** Every worker process spawned and not exited yet, ready or not (for `killAll`). */
+const live = new Set<ChildProcess>();
 
 /**
  * A conformance worker running as a child process: started, waited for until it prints
@@ -64,6 +66,8 @@ export class WorkerProcess {
     this.child.stderr!.on("data", (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString()).slice(-65_536);
     });
+    live.add(this.child);
+    this.child.once("exit", () => live.delete(this.child));
     this.exit = new Promise((resolve) => {
       this.child.once("exit", (code, signal) => resolve({ code, signal }));
       this.child.once("error", (error) => {
@@ -71,6 +75,11 @@ export class WorkerProcess {
         resolve({ code: null, signal: null });
       });
     });
+  }
+
+  /** SIGKILLs every worker process still running, at once (for an interrupted suite). */
+  static killAll(): void {
+    for (const child of live) child.kill("SIGKILL");
   }
 
   /** Starts a worker and resolves once it has printed its ready line. */
