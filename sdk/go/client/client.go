@@ -20,9 +20,10 @@ import (
 
 // Client talks to any Taskstream API process. It is safe for concurrent use.
 type Client struct {
-	conn    *grpc.ClientConn
-	tasks   pb.TaskServiceClient
-	timeout time.Duration
+	conn      *grpc.ClientConn
+	tasks     pb.TaskServiceClient
+	timeout   time.Duration
+	coalescer *coalescer // nil unless WithSubmitCoalescing
 }
 
 // New returns a client of the API at address (host:port). It connects lazily, on the first call.
@@ -44,18 +45,26 @@ func New(address string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("taskstream: cannot connect to %q: %w", address, err)
 	}
-	return &Client{conn: conn, tasks: pb.NewTaskServiceClient(conn), timeout: cfg.timeout}, nil
+	c := &Client{conn: conn, tasks: pb.NewTaskServiceClient(conn), timeout: cfg.timeout}
+	if cfg.coalesce {
+		c.coalescer = &coalescer{client: c}
+	}
+	return c, nil
 }
 
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }
 
 // Submit submits one task. An idempotency key seen inside the dedup window answers the first
-// task's id with Deduplicated set.
+// task's id with Deduplicated set. With WithSubmitCoalescing, concurrent calls may share one
+// SubmitTasks call.
 func (c *Client) Submit(ctx context.Context, spec TaskSpec) (SubmitResult, error) {
 	task, err := spec.toProto(-1)
 	if err != nil {
 		return SubmitResult{}, err
+	}
+	if c.coalescer != nil && coalescable(ctx) {
+		return c.coalescer.submit(ctx, task)
 	}
 	res, err := call(ctx, c, c.tasks.SubmitTask, &pb.SubmitTaskRequest{Task: task})
 	if err != nil {

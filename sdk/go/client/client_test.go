@@ -368,3 +368,14 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		t.Error("New accepted an API key with a line break")
 	}
 }
+
+func TestPayloadsKeepHTMLCharactersAsWritten(t *testing.T) {
+	api, c := serve(t, func(proto.Message) (proto.Message, error) { return &pb.SubmitTaskResponse{Id: "x"}, nil })
+	if _, err := c.Submit(context.Background(), client.TaskSpec{Type: "t", Payload: "<p>&</p>"}); err != nil {
+		t.Fatal(err)
+	}
+	req, _, _ := api.last()
+	if got := req.(*pb.SubmitTaskRequest).Task.PayloadJson; got != `"<p>&</p>"` {
+		t.Errorf("payload sent as %s", got)
+	}
+}

@@ -16,6 +16,7 @@ type Option func(*config)
 type config struct {
 	transport transport.Settings
 	timeout   time.Duration
+	coalesce  bool
 }
 
 // WithTLS secures the connection with TLS; a nil cfg uses the system's roots.
@@ -41,3 +42,11 @@ func WithMaxReceiveMessageSize(bytes int) Option {
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(c *config) { c.transport.Extra = append(c.transport.Extra, opts...) }
 }
+
+// WithSubmitCoalescing makes concurrent Submit calls share SubmitTasks calls (default off): one call
+// is in flight at a time and what is submitted meanwhile goes together in the next, each task
+// still validated, deduplicated and answered on its own (a batch refused as invalid is resent task
+// by task). Under load one call then carries many tasks. A shared call runs with the client's
+// timeout rather than the caller's context; a Submit whose context carries a trace or outgoing
+// metadata is always sent alone.
+func WithSubmitCoalescing(enabled bool) Option { return func(c *config) { c.coalesce = enabled } }

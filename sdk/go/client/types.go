@@ -6,6 +6,7 @@ import (
 	"time"
 
 	pb "github.com/taskstream/taskstream/sdk/go/gen/taskstream/v1"
+	"github.com/taskstream/taskstream/sdk/go/internal/jsonx"
 )
 
 // Task states.
@@ -158,7 +159,7 @@ func (s *TaskSpec) toProto(index int) (*pb.TaskSpec, error) {
 		Metadata:       s.Metadata,
 	}
 	if s.Payload != nil {
-		payload, err := json.Marshal(s.Payload)
+		payload, err := jsonx.Marshal(s.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("taskstream: %s.payload is not JSON-serializable: %w", field, err)
 		}

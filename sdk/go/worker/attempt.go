@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	pb "github.com/taskstream/taskstream/sdk/go/gen/taskstream/v1"
+	"github.com/taskstream/taskstream/sdk/go/internal/jsonx"
 	"github.com/taskstream/taskstream/sdk/go/internal/tracecontext"
 	"github.com/taskstream/taskstream/sdk/go/internal/version"
 )
@@ -132,7 +133,7 @@ func (a *attempt) run(tracer trace.Tracer) outcome {
 		span.SetStatus(codes.Error, f.message)
 		return outcome{failed: &f}
 	}
-	encoded, err := json.Marshal(result)
+	encoded, err := jsonx.Marshal(result)
 	if err != nil {
 		span.SetStatus(codes.Error, "result is not JSON-serializable")
 		return outcome{failed: &failure{

@@ -57,13 +57,10 @@ func (w *Worker) connect(closing <-chan struct{}) error {
 		if end.fatal != nil {
 			return end.fatal
 		}
-		// A registered stream that broke: its dispatcher probably still leads, so try it again
-		// first. One that never registered (unreachable, refused) or that lost leadership: the next.
-		notLeader := end.code == codes.Unavailable && end.details == "not leader"
-		resumeRefused := !end.registered && end.resuming && end.code == codes.PermissionDenied
-		if (!end.registered && !resumeRefused) || notLeader {
+		if w.nextAddress(end) {
 			index++
 		}
+		resumeRefused := !end.registered && end.resuming && end.code == codes.PermissionDenied
 		delay := delays.Next()
 		if resumeRefused {
 			w.forgetIdentity(end.details)
@@ -80,6 +77,24 @@ func (w *Worker) connect(closing <-chan struct{}) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// nextAddress decides where to reconnect. A registered stream that broke: its dispatcher probably
+// still leads, so it is tried again first. One that never registered (unreachable, refused, silent)
+// or that lost leadership: the next address. Two refusals keep the address: a refused resume (the
+// same dispatcher at once, as a new worker) and a leader that is still starting (it leads; it
+// takes workers once it has rebuilt its state from the log).
+func (w *Worker) nextAddress(end streamEnd) bool {
+	if end.code == codes.Unavailable && end.details == "not leader" {
+		return true
+	}
+	if end.registered {
+		return false
+	}
+	resumeRefused := end.resuming && end.code == codes.PermissionDenied
+	starting := end.code == codes.Unavailable &&
+		(end.details == "leader is starting" || end.details == "dispatcher is starting")
+	return !resumeRefused && !starting
 }
 
 // forgetIdentity drops the worker id and resume token a dispatcher would not accept (say, after
@@ -292,9 +307,10 @@ func (w *Worker) onRegistered(reg *pb.Registered, address string) (*session, tim
 	s := newSession(address, reg.AcceptsBatches, w.reports.drain())
 	w.session = s
 	w.mu.Unlock()
-	w.readyOnce.Do(func() { close(w.ready) })
 	w.log.Info("taskstream worker registered", "workerId", reg.WorkerId, "address", address)
 	w.emit(RegisteredEvent{WorkerID: reg.WorkerId, Address: address, HeartbeatInterval: interval})
+	// After the event, so a listener has seen the registration by the time Ready is closed.
+	w.readyOnce.Do(func() { close(w.ready) })
 	return s, interval
 }
 

@@ -66,7 +66,7 @@ func (w *Worker) onAssignment(a *pb.Assignment) {
 		return
 	}
 	p := &progress{
-		window: func() time.Duration { return time.Duration(w.heartbeatInterval.Load()) * 4 / 5 },
+		window: w.throttleWindow,
 		limit:  w.resultLimit,
 	}
 	run := newAttempt(w.base, a, handler, w.workerID, p)
@@ -87,6 +87,15 @@ func (w *Worker) sendProgress(run *attempt, details string) {
 	if w.running[run.key] == run {
 		w.enqueueLocked(progressMessage(run.key, details))
 	}
+}
+
+// throttleWindow is the heartbeat throttle's window: 80% of the heartbeat interval (so a heartbeat
+// each interval still arrives in time), unless WithHeartbeatThrottle set it.
+func (w *Worker) throttleWindow() time.Duration {
+	if w.cfg.heartbeatThrottle != nil {
+		return *w.cfg.heartbeatThrottle
+	}
+	return time.Duration(w.heartbeatInterval.Load()) * 4 / 5
 }
 
 func (w *Worker) resultLimit() int {

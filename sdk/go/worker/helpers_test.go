@@ -123,14 +123,6 @@ type gate chan struct{}
 func newGate() gate  { return make(gate) }
 func (g gate) open() { close(g) }
 func (g gate) wait() { <-g }
-func (g gate) isOpen() bool {
-	select {
-	case <-g:
-		return true
-	default:
-		return false
-	}
-}
 
 // echo returns the payload.
 func echo(_ context.Context, task *worker.Task) (any, error) { return task.Payload, nil }

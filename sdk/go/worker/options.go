@@ -25,7 +25,8 @@ type config struct {
 	labels            map[string]string
 	logger            *slog.Logger
 	transport         transport.Settings
-	heartbeatInterval time.Duration // 0: the dispatcher's
+	heartbeatInterval time.Duration  // 0: the dispatcher's
+	heartbeatThrottle *time.Duration // nil: 80% of the heartbeat interval
 	backoffInitial    time.Duration
 	backoffMax        time.Duration
 	registerTimeout   time.Duration
@@ -107,6 +108,14 @@ func WithHeartbeatInterval(d time.Duration) Option {
 	return func(c *config) { c.heartbeatInterval = d }
 }
 
+// WithHeartbeatThrottle sets the window of Task.Heartbeat's throttle: at most one progress message
+// per window (default: 80% of the heartbeat interval; 0 sends every heartbeat at once). A task's
+// own heartbeat timeout (its timeouts.heartbeat) is not part of the assignment, so the worker cannot
+// fit the window to it: tasks whose heartbeat timeout is shorter than the window need a smaller one.
+func WithHeartbeatThrottle(window time.Duration) Option {
+	return func(c *config) { c.heartbeatThrottle = &window }
+}
+
 // WithReconnectBackoff sets the reconnection delays: exponential from initial, doubling up to max,
 // with jitter (defaults 100 ms and 5 s).
 func WithReconnectBackoff(initial, max time.Duration) Option {
@@ -146,8 +155,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // disconnected), for metrics, logs and tests. fn runs on the worker's goroutines: keep it quick.
 func WithListener(fn func(Event)) Option { return func(c *config) { c.listener = fn } }
 
-// Task types and labels follow the dispatcher's rules, so a bad one fails New rather than every
-// registration.
+// typePattern is the dispatcher's rule for task types, so a bad one fails Register rather than every
+// registration with the dispatcher.
 var typePattern = regexp.MustCompile(`^[A-Za-z0-9_.:\-/]+$`)
 
 func (c *config) validate() error {
@@ -173,11 +182,11 @@ func (c *config) validate() error {
 			return fmt.Errorf("taskstream: label %q: keys must be 1 to 128 characters, values at most 256", k)
 		}
 	}
-	durations := []struct {
-		name  string
-		value time.Duration
-		min   time.Duration
-	}{
+	type bound struct {
+		name       string
+		value, min time.Duration
+	}
+	durations := []bound{
 		{"heartbeat interval", c.heartbeatInterval, 0},
 		{"initial backoff", c.backoffInitial, time.Millisecond},
 		{"maximum backoff", c.backoffMax, c.backoffInitial},
@@ -187,6 +196,9 @@ func (c *config) validate() error {
 		{"grace period", c.gracePeriod, 0},
 		{"settle timeout", c.settleTimeout, 0},
 		{"flush timeout", c.flushTimeout, 0},
+	}
+	if c.heartbeatThrottle != nil {
+		durations = append(durations, bound{"heartbeat throttle", *c.heartbeatThrottle, 0})
 	}
 	for _, d := range durations {
 		if d.value < d.min {

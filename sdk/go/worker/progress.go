@@ -1,10 +1,11 @@
 package worker
 
 import (
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/taskstream/taskstream/sdk/go/internal/jsonx"
 )
 
 // progress throttles one attempt's heartbeats, as Temporal's SDKs do: the first details go out at
@@ -27,7 +28,7 @@ type progress struct {
 }
 
 func (p *progress) record(details any) error {
-	encoded, err := json.Marshal(details)
+	encoded, err := jsonx.Marshal(details)
 	if err != nil {
 		return fmt.Errorf("taskstream: heartbeat details are not JSON-serializable: %w", err)
 	}

@@ -202,3 +202,13 @@ func TestGivesUpOnADispatcherThatDoesNotAnswerRegister(t *testing.T) {
 	equal(t, "silent registers", len(silent.Registers()), 1)
 	equal(t, "given up with", w.events.disconnects()[0].Code, codes.Canceled)
 }
+
+func TestStaysWithALeaderThatIsStillStarting(t *testing.T) {
+	starting := fake(t, fakedispatcher.Options{Refuse: "leader is starting", RefuseTimes: 1})
+	other := fake(t, fakedispatcher.Options{Refuse: "not leader"})
+	w := startWorker(t, map[string]worker.Handler{"echo": echo},
+		worker.WithAddresses(starting.Address, other.Address))
+	equal(t, "registered at", w.events.registrations()[0].Address, starting.Address)
+	equal(t, "registers at the starting leader", len(starting.Registers()), 2)
+	equal(t, "registers elsewhere", len(other.Registers()), 0)
+}

@@ -170,9 +170,7 @@ func TestReportsAFailedWriteCouldNotSendWaitForTheNextStream(t *testing.T) {
 	w.session = s
 	w.mu.Lock()
 	w.reports.keep(attemptKey{"b", 1}, completed("b"))
-	for _, m := range []*pb.WorkerMessage{started("a"), progressOf("a"), completed("b")} {
-		s.queue = append(s.queue, m)
-	}
+	s.queue = append(s.queue, started("a"), progressOf("a"), completed("b"))
 	messages := s.take()
 	w.mu.Unlock()
 	if w.write(stream, s, messages) {

@@ -231,3 +231,29 @@ func TestTheWorkersHeartbeatIntervalOverridesTheDispatchers(t *testing.T) {
 	s.Next(t, "heartbeat")
 	s.Next(t, "heartbeat")
 }
+
+func TestAZeroThrottleSendsEveryHeartbeat(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{})
+	startWorker(t, map[string]worker.Handler{
+		"steps": func(_ context.Context, task *worker.Task) (any, error) {
+			for step := 1; step <= 3; step++ {
+				if err := task.Heartbeat(step); err != nil {
+					return nil, err
+				}
+			}
+			return nil, nil
+		},
+	}, worker.WithAddresses(d.Address), worker.WithHeartbeatThrottle(0))
+	s := d.Stream(t, 0)
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps"})
+	completed(t, s)
+	var details []string
+	for _, m := range s.Messages() {
+		if p := m.GetProgress(); p != nil {
+			details = append(details, p.DetailsJson)
+		}
+	}
+	if !slices.Equal(details, []string{"1", "2", "3"}) {
+		t.Errorf("progress = %v", details)
+	}
+}

@@ -176,7 +176,6 @@ func (w *Worker) Run(ctx context.Context) error {
 		connected = nil
 	}
 	if fatal != nil {
-		w.log.Error("taskstream worker cannot run", "error", fatal)
 		w.abort(fatal)
 	} else {
 		fatal = w.shutdown(closing, connected)

@@ -326,3 +326,19 @@ func TestRunReturnsNilAfterItsContextEnds(t *testing.T) {
 		t.Errorf("second Run = %v", err)
 	}
 }
+
+func TestResultsAndDetailsKeepHTMLCharactersAsWritten(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{})
+	startWorker(t, map[string]worker.Handler{
+		"html": func(_ context.Context, task *worker.Task) (any, error) {
+			if err := task.Heartbeat("<b>&</b>"); err != nil {
+				return nil, err
+			}
+			return map[string]string{"html": "<a>&</a>"}, nil
+		},
+	}, worker.WithAddresses(d.Address))
+	s := d.Stream(t, 0)
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "html"})
+	equal(t, "result", completed(t, s).ResultJson, `{"html":"<a>&</a>"}`)
+	equal(t, "details", s.Next(t, "progress").GetProgress().DetailsJson, `"<b>&</b>"`)
+}

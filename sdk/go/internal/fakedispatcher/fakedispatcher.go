@@ -5,6 +5,7 @@
 package fakedispatcher
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -27,6 +29,8 @@ type Options struct {
 	Refuse string
 	// RefuseCode ends every stream at its Register with this code instead (with Refuse's text).
 	RefuseCode codes.Code
+	// RefuseTimes limits the refusals to the first RefuseTimes registers (0: every one).
+	RefuseTimes int
 	// Silent never answers Register (the stream stays open until the worker gives up).
 	Silent bool
 	// ManualAck turns off acknowledging completed/failed reports at once.
@@ -37,6 +41,8 @@ type Options struct {
 	NoBatches bool
 	// MaxResultBytes is announced in Registered (default 0: none).
 	MaxResultBytes int32
+	// TLS serves over TLS with this configuration (plaintext when nil).
+	TLS *tls.Config
 }
 
 // Dispatcher is the fake WorkerService.
@@ -61,7 +67,11 @@ func Start(t testing.TB, opts Options) *Dispatcher {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	d := &Dispatcher{Address: listener.Addr().String(), opts: opts, server: grpc.NewServer()}
+	var serverOpts []grpc.ServerOption
+	if opts.TLS != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	d := &Dispatcher{Address: listener.Addr().String(), opts: opts, server: grpc.NewServer(serverOpts...)}
 	pb.RegisterWorkerServiceServer(d.server, d)
 	go func() { _ = d.server.Serve(listener) }()
 	t.Cleanup(d.Stop)
@@ -124,12 +134,13 @@ func (d *Dispatcher) Connect(srv pb.WorkerService_ConnectServer) error {
 	d.mu.Lock()
 	d.registers = append(d.registers, proto.Clone(register).(*pb.Register))
 	suffix := d.tokenSuffix
+	refuse := d.opts.Refuse != "" && (d.opts.RefuseTimes == 0 || len(d.registers) <= d.opts.RefuseTimes)
 	d.mu.Unlock()
 	if d.opts.Silent {
 		<-srv.Context().Done()
 		return srv.Context().Err()
 	}
-	if d.opts.Refuse != "" {
+	if refuse {
 		code := d.opts.RefuseCode
 		if code == codes.OK {
 			code = codes.Unavailable

@@ -335,9 +335,12 @@ func (x *SubmitTaskRequest) GetTask() *TaskSpec {
 }
 
 type SubmitTaskResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Deduplicated  bool                   `protobuf:"varint,2,opt,name=deduplicated,proto3" json:"deduplicated,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Deduplicated bool                   `protobuf:"varint,2,opt,name=deduplicated,proto3" json:"deduplicated,omitempty"`
+	// In SubmitTasks: the idempotency key was first used for a request with other fields; nothing was
+	// written and id is that first request's task. (SubmitTask answers ALREADY_EXISTS instead.)
+	Conflict      bool `protobuf:"varint,3,opt,name=conflict,proto3" json:"conflict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -382,6 +385,13 @@ func (x *SubmitTaskResponse) GetId() string {
 func (x *SubmitTaskResponse) GetDeduplicated() bool {
 	if x != nil {
 		return x.Deduplicated
+	}
+	return false
+}
+
+func (x *SubmitTaskResponse) GetConflict() bool {
+	if x != nil {
+		return x.Conflict
 	}
 	return false
 }
@@ -1270,10 +1280,11 @@ const file_taskstream_v1_tasks_proto_rawDesc = "" +
 	"\t_delay_msB\x14\n" +
 	"\x12_concurrency_limit\"@\n" +
 	"\x11SubmitTaskRequest\x12+\n" +
-	"\x04task\x18\x01 \x01(\v2\x17.taskstream.v1.TaskSpecR\x04task\"H\n" +
+	"\x04task\x18\x01 \x01(\v2\x17.taskstream.v1.TaskSpecR\x04task\"d\n" +
 	"\x12SubmitTaskResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
-	"\fdeduplicated\x18\x02 \x01(\bR\fdeduplicated\"C\n" +
+	"\fdeduplicated\x18\x02 \x01(\bR\fdeduplicated\x12\x1a\n" +
+	"\bconflict\x18\x03 \x01(\bR\bconflict\"C\n" +
 	"\x12SubmitTasksRequest\x12-\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x17.taskstream.v1.TaskSpecR\x05tasks\"R\n" +
 	"\x13SubmitTasksResponse\x12;\n" +

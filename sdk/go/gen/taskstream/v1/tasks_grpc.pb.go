@@ -35,7 +35,8 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type TaskServiceClient interface {
 	// Submits one task. An idempotency key seen inside the dedup window answers the first task's id
-	// with deduplicated = true and writes nothing.
+	// with deduplicated = true and writes nothing; ALREADY_EXISTS when the key was first used for a
+	// request with other fields.
 	SubmitTask(ctx context.Context, in *SubmitTaskRequest, opts ...grpc.CallOption) (*SubmitTaskResponse, error)
 	// Submits many tasks in one call; every task is validated before any is written.
 	SubmitTasks(ctx context.Context, in *SubmitTasksRequest, opts ...grpc.CallOption) (*SubmitTasksResponse, error)
@@ -134,7 +135,8 @@ func (c *taskServiceClient) ListTasks(ctx context.Context, in *ListTasksRequest,
 // for forward compatibility.
 type TaskServiceServer interface {
 	// Submits one task. An idempotency key seen inside the dedup window answers the first task's id
-	// with deduplicated = true and writes nothing.
+	// with deduplicated = true and writes nothing; ALREADY_EXISTS when the key was first used for a
+	// request with other fields.
 	SubmitTask(context.Context, *SubmitTaskRequest) (*SubmitTaskResponse, error)
 	// Submits many tasks in one call; every task is validated before any is written.
 	SubmitTasks(context.Context, *SubmitTasksRequest) (*SubmitTasksResponse, error)

@@ -618,11 +618,13 @@ func (x *AttemptCompleted) GetResultJson() string {
 }
 
 type AttemptFailed struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	TaskId    string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
-	Attempt   int32                  `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	Message   string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	ErrorType string                 `protobuf:"bytes,4,opt,name=error_type,json=errorType,proto3" json:"error_type,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	TaskId  string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Attempt int32                  `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Message string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// The error's type. A handler stopped by its deadline is reported as START_TO_CLOSE_TIMEOUT, the
+	// type the dispatcher records when its own timer fires first.
+	ErrorType string `protobuf:"bytes,4,opt,name=error_type,json=errorType,proto3" json:"error_type,omitempty"`
 	// The error must not be retried: the task is dead-lettered at once.
 	NonRetryable bool `protobuf:"varint,5,opt,name=non_retryable,json=nonRetryable,proto3" json:"non_retryable,omitempty"`
 	// The handler stopped because the attempt was cancelled.
@@ -986,8 +988,12 @@ type Assignment struct {
 	// Details the previous attempt recorded with its last heartbeat.
 	LastDetailsJson string `protobuf:"bytes,11,opt,name=last_details_json,json=lastDetailsJson,proto3" json:"last_details_json,omitempty"`
 	MaxAttempts     int32  `protobuf:"varint,12,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The task's heartbeat timeout (timeouts.heartbeat_ms): an attempt silent this long is failed with
+	// HEARTBEAT_TIMEOUT. 0 when the task has none. SDKs throttle progress to at most one message per
+	// 80% of it (per 30 s when it is 0), sending the latest details at the end of each window.
+	HeartbeatTimeoutMs int64 `protobuf:"varint,13,opt,name=heartbeat_timeout_ms,json=heartbeatTimeoutMs,proto3" json:"heartbeat_timeout_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
@@ -1100,6 +1106,13 @@ func (x *Assignment) GetLastDetailsJson() string {
 func (x *Assignment) GetMaxAttempts() int32 {
 	if x != nil {
 		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *Assignment) GetHeartbeatTimeoutMs() int64 {
+	if x != nil {
+		return x.HeartbeatTimeoutMs
 	}
 	return 0
 }
@@ -1308,7 +1321,7 @@ const file_taskstream_v1_workers_proto_rawDesc = "" +
 	"\x14heartbeat_timeout_ms\x18\x03 \x01(\x05R\x12heartbeatTimeoutMs\x12'\n" +
 	"\x0faccepts_batches\x18\x04 \x01(\bR\x0eacceptsBatches\x12!\n" +
 	"\fresume_token\x18\x05 \x01(\tR\vresumeToken\x12(\n" +
-	"\x10max_result_bytes\x18\x06 \x01(\x05R\x0emaxResultBytes\"\xf8\x03\n" +
+	"\x10max_result_bytes\x18\x06 \x01(\x05R\x0emaxResultBytes\"\xaa\x04\n" +
 	"\n" +
 	"Assignment\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x18\n" +
@@ -1325,7 +1338,8 @@ const file_taskstream_v1_workers_proto_rawDesc = "" +
 	" \x01(\tR\n" +
 	"tracestate\x12*\n" +
 	"\x11last_details_json\x18\v \x01(\tR\x0flastDetailsJson\x12!\n" +
-	"\fmax_attempts\x18\f \x01(\x05R\vmaxAttempts\x1a;\n" +
+	"\fmax_attempts\x18\f \x01(\x05R\vmaxAttempts\x120\n" +
+	"\x14heartbeat_timeout_ms\x18\r \x01(\x03R\x12heartbeatTimeoutMs\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"Z\n" +

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19taskstream/v1/tasks.proto\x12\rtaskstream.v1\"\xd9\x01\n\x0bRetryPolicy\x12\x19\n\x0cmax_attempts\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1f\n\x12initial_backoff_ms\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x1f\n\x12\x62\x61\x63koff_multiplier\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x1b\n\x0emax_backoff_ms\x18\x04 \x01(\x03H\x03\x88\x01\x01\x42\x0f\n\r_max_attemptsB\x15\n\x13_initial_backoff_msB\x15\n\x13_backoff_multiplierB\x11\n\x0f_max_backoff_ms\"\xa8\x01\n\x08Timeouts\x12!\n\x14schedule_to_start_ms\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x1e\n\x11start_to_close_ms\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x19\n\x0cheartbeat_ms\x18\x03 \x01(\x03H\x02\x88\x01\x01\x42\x17\n\x15_schedule_to_start_msB\x14\n\x12_start_to_close_msB\x0f\n\r_heartbeat_ms\"\x98\x04\n\x08TaskSpec\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cpayload_json\x18\x02 \x01(\t\x12\x15\n\x08priority\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x37\n\x08requires\x18\x04 \x03(\x0b\x32%.taskstream.v1.TaskSpec.RequiresEntry\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x0e\n\x06run_at\x18\x06 \x01(\t\x12)\n\x05retry\x18\x07 \x01(\x0b\x32\x1a.taskstream.v1.RetryPolicy\x12)\n\x08timeouts\x18\x08 \x01(\x0b\x32\x17.taskstream.v1.Timeouts\x12\x37\n\x08metadata\x18\t \x03(\x0b\x32%.taskstream.v1.TaskSpec.MetadataEntry\x12\x15\n\x08\x64\x65lay_ms\x18\n \x01(\x03H\x01\x88\x01\x01\x12\x17\n\x0f\x63oncurrency_key\x18\x0b \x01(\t\x12\x1e\n\x11\x63oncurrency_limit\x18\x0c \x01(\x05H\x02\x88\x01\x01\x1a/\n\rRequiresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0b\n\t_priorityB\x0b\n\t_delay_msB\x14\n\x12_concurrency_limit\":\n\x11SubmitTaskRequest\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x17.taskstream.v1.TaskSpec\"6\n\x12SubmitTaskResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x02 \x01(\x08\"<\n\x12SubmitTasksRequest\x12&\n\x05tasks\x18\x01 \x03(\x0b\x32\x17.taskstream.v1.TaskSpec\"I\n\x13SubmitTasksResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.taskstream.v1.SubmitTaskResponse\"\x1c\n\x0eGetTaskRequest\x12\n\n\x02id\x18\x01 \x01(\t\"/\n\x11\x43\x61ncelTaskRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"7\n\x12\x43\x61ncelTaskResponse\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.taskstream.v1.Task\"\x1e\n\x10RetryTaskRequest\x12\n\n\x02id\x18\x01 \x01(\t\"6\n\x11RetryTaskResponse\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.taskstream.v1.Task\"V\n\x10ListTasksRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"P\n\x11ListTasksResponse\x12\"\n\x05tasks\x18\x01 \x03(\x0b\x32\x13.taskstream.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x15GetTaskHistoryRequest\x12\n\n\x02id\x18\x01 \x01(\t\"B\n\x16GetTaskHistoryResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.taskstream.v1.TaskEvent\"A\n\tTaskError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rnon_retryable\x18\x03 \x01(\x08\"\xa2\x04\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12\x14\n\x0cpayload_json\x18\x07 \x01(\t\x12\x13\n\x0bresult_json\x18\x08 \x01(\t\x12,\n\nlast_error\x18\t \x01(\x0b\x32\x18.taskstream.v1.TaskError\x12\x17\n\x0fidempotency_key\x18\n \x01(\t\x12\x33\n\x08requires\x18\x0b \x03(\x0b\x32!.taskstream.v1.Task.RequiresEntry\x12\x33\n\x08metadata\x18\x0c \x03(\x0b\x32!.taskstream.v1.Task.MetadataEntry\x12\x12\n\ncreated_at\x18\r \x01(\t\x12\x12\n\nupdated_at\x18\x0e \x01(\t\x12\x14\n\x0c\x61vailable_at\x18\x0f \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x10 \x01(\x08\x12\x0f\n\x07version\x18\x11 \x01(\x05\x12\x11\n\tworker_id\x18\x12 \x01(\t\x1a/\n\rRequiresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"I\n\tTaskEvent\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\n\n\x02\x61t\x18\x03 \x01(\t\x12\x11\n\tdata_json\x18\x04 \x01(\t2\xc7\x04\n\x0bTaskService\x12Q\n\nSubmitTask\x12 .taskstream.v1.SubmitTaskRequest\x1a!.taskstream.v1.SubmitTaskResponse\x12T\n\x0bSubmitTasks\x12!.taskstream.v1.SubmitTasksRequest\x1a\".taskstream.v1.SubmitTasksResponse\x12=\n\x07GetTask\x12\x1d.taskstream.v1.GetTaskRequest\x1a\x13.taskstream.v1.Task\x12Q\n\nCancelTask\x12 .taskstream.v1.CancelTaskRequest\x1a!.taskstream.v1.CancelTaskResponse\x12]\n\x0eGetTaskHistory\x12$.taskstream.v1.GetTaskHistoryRequest\x1a%.taskstream.v1.GetTaskHistoryResponse\x12N\n\tRetryTask\x12\x1f.taskstream.v1.RetryTaskRequest\x1a .taskstream.v1.RetryTaskResponse\x12N\n\tListTasks\x12\x1f.taskstream.v1.ListTasksRequest\x1a .taskstream.v1.ListTasksResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19taskstream/v1/tasks.proto\x12\rtaskstream.v1\"\xd9\x01\n\x0bRetryPolicy\x12\x19\n\x0cmax_attempts\x18\x01 \x01(\x05H\x00\x88\x01\x01\x12\x1f\n\x12initial_backoff_ms\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x1f\n\x12\x62\x61\x63koff_multiplier\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x1b\n\x0emax_backoff_ms\x18\x04 \x01(\x03H\x03\x88\x01\x01\x42\x0f\n\r_max_attemptsB\x15\n\x13_initial_backoff_msB\x15\n\x13_backoff_multiplierB\x11\n\x0f_max_backoff_ms\"\xa8\x01\n\x08Timeouts\x12!\n\x14schedule_to_start_ms\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x1e\n\x11start_to_close_ms\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x19\n\x0cheartbeat_ms\x18\x03 \x01(\x03H\x02\x88\x01\x01\x42\x17\n\x15_schedule_to_start_msB\x14\n\x12_start_to_close_msB\x0f\n\r_heartbeat_ms\"\x98\x04\n\x08TaskSpec\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x14\n\x0cpayload_json\x18\x02 \x01(\t\x12\x15\n\x08priority\x18\x03 \x01(\x05H\x00\x88\x01\x01\x12\x37\n\x08requires\x18\x04 \x03(\x0b\x32%.taskstream.v1.TaskSpec.RequiresEntry\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x0e\n\x06run_at\x18\x06 \x01(\t\x12)\n\x05retry\x18\x07 \x01(\x0b\x32\x1a.taskstream.v1.RetryPolicy\x12)\n\x08timeouts\x18\x08 \x01(\x0b\x32\x17.taskstream.v1.Timeouts\x12\x37\n\x08metadata\x18\t \x03(\x0b\x32%.taskstream.v1.TaskSpec.MetadataEntry\x12\x15\n\x08\x64\x65lay_ms\x18\n \x01(\x03H\x01\x88\x01\x01\x12\x17\n\x0f\x63oncurrency_key\x18\x0b \x01(\t\x12\x1e\n\x11\x63oncurrency_limit\x18\x0c \x01(\x05H\x02\x88\x01\x01\x1a/\n\rRequiresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0b\n\t_priorityB\x0b\n\t_delay_msB\x14\n\x12_concurrency_limit\":\n\x11SubmitTaskRequest\x12%\n\x04task\x18\x01 \x01(\x0b\x32\x17.taskstream.v1.TaskSpec\"H\n\x12SubmitTaskResponse\x12\n\n\x02id\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x65\x64uplicated\x18\x02 \x01(\x08\x12\x10\n\x08\x63onflict\x18\x03 \x01(\x08\"<\n\x12SubmitTasksRequest\x12&\n\x05tasks\x18\x01 \x03(\x0b\x32\x17.taskstream.v1.TaskSpec\"I\n\x13SubmitTasksResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.taskstream.v1.SubmitTaskResponse\"\x1c\n\x0eGetTaskRequest\x12\n\n\x02id\x18\x01 \x01(\t\"/\n\x11\x43\x61ncelTaskRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"7\n\x12\x43\x61ncelTaskResponse\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.taskstream.v1.Task\"\x1e\n\x10RetryTaskRequest\x12\n\n\x02id\x18\x01 \x01(\t\"6\n\x11RetryTaskResponse\x12!\n\x04task\x18\x01 \x01(\x0b\x32\x13.taskstream.v1.Task\"V\n\x10ListTasksRequest\x12\r\n\x05state\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"P\n\x11ListTasksResponse\x12\"\n\x05tasks\x18\x01 \x03(\x0b\x32\x13.taskstream.v1.Task\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"#\n\x15GetTaskHistoryRequest\x12\n\n\x02id\x18\x01 \x01(\t\"B\n\x16GetTaskHistoryResponse\x12(\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x18.taskstream.v1.TaskEvent\"A\n\tTaskError\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rnon_retryable\x18\x03 \x01(\x08\"\xa2\x04\n\x04Task\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12\x14\n\x0cpayload_json\x18\x07 \x01(\t\x12\x13\n\x0bresult_json\x18\x08 \x01(\t\x12,\n\nlast_error\x18\t \x01(\x0b\x32\x18.taskstream.v1.TaskError\x12\x17\n\x0fidempotency_key\x18\n \x01(\t\x12\x33\n\x08requires\x18\x0b \x03(\x0b\x32!.taskstream.v1.Task.RequiresEntry\x12\x33\n\x08metadata\x18\x0c \x03(\x0b\x32!.taskstream.v1.Task.MetadataEntry\x12\x12\n\ncreated_at\x18\r \x01(\t\x12\x12\n\nupdated_at\x18\x0e \x01(\t\x12\x14\n\x0c\x61vailable_at\x18\x0f \x01(\t\x12\x18\n\x10\x63\x61ncel_requested\x18\x10 \x01(\x08\x12\x0f\n\x07version\x18\x11 \x01(\x05\x12\x11\n\tworker_id\x18\x12 \x01(\t\x1a/\n\rRequiresEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"I\n\tTaskEvent\x12\x0f\n\x07version\x18\x01 \x01(\x05\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\n\n\x02\x61t\x18\x03 \x01(\t\x12\x11\n\tdata_json\x18\x04 \x01(\t2\xc7\x04\n\x0bTaskService\x12Q\n\nSubmitTask\x12 .taskstream.v1.SubmitTaskRequest\x1a!.taskstream.v1.SubmitTaskResponse\x12T\n\x0bSubmitTasks\x12!.taskstream.v1.SubmitTasksRequest\x1a\".taskstream.v1.SubmitTasksResponse\x12=\n\x07GetTask\x12\x1d.taskstream.v1.GetTaskRequest\x1a\x13.taskstream.v1.Task\x12Q\n\nCancelTask\x12 .taskstream.v1.CancelTaskRequest\x1a!.taskstream.v1.CancelTaskResponse\x12]\n\x0eGetTaskHistory\x12$.taskstream.v1.GetTaskHistoryRequest\x1a%.taskstream.v1.GetTaskHistoryResponse\x12N\n\tRetryTask\x12\x1f.taskstream.v1.RetryTaskRequest\x1a .taskstream.v1.RetryTaskResponse\x12N\n\tListTasks\x12\x1f.taskstream.v1.ListTasksRequest\x1a .taskstream.v1.ListTasksResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -52,39 +52,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SUBMITTASKREQUEST']._serialized_start=974
   _globals['_SUBMITTASKREQUEST']._serialized_end=1032
   _globals['_SUBMITTASKRESPONSE']._serialized_start=1034
-  _globals['_SUBMITTASKRESPONSE']._serialized_end=1088
-  _globals['_SUBMITTASKSREQUEST']._serialized_start=1090
-  _globals['_SUBMITTASKSREQUEST']._serialized_end=1150
-  _globals['_SUBMITTASKSRESPONSE']._serialized_start=1152
-  _globals['_SUBMITTASKSRESPONSE']._serialized_end=1225
-  _globals['_GETTASKREQUEST']._serialized_start=1227
-  _globals['_GETTASKREQUEST']._serialized_end=1255
-  _globals['_CANCELTASKREQUEST']._serialized_start=1257
-  _globals['_CANCELTASKREQUEST']._serialized_end=1304
-  _globals['_CANCELTASKRESPONSE']._serialized_start=1306
-  _globals['_CANCELTASKRESPONSE']._serialized_end=1361
-  _globals['_RETRYTASKREQUEST']._serialized_start=1363
-  _globals['_RETRYTASKREQUEST']._serialized_end=1393
-  _globals['_RETRYTASKRESPONSE']._serialized_start=1395
-  _globals['_RETRYTASKRESPONSE']._serialized_end=1449
-  _globals['_LISTTASKSREQUEST']._serialized_start=1451
-  _globals['_LISTTASKSREQUEST']._serialized_end=1537
-  _globals['_LISTTASKSRESPONSE']._serialized_start=1539
-  _globals['_LISTTASKSRESPONSE']._serialized_end=1619
-  _globals['_GETTASKHISTORYREQUEST']._serialized_start=1621
-  _globals['_GETTASKHISTORYREQUEST']._serialized_end=1656
-  _globals['_GETTASKHISTORYRESPONSE']._serialized_start=1658
-  _globals['_GETTASKHISTORYRESPONSE']._serialized_end=1724
-  _globals['_TASKERROR']._serialized_start=1726
-  _globals['_TASKERROR']._serialized_end=1791
-  _globals['_TASK']._serialized_start=1794
-  _globals['_TASK']._serialized_end=2340
+  _globals['_SUBMITTASKRESPONSE']._serialized_end=1106
+  _globals['_SUBMITTASKSREQUEST']._serialized_start=1108
+  _globals['_SUBMITTASKSREQUEST']._serialized_end=1168
+  _globals['_SUBMITTASKSRESPONSE']._serialized_start=1170
+  _globals['_SUBMITTASKSRESPONSE']._serialized_end=1243
+  _globals['_GETTASKREQUEST']._serialized_start=1245
+  _globals['_GETTASKREQUEST']._serialized_end=1273
+  _globals['_CANCELTASKREQUEST']._serialized_start=1275
+  _globals['_CANCELTASKREQUEST']._serialized_end=1322
+  _globals['_CANCELTASKRESPONSE']._serialized_start=1324
+  _globals['_CANCELTASKRESPONSE']._serialized_end=1379
+  _globals['_RETRYTASKREQUEST']._serialized_start=1381
+  _globals['_RETRYTASKREQUEST']._serialized_end=1411
+  _globals['_RETRYTASKRESPONSE']._serialized_start=1413
+  _globals['_RETRYTASKRESPONSE']._serialized_end=1467
+  _globals['_LISTTASKSREQUEST']._serialized_start=1469
+  _globals['_LISTTASKSREQUEST']._serialized_end=1555
+  _globals['_LISTTASKSRESPONSE']._serialized_start=1557
+  _globals['_LISTTASKSRESPONSE']._serialized_end=1637
+  _globals['_GETTASKHISTORYREQUEST']._serialized_start=1639
+  _globals['_GETTASKHISTORYREQUEST']._serialized_end=1674
+  _globals['_GETTASKHISTORYRESPONSE']._serialized_start=1676
+  _globals['_GETTASKHISTORYRESPONSE']._serialized_end=1742
+  _globals['_TASKERROR']._serialized_start=1744
+  _globals['_TASKERROR']._serialized_end=1809
+  _globals['_TASK']._serialized_start=1812
+  _globals['_TASK']._serialized_end=2358
   _globals['_TASK_REQUIRESENTRY']._serialized_start=828
   _globals['_TASK_REQUIRESENTRY']._serialized_end=875
   _globals['_TASK_METADATAENTRY']._serialized_start=877
   _globals['_TASK_METADATAENTRY']._serialized_end=924
-  _globals['_TASKEVENT']._serialized_start=2342
-  _globals['_TASKEVENT']._serialized_end=2415
-  _globals['_TASKSERVICE']._serialized_start=2418
-  _globals['_TASKSERVICE']._serialized_end=3001
+  _globals['_TASKEVENT']._serialized_start=2360
+  _globals['_TASKEVENT']._serialized_end=2433
+  _globals['_TASKSERVICE']._serialized_start=2436
+  _globals['_TASKSERVICE']._serialized_end=3019
 # @@protoc_insertion_point(module_scope)

@@ -238,17 +238,23 @@ class SubmitTaskResponse(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     DEDUPLICATED_FIELD_NUMBER: _builtins.int
+    CONFLICT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     deduplicated: _builtins.bool
+    conflict: _builtins.bool
+    """In SubmitTasks: the idempotency key was first used for a request with other fields; nothing was
+    written and id is that first request's task. (SubmitTask answers ALREADY_EXISTS instead.)
+    """
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         deduplicated: _builtins.bool = ...,
+        conflict: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deduplicated", b"deduplicated", "id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conflict", b"conflict", "deduplicated", b"deduplicated", "id", b"id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -76,7 +76,8 @@ class TaskServiceServicer:
 
     def SubmitTask(self, request, context):
         """Submits one task. An idempotency key seen inside the dedup window answers the first task's id
-        with deduplicated = true and writes nothing.
+        with deduplicated = true and writes nothing; ALREADY_EXISTS when the key was first used for a
+        request with other fields.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -33,7 +33,8 @@ class TaskServiceStub:
     def __new__(cls, channel: _aio.Channel) -> TaskServiceAsyncStub: ...
     SubmitTask: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.SubmitTaskRequest, _tasks_pb2.SubmitTaskResponse]
     """Submits one task. An idempotency key seen inside the dedup window answers the first task's id
-    with deduplicated = true and writes nothing.
+    with deduplicated = true and writes nothing; ALREADY_EXISTS when the key was first used for a
+    request with other fields.
     """
     SubmitTasks: _grpc.UnaryUnaryMultiCallable[_tasks_pb2.SubmitTasksRequest, _tasks_pb2.SubmitTasksResponse]
     """Submits many tasks in one call; every task is validated before any is written."""
@@ -53,7 +54,8 @@ class TaskServiceAsyncStub(TaskServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     SubmitTask: _aio.UnaryUnaryMultiCallable[_tasks_pb2.SubmitTaskRequest, _tasks_pb2.SubmitTaskResponse]  # type: ignore[assignment]
     """Submits one task. An idempotency key seen inside the dedup window answers the first task's id
-    with deduplicated = true and writes nothing.
+    with deduplicated = true and writes nothing; ALREADY_EXISTS when the key was first used for a
+    request with other fields.
     """
     SubmitTasks: _aio.UnaryUnaryMultiCallable[_tasks_pb2.SubmitTasksRequest, _tasks_pb2.SubmitTasksResponse]  # type: ignore[assignment]
     """Submits many tasks in one call; every task is validated before any is written."""
@@ -76,7 +78,8 @@ class TaskServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_tasks_pb2.SubmitTaskResponse, _abc.Awaitable[_tasks_pb2.SubmitTaskResponse]]:
         """Submits one task. An idempotency key seen inside the dedup window answers the first task's id
-        with deduplicated = true and writes nothing.
+        with deduplicated = true and writes nothing; ALREADY_EXISTS when the key was first used for a
+        request with other fields.
         """
 
     @_abc_1.abstractmethod

@@ -296,6 +296,9 @@ class AttemptFailed(_message.Message):
     attempt: _builtins.int
     message: _builtins.str
     error_type: _builtins.str
+    """The error's type. A handler stopped by its deadline is reported as START_TO_CLOSE_TIMEOUT, the
+    type the dispatcher records when its own timer fires first.
+    """
     non_retryable: _builtins.bool
     """The error must not be retried: the task is dead-lettered at once."""
     cancelled: _builtins.bool
@@ -459,6 +462,7 @@ class Assignment(_message.Message):
     TRACESTATE_FIELD_NUMBER: _builtins.int
     LAST_DETAILS_JSON_FIELD_NUMBER: _builtins.int
     MAX_ATTEMPTS_FIELD_NUMBER: _builtins.int
+    HEARTBEAT_TIMEOUT_MS_FIELD_NUMBER: _builtins.int
     task_id: _builtins.str
     attempt: _builtins.int
     type: _builtins.str
@@ -473,6 +477,11 @@ class Assignment(_message.Message):
     last_details_json: _builtins.str
     """Details the previous attempt recorded with its last heartbeat."""
     max_attempts: _builtins.int
+    heartbeat_timeout_ms: _builtins.int
+    """The task's heartbeat timeout (timeouts.heartbeat_ms): an attempt silent this long is failed with
+    HEARTBEAT_TIMEOUT. 0 when the task has none. SDKs throttle progress to at most one message per
+    80% of it (per 30 s when it is 0), sending the latest details at the end of each window.
+    """
     @_builtins.property
     def metadata(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]: ...
     def __init__(
@@ -490,10 +499,11 @@ class Assignment(_message.Message):
         tracestate: _builtins.str = ...,
         last_details_json: _builtins.str = ...,
         max_attempts: _builtins.int = ...,
+        heartbeat_timeout_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "deadline_unix_ms", b"deadline_unix_ms", "idempotency_key", b"idempotency_key", "last_details_json", b"last_details_json", "max_attempts", b"max_attempts", "metadata", b"metadata", "payload_json", b"payload_json", "priority", b"priority", "task_id", b"task_id", "traceparent", b"traceparent", "tracestate", b"tracestate", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "deadline_unix_ms", b"deadline_unix_ms", "heartbeat_timeout_ms", b"heartbeat_timeout_ms", "idempotency_key", b"idempotency_key", "last_details_json", b"last_details_json", "max_attempts", b"max_attempts", "metadata", b"metadata", "payload_json", b"payload_json", "priority", b"priority", "task_id", b"task_id", "traceparent", b"traceparent", "tracestate", b"tracestate", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
