@@ -1,6 +1,13 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import { MAX_PRIORITY, type TaskEvent } from "../domain/task/index.ts";
-import type { DispatcherMetrics } from "../dispatcher/context.ts";
+
+/** What the dispatcher reports to the metrics. */
+export interface DispatcherMetrics {
+  recordEvents(events: TaskEvent[]): void;
+  scheduleToStart: { observe(seconds: number): void };
+  queueDepth(depthByPriority: readonly number[]): void;
+  unroutable(count: number): void;
+}
 
 /** Every Taskstream metric, on one registry served at /metrics. */
 export function createMetrics(registry = new Registry()) {
