@@ -8,6 +8,7 @@ export default tseslint.config(
       "node_modules/",
       ".tools/",
       ".services/",
+      ".conformance/",
       "dist/",
       "proto/gen/",
       "sdk/go/",

@@ -18,9 +18,15 @@ import { LiveTasks } from "./live-tasks.ts";
 import { Placement } from "./placement.ts";
 import { StartCoalescer } from "./start-coalescer.ts";
 import { computeStats } from "./stats.ts";
-import { reportAck, reportCommand } from "./worker-reports.ts";
+import { failureAtDeadline, reportAck, reportCommand } from "./worker-reports.ts";
 import type { SessionStream, WorkerSession } from "./worker-session.ts";
 import { WorkerSessions } from "./worker-sessions.ts";
+
+/**
+ * How long after an attempt's start-to-close deadline its worker is sent a cancel: the backstop for
+ * a worker that missed its own deadline (a skewed clock, a stuck handler).
+ */
+const DEADLINE_CANCEL_DELAY_MS = 1000;
 
 /** What a term announces, for logs and for tests that await instead of polling. */
 export interface TermEvents {
@@ -191,7 +197,9 @@ export class Term extends EventEmitter<TermEvents> {
     const events = await this.run(report.taskId, (state) => {
       // Another worker's attempt: the decider refuses it and the log records the refusal.
       if (state.workerId !== session.id) return command;
-      if (start) return [start, command];
+      // A failure reported at or after the deadline is the deadline's, whoever reports it first.
+      const decided = failureAtDeadline(command, state);
+      if (start) return [start, decided];
       // A result with no start recorded or pending (the SDK leaves out a start that its result
       // follows at once): the start is implied, and recorded with the result.
       if (report.acknowledge && state.status === "ASSIGNED" && state.attempt === attempt) {
@@ -199,9 +207,9 @@ export class Term extends EventEmitter<TermEvents> {
           type: "StartAttempt",
           data: { attempt, workerId: session.id, now: command.data.now },
         };
-        return [implied, command];
+        return [implied, decided];
       }
-      return command;
+      return decided;
     });
     if (finishing && session.finishing.get(report.taskId) === attempt)
       session.finishing.delete(report.taskId);
@@ -242,11 +250,20 @@ export class Term extends EventEmitter<TermEvents> {
     })).finally(() => this.failing.delete(key));
   }
 
-  /** Ends an attempt that ran out of time: its worker is told to stop, and the attempt is failed. */
+  /**
+   * Ends an attempt that ran out of time: the attempt is failed now, and its worker is told to stop
+   * — at once for a silent attempt, DEADLINE_CANCEL_DELAY_MS after a start-to-close deadline, which
+   * the worker knows and acts on itself (a cancel sent at that very moment would race its own
+   * deadline error, and a handler that saw the cancel first would take it for a cancellation).
+   */
   private timeOut(taskId: string, state: TaskState, type: string, message: string): void {
-    this.sessions
-      .holderOf(taskId)
-      ?.send({ msg: { $case: "cancel", value: { taskId, attempt: state.attempt, reason: message } } });
+    const holder = this.sessions.holderOf(taskId);
+    const cancel = () => {
+      if (!holder || !this.accepting || !this.sessions.isCurrent(holder)) return;
+      holder.send({ msg: { $case: "cancel", value: { taskId, attempt: state.attempt, reason: message } } });
+    };
+    if (type === "START_TO_CLOSE_TIMEOUT") setTimeout(cancel, DEADLINE_CANCEL_DELAY_MS).unref();
+    else cancel();
     this.failAttempt(taskId, state.attempt, type, message);
   }
 
