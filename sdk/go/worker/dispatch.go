@@ -121,7 +121,7 @@ func (w *Worker) finish(run *attempt, out outcome) {
 		if pending != nil {
 			w.enqueueLocked(progressMessage(run.key, *pending))
 		}
-		event = w.reportFailureLocked(run.key, *out.failed, run.wasCancelled())
+		event = w.reportFailureLocked(run.key, *out.failed, out.cancelled)
 	case w.maxResultBytes > 0 && len(out.resultJSON) > w.maxResultBytes:
 		// Sent, it would be refused (or end the stream past the message limit): fail the attempt.
 		f := failure{

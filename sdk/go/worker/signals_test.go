@@ -67,7 +67,7 @@ func TestTheDeadlineEndsTheContextAndFailsRetryably(t *testing.T) {
 	due := time.Now().Add(50 * time.Millisecond)
 	s.Assign(&pb.Assignment{TaskId: "t1", Type: "slow", DeadlineUnixMs: due.UnixMilli()})
 	f := failed(t, s)
-	equal(t, "type", f.ErrorType, "DeadlineExceededError")
+	equal(t, "type", f.ErrorType, "START_TO_CLOSE_TIMEOUT")
 	equal(t, "cancelled", f.Cancelled, false)
 	equal(t, "retryable", f.NonRetryable, false)
 	equal(t, "message", strings.HasPrefix(f.Message, "deadline "), true)
@@ -78,6 +78,64 @@ func TestTheDeadlineEndsTheContextAndFailsRetryably(t *testing.T) {
 	}
 	if exceeded != nil && exceeded.Deadline.UnixMilli() != due.UnixMilli() {
 		t.Errorf("deadline = %v, want %v", exceeded.Deadline, due)
+	}
+}
+
+func TestAHandlerStoppedByItsDeadlineIsAStartToCloseTimeoutWhateverItReturns(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{})
+	startWorker(t, map[string]worker.Handler{
+		"own-error": func(ctx context.Context, _ *worker.Task) (any, error) {
+			<-ctx.Done()
+			return nil, &worker.Error{Type: "RolledBack", Message: "rolled back", NonRetryable: true}
+		},
+		"panics": func(ctx context.Context, _ *worker.Task) (any, error) {
+			<-ctx.Done()
+			panic("gave up")
+		},
+		"early": func(context.Context, *worker.Task) (any, error) {
+			return nil, worker.NewError("Early", "failed before its deadline")
+		},
+	}, worker.WithAddresses(d.Address))
+	s := d.Stream(t, 0)
+	due := time.Now().Add(50 * time.Millisecond).UnixMilli()
+	s.Assign(&pb.Assignment{TaskId: "own", Type: "own-error", DeadlineUnixMs: due})
+	s.Assign(&pb.Assignment{TaskId: "panic", Type: "panics", DeadlineUnixMs: due})
+	s.Assign(&pb.Assignment{TaskId: "early", Type: "early", DeadlineUnixMs: time.Now().Add(time.Hour).UnixMilli()})
+	got := map[string]*pb.AttemptFailed{}
+	for range 3 {
+		f := failed(t, s)
+		got[f.TaskId] = f
+	}
+	want := map[string]*pb.AttemptFailed{
+		"own": {TaskId: "own", Attempt: 1, Message: "rolled back", ErrorType: "START_TO_CLOSE_TIMEOUT"},
+		"panic": {TaskId: "panic", Attempt: 1, Message: "handler panicked: gave up",
+			ErrorType: "START_TO_CLOSE_TIMEOUT"},
+		"early": {TaskId: "early", Attempt: 1, Message: "failed before its deadline", ErrorType: "Early"},
+	}
+	for id, w := range want {
+		if !proto.Equal(got[id], w) {
+			t.Errorf("%s failed = %v, want %v", id, got[id], w)
+		}
+	}
+}
+
+func TestACancelBeforeTheDeadlineIsReportedAsCancelled(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{})
+	startWorker(t, map[string]worker.Handler{
+		"slow-cleanup": func(ctx context.Context, _ *worker.Task) (any, error) {
+			<-ctx.Done()
+			time.Sleep(400 * time.Millisecond) // past the deadline
+			return nil, ctx.Err()
+		},
+	}, worker.WithAddresses(d.Address))
+	s := d.Stream(t, 0)
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "slow-cleanup", DeadlineUnixMs: time.Now().Add(300 * time.Millisecond).UnixMilli()})
+	s.Next(t, "started")
+	s.Cancel("t1", 1, "user asked")
+	want := &pb.AttemptFailed{TaskId: "t1", Attempt: 1, Message: "cancelled: user asked",
+		ErrorType: "CancelledError", Cancelled: true}
+	if got := failed(t, s); !proto.Equal(got, want) {
+		t.Errorf("failed = %v, want %v", got, want)
 	}
 }
 

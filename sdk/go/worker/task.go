@@ -12,7 +12,9 @@ import (
 //
 //   - a returned error fails the attempt, and the dispatcher retries it per the task's policy;
 //   - an error wrapped with NonRetryable (or an *Error with NonRetryable set) dead-letters the task;
-//   - an error returned after the dispatcher cancelled the attempt is reported as cancelled.
+//   - an error returned after the dispatcher cancelled the attempt is reported as cancelled;
+//   - an error returned once the attempt's deadline has passed (ctx ended with a
+//     *DeadlineExceededError) is reported as a retryable START_TO_CLOSE_TIMEOUT, whatever it is.
 //
 // ctx is cancelled when the attempt is cancelled, at its deadline (ctx.Deadline reports it) and
 // when the worker stops after its grace period; context.Cause(ctx) says which (*CancelledError,
