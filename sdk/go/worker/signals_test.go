@@ -140,8 +140,7 @@ func TestACancelBeforeTheDeadlineIsReportedAsCancelled(t *testing.T) {
 }
 
 func TestHeartbeatsAreThrottledTheLatestDetailsWin(t *testing.T) {
-	// Interval 250 ms: a window of 200 ms.
-	d := fake(t, fakedispatcher.Options{HeartbeatIntervalMs: 250})
+	d := fake(t, fakedispatcher.Options{})
 	release := newGate()
 	var late *worker.Task
 	startWorker(t, map[string]worker.Handler{
@@ -157,7 +156,8 @@ func TestHeartbeatsAreThrottledTheLatestDetailsWin(t *testing.T) {
 		},
 	}, worker.WithAddresses(d.Address))
 	s := d.Stream(t, 0)
-	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps"})
+	// A heartbeat timeout of 250 ms: a window of 200 ms.
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps", HeartbeatTimeoutMs: 250})
 	began := time.Now()
 	equal(t, "first details, at once", s.Next(t, "progress").GetProgress().DetailsJson, `{"step":1}`)
 	second := s.Next(t, "progress").GetProgress()
@@ -178,8 +178,65 @@ func TestHeartbeatsAreThrottledTheLatestDetailsWin(t *testing.T) {
 	}
 }
 
+func TestTheWindowIs80PercentOfTheTasksHeartbeatTimeoutNotOfTheInterval(t *testing.T) {
+	// Heartbeats every 20 ms; the task's heartbeat timeout is 1 s: a window of 800 ms.
+	d := fake(t, fakedispatcher.Options{HeartbeatIntervalMs: 20})
+	release := newGate()
+	startWorker(t, map[string]worker.Handler{
+		"steps": func(ctx context.Context, task *worker.Task) (any, error) {
+			for step := 1; step <= 3; step++ {
+				if err := task.Heartbeat(step); err != nil {
+					return nil, err
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			release.wait()
+			return nil, nil
+		},
+	}, worker.WithAddresses(d.Address))
+	s := d.Stream(t, 0)
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps", HeartbeatTimeoutMs: 1000})
+	equal(t, "first details, at once", s.Next(t, "progress").GetProgress().DetailsJson, "1")
+	began := time.Now()
+	second := s.Next(t, "progress").GetProgress()
+	took := time.Since(began)
+	equal(t, "latest details at the window's end", second.DetailsJson, "3")
+	if took < 600*time.Millisecond || took > 2*time.Second {
+		t.Errorf("second progress %v after the first, want about 800 ms", took)
+	}
+	release.open()
+	completed(t, s)
+}
+
+func TestATaskWithoutHeartbeatTimeoutSendsProgressAtMostEvery30Seconds(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{HeartbeatIntervalMs: 20})
+	release := newGate()
+	startWorker(t, map[string]worker.Handler{
+		"steps": func(ctx context.Context, task *worker.Task) (any, error) {
+			for step := 1; step <= 3; step++ {
+				if err := task.Heartbeat(step); err != nil {
+					return nil, err
+				}
+			}
+			release.wait()
+			return "done", nil
+		},
+	}, worker.WithAddresses(d.Address))
+	s := d.Stream(t, 0)
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps"})
+	equal(t, "first details, at once", s.Next(t, "progress").GetProgress().DetailsJson, "1")
+	time.Sleep(300 * time.Millisecond)
+	release.open()
+	completed(t, s)
+	// The held-back "3" is dropped with the result: one progress message in all.
+	reports := slices.DeleteFunc(s.Log(), func(kind string) bool { return kind == "heartbeat" })
+	if !slices.Equal(reports, []string{"started", "progress", "completed"}) {
+		t.Errorf("reports = %v", reports)
+	}
+}
+
 func TestDetailsWaitingForTheirWindowAreSentBeforeAFailure(t *testing.T) {
-	d := fake(t, fakedispatcher.Options{HeartbeatIntervalMs: 10_000})
+	d := fake(t, fakedispatcher.Options{})
 	startWorker(t, map[string]worker.Handler{
 		"fails": func(_ context.Context, task *worker.Task) (any, error) {
 			_ = task.Heartbeat("first")
@@ -194,7 +251,7 @@ func TestDetailsWaitingForTheirWindowAreSentBeforeAFailure(t *testing.T) {
 		},
 	}, worker.WithAddresses(d.Address))
 	s := d.Stream(t, 0)
-	s.Assign(&pb.Assignment{TaskId: "f", Type: "fails"})
+	s.Assign(&pb.Assignment{TaskId: "f", Type: "fails", HeartbeatTimeoutMs: 10_000})
 	failed(t, s)
 	var details []string
 	for _, m := range s.Messages() {
@@ -208,7 +265,7 @@ func TestDetailsWaitingForTheirWindowAreSentBeforeAFailure(t *testing.T) {
 	equal(t, "order", slices.Index(s.Log(), "failed") > slices.Index(s.Log(), "progress"), true)
 
 	// A completion needs no details: the result supersedes them.
-	s.Assign(&pb.Assignment{TaskId: "c", Type: "completes"})
+	s.Assign(&pb.Assignment{TaskId: "c", Type: "completes", HeartbeatTimeoutMs: 10_000})
 	completed(t, s)
 	count := 0
 	for _, m := range s.Messages() {
@@ -290,6 +347,29 @@ func TestTheWorkersHeartbeatIntervalOverridesTheDispatchers(t *testing.T) {
 	s.Next(t, "heartbeat")
 }
 
+func TestTheThrottleOptionOnlyShortensTheWindow(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{})
+	release := newGate()
+	startWorker(t, map[string]worker.Handler{
+		"steps": func(ctx context.Context, task *worker.Task) (any, error) {
+			for step := 1; step <= 3; step++ {
+				if err := task.Heartbeat(step); err != nil {
+					return nil, err
+				}
+			}
+			release.wait()
+			return nil, nil
+		},
+	}, worker.WithAddresses(d.Address), worker.WithHeartbeatThrottle(time.Hour))
+	s := d.Stream(t, 0)
+	// The task's window (200 ms) is shorter than the cap: the task's wins.
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps", HeartbeatTimeoutMs: 250})
+	equal(t, "first", s.Next(t, "progress").GetProgress().DetailsJson, "1")
+	equal(t, "latest at the window's end", s.Next(t, "progress").GetProgress().DetailsJson, "3")
+	release.open()
+	completed(t, s)
+}
+
 func TestAZeroThrottleSendsEveryHeartbeat(t *testing.T) {
 	d := fake(t, fakedispatcher.Options{})
 	startWorker(t, map[string]worker.Handler{
@@ -303,7 +383,7 @@ func TestAZeroThrottleSendsEveryHeartbeat(t *testing.T) {
 		},
 	}, worker.WithAddresses(d.Address), worker.WithHeartbeatThrottle(0))
 	s := d.Stream(t, 0)
-	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps"})
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps", HeartbeatTimeoutMs: 10_000})
 	completed(t, s)
 	var details []string
 	for _, m := range s.Messages() {
