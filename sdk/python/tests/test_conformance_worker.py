@@ -136,7 +136,8 @@ async def test_behaviours_and_their_effects(child: tuple[Child, FakeStream]) -> 
     assert failures == {
         "fail": ("ConformanceError", "attempt 2 fails", False),
         "fatal": ("ConformanceFatal", "fatal", True),
-        "deadline": ("DeadlineExceeded", failures["deadline"][1], False),
+        # SPEC.md's deadline scenario: the report says START_TO_CLOSE_TIMEOUT, the end effect deadline.
+        "deadline": ("START_TO_CLOSE_TIMEOUT", failures["deadline"][1], False),
     }
     start = await worker.effect("echo", "start")
     assert start == {

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from taskstream import DeadlineExceeded, TaskCancelled, TaskContext, WorkerStopping
+from taskstream import DeadlineExceeded, NonRetryableError, TaskCancelled, TaskContext, WorkerStopping
 from tests.conftest import Harness, echo
 from tests.fake_dispatcher import wait_for
 
@@ -87,10 +87,74 @@ async def test_the_deadline_interrupts_the_handler_as_a_retryable_failure(harnes
     deadline_ms = int(time.time() * 1000) + 200
     stream.assign("t1", "slow", deadline_unix_ms=deadline_ms)
     failed = await stream.next("failed")
-    assert (failed.error_type, failed.cancelled, failed.non_retryable) == ("DeadlineExceeded", False, False)
+    # The type the dispatcher records when its own deadline timer fires first.
+    assert (failed.error_type, failed.cancelled, failed.non_retryable) == (
+        "START_TO_CLOSE_TIMEOUT",
+        False,
+        False,
+    )
+    assert failed.message.startswith("deadline ")
     assert seen[0].timestamp() * 1000 == deadline_ms
     assert isinstance(seen[1], DeadlineExceeded)
     assert time.time() * 1000 >= deadline_ms
+
+
+async def test_a_handler_stopped_by_its_deadline_is_a_start_to_close_timeout_whatever_it_raises(
+    harness: Harness,
+) -> None:
+    fake = await harness.fake()
+
+    async def own_error(payload: Any, ctx: TaskContext) -> Any:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise NonRetryableError("rolled back") from None
+
+    def in_a_thread(payload: Any, ctx: TaskContext) -> Any:
+        while not ctx.is_cancelled():
+            time.sleep(0.01)
+        raise RuntimeError("gave up")
+
+    async def early(payload: Any, ctx: TaskContext) -> Any:
+        raise ValueError("failed before its deadline")
+
+    handlers = {"own": own_error, "thread": in_a_thread, "early": early}
+    await harness.worker(addresses=[fake.address], handlers=handlers).start()
+    stream = await fake.stream()
+    soon = int(time.time() * 1000) + 100
+    stream.assign("own", "own", deadline_unix_ms=soon)
+    stream.assign("thread", "thread", deadline_unix_ms=soon)
+    stream.assign("early", "early", deadline_unix_ms=soon + 3_600_000)
+    failures = [await stream.next("failed") for _ in range(3)]
+    got = {f.task_id: (f.error_type, f.message, f.non_retryable, f.cancelled) for f in failures}
+    assert got == {
+        "own": ("START_TO_CLOSE_TIMEOUT", "rolled back", False, False),
+        "thread": ("START_TO_CLOSE_TIMEOUT", "gave up", False, False),
+        "early": ("ValueError", "failed before its deadline", False, False),
+    }
+
+
+async def test_a_cancel_before_the_deadline_is_reported_as_cancelled(harness: Harness) -> None:
+    fake = await harness.fake()
+
+    async def slow_cleanup(payload: Any, ctx: TaskContext) -> Any:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.4)  # past the deadline
+            raise
+
+    await harness.worker(addresses=[fake.address], handlers={"c": slow_cleanup}).start()
+    stream = await fake.stream()
+    stream.assign("t1", "c", deadline_unix_ms=int(time.time() * 1000) + 300)
+    await stream.next("started")
+    stream.cancel("t1", reason="user asked")
+    failed = await stream.next("failed")
+    assert (failed.error_type, failed.message, failed.cancelled) == (
+        "TaskCancelled",
+        "cancelled: user asked",
+        True,
+    )
 
 
 async def test_a_synchronous_handler_sees_the_cancel_through_its_context(harness: Harness) -> None:

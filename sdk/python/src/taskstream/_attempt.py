@@ -25,6 +25,9 @@ from taskstream._tracing import TaskSpanInfo, with_task_span
 from taskstream.context import TaskContext
 from taskstream.errors import AttemptInterrupted, DeadlineExceeded, TaskCancelled, describe_error
 
+START_TO_CLOSE_TIMEOUT = "START_TO_CLOSE_TIMEOUT"
+"""The error type of a handler stopped by its attempt's deadline."""
+
 Handler = Callable[[Any, TaskContext], Any]
 """``async def handler(payload, ctx) -> result`` or a plain function (run in a thread)."""
 
@@ -197,6 +200,11 @@ class AttemptRun:
 
     def _failed_with(self, error: BaseException) -> Failed:
         report = describe_error(error)
+        reason = self._ctx.cancel_reason if self._ctx else None
+        if not self.cancel_requested and isinstance(reason, DeadlineExceeded):
+            # Stopped by its deadline, whatever it raised: the type the dispatcher records when its
+            # own timer fires first, so the outcome does not depend on which reaches the log first.
+            return self._failed(report.message, START_TO_CLOSE_TIMEOUT, False)
         return self._failed(report.message, report.error_type, report.non_retryable)
 
     def _failed(self, message: str, error_type: str, non_retryable: bool) -> Failed:
