@@ -30,7 +30,7 @@ export async function startSchedulesProjector(deps: {
   return projector;
 }
 
-/** Starts the projector that folds the log into PostgreSQL, feeding its lag and throughput to the metrics. */
+/** Starts the projector that folds the log into PostgreSQL, feeding its lag, errors and backlog to the metrics. */
 export async function startProjector(deps: {
   store: EventStore;
   redis: Redis;
@@ -46,8 +46,12 @@ export async function startProjector(deps: {
       deps.metrics.projectedEvents.inc(events);
       deps.metrics.projectionLag.observe(lagMs / 1000);
     },
+    onError: () => deps.metrics.projectionErrors.inc(),
   });
   await projector.start();
+  const { projectionBacklogAgeSeconds } = await import("../projections/backlog-age.ts");
+  deps.metrics.projectionBacklog.age = () =>
+    projectionBacklogAgeSeconds(deps.store, deps.pool, projector.checkpointKey);
   return projector;
 }
 

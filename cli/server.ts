@@ -140,7 +140,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
       });
   }
 
-  await http.register(healthRoutes(metrics.registry, checks));
+  await http.register(
+    healthRoutes(metrics.registry, checks, (check, ok) => metrics.readinessCheck.set({ check }, ok ? 1 : 0)),
+  );
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpc.bindAsync(`${config.host}:${config.grpcPort}`, ServerCredentials.createInsecure(), (error, port) =>
       error ? reject(error) : resolve(port),

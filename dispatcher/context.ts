@@ -3,6 +3,7 @@ import type { EventStore } from "../commands/event-store/event-store.ts";
 import type { TaskEvent } from "../domain/task/index.ts";
 import type { WorkerRegistry } from "./worker-registry.ts";
 import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
+import type { DispatchStats } from "./stats.ts";
 
 export interface DispatcherConfig {
   heartbeatIntervalMs: number;
@@ -19,10 +20,18 @@ export interface DispatcherConfig {
 }
 
 export interface DispatcherMetrics {
-  recordEvents(events: TaskEvent[]): void;
-  scheduleToStart: { observe(seconds: number): void };
+  /**
+   * Events the leader appended for one task of `type`; `assignedAt` is when the task's current
+   * attempt was handed out, when this term did it (an attempt's result then gives its run time).
+   */
+  recordEvents(events: TaskEvent[], task: { type: string; assignedAt?: number }): void;
+  scheduleToStart(type: string, seconds: number): void;
   queueDepth(depthByPriority: readonly number[]): void;
-  unroutable(count: number): void;
+  /** The leader's view once a second: waiting tasks per type, workers and their slots. */
+  dispatchStats(stats: DispatchStats, now: number): void;
+  workerLost(reason: string): void;
+  /** Leading with `epoch`, or not leading (null): only a leader reports queues and workers. */
+  leadership(epoch: number | null): void;
 }
 
 export interface Logger {

@@ -44,6 +44,8 @@ export class Term {
   private readonly queued = new Map<string, number>();
   /** Task id → id of the worker session holding its current attempt. */
   private readonly holders = new Map<string, string>();
+  /** Task id → when this term handed out its current attempt (for the attempt's run time). */
+  private readonly assignedAt = new Map<string, number>();
   private readonly inFlight = new Set<string>();
   private readonly cancelSent = new Set<string>();
   private readonly failing = new Set<string>();
@@ -272,9 +274,10 @@ export class Term {
     taskId: string,
     command: (state: TaskState) => TaskCommand | TaskCommand[],
   ): Promise<TaskEvent[] | null> {
+    const assignedAt = this.assignedAt.get(taskId);
     try {
-      const { events } = await this.table.execute(taskId, command);
-      this.ctx.metrics.recordEvents(events);
+      const { state, events } = await this.table.execute(taskId, command);
+      this.ctx.metrics.recordEvents(events, { type: state.spec?.type ?? "unknown", assignedAt });
       return events;
     } catch (error) {
       if (error instanceof NotFoundError) return null;
@@ -358,8 +361,10 @@ export class Term {
         data: { workerId: session.id, now: Date.now() },
       }));
       if (events[0]?.type !== "TaskAssigned") throw new IllegalStateError("not assigned");
-      this.ctx.metrics.recordEvents(events);
-      this.ctx.metrics.scheduleToStart.observe(Math.max(0, events[0].data.assignedAt - readyAt) / 1000);
+      const { assignedAt } = events[0].data;
+      this.assignedAt.set(task.taskId, assignedAt);
+      this.ctx.metrics.recordEvents(events, { type: task.type });
+      this.ctx.metrics.scheduleToStart(task.type, Math.max(0, assignedAt - readyAt) / 1000);
       session.attempts.set(task.taskId, state.attempt);
       session.send({ msg: { $case: "assignment", value: assignmentMessage(task.taskId, state) } });
     } catch {
@@ -437,6 +442,7 @@ export class Term {
   /** The task no longer runs: free its worker's slot. */
   private release(taskId: string): void {
     this.cancelSent.delete(taskId);
+    this.assignedAt.delete(taskId);
     this.limits.release(taskId);
     const holderId = this.holders.get(taskId);
     if (holderId === undefined || this.inFlight.has(taskId)) return;
@@ -537,7 +543,7 @@ export class Term {
       this.ready.depthByPriority(),
       now,
     );
-    this.ctx.metrics.unroutable(stats.unroutable);
+    this.ctx.metrics.dispatchStats(stats, now);
     void publishStats(this.ctx.redis, this.store.prefix, stats).catch(() => undefined);
     void this.ctx.settings.refresh().then(
       () => this.schedulePump(),
@@ -554,6 +560,7 @@ export class Term {
 
   private lose(session: WorkerSession, reason: string): void {
     this.sessions.delete(session.id);
+    this.ctx.metrics.workerLost(reason);
     void this.ctx.registry.unregister(session.id);
     this.ctx.log.warn({ workerId: session.id, reason, attempts: session.attempts.size }, "worker lost");
     for (const [taskId, attempt] of session.attempts) {
