@@ -22,6 +22,8 @@ case "$tier" in
     npx eslint --max-warnings 0 .
     echo "taskstream: format"
     npx prettier --check --log-level warn .
+    echo "taskstream: deploy checks (helm, kubeconform, promtool, hadolint)"
+    bash deploy/check.sh
     exec npx vitest run
     ;;
   *) echo "usage: scripts/test.sh [unit|int|e2e]" >&2; exit 2 ;;
