@@ -246,6 +246,22 @@ describe.runIf(helm)("Helm chart", () => {
     );
   });
 
+  it("holds one component at its own image tag during a staged upgrade", () => {
+    const staged = render([], ["image.tag=0.2.0", "components.dispatcher.imageTag=0.1.0"]);
+    const images = Object.fromEntries(
+      staged
+        .filter((r) => r.kind === "Deployment" || r.kind === "Job")
+        .map((r) => [r.metadata.name, (podSpec(r).containers[0] as unknown as { image: string }).image]),
+    );
+    expect(images).toEqual({
+      "t-taskstream-api": "taskstream:0.2.0",
+      "t-taskstream-dispatcher": "taskstream:0.1.0",
+      "t-taskstream-projector": "taskstream:0.2.0",
+      "t-taskstream-read-api": "taskstream:0.2.0",
+      "t-taskstream-migrate": "taskstream:0.2.0",
+    });
+  });
+
   it("refuses values that cannot work", () => {
     expect(refusal(["components.api.replicas=-1"])).toMatch(/replicas/);
     expect(refusal(["components.api.roles={api,scheduler}"])).toMatch(/roles/);

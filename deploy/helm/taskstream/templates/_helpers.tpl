@@ -28,6 +28,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
 {{- end -}}
 
+{{/* A component's image: its own imageTag during a staged upgrade, else the release's. */}}
+{{- define "taskstream.componentImage" -}}
+{{- if .component.imageTag -}}
+{{- printf "%s:%s" .root.Values.image.repository .component.imageTag -}}
+{{- else -}}
+{{- include "taskstream.image" .root -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The Secret holding the connection URLs: the user's, or the one this chart makes. */}}
 {{- define "taskstream.secretName" -}}
 {{- .Values.connections.existingSecret | default (printf "%s-connections" (include "taskstream.fullname" .)) -}}
