@@ -275,5 +275,16 @@ describe.runIf(helm)("Helm chart", () => {
       /allowDispatcherWithOtherRoles/,
     );
     expect(refusal(["workerAutoscaling.provider=hpa"])).toMatch(/provider/);
+    const zero = [
+      "workerAutoscaling.enabled=true",
+      "workerAutoscaling.provider=external",
+      "workerAutoscaling.workers[0].name=w",
+      "workerAutoscaling.workers[0].target.name=w",
+      "workerAutoscaling.workers[0].types={a}",
+      "workerAutoscaling.workers[0].minReplicas=0",
+      "workerAutoscaling.workers[0].maxReplicas=3",
+      "workerAutoscaling.workers[0].backlogPerReplica=10",
+    ];
+    expect(refusal(zero)).toMatch(/cannot scale to zero/);
   });
 });
