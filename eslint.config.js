@@ -13,6 +13,7 @@ export default tseslint.config(
       "sdk/go/",
       "sdk/python/",
       "coverage/",
+      ".scratch/",
     ],
   },
   js.configs.recommended,

@@ -7,6 +7,7 @@ import type { TaskCommands } from "../commands/task-commands.ts";
 import type { TasksProjector } from "../projections/tasks-projector.ts";
 import type { SchedulesProjector } from "../projections/schedules/schedules-projector.ts";
 import type { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
+import { ProjectionStalledError } from "../projections/poison.ts";
 
 export interface ReadSide {
   projector: TasksProjector | null;
@@ -18,6 +19,8 @@ export async function startSchedulesProjector(deps: {
   store: EventStore;
   redis: Redis;
   pool: pg.Pool;
+  metrics: Metrics;
+  log: ProjectorLog;
 }): Promise<SchedulesProjector> {
   const { SchedulesProjector } = await import("../projections/schedules/schedules-projector.ts");
   const { scheduleStore } = await import("../commands/schedules/schedule-store.ts");
@@ -30,15 +33,36 @@ export async function startSchedulesProjector(deps: {
   return projector;
 }
 
+/** Where the projectors report: the process's structured log. */
+export interface ProjectorLog {
+  warn(object: object, message: string): void;
+  error(object: object, message: string): void;
+}
+
+/**
+ * Reports a projector's errors loudly: a partition stopped at a poison event is an error with the
+ * event's position; a transient failure (retried) a warning. Both are counted.
+ */
+function reportProjectorError(log: ProjectorLog, metrics: Metrics, projector: string, error: unknown): void {
+  if (error instanceof ProjectionStalledError) {
+    metrics.projectionErrors.inc({ projector, kind: "poison" });
+    log.error({ err: error, ...error.stall, projector }, "projection stopped at an event it cannot apply");
+    return;
+  }
+  metrics.projectionErrors.inc({ projector, kind: "transient" });
+  log.warn({ err: error, projector }, "projection batch failed; retrying");
+}
+
 /** Starts the projector that folds the log into PostgreSQL, feeding its lag, errors and backlog to the metrics. */
 export async function startProjector(deps: {
   store: EventStore;
   redis: Redis;
   pool: pg.Pool;
   metrics: Metrics;
+  log: ProjectorLog;
 }): Promise<TasksProjector> {
   const { TasksProjector } = await import("../projections/tasks-projector.ts");
-  const projector = new TasksProjector({
+  const projector: TasksProjector = new TasksProjector({
     store: deps.store,
     redis: deps.redis,
     pool: deps.pool,
@@ -46,7 +70,10 @@ export async function startProjector(deps: {
       deps.metrics.projectedEvents.inc(events);
       deps.metrics.projectionLag.observe(lagMs / 1000);
     },
-    onError: () => deps.metrics.projectionErrors.inc(),
+    onError: (error) => {
+      reportProjectorError(deps.log, deps.metrics, "tasks", error);
+      deps.metrics.stalledPartitions.set({ projector: "tasks" }, projector.stalled().length);
+    },
   });
   await projector.start();
   const { projectionBacklogAgeSeconds } = await import("../projections/backlog-age.ts");

@@ -34,6 +34,8 @@ export interface RunningServer {
   httpUrl: string;
   grpcAddress: string;
   store: EventStore;
+  /** The process's PostgreSQL pool (the read model). */
+  pool: pg.Pool;
   metrics: Metrics;
   dispatcher: Dispatcher | null;
   readSide: ReadSide | null;
@@ -122,22 +124,47 @@ export async function startServer(config: Config): Promise<RunningServer> {
     checks.push({ name: "postgres", check: async () => void (await pool.query("select 1")) });
     readSide = { projector: null, schedulesProjector: null };
     if (config.roles.has("projector")) {
-      readSide.projector = await startProjector({ store, redis, pool, metrics });
+      readSide.projector = await startProjector({ store, redis, pool, metrics, log: http.log });
       const projector = readSide.projector;
       closers.push(() => projector.stop());
-      const schedulesProjector = await startSchedulesProjector({ store, redis, pool });
+      checks.push({
+        name: "projector",
+        check: async () => {
+          const stalled = projector.stalled();
+          if (stalled.length > 0)
+            fail(
+              stalled
+                .map(
+                  (s) => `partition ${s.partition} stopped at ${s.streamId} (task ${s.taskId}): ${s.error}`,
+                )
+                .join("; "),
+            );
+        },
+      });
+      const schedulesProjector = await startSchedulesProjector({
+        store,
+        redis,
+        pool,
+        metrics,
+        log: http.log,
+      });
       readSide.schedulesProjector = schedulesProjector;
       closers.push(() => schedulesProjector.stop());
     }
-    if (config.roles.has("read-api"))
+    if (config.roles.has("read-api")) {
+      // Its own pool: a slow GraphQL query can neither hold the projector's connections nor run
+      // past the request's time limit inside PostgreSQL.
+      const readPool = new pg.Pool({ connectionString: config.pgUrl, max: 10, statement_timeout: 10_000 });
+      closers.push(() => readPool.end());
       await registerReadApi(http, {
-        pool,
+        pool: readPool,
         redis,
         store,
         graphiql: config.graphiql,
         commands,
         scheduleCommands,
       });
+    }
   }
 
   await http.register(
@@ -162,6 +189,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     httpUrl: httpUrl.replace("0.0.0.0", "127.0.0.1"),
     grpcAddress,
     store,
+    pool,
     metrics,
     dispatcher,
     readSide,

@@ -1,6 +1,7 @@
 import { newId } from "./ids.ts";
 import {
   ConcurrencyError,
+  jsonTextProblem,
   NotFoundError,
   ValidationError,
   decide,
@@ -85,6 +86,7 @@ export class TaskCommands {
 
   /** Revives a dead-lettered task with fresh attempts (its policy's maxAttempts unless given). */
   async retry(id: string, maxAttempts: number | null, reason: string, now = Date.now()): Promise<TaskView> {
+    checkReason(reason);
     if (maxAttempts !== null && (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 1000)) {
       throw new ValidationError([{ field: "maxAttempts", reason: "must be an integer from 1 to 1000" }]);
     }
@@ -105,6 +107,7 @@ export class TaskCommands {
 
   /** Cancels a task; a task that is running gets a cancel request its dispatcher carries out. */
   async cancel(id: string, reason: string, now = Date.now()): Promise<TaskView> {
+    checkReason(reason);
     const state = await this.execute(id, {
       type: "CancelTask",
       data: { reason: reason || "cancelled by request", now },
@@ -142,6 +145,18 @@ export class TaskCommands {
       }
     }
   }
+}
+
+/** Longest reason an operator may give for a cancel or a retry. */
+export const MAX_REASON_LENGTH = 1024;
+
+/** A reason is free text, kept in the log: storable (no NUL, no lone surrogate) and bounded. */
+function checkReason(reason: string): void {
+  const problem =
+    reason.length > MAX_REASON_LENGTH
+      ? `must be at most ${MAX_REASON_LENGTH} characters`
+      : jsonTextProblem(reason);
+  if (problem) throw new ValidationError([{ field: "reason", reason: problem }]);
 }
 
 function randomSlot(): number {

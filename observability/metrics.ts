@@ -27,8 +27,15 @@ export function createMetrics(registry = new Registry()) {
   const projectedEvents = counter("taskstream_projected_events_total", "Events folded into the read model.");
   const projectionErrors = counter(
     "taskstream_projection_errors_total",
-    "Projector errors: failures of its running loop (it retries after each) and failed publishes of changed rows.",
+    "Projector failures: transient (the batch is retried) or poison (an event that cannot be applied stops its partition).",
+    ["projector", "kind"],
   );
+  const stalledPartitions = new Gauge({
+    name: "taskstream_projection_stalled_partitions",
+    help: "Partitions a projector has stopped at an event it cannot apply.",
+    labelNames: ["projector"],
+    registers: [registry],
+  });
   /** Where the projection backlog gauge samples from, at each scrape; set by the projector role. */
   const projectionBacklog: { age: (() => Promise<number>) | null } = { age: null };
   new Gauge({
@@ -59,6 +66,7 @@ export function createMetrics(registry = new Registry()) {
     projectionErrors,
     projectionBacklog,
     readinessCheck,
+    stalledPartitions,
     admissionRejected: rateLimited,
   };
 }

@@ -8,6 +8,7 @@ import { compareStreamIds, loadCheckpoints, STREAM_START, type CheckpointMove } 
 import { commitBatch } from "./commit-batch.ts";
 import { taskUpdatesChannel, type TaskRow } from "./task-row.ts";
 import { RowCache } from "./row-cache.ts";
+import { isTransient, ProjectionStalledError, stallAt, type StalledPartition } from "./poison.ts";
 
 export interface TasksProjectorOptions {
   store: EventStore;
@@ -33,8 +34,13 @@ export interface TasksProjectorOptions {
   onCommitted?: (changedTasks: TaskRow[]) => void;
   /** After each commit, with the number of events applied and the batch's lag. */
   onBatch?: (events: number, lagMs: number) => void;
-  /** Errors of the running loop (it retries) and failed publishes. */
+  /**
+   * Errors of the running loop (it retries), failed publishes, and each partition stopped at an
+   * event it cannot apply (a ProjectionStalledError naming the event's position).
+   */
   onError?: (error: unknown) => void;
+  /** How long a stalled partition waits before the projector tries its event again (default 60 s). */
+  stallRetryMs?: number;
 }
 
 /**
@@ -66,12 +72,19 @@ export class TasksProjector {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
   private running: { abort: AbortController; connection: Redis; loop: Promise<void> } | null = null;
+  /** Partitions stopped at an event that cannot be applied; the others go on (see poison.ts). */
+  private readonly stalls = new Map<number, StalledPartition>();
 
   constructor(options: TasksProjectorOptions) {
     this.options = options;
     this.checkpointKey = `${options.store.prefix}:${options.name ?? "tasks"}`;
     this.batchSize = options.batchSize ?? 4000;
     this.channel = taskUpdatesChannel(options.store.prefix);
+  }
+
+  /** The partitions this instance has stopped at a poison event, with the event and the error. */
+  stalled(): StalledPartition[] {
+    return [...this.stalls.values()];
   }
 
   /** Follows the log from the stored checkpoints with blocking reads until `stop()`. */
@@ -93,20 +106,28 @@ export class TasksProjector {
     await running.loop;
   }
 
-  /** Projects everything in the log now, then returns the number of events this call applied. */
+  /**
+   * Projects everything in the log now, then returns the number of events this call applied. A
+   * partition stopped at an event that cannot be applied is tried again; if one still stops, the
+   * rest is projected and then its ProjectionStalledError is thrown.
+   */
   async catchUp(): Promise<number> {
     const { store } = this.options;
+    this.stalls.clear();
     await this.exclusive(() => this.reload());
     let applied = 0;
     for (let progressed = true; progressed;) {
       progressed = false;
       for (let partition = 0; partition < store.partitions; partition++) {
+        if (this.stalls.has(partition)) continue;
         const events = await store.readPartition(partition, this.position(partition), this.batchSize);
         if (events.length === 0) continue;
         progressed = true;
         applied += (await this.project(events)) ?? 0;
       }
     }
+    const [stall] = this.stalls.values();
+    if (stall) throw new ProjectionStalledError(stall);
     return applied;
   }
 
@@ -143,11 +164,17 @@ export class TasksProjector {
     const perPartition = Math.max(1, Math.ceil(this.batchSize / store.partitions));
     while (!signal.aborted) {
       try {
-        const from = new Map(this.positions);
+        this.retryStalls();
+        const from = new Map([...this.positions].filter(([partition]) => !this.stalls.has(partition)));
+        if (from.size === 0) {
+          await sleep(retryMs, undefined, { signal }).catch(() => undefined);
+          continue;
+        }
         const tail = tailPartitions(store, connection, { from, batchSize: perPartition, blockMs, signal });
         for await (const batch of tail) {
           const started = Date.now();
-          if ((await this.project(batch)) === null) break; // conflict: follow again from the reloaded checkpoints
+          // null: a conflict, or a partition stalled: follow again from the checkpoints, without it.
+          if ((await this.project(batch)) === null) break;
           // A partition read that came back full means a backlog: no pause until it is gone.
           const rest = minCommitIntervalMs - (Date.now() - started);
           if (rest > 0 && !anyPartitionFull(batch, perPartition))
@@ -161,7 +188,10 @@ export class TasksProjector {
     }
   }
 
-  /** Commits one batch; returns the events applied, or null when another instance got there first. */
+  /**
+   * Commits one batch; returns the events applied, or null when another instance got there first
+   * or a partition of the batch stalled at an event that cannot be applied.
+   */
   private project(batch: StoredEvent[]): Promise<number | null> {
     return this.exclusive(() => this.commit(batch));
   }
@@ -169,9 +199,75 @@ export class TasksProjector {
   private async commit(batch: StoredEvent[]): Promise<number | null> {
     // Events at or before this instance's checkpoint were committed already (by catchUp or the loop).
     const fresh = batch.filter(
-      (event) => compareStreamIds(event.streamId, this.position(event.partition)) > 0,
+      (event) =>
+        !this.stalls.has(event.partition) &&
+        compareStreamIds(event.streamId, this.position(event.partition)) > 0,
     );
     if (fresh.length === 0) return 0;
+    try {
+      return await this.commitEvents(fresh);
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      return this.isolate(fresh);
+    }
+  }
+
+  /**
+   * A batch that failed for a reason other than a transient one: each partition is committed on its
+   * own, and a partition that still fails is split until the first event that cannot be applied is
+   * found. Everything before that event is committed; the partition stops there (loudly: onError
+   * with the event's position, `stalled()`), and the other partitions go on.
+   */
+  private async isolate(events: StoredEvent[]): Promise<number | null> {
+    const byPartition = new Map<number, StoredEvent[]>();
+    for (const event of events) {
+      const list = byPartition.get(event.partition);
+      if (list) list.push(event);
+      else byPartition.set(event.partition, [event]);
+    }
+    let applied = 0;
+    let stalled = false;
+    for (const partitionEvents of byPartition.values()) {
+      const outcome = await this.commitUntilPoison(partitionEvents);
+      if (outcome === null) return null;
+      applied += outcome.applied;
+      if (outcome.poison) {
+        stalled = true;
+        const stall = stallAt(outcome.poison.event, outcome.poison.error, Date.now());
+        this.stalls.set(stall.partition, stall);
+        this.options.onError?.(new ProjectionStalledError(stall));
+      }
+    }
+    return stalled ? null : applied;
+  }
+
+  /** Commits `events` (one partition, log order) up to the first one that cannot be applied. */
+  private async commitUntilPoison(
+    events: StoredEvent[],
+  ): Promise<{ applied: number; poison?: { event: StoredEvent; error: unknown } } | null> {
+    try {
+      const applied = await this.commitEvents(events);
+      return applied === null ? null : { applied };
+    } catch (error) {
+      if (isTransient(error)) throw error;
+      if (events.length === 1) return { applied: 0, poison: { event: events[0]!, error } };
+    }
+    const half = Math.ceil(events.length / 2);
+    const first = await this.commitUntilPoison(events.slice(0, half));
+    if (first === null || first.poison) return first;
+    const second = await this.commitUntilPoison(events.slice(half));
+    return second === null ? null : { ...second, applied: first.applied + second.applied };
+  }
+
+  /** Lets stalled partitions whose wait is over be tried again (they stall again if still poisoned). */
+  private retryStalls(): void {
+    const wait = this.options.stallRetryMs ?? 60_000;
+    for (const [partition, stall] of this.stalls)
+      if (Date.now() - stall.since >= wait) this.stalls.delete(partition);
+  }
+
+  /** One transaction for `events` (all after this instance's checkpoints); null on a checkpoint conflict. */
+  private async commitEvents(fresh: StoredEvent[]): Promise<number | null> {
     const last = new Map(fresh.map((event) => [event.partition, event.streamId]));
     const moves: CheckpointMove[] = [...last].map(([partition, next]) => ({
       partition,

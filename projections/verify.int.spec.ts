@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TasksProjector } from "./tasks-projector.ts";
-import { verifyReadModel } from "./verify.ts";
+import { verifyReadModel, verifySummary } from "./verify.ts";
 import {
   createReadModelFixture,
   newTaskId,
@@ -25,12 +25,21 @@ describe("verifyReadModel", () => {
   });
 
   it("finds the read model equal to the fold of the log, for every task in the log", async () => {
-    expect(await verifyReadModel({ store: fx.store, pool: fx.pool })).toEqual({ checked: 3, mismatches: [] });
-    expect(await verifyReadModel({ store: fx.store, pool: fx.pool, taskIds: ids.slice(0, 2) })).toEqual({
-      checked: 2,
+    expect(await verifyReadModel({ store: fx.store, pool: fx.pool })).toEqual({
+      checked: 3,
+      total: 3,
       mismatches: [],
     });
-    expect((await verifyReadModel({ store: fx.store, pool: fx.pool, limit: 1 })).checked).toBe(1);
+    expect(await verifyReadModel({ store: fx.store, pool: fx.pool, taskIds: ids.slice(0, 2) })).toEqual({
+      checked: 2,
+      total: 2,
+      mismatches: [],
+    });
+    const limited = await verifyReadModel({ store: fx.store, pool: fx.pool, limit: 1 });
+    expect(limited).toMatchObject({ checked: 1, total: 3 });
+    expect(verifySummary(limited)).toBe(
+      "checked 1 of 3 tasks in the log (limited by --limit): 0 mismatches among those checked; 2 tasks were not checked",
+    );
   });
 
   it("reports the fields of a tampered row and a missing row", async () => {

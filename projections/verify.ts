@@ -15,6 +15,8 @@ export interface Mismatch {
 
 export interface VerifyReport {
   checked: number;
+  /** Tasks there were to check (in the log, or given); more than `checked` when a limit cut them. */
+  total: number;
   mismatches: Mismatch[];
 }
 
@@ -37,6 +39,12 @@ const FIELDS: [string, (state: TaskState) => unknown, (row: TaskRow) => unknown]
   ["attempt", (s) => s.attempt, (r) => r.attempt],
   ["version", (s) => s.version, (r) => r.version],
   ["result", (s) => s.result, (r) => r.result],
+  ["payload", (s) => s.spec?.payload ?? null, (r) => r.payload],
+  ["idempotencyKey", (s) => s.spec?.idempotencyKey ?? null, (r) => r.idempotencyKey],
+  ["requires", (s) => s.spec?.requires ?? null, (r) => r.requires],
+  ["metadata", (s) => s.spec?.metadata ?? null, (r) => r.metadata],
+  ["workerId", (s) => s.workerId, (r) => r.workerId],
+  ["maxAttempts", (s) => s.attemptBudget, (r) => r.maxAttempts],
   ["lastError", (s) => s.lastError, (r) => r.lastError],
   ["cancelRequested", (s) => s.cancelRequested, (r) => r.cancelRequested],
 ];
@@ -48,7 +56,8 @@ const FIELDS: [string, (state: TaskState) => unknown, (row: TaskRow) => unknown]
  */
 export async function verifyReadModel(options: VerifyOptions): Promise<VerifyReport> {
   const { store, pool, limit } = options;
-  const ids = (options.taskIds ?? (await taskIdsInLog(store))).slice(0, limit);
+  const all = options.taskIds ?? (await taskIdsInLog(store));
+  const ids = all.slice(0, limit);
   const mismatches: Mismatch[] = [];
   for (let i = 0; i < ids.length; i += CHUNK) {
     const chunk = ids.slice(i, i + CHUNK);
@@ -70,7 +79,7 @@ export async function verifyReadModel(options: VerifyOptions): Promise<VerifyRep
       }
     });
   }
-  return { checked: ids.length, mismatches };
+  return { checked: ids.length, total: all.length, mismatches };
 }
 
 /** Every task id in the log, in partition then log order. */
@@ -95,4 +104,15 @@ function canonical(value: unknown): string {
       ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)))
       : v,
   );
+}
+
+/** The verdict line: how many tasks were checked, of how many, and what was found among them. */
+export function verifySummary(report: VerifyReport): string {
+  const found = `${report.mismatches.length} mismatches`;
+  if (report.checked < report.total)
+    return (
+      `checked ${report.checked} of ${report.total} tasks in the log (limited by --limit): ${found} ` +
+      `among those checked; ${report.total - report.checked} tasks were not checked`
+    );
+  return `checked ${report.checked} tasks: ${found}`;
 }

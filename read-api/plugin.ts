@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
-import type { FastifyInstance } from "fastify";
+import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { GraphQLError } from "graphql";
 import type { Redis } from "ioredis";
 import mercurius, { type IResolvers, type MercuriusLoaders } from "mercurius";
 import type pg from "pg";
@@ -12,6 +13,13 @@ import { dispatchResolvers } from "./resolvers/dispatch-stats.ts";
 import { mutationResolvers } from "./resolvers/mutations.ts";
 import type { TaskCommands } from "../commands/task-commands.ts";
 import { TaskUpdatesFeed } from "./task-updates.ts";
+import { DEFAULT_QUERY_LIMITS, queryLimitsRule, type QueryLimits } from "./limits/query-cost.ts";
+import {
+  chargeResponse,
+  DEFAULT_RESPONSE_LIMITS,
+  RequestLimits,
+  type ResponseLimits,
+} from "./limits/request-limits.ts";
 import { scheduleResolvers } from "./resolvers/schedules.ts";
 import type { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
 
@@ -30,6 +38,10 @@ export interface ReadApiOptions {
   commands?: TaskCommands;
   /** The schedule command layer, for the schedule mutations; without it they answer an error. */
   scheduleCommands?: ScheduleCommands;
+  /** Bounds on each document (cost, aliases, depth); defaults in limits/query-cost.ts. */
+  queryLimits?: QueryLimits;
+  /** Bounds on each request's time and answer; defaults in limits/request-limits.ts. */
+  responseLimits?: ResponseLimits;
 }
 
 // schema.graphql first, then every extension of it in this folder (`extend type Query …`), by name.
@@ -48,6 +60,8 @@ const schema = ["schema.graphql", ...schemaFiles.sort()].map((name) =>
  */
 export async function readApiPlugin(app: FastifyInstance, options: ReadApiOptions): Promise<void> {
   const { pool, redis, prefix, graphiql, getTaskFromLog, commands, scheduleCommands } = options;
+  const queryLimits = options.queryLimits ?? DEFAULT_QUERY_LIMITS;
+  const responseLimits = options.responseLimits ?? DEFAULT_RESPONSE_LIMITS;
   const dispatch = dispatchResolvers(redis, prefix);
   // Each extension brings resolvers and loaders for its schema file; they are merged type by type.
   const extensions = [scheduleResolvers({ pool, commands: scheduleCommands })];
@@ -67,6 +81,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
           JSON: JsonScalar,
           DateTime: DateTimeScalar,
           Query: { ...queryResolvers({ pool, getTaskFromLog }), workers: dispatch.workers },
+          Task: chargedTaskFields,
           Stats: { dispatch: dispatch.dispatch },
           Mutation: mutationResolvers(commands),
           Subscription: subscriptionResolvers(feed),
@@ -79,11 +94,48 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
       ) as MercuriusLoaders,
       subscription: true,
       graphiql,
+      // Batched queries would multiply every limit by the batch's length.
+      allowBatchedQueries: false,
+      // The cost of a document depends on its variables (`first: $n`), so each request is validated
+      // with them; Mercurius' cache of validated documents cannot hold that.
+      cache: false,
+      validationRules: ({ variables }) => [queryLimitsRule(queryLimits, variables ?? {})],
+      context: (_request, reply) => {
+        // The response's "close" before it finished: the client went away; stop working for it.
+        const abandoned = new AbortController();
+        reply.raw.once("close", () => {
+          if (!reply.raw.writableFinished) abandoned.abort();
+        });
+        return { limits: new RequestLimits(responseLimits, abandoned.signal) };
+      },
+      errorFormatter: (execution, context) =>
+        mercurius.defaultErrorFormatter(
+          { ...execution, errors: execution.errors.map((error) => withoutInternals(error, graphqlApp.log)) },
+          context,
+        ),
     });
     graphqlApp.addHook("onClose", (_instance, done) => {
       feed.close();
       done();
     });
+  });
+}
+
+/**
+ * A resolver's failure that is not a GraphQLError (a database error, a stack overflow) is logged and
+ * answered as "internal error": its message may carry internals no client should see.
+ */
+function withoutInternals(error: GraphQLError, log: FastifyBaseLogger): GraphQLError {
+  const original = error.originalError;
+  // By name, not instanceof: resolvers may throw another copy of the graphql module's class.
+  if (!original || original.name === "GraphQLError" || "extensions" in original) return error;
+  // Mercurius' own errors (a document that fails validation, a bad request) are not resolver failures.
+  if (String((original as { code?: unknown }).code).startsWith("MER_ERR")) return error;
+  log.error({ err: original, path: error.path }, "GraphQL resolver failed");
+  return new GraphQLError("internal error", {
+    nodes: error.nodes,
+    path: error.path,
+    extensions: { code: "INTERNAL" },
   });
 }
 
@@ -98,6 +150,18 @@ function mergeByType(...maps: object[]): Record<string, unknown> {
   }
   return merged;
 }
+
+/** Task fields that can be large are counted against the request's answer size as they resolve. */
+const chargedTaskFields = {
+  payload: (row: TaskRow, _args: unknown, context: { limits?: RequestLimits }) => {
+    if (context.limits) chargeResponse(context.limits, row.payload);
+    return row.payload;
+  },
+  result: (row: TaskRow, _args: unknown, context: { limits?: RequestLimits }) => {
+    if (context.limits) chargeResponse(context.limits, row.result);
+    return row.result;
+  },
+};
 
 // Fastify reads a `prefix` option as a route prefix; this plugin's `prefix` is the key prefix, so it
 // skips Fastify's override (what fastify-plugin does) and encapsulates inside instead.

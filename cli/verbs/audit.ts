@@ -45,10 +45,12 @@ export async function verify(argv: string[]): Promise<void> {
   const { config, redis, store, values } = openStore(argv);
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
   try {
-    const { verifyReadModel } = await import("../../projections/verify.ts");
+    const { verifyReadModel, verifySummary } = await import("../../projections/verify.ts");
     const limit = values.limit === undefined ? undefined : Number(values.limit);
+    if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
+      throw new ValidationError([{ field: "limit", reason: "must be a positive integer" }]);
     const report = await verifyReadModel({ store, pool, limit });
-    console.log(`checked ${report.checked} tasks, ${report.mismatches.length} mismatches`);
+    console.log(verifySummary(report));
     for (const mismatch of report.mismatches.slice(0, 50)) console.log(JSON.stringify(mismatch));
     if (report.mismatches.length > 0) process.exitCode = 1;
   } finally {

@@ -23,9 +23,17 @@ export const GRPC_STATUS: Record<ErrorCode, status> = {
 export function toServiceError(error: unknown): Partial<ServiceError> {
   const metadata = new Metadata();
   if (error instanceof TaskstreamError) {
-    if (error instanceof ValidationError) metadata.set("field-errors", JSON.stringify(error.fields));
+    if (error instanceof ValidationError) metadata.set("field-errors", asciiJson(error.fields));
     if (error instanceof ResourceExhaustedError) metadata.set("retry-after-ms", String(error.retryAfterMs));
     return { code: GRPC_STATUS[error.code], details: error.message, metadata };
   }
   return { code: status.INTERNAL, details: error instanceof Error ? error.message : String(error), metadata };
+}
+
+/** JSON with every character outside printable ASCII escaped: gRPC metadata values allow no other. */
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[^\x20-\x7e]/g,
+    (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { ValidationError, type RetryPolicy } from "../../domain/task/index.ts";
+import { identifierProblem, ValidationError, type RetryPolicy } from "../../domain/task/index.ts";
 
 /** Run-time settings of a queue (a task type): dispatch rate, admission limit, retry defaults. */
 export interface QueueSettings {
@@ -83,8 +83,9 @@ export class QueueSettingsStore {
   }
 
   async setConcurrencyLimit(key: string, input: unknown): Promise<{ key: string; maxRunning: number }> {
-    if (key.length === 0 || key.length > 256)
-      throw new ValidationError([{ field: "key", reason: "must be 1 to 256 characters" }]);
+    const problem =
+      key.length === 0 || key.length > 256 ? "must be 1 to 256 characters" : identifierProblem(key);
+    if (problem) throw new ValidationError([{ field: "key", reason: problem }]);
     const { maxRunning } = parse(concurrencySchema, input ?? {});
     if (maxRunning === 0) await this.redis.hdel(this.concurrencyKey, key);
     else await this.redis.hset(this.concurrencyKey, key, String(maxRunning));

@@ -32,7 +32,7 @@ export function parseScheduleInput(
   now: number,
 ): ScheduleDefinition {
   const parsed = scheduleInputSchema.safeParse(input);
-  const errors = parsed.success ? [] : parsed.error.issues.map(fieldError);
+  const errors = parsed.success ? [] : parsed.error.issues.flatMap(fieldErrors);
   const raw = (typeof input === "object" && input !== null ? input : {}) as Record<string, unknown>;
   // Judged even when the shape is wrong elsewhere, so that every bad field is named at once; a
   // field of the wrong type is named by the shape check, and the placeholder here adds nothing.
@@ -82,14 +82,15 @@ function templateErrors(validate: () => void): FieldError[] {
   }
 }
 
-function fieldError(issue: z.core.$ZodIssue): FieldError {
+/** One error per unknown field, else one naming the issue's path. */
+function fieldErrors(issue: z.core.$ZodIssue): FieldError[] {
   const path = issue.path.map(String).join(".");
   if (issue.code === "unrecognized_keys")
-    return {
-      field: issue.keys.map((key) => (path ? `${path}.${key}` : key)).join(", "),
+    return issue.keys.map((key) => ({
+      field: path ? `${path}.${key}` : key,
       reason: "is not a known field",
-    };
-  return { field: path || "(body)", reason: issue.message };
+    }));
+  return [{ field: path || "(body)", reason: issue.message }];
 }
 
 /** One error per field, the first found: the domain and the submission rules may both judge `task.type`. */

@@ -1,5 +1,8 @@
 import { z } from "zod";
 import {
+  identifierProblem,
+  jsonProblem,
+  memberPath,
   DEFAULT_PRIORITY,
   DEFAULT_RETRY,
   DEFAULT_TIMEOUTS,
@@ -8,12 +11,28 @@ import {
   PayloadTooLargeError,
   ValidationError,
   type FieldError,
+  type Json,
   type RetryPolicy,
   type TaskSpec,
 } from "../../domain/task/index.ts";
 
+/** A string that names something (a key, a label): bounded, with no control characters. */
+const identifier = (min: number, max: number) =>
+  z
+    .string()
+    .min(min)
+    .max(max)
+    .superRefine((text, ctx) => {
+      const problem = identifierProblem(text);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    });
+
 /** The submission body as producers write it (REST JSON; the gRPC shell maps its message to it). */
-const labels = z.record(z.string().min(1).max(128), z.string().max(256));
+const labels = z
+  .record(identifier(1, 128), identifier(0, 256))
+  .refine((map) => Object.keys(map).length <= 64, {
+    message: "must hold at most 64 entries",
+  });
 const positiveMs = z
   .number()
   .int()
@@ -27,13 +46,14 @@ export const submissionSchema = z
       .min(1)
       .max(128)
       .regex(/^[A-Za-z0-9_.:\-/]+$/, "must use letters, digits and _ . : - / only"),
-    payload: z.json().optional(),
+    // Checked by jsonProblem before the schema runs (depth, NUL, lone surrogates); any JSON here.
+    payload: z.unknown().optional(),
     priority: z.number().int().min(MIN_PRIORITY).max(MAX_PRIORITY).optional(),
     requires: labels.optional(),
-    idempotencyKey: z.string().min(1).max(256).optional(),
+    idempotencyKey: identifier(1, 256).optional(),
     runAt: z.iso.datetime({ offset: true }).optional(),
     delayMs: positiveMs.optional(),
-    concurrencyKey: z.string().min(1).max(256).optional(),
+    concurrencyKey: identifier(1, 256).optional(),
     concurrencyLimit: z.number().int().min(1).max(100_000).optional(),
     retry: z
       .object({
@@ -98,12 +118,21 @@ export function toTaskSpec(
   pathPrefix = "",
   context: SubmissionContext = {},
 ): TaskSpec {
+  // Before the schema: a deep payload must not reach a recursive walk, and what the log cannot store
+  // must be refused here, not discovered by a reader later (domain/task/text-rules.ts).
+  const payloadProblem =
+    typeof input === "object" && input !== null && "payload" in input ? jsonProblem(input.payload) : null;
   const parsed = submissionSchema.safeParse(input);
-  if (!parsed.success) {
-    throw new ValidationError(parsed.error.issues.map((issue) => fieldError(issue, pathPrefix)));
+  if (!parsed.success || payloadProblem) {
+    const fields = parsed.success
+      ? []
+      : parsed.error.issues.flatMap((issue) => fieldErrors(issue, pathPrefix));
+    if (payloadProblem)
+      fields.unshift({ field: `${pathPrefix}payload${payloadProblem.path}`, reason: payloadProblem.reason });
+    throw new ValidationError(fields);
   }
   const body = parsed.data;
-  const payload = body.payload ?? null;
+  const payload = (body.payload ?? null) as Json;
   const payloadBytes = Buffer.byteLength(JSON.stringify(payload));
   if (payloadBytes > limits.maxPayloadBytes)
     throw new PayloadTooLargeError(`${pathPrefix}payload`, payloadBytes, limits.maxPayloadBytes);
@@ -149,14 +178,20 @@ export function toTaskSpec(
   };
 }
 
-function fieldError(issue: z.core.$ZodIssue, pathPrefix: string): FieldError {
+/** The field errors of one schema issue: one per unknown field, else one naming the issue's path. */
+function fieldErrors(issue: z.core.$ZodIssue, pathPrefix: string): FieldError[] {
   const path = issue.path
-    .map((part) => (typeof part === "number" ? `[${part}]` : String(part)))
-    .join(".")
-    .replace(/\.\[/g, "[");
+    .map((part) => (typeof part === "number" ? `[${part}]` : memberPath(String(part))))
+    .join("")
+    .replace(/^\./, "");
   if (issue.code === "unrecognized_keys") {
     const base = path ? `${pathPrefix}${path}.` : pathPrefix;
-    return { field: `${base}${issue.keys.join(", ")}`, reason: "is not a known field" };
+    return issue.keys.map((key) => ({ field: `${base}${key}`, reason: "is not a known field" }));
   }
-  return { field: `${pathPrefix}${path || "(body)"}`, reason: issue.message };
+  // A record key's issue: zod puts the key at the end of the path; say it is the key, and why.
+  const reason =
+    issue.code === "invalid_key"
+      ? `has a key that ${issue.issues[0]?.message ?? "is invalid"}`
+      : issue.message;
+  return [{ field: `${pathPrefix}${path || "(body)"}`, reason }];
 }

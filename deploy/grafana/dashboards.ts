@@ -229,9 +229,19 @@ export function overview() {
       ],
     })
     .add({
-      title: "Projector errors / s",
-      unit: "reqps",
-      targets: [{ expr: `sum(${rate("taskstream_projection_errors_total")})`, legendFormat: "errors" }],
+      title: "Projector errors",
+      description:
+        "Failed batches per second by kind (transient: retried; poison: an event that cannot be applied), and partitions stopped at such an event.",
+      targets: [
+        {
+          expr: `sum by (kind) (${rate("taskstream_projection_errors_total")})`,
+          legendFormat: "{{kind}} / s",
+        },
+        {
+          expr: `max(taskstream_projection_stalled_partitions{job=~"$job"})`,
+          legendFormat: "stalled partitions",
+        },
+      ],
     })
     .row("Processes")
     .add({

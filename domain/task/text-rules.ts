@@ -56,7 +56,7 @@ export function jsonProblem(value: unknown, maxDepth = MAX_JSON_DEPTH): JsonProb
     }
     if (current === null || typeof current === "boolean") continue;
     if (typeof current !== "object") return { path, reason: `is not a JSON value (${typeof current})` };
-    if (depth >= maxDepth) return { path, reason: `nests deeper than ${maxDepth} levels` };
+    if (depth >= maxDepth) return { path: shortPath(path), reason: `nests deeper than ${maxDepth} levels` };
     if (Array.isArray(current)) {
       for (let i = current.length - 1; i >= 0; i--)
         stack.push({ value: current[i], path: `${path}[${i}]`, depth: depth + 1 });
@@ -84,8 +84,13 @@ export function storableText(text: string, maxLength: number): string {
   return clean.length > maxLength ? `${clean.slice(0, maxLength)}…` : clean;
 }
 
-function memberPath(key: string): string {
+/** A key as a path segment: `.name` when it reads as an identifier, else `["…"]` (JSON-escaped). */
+export function memberPath(key: string): string {
   return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+}
+
+function shortPath(path: string): string {
+  return path.length > 80 ? `${path.slice(0, 80)}…` : path;
 }
 
 function codePoint(char: string): string {

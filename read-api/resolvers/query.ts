@@ -4,6 +4,7 @@ import type { RowState, TaskRow } from "../../projections/task-row.ts";
 import { loadTasks } from "../../projections/task-table.ts";
 import { listTasks, MAX_PAGE_SIZE, TASK_STATES } from "../queries/task-list.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
+import type { RequestLimits } from "../limits/request-limits.ts";
 
 /** The `TaskFilter` input. */
 export interface TaskFilter {
@@ -20,10 +21,18 @@ export interface QueryDeps {
 /** Query.task, Query.tasks and Query.stats, over the `tasks` table. */
 export function queryResolvers({ pool, getTaskFromLog }: QueryDeps) {
   return {
-    task: async (_root: unknown, { id }: { id: string }) =>
-      (await loadTasks(pool, [id])).get(id) ?? (await getTaskFromLog?.(id)) ?? null,
-    tasks: (_root: unknown, args: { filter?: TaskFilter | null; first: number; after?: string | null }) =>
-      listTaskConnection(pool, args),
+    task: async (_root: unknown, { id }: { id: string }, context: { limits?: RequestLimits }) => {
+      context.limits?.checkTime();
+      return (await loadTasks(pool, [id])).get(id) ?? (await getTaskFromLog?.(id)) ?? null;
+    },
+    tasks: (
+      _root: unknown,
+      args: { filter?: TaskFilter | null; first: number; after?: string | null },
+      context: { limits?: RequestLimits },
+    ) => {
+      context.limits?.checkTime();
+      return listTaskConnection(pool, args);
+    },
     stats: () => stats(pool),
   };
 }
