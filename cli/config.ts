@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { ValidationError } from "../domain/task/index.ts";
+import { parseOrigins } from "../commands/http/origins.ts";
 
 export const ROLES = ["api", "dispatcher", "projector", "read-api"] as const;
 export type Role = (typeof ROLES)[number];
@@ -33,6 +34,10 @@ export interface Config {
   maxWorkerSlots: number;
   /** Largest result or progress details a worker may report, in bytes of JSON. */
   maxResultBytes: number;
+  /** Browser origins allowed to call the HTTP API cross-site (CORS, WebSocket); none by default. */
+  corsOrigins: string[];
+  /** Trust pages served from loopback on any port (development: `taskstream dev`). */
+  allowLoopbackOrigins: boolean;
 }
 
 /** Each setting: its flag, its environment variable, its default and its parser. */
@@ -85,6 +90,12 @@ const SETTINGS = {
     String(1024 * 1024),
     int("max-result-bytes", 1024, 64 * 1024 * 1024),
   ],
+  "cors-origins": ["TASKSTREAM_CORS_ORIGINS", "", origins],
+  "allow-loopback-origins": [
+    "TASKSTREAM_ALLOW_LOOPBACK_ORIGINS",
+    "false",
+    (v: string) => v === "true" || v === "1",
+  ],
   graphiql: ["TASKSTREAM_GRAPHIQL", "false", (v: string) => v === "true" || v === "1"],
   "log-level": ["TASKSTREAM_LOG_LEVEL", "info", String],
 } as const;
@@ -131,6 +142,8 @@ export function loadConfig(
     maxBacklog: value("max-backlog"),
     maxWorkerSlots: value("max-worker-slots"),
     maxResultBytes: value("max-result-bytes"),
+    corsOrigins: value("cors-origins"),
+    allowLoopbackOrigins: value("allow-loopback-origins"),
   };
 }
 
@@ -186,6 +199,14 @@ function int(field: string, min: number, max: number) {
       ]);
     return n;
   };
+}
+
+function origins(value: string): string[] {
+  try {
+    return parseOrigins(value);
+  } catch (error) {
+    throw new ValidationError([{ field: "cors-origins", reason: (error as Error).message }]);
+  }
 }
 
 function port(field: string) {

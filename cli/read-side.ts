@@ -8,6 +8,7 @@ import type { TasksProjector } from "../projections/tasks-projector.ts";
 import type { SchedulesProjector } from "../projections/schedules/schedules-projector.ts";
 import type { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
 import { ProjectionStalledError } from "../projections/poison.ts";
+import type { OriginPolicy } from "../commands/http/origins.ts";
 
 export interface ReadSide {
   projector: TasksProjector | null;
@@ -90,6 +91,7 @@ export async function registerReadApi(
     redis: Redis;
     store: EventStore;
     graphiql: boolean;
+    origins: OriginPolicy;
     commands?: TaskCommands;
     scheduleCommands?: ScheduleCommands;
   },
@@ -102,6 +104,7 @@ export async function registerReadApi(
     redis: deps.redis,
     prefix: deps.store.prefix,
     graphiql: deps.graphiql,
+    origins: deps.origins,
     getTaskFromLog: taskFromLog(deps.store),
     commands: deps.commands,
     scheduleCommands: deps.scheduleCommands,

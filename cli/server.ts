@@ -5,7 +5,8 @@ import pg from "pg";
 import { Etcd3 } from "etcd3";
 import { EventStore } from "../commands/event-store/event-store.ts";
 import { TaskCommands } from "../commands/task-commands.ts";
-import { httpErrorHandler } from "../commands/http/errors.ts";
+import { httpErrorHandler, notFoundHandler } from "../commands/http/errors.ts";
+import { httpSecurity } from "../commands/http/security.ts";
 import { taskRoutes } from "../commands/http/task-routes.ts";
 import { taskService } from "../commands/grpc/task-service.ts";
 import { Dispatcher } from "../dispatcher/dispatcher.ts";
@@ -53,8 +54,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
     dedupWindowMs: config.dedupWindowMs,
   });
   const metrics = createMetrics();
-  const http = Fastify({ logger: { level: config.logLevel }, bodyLimit: config.maxPayloadBytes + 64 * 1024 });
+  const http = Fastify({
+    logger: { level: config.logLevel },
+    bodyLimit: config.maxPayloadBytes + 64 * 1024,
+    // A bad URL or an over-long path parameter: answered in the error shape of every other refusal.
+    frameworkErrors: (error, _request, reply) => void httpErrorHandler(error, _request, reply),
+  });
   http.setErrorHandler(httpErrorHandler);
+  http.setNotFoundHandler(notFoundHandler);
+  const origins = { allowed: config.corsOrigins, allowLoopback: config.allowLoopbackOrigins };
+  await http.register(httpSecurity, origins);
   const grpc = new Server({
     "grpc.max_receive_message_length": Math.max(config.maxPayloadBytes, config.maxResultBytes) + 64 * 1024,
   });
@@ -161,6 +170,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         redis,
         store,
         graphiql: config.graphiql,
+        origins,
         commands,
         scheduleCommands,
       });

@@ -71,14 +71,14 @@ describe("command API over REST and gRPC", () => {
   it("deduplicates by idempotency key across REST and gRPC: 200 with the first id", async () => {
     const key = `key-${Date.now()}`;
     const first = await rest("POST", "/v1/tasks", { type: "echo", idempotencyKey: key });
-    const second = await rest("POST", "/v1/tasks", { type: "echo", idempotencyKey: key, payload: "other" });
+    const second = await rest("POST", "/v1/tasks", { idempotencyKey: key, type: "echo" });
     expect(first.statusCode).toBe(201);
     expect(second.statusCode).toBe(200);
     expect(second.json()).toEqual({ id: first.json<{ id: string }>().id, deduplicated: true });
     const viaGrpc = await grpcCall<unknown, SubmitTaskResponse>("submitTask", {
       task: spec({ idempotencyKey: key }),
     });
-    expect(viaGrpc).toEqual({ id: first.json<{ id: string }>().id, deduplicated: true });
+    expect(viaGrpc).toEqual({ id: first.json<{ id: string }>().id, deduplicated: true, conflict: false });
   });
 
   it("rejects bad input with 400 naming every bad field, and writes nothing", async () => {

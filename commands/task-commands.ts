@@ -1,6 +1,8 @@
+import { createHash } from "node:crypto";
 import { newId } from "./ids.ts";
 import {
   ConcurrencyError,
+  IdempotencyConflictError,
   jsonTextProblem,
   NotFoundError,
   ValidationError,
@@ -25,6 +27,11 @@ import { toTaskSpec, type SubmissionLimits, type TraceContext } from "./validati
 export interface SubmitResult {
   id: string;
   deduplicated: boolean;
+  /**
+   * In a batch: the idempotency key was first used for a request with other fields; nothing was
+   * written and `id` is the first request's task. (A single submission throws IdempotencyConflictError.)
+   */
+  conflict?: boolean;
 }
 
 export interface CommandOptions {
@@ -43,6 +50,8 @@ export class TaskCommands {
   private readonly store: EventStore;
   private readonly limits: SubmissionLimits;
   private readonly options: CommandOptions;
+  /** The hash of the request each keyed spec was validated from (a retry hashes the same). */
+  private readonly requestHashes = new WeakMap<TaskSpec, string>();
 
   constructor(store: EventStore, limits: SubmissionLimits, options: CommandOptions = {}) {
     this.store = store;
@@ -53,7 +62,9 @@ export class TaskCommands {
   /** Validates and submits one task. */
   async submit(input: unknown, trace: TraceContext, now = Date.now()): Promise<SubmitResult> {
     await this.refreshSettings();
-    const [result] = await this.submitValidated([this.validate(input, trace, "", now)], now);
+    const spec = this.validate(input, trace, "", now);
+    const [result] = await this.submitValidated([spec], now);
+    if (result!.conflict) throw new IdempotencyConflictError(spec.idempotencyKey ?? "", result!.id);
     return result!;
   }
 
@@ -75,7 +86,9 @@ export class TaskCommands {
   validate(input: unknown, trace: TraceContext, pathPrefix = "", now = Date.now()): TaskSpec {
     const type = (input as { type?: unknown } | null)?.type;
     const retryDefaults = typeof type === "string" ? this.options.settings?.queue(type)?.retry : null;
-    return toTaskSpec(input, this.limits, trace, pathPrefix, { now, retryDefaults });
+    const spec = toTaskSpec(input, this.limits, trace, pathPrefix, { now, retryDefaults });
+    if (spec.idempotencyKey !== null) this.requestHashes.set(spec, requestHash(input));
+    return spec;
   }
 
   /** Submits tasks already validated, concurrently (the appends are pipelined to Redis), if their queues admit them. */
@@ -119,10 +132,20 @@ export class TaskCommands {
     const slot = spec.idempotencyKey === null ? randomSlot() : slotOfKey(spec.idempotencyKey);
     const id = withSlot(newId(now), slot);
     const events = decide({ type: "SubmitTask", data: { spec, now } }, fold([]));
-    const result = await this.store.append(id, 0, events, { idempotencyKey: spec.idempotencyKey });
-    const deduplicated = result.kind === "deduplicated";
-    this.options.onSubmitted?.(spec, deduplicated);
-    return { id: deduplicated ? result.taskId : id, deduplicated };
+    const hash = this.requestHashes.get(spec);
+    const result = await this.store.append(id, 0, events, {
+      idempotencyKey: spec.idempotencyKey,
+      requestHash: hash,
+    });
+    if (result.kind === "appended") {
+      this.options.onSubmitted?.(spec, false);
+      return { id, deduplicated: false };
+    }
+    const conflict = hash !== undefined && result.requestHash !== null && result.requestHash !== hash;
+    if (!conflict) this.options.onSubmitted?.(spec, true);
+    return conflict
+      ? { id: result.taskId, deduplicated: true, conflict }
+      : { id: result.taskId, deduplicated: true };
   }
 
   private async load(id: string): Promise<TaskState> {
@@ -157,6 +180,23 @@ function checkReason(reason: string): void {
       ? `must be at most ${MAX_REASON_LENGTH} characters`
       : jsonTextProblem(reason);
   if (problem) throw new ValidationError([{ field: "reason", reason: problem }]);
+}
+
+/**
+ * The request a keyed submission came with, as a stable hash: its fields as sent (object keys
+ * sorted), so a retry of the same request matches and a different request under the same key
+ * does not. Trace context is not part of the request.
+ */
+export function requestHash(input: unknown): string {
+  const canonical = JSON.stringify(input, (_key, value: unknown) =>
+    value !== null && typeof value === "object" && !Array.isArray(value)
+      ? Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : value,
+  );
+  return createHash("sha256")
+    .update(canonical ?? "null")
+    .digest("base64url")
+    .slice(0, 22);
 }
 
 function randomSlot(): number {

@@ -16,6 +16,8 @@ export function assignmentMessage(taskId: string, state: TaskState): Assignment 
     traceparent: spec.traceparent ?? "",
     tracestate: spec.tracestate ?? "",
     lastDetailsJson: state.lastDetails === null ? "" : JSON.stringify(state.lastDetails),
-    maxAttempts: spec.retry.maxAttempts,
+    // The attempts this task may run in all (a revival raises it above the policy's).
+    maxAttempts: state.attemptBudget,
+    heartbeatTimeoutMs: spec.timeouts.heartbeatMs ?? 0,
   };
 }

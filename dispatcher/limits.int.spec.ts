@@ -89,6 +89,7 @@ describe("rate and concurrency limits", () => {
     await again.register(["sticky"], {
       slots: 10,
       workerId,
+      resumeToken: w.resumeToken,
       active: held.map((a) => ({ taskId: a.taskId, attempt: a.attempt })),
     });
     await expect(again.next("assignment", 800)).rejects.toThrow(/no assignment/);

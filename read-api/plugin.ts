@@ -13,6 +13,8 @@ import { dispatchResolvers } from "./resolvers/dispatch-stats.ts";
 import { mutationResolvers } from "./resolvers/mutations.ts";
 import type { TaskCommands } from "../commands/task-commands.ts";
 import { TaskUpdatesFeed } from "./task-updates.ts";
+import { graphiqlRoutes } from "./graphiql.ts";
+import { originAllowed, sameOrigin, type OriginPolicy } from "../commands/http/origins.ts";
 import { DEFAULT_QUERY_LIMITS, queryLimitsRule, type QueryLimits } from "./limits/query-cost.ts";
 import {
   chargeResponse,
@@ -38,6 +40,8 @@ export interface ReadApiOptions {
   commands?: TaskCommands;
   /** The schedule command layer, for the schedule mutations; without it they answer an error. */
   scheduleCommands?: ScheduleCommands;
+  /** Browser origins whose pages may open subscriptions (WebSocket); the server's own always may. */
+  origins?: OriginPolicy;
   /** Bounds on each document (cost, aliases, depth); defaults in limits/query-cost.ts. */
   queryLimits?: QueryLimits;
   /** Bounds on each request's time and answer; defaults in limits/request-limits.ts. */
@@ -92,8 +96,20 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
         { Task: { events: eventsLoader(pool) } },
         ...extensions.map((extension) => extension.loaders),
       ) as MercuriusLoaders,
-      subscription: true,
-      graphiql,
+      subscription: {
+        // A page of another origin must not open subscriptions with the user's network position:
+        // the WebSocket handshake's Origin is judged like a CORS request (commands/http/origins.ts).
+        verifyClient: (info, next) => {
+          const origin = info.req.headers.origin;
+          const policy = options.origins ?? { allowed: [], allowLoopback: false };
+          const ok =
+            origin === undefined ||
+            sameOrigin(origin, info.req.headers.host) ||
+            originAllowed(origin, policy);
+          next(ok, ok ? undefined : 403, ok ? undefined : `origin ${origin} is not allowed`);
+        },
+      },
+      graphiql: false,
       // Batched queries would multiply every limit by the batch's length.
       allowBatchedQueries: false,
       // The cost of a document depends on its variables (`first: $n`), so each request is validated
@@ -114,6 +130,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
           context,
         ),
     });
+    if (graphiql) await graphqlApp.register(graphiqlRoutes);
     graphqlApp.addHook("onClose", (_instance, done) => {
       feed.close();
       done();

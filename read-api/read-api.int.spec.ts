@@ -265,7 +265,22 @@ describe("read API over GraphQL", () => {
     });
   });
 
-  it("serves GraphiQL when asked", async () => {
-    expect((await app.inject({ method: "GET", url: "/graphiql" })).statusCode).toBe(200);
+  it("serves GraphiQL when asked, every file from this server (it works offline)", async () => {
+    const page = await app.inject({ method: "GET", url: "/graphiql" });
+    expect(page.statusCode).toBe(200);
+    const script = await app.inject({ method: "GET", url: "/graphiql/main.js" });
+    expect(script.statusCode).toBe(200);
+    for (const text of [page.body, script.body])
+      expect(text).not.toMatch(/unpkg|jsdelivr|https?:\/\/(?!localhost)/);
+    const assets = [...new Set(script.body.match(/\/graphiql\/vendor\/[\w.-]+/g) ?? [])];
+    expect(assets).toHaveLength(4);
+    for (const asset of assets) {
+      const file = await app.inject({ method: "GET", url: asset });
+      expect(file.statusCode, asset).toBe(200);
+      expect(file.body.length).toBeGreaterThan(1000);
+    }
+    expect((await app.inject({ method: "GET", url: "/graphiql/vendor/../../package.json" })).statusCode).toBe(
+      404,
+    );
   });
 });

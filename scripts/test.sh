@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
-# The test command: `npm test` runs typecheck, lint, format check and every tier; `npm run test:unit`,
-# `test:int` and `test:e2e` run one tier. Installs Node 24 and the npm packages when missing and,
-# for the tiers that need them, starts the local Redis, etcd and PostgreSQL (scripts/services.sh).
+# The test command: `npm test` runs typecheck, lint, format check, the Go and Python SDKs' checks, the
+# deploy checks and every tier; `npm run test:unit`, `test:int`, `test:e2e`, `test:go`
+# (sdk/go/test.sh), `test:python` (sdk/python/test.sh) and `test:deploy` (deploy/check.sh) run one part. Installs Node 24 and the npm packages when missing
+# and, for the tiers that need them, starts the local Redis, etcd and PostgreSQL (scripts/services.sh).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$ROOT"
 tier="${1:-all}"
 
 # Local services unless URLs are given, or a Docker engine answers (then Testcontainers starts them).
-if [ "$tier" != "unit" ] && [ -z "${TASKSTREAM_REDIS_URL:-}" ] && ! docker info >/dev/null 2>&1; then
+case "$tier" in unit | go | python | deploy) needs_services=0 ;; *) needs_services=1 ;; esac
+if [ "$needs_services" = 1 ] && [ -z "${TASKSTREAM_REDIS_URL:-}" ] && ! docker info >/dev/null 2>&1; then
   bash scripts/services.sh start
   load_service_env
 fi
 
 case "$tier" in
   unit | int | e2e) exec npx vitest run --project "$tier" ;;
+  go) exec bash sdk/go/test.sh ;;
+  python) exec bash sdk/python/test.sh ;;
+  deploy) exec bash deploy/check.sh ;;
   all)
     echo "taskstream: typecheck"
     npx tsc --noEmit -p .
@@ -22,9 +27,13 @@ case "$tier" in
     npx eslint --max-warnings 0 .
     echo "taskstream: format"
     npx prettier --check --log-level warn .
+    echo "taskstream: go sdk (generated code, gofmt, vet, unit tests)"
+    bash sdk/go/test.sh
+    echo "taskstream: python sdk (generated code, ruff, mypy, unit tests)"
+    bash sdk/python/test.sh
     echo "taskstream: deploy checks (helm, kubeconform, promtool, hadolint)"
     bash deploy/check.sh
     exec npx vitest run
     ;;
-  *) echo "usage: scripts/test.sh [unit|int|e2e]" >&2; exit 2 ;;
+  *) echo "usage: scripts/test.sh [unit|int|e2e|go|python|deploy]" >&2; exit 2 ;;
 esac

@@ -11,7 +11,12 @@ import { startTelemetry } from "../../observability/telemetry.ts";
 export async function dev(argv: string[]): Promise<void> {
   const telemetry = startTelemetry();
   const { values } = parseFlags(argv);
-  const config = loadConfig({ host: "127.0.0.1", graphiql: "true", ...values });
+  const config = loadConfig({
+    host: "127.0.0.1",
+    graphiql: "true",
+    "allow-loopback-origins": "true",
+    ...values,
+  });
   await migrateUrl(config.pgUrl);
   const server = await startServer(config);
   const worker = startDemoWorker(server.grpcAddress);

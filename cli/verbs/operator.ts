@@ -11,10 +11,12 @@ const apiBase = (value: string | undefined) =>
   ).replace(/\/$/, "");
 
 async function call(method: string, url: string, body?: unknown): Promise<unknown> {
+  // State-changing calls always say JSON (the API refuses them otherwise; docs/http-security.md).
+  const sendsBody = body !== undefined || method !== "GET";
   const response = await fetch(url, {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: sendsBody ? { "content-type": "application/json" } : {},
+    body: sendsBody ? JSON.stringify(body ?? {}) : undefined,
   });
   const text = await response.text();
   const parsed: unknown = text ? JSON.parse(text) : null;

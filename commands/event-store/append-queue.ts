@@ -7,6 +7,8 @@ export interface QueuedAppend {
   /** type, JSON data, type, JSON data, … */
   fields: string[];
   idemKey: string | null;
+  /** Hash of the request that came with the idempotency key ("" when none). */
+  requestHash: string;
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
 }

@@ -6,6 +6,7 @@ const append = (taskId: string): QueuedAppend => ({
   expectedVersion: 0,
   fields: [],
   idemKey: null,
+  requestHash: "",
   resolve: () => undefined,
   reject: () => undefined,
 });

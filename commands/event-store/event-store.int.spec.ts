@@ -86,6 +86,7 @@ describe("EventStore on a real Redis", () => {
     });
     expect(await store.append(secondId, 0, [submitted], { idempotencyKey: key })).toEqual({
       kind: "deduplicated",
+      requestHash: null,
       taskId: firstId,
     });
     expect(await store.readTask(secondId)).toHaveLength(0);
@@ -138,7 +139,10 @@ describe("EventStore on a real Redis", () => {
       ...fresh.map((id) => own.append(id, 0, [submitted, assigned(1)])),
     ]);
     expect(conflict.status === "rejected" && conflict.reason instanceof ConcurrencyError).toBe(true);
-    expect(dedup).toEqual({ status: "fulfilled", value: { kind: "deduplicated", taskId: keyed } });
+    expect(dedup).toEqual({
+      status: "fulfilled",
+      value: { kind: "deduplicated", taskId: keyed, requestHash: null },
+    });
     expect(appended.every((r) => r.status === "fulfilled" && r.value.kind === "appended")).toBe(true);
     for (const id of fresh.slice(0, 5)) {
       expect((await own.readTask(id)).map((e) => e.version)).toEqual([1, 2]);

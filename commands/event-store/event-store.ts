@@ -46,6 +46,8 @@ export interface AppendOptions {
   epoch?: number;
   /** Deduplicates a submission (expected version 0) inside the dedup window. */
   idempotencyKey?: string | null;
+  /** A hash of the request the key came with, kept with the key to tell a retry from a reuse. */
+  requestHash?: string;
 }
 
 /** An event of type `E` as read back from the log: for TaskEvent this is exactly StoredEvent. */
@@ -59,7 +61,9 @@ export type StoredOf<E> = E & {
 };
 
 export type AppendResult =
-  { kind: "appended"; version: number; streamIds: string[] } | { kind: "deduplicated"; taskId: string };
+  | { kind: "appended"; version: number; streamIds: string[] }
+  /** `requestHash`: what the key's first request was stored with (null for keys stored without one). */
+  | { kind: "deduplicated"; taskId: string; requestHash: string | null };
 
 /**
  * The event log on Redis Streams: a fixed number of partition streams, every append atomic, in a
@@ -122,7 +126,8 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
       ? idempotencyKey(options.idempotencyKey, this.partitions, this.prefix)
       : null;
     return new Promise((resolve, reject) => {
-      const append = { taskId, expectedVersion, fields, idemKey, resolve, reject };
+      const requestHash = options.requestHash ?? "";
+      const append = { taskId, expectedVersion, fields, idemKey, requestHash, resolve, reject };
       this.queue.push(this.partitionOf(taskId), options.epoch, append);
     });
   }
@@ -139,7 +144,13 @@ export class EventStore<E extends { type: string; data: unknown } = TaskEvent> {
     for (const append of appends) {
       const history = taskHistoryKey(append.taskId, this.partitions, this.prefix);
       keyArgs.push(history, append.idemKey ?? history);
-      args.push(append.taskId, append.expectedVersion, append.idemKey ? 1 : 0, append.fields.length / 2);
+      args.push(
+        append.taskId,
+        append.expectedVersion,
+        append.idemKey ? 1 : 0,
+        append.requestHash,
+        append.fields.length / 2,
+      );
       for (const field of append.fields) args.push(field);
     }
     let reply: Awaited<ReturnType<ScriptedRedis["tsAppendBatch"]>>;
@@ -233,9 +244,11 @@ function settle(append: QueuedAppend, reply: TaskReply): void {
     case -1:
       append.reject(new ConcurrencyError(append.taskId, append.expectedVersion, Number(value)));
       return;
-    case -2:
-      append.resolve({ kind: "deduplicated", taskId: String(value) });
+    case -2: {
+      const [taskId = "", requestHash] = String(value).split(" ");
+      append.resolve({ kind: "deduplicated", taskId, requestHash: requestHash ?? null });
       return;
+    }
     default:
       append.reject(unexpected(reply));
   }

@@ -17,6 +17,7 @@ export const GRPC_STATUS: Record<ErrorCode, status> = {
   RESOURCE_EXHAUSTED: status.RESOURCE_EXHAUSTED,
   UNAVAILABLE: status.UNAVAILABLE,
   UNIMPLEMENTED: status.UNIMPLEMENTED,
+  IDEMPOTENCY_CONFLICT: status.ALREADY_EXISTS,
 };
 
 /** A gRPC error for any thrown value; validation errors carry `field-errors` JSON in the trailers. */

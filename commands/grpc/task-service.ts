@@ -44,9 +44,12 @@ export function taskService(
     }),
     submitTask: unary(async (call) => {
       const input = submissionFromMessage(call.request.task, "task.");
-      return withSubmissionSpan("taskstream.submit", traceHeaders(call), (trace) =>
-        commands.submit(input, trace),
+      const { id, deduplicated } = await withSubmissionSpan(
+        "taskstream.submit",
+        traceHeaders(call),
+        (trace) => commands.submit(input, trace),
       );
+      return { id, deduplicated, conflict: false };
     }),
     submitTasks: unary(async (call) => {
       const tasks = call.request.tasks;
@@ -59,7 +62,13 @@ export function taskService(
         );
         return commands.submitValidated(specs);
       });
-      return { results };
+      return {
+        results: results.map(({ id, deduplicated, conflict }) => ({
+          id,
+          deduplicated,
+          conflict: conflict ?? false,
+        })),
+      };
     }),
     getTask: unary(async (call) => taskMessage(await commands.get(call.request.id))),
     cancelTask: unary(async (call) => ({

@@ -17,7 +17,31 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   RESOURCE_EXHAUSTED: 429,
   UNAVAILABLE: 503,
   UNIMPLEMENTED: 501,
+  IDEMPOTENCY_CONFLICT: 409,
 };
+
+/** Codes for the HTTP layer's own refusals (Fastify's), in the same body shape as ours. */
+const STATUS_CODE: Record<number, string> = {
+  400: "BAD_REQUEST",
+  404: "NOT_FOUND",
+  405: "METHOD_NOT_ALLOWED",
+  406: "NOT_ACCEPTABLE",
+  408: "REQUEST_TIMEOUT",
+  413: "PAYLOAD_TOO_LARGE",
+  414: "URI_TOO_LONG",
+  415: "UNSUPPORTED_MEDIA_TYPE",
+  431: "HEADERS_TOO_LARGE",
+};
+
+/** Unknown routes answer in the error shape every other refusal has. */
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return reply.status(404).send({
+    error: {
+      code: "NOT_FOUND",
+      message: `no route ${request.method} ${shorten(request.url.split("?")[0]!)}`,
+    },
+  });
+}
 
 export interface ErrorBody {
   error: { code: string; message: string; fields?: { field: string; reason: string }[] };
@@ -48,14 +72,16 @@ export function httpErrorHandler(
       fastifyError.code === "FST_ERR_CTP_EMPTY_JSON_BODY"
         ? [{ field: "(body)", reason: fastifyError.message }]
         : undefined;
-    return reply.status(fastifyError.statusCode).send({
-      error: {
-        code: fields ? "VALIDATION" : String(fastifyError.code ?? "BAD_REQUEST"),
-        message: fastifyError.message,
-        fields,
-      },
-    });
+    const code = fields ? "VALIDATION" : (STATUS_CODE[fastifyError.statusCode] ?? "BAD_REQUEST");
+    // Fastify's messages may quote the request (a 5,000-character path): keep them short.
+    return reply
+      .status(fastifyError.statusCode)
+      .send({ error: { code, message: shorten(fastifyError.message), fields } });
   }
   request.log.error({ err: error }, "request failed");
   return reply.status(500).send({ error: { code: "INTERNAL", message: "internal error" } });
+}
+
+function shorten(text: string, max = 300): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }

@@ -8,7 +8,8 @@ export type ErrorCode =
   | "PAYLOAD_TOO_LARGE"
   | "RESOURCE_EXHAUSTED"
   | "UNAVAILABLE"
-  | "UNIMPLEMENTED";
+  | "UNIMPLEMENTED"
+  | "IDEMPOTENCY_CONFLICT";
 
 export class TaskstreamError extends Error {
   readonly code: ErrorCode;
@@ -67,5 +68,17 @@ export class ResourceExhaustedError extends TaskstreamError {
   constructor(message: string, retryAfterMs: number) {
     super("RESOURCE_EXHAUSTED", message);
     this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** An idempotency key already used, inside the dedup window, for a request with other fields. */
+export class IdempotencyConflictError extends TaskstreamError {
+  readonly taskId: string;
+  constructor(key: string, taskId: string) {
+    super(
+      "IDEMPOTENCY_CONFLICT",
+      `idempotencyKey "${key}" was used for a different request (task ${taskId}); use a new key for a new request`,
+    );
+    this.taskId = taskId;
   }
 }

@@ -7,7 +7,8 @@
   KEYS[2]            the partition's fencing epoch       ts:{pN}:epoch
   KEYS[3]            the partition's dispatcher intake   ts:{pN}:intake (written only when ARGV[4] is '1')
   KEYS[2+2i]         task i's history list               ts:{pN}:task:<id>
-  KEYS[3+2i]         task i's idempotency key            ts:{pN}:idem:<key> (read only when it has one)
+  KEYS[3+2i]         task i's idempotency key            ts:{pN}:idem:<key> (read only when it has one);
+                     its value is "<task id> <request hash>" (older values: "<task id>")
 
   ARGV[1]            writer's fencing epoch ('' for unfenced writers: the command API)
   ARGV[2]            dedup window in ms
@@ -16,13 +17,13 @@
                      dispatcher follows the intake for the events it did not write itself;
                      docs/dispatcher-intake.md)
   then, per task i:  task id, expected version ('-1' skips the check), has idempotency key (0|1),
-                     n, then type and data of each of its n events
+                     the request's hash ('' when none), n, then type and data of each of its n events
 
   The fencing check holds for the whole call. Returns {-3, highest epoch} when a writer with a
   higher epoch has written here (nothing is appended), else {1, r1, …, rm} with per task:
     {1, new version, stream id…}   appended
     {-1, actual version}           version conflict (optimistic concurrency)
-    {-2, existing task id}         deduplicated: the key already names a task
+    {-2, existing value}           deduplicated: the key already names a task ("<id> <hash>")
 ]]
 if ARGV[1] ~= '' then
   local epoch = tonumber(ARGV[1])
@@ -38,8 +39,9 @@ local out = {1}
 local a = 5
 for i = 1, tasks do
   local history, idem = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
-  local task_id, expected, has_idem, n = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
-  local first = a + 4
+  local task_id, expected, has_idem = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
+  local hash, n = ARGV[a + 3], tonumber(ARGV[a + 4])
+  local first = a + 5
   a = first + 2 * n
   local version = redis.call('LLEN', history)
   local existing = has_idem == '1' and redis.call('GET', idem)
@@ -48,7 +50,11 @@ for i = 1, tasks do
   elseif existing then
     out[#out + 1] = {-2, existing}
   else
-    if has_idem == '1' then redis.call('SET', idem, task_id, 'PX', window) end
+    if has_idem == '1' then
+      local value = task_id
+      if hash ~= '' then value = task_id .. ' ' .. hash end
+      redis.call('SET', idem, value, 'PX', window)
+    end
     local result = {1, tostring(version + n)}
     for e = 0, n - 1 do
       version = version + 1

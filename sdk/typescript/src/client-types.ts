@@ -44,6 +44,11 @@ export interface SubmitResult {
   id: string;
   /** True when the idempotency key matched an earlier task, whose id this is; nothing was written. */
   deduplicated: boolean;
+  /**
+   * From `submitMany` only: the key was first used for a request with other fields; nothing was
+   * written and `id` is that request's task. (`submit` rejects with ALREADY_EXISTS instead.)
+   */
+  conflict?: boolean;
 }
 
 /** A task's current state, with payload and result parsed from JSON. */

@@ -45,6 +45,14 @@ export class TaskstreamError extends Error {
   }
 }
 
+/** The error a single submission gets when its idempotency key was first used for another request. */
+function conflictError(key: string, taskId: string): TaskstreamError {
+  const details = `idempotencyKey "${key}" was used for a different request (task ${taskId}); use a new key for a new request`;
+  return new TaskstreamError(
+    Object.assign(new Error(details), { code: grpcStatus.ALREADY_EXISTS, details, metadata: new Metadata() }),
+  );
+}
+
 /** Options of a `TaskstreamClient`. */
 export interface ClientOptions {
   /** host:port of any Taskstream API process. */
@@ -99,7 +107,10 @@ export class TaskstreamClient {
   async submit(spec: SubmitSpec): Promise<SubmitResult> {
     const task = toTaskSpec(spec);
     if (this.coalescer === null || Object.keys(traceHeaders()).length > 0) return this.submitOne(task);
-    return this.coalescer.submit(task);
+    const result = await this.coalescer.submit(task);
+    // Sent in a batch, a reused key comes back flagged; alone it is ALREADY_EXISTS: the same to callers.
+    if (result.conflict) throw conflictError(task.idempotencyKey, result.id);
+    return { id: result.id, deduplicated: result.deduplicated };
   }
 
   /** Submits many tasks in one call: all are validated before any is written. */
@@ -118,7 +129,9 @@ export class TaskstreamClient {
     const { results } = await this.unary<SubmitTasksResponse>((md, o, cb) =>
       this.client.submitTasks({ tasks }, md, o, cb),
     );
-    return results.map(({ id, deduplicated }) => ({ id, deduplicated }));
+    return results.map(({ id, deduplicated, conflict }) =>
+      conflict ? { id, deduplicated, conflict } : { id, deduplicated },
+    );
   }
 
   /** A task's current state; rejects with code NOT_FOUND when unknown. */

@@ -164,7 +164,8 @@ export class Connection {
     }
     // A registered stream that broke: its dispatcher probably still leads, so try it again first.
     // One that never registered (unreachable, refused) or that lost leadership: the next address.
-    const notLeader = status?.code === grpcStatus.UNAVAILABLE && status.details === "not leader";
+    // "not leader", or "not leader: <why>" from a dispatcher that just lost its lease.
+    const notLeader = status?.code === grpcStatus.UNAVAILABLE && status.details.startsWith("not leader");
     const resumeRefused = !wasRegistered && status?.code === grpcStatus.PERMISSION_DENIED;
     if (resumeRefused) this.options.onResumeRefused?.(status.details);
     // A refused resume: the same dispatcher at once, now as a new worker.

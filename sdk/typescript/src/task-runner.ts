@@ -2,6 +2,7 @@ import type { Assignment } from "../../../proto/gen/taskstream/v1/workers.ts";
 import { CancelledError, DeadlineExceededError, describeError } from "./errors.ts";
 import { parseJson, toJson } from "./json.ts";
 import { withTaskSpan } from "./tracing.ts";
+import { HeartbeatThrottle } from "./heartbeat-throttle.ts";
 import type { AttemptFailure, Handler, TaskContext } from "./types.ts";
 
 /** How an attempt ended: a result to report as completed, or a failure. */
@@ -21,7 +22,7 @@ export class AttemptRun {
   readonly attempt: number;
   private readonly assignment: Assignment;
   private readonly handler: Handler;
-  private readonly onProgress: (detailsJson: string) => void;
+  private readonly heartbeats: HeartbeatThrottle;
   private readonly controller = new AbortController();
   private deadlineTimer: NodeJS.Timeout | null = null;
   private cancelRequested = false;
@@ -34,7 +35,7 @@ export class AttemptRun {
     this.taskId = assignment.taskId;
     this.attempt = assignment.attempt;
     this.handler = handler;
-    this.onProgress = onProgress;
+    this.heartbeats = new HeartbeatThrottle(assignment.heartbeatTimeoutMs, onProgress);
   }
 
   /** Aborts the signal because the dispatcher cancelled the attempt; a later throw reports cancelled. */
@@ -80,7 +81,9 @@ export class AttemptRun {
         this.handler(payload, this.context(traceparent)),
       );
       try {
-        return { kind: "completed", result, resultJson: toJson(result) };
+        const completed: Outcome = { kind: "completed", result, resultJson: toJson(result) };
+        this.heartbeats.cancel();
+        return completed;
       } catch (error) {
         const message = `result is not JSON-serializable: ${describeError(error).message}`;
         return this.failed({ message, errorType: "INVALID_RESULT", nonRetryable: true });
@@ -94,9 +97,15 @@ export class AttemptRun {
   }
 
   private failed(error: { message: string; errorType: string; nonRetryable: boolean }): Outcome {
+    // The latest progress goes out before the failure: the next attempt starts from it.
+    this.heartbeats.flush();
     // Cancelled only when the dispatcher asked: a deadline or shutdown abort is an ordinary failure
     // to retry, whereas cancelled = true ends a task whose cancellation was requested.
     const failure = { taskId: this.taskId, attempt: this.attempt, ...error, cancelled: this.cancelRequested };
+    // Stopped by its deadline: the type the dispatcher records when its own timer fires first, so
+    // the outcome does not depend on which of the two reaches the log first.
+    if (!this.cancelRequested && this.controller.signal.reason instanceof DeadlineExceededError)
+      failure.errorType = "START_TO_CLOSE_TIMEOUT";
     return { kind: "failed", failure };
   }
 
@@ -129,7 +138,7 @@ export class AttemptRun {
       lastDetails,
       heartbeat: (details?: unknown) => {
         // A report about a finished attempt would only be rejected as stale.
-        if (!this.settled) this.onProgress(toJson(details));
+        if (!this.settled) this.heartbeats.beat(toJson(details));
       },
     };
   }

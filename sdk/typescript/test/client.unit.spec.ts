@@ -43,15 +43,23 @@ const service: TaskServiceServer = {
   submitTask: (call, callback) => {
     calls.push({ method: "submitTask", request: call.request, metadata: call.metadata });
     if (call.request.task?.type === "bad") return callback(invalid);
+    if (call.request.task?.idempotencyKey === "reused")
+      return callback({ code: status.ALREADY_EXISTS, details: "used for a different request (task first)" });
     const own = call.request.task?.type === "own" ? `own:${call.request.task.payloadJson}` : "new-id";
-    callback(null, { id: own, deduplicated: call.request.task?.idempotencyKey === "seen" });
+    callback(null, { id: own, deduplicated: call.request.task?.idempotencyKey === "seen", conflict: false });
   },
   submitTasks: (call, callback) => {
     calls.push({ method: "submitTasks", request: call.request, metadata: call.metadata });
     if (call.request.tasks.some((t) => t.type === "bad")) return callback(invalid);
     const id = (t: { type: string; payloadJson: string }, i: number) =>
       t.type === "own" ? `own:${t.payloadJson}` : `id-${i}`;
-    callback(null, { results: call.request.tasks.map((t, i) => ({ id: id(t, i), deduplicated: false })) });
+    callback(null, {
+      results: call.request.tasks.map((t, i) =>
+        t.idempotencyKey === "reused"
+          ? { id: "first", deduplicated: true, conflict: true }
+          : { id: id(t, i), deduplicated: false, conflict: false },
+      ),
+    });
   },
   getTask: (call, callback) =>
     call.request.id === "t1" ? callback(null, task) : callback(notFound(call.request.id)),
@@ -146,6 +154,24 @@ describe("TaskstreamClient", () => {
       },
     });
     expect(calls[0]?.metadata.get("traceparent")).toEqual([]);
+  });
+
+  it("rejects a coalesced submission whose key was used for another request, and flags it in submitMany", async () => {
+    await expect(client.submit({ type: "a", idempotencyKey: "reused" })).rejects.toMatchObject({
+      status: "ALREADY_EXISTS",
+    });
+    // Two at once share one SubmitTasks call: the reused key comes back flagged, and is an error too.
+    const [reused, other] = await Promise.allSettled([
+      client.submit({ type: "a", idempotencyKey: "reused" }),
+      client.submit({ type: "b" }),
+      client.submit({ type: "c" }),
+    ]);
+    expect(reused).toMatchObject({ status: "rejected", reason: { status: "ALREADY_EXISTS" } });
+    expect(other).toMatchObject({ status: "fulfilled" });
+    expect(await client.submitMany([{ type: "a", idempotencyKey: "reused" }, { type: "b" }])).toEqual([
+      { id: "first", deduplicated: true, conflict: true },
+      { id: "id-1", deduplicated: false },
+    ]);
   });
 
   it("submits many in one call", async () => {

@@ -87,6 +87,7 @@ export class FakeStream {
       tracestate: "",
       lastDetailsJson: "",
       maxAttempts: 3,
+      heartbeatTimeoutMs: 0,
       ...fields,
     };
     this.send({ $case: "assignment", value: assignment });

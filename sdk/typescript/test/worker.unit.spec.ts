@@ -205,6 +205,7 @@ describe("Worker: batched reports", () => {
               tracestate: "",
               lastDetailsJson: "",
               maxAttempts: 3,
+              heartbeatTimeoutMs: 0,
             },
           },
         })),

@@ -75,6 +75,11 @@ export interface SubmitTaskRequest {
 export interface SubmitTaskResponse {
   id: string;
   deduplicated: boolean;
+  /**
+   * In SubmitTasks: the idempotency key was first used for a request with other fields; nothing was
+   * written and id is that first request's task. (SubmitTask answers ALREADY_EXISTS instead.)
+   */
+  conflict: boolean;
 }
 
 export interface SubmitTasksRequest {
@@ -1013,7 +1018,7 @@ export const SubmitTaskRequest: MessageFns<SubmitTaskRequest> = {
 };
 
 function createBaseSubmitTaskResponse(): SubmitTaskResponse {
-  return { id: "", deduplicated: false };
+  return { id: "", deduplicated: false, conflict: false };
 }
 
 export const SubmitTaskResponse: MessageFns<SubmitTaskResponse> = {
@@ -1023,6 +1028,9 @@ export const SubmitTaskResponse: MessageFns<SubmitTaskResponse> = {
     }
     if (message.deduplicated !== false) {
       writer.uint32(16).bool(message.deduplicated);
+    }
+    if (message.conflict !== false) {
+      writer.uint32(24).bool(message.conflict);
     }
     return writer;
   },
@@ -1056,6 +1064,14 @@ export const SubmitTaskResponse: MessageFns<SubmitTaskResponse> = {
             message.deduplicated = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.conflict = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1072,6 +1088,7 @@ export const SubmitTaskResponse: MessageFns<SubmitTaskResponse> = {
     return {
       id: isSet(object.id) ? globalThis.String(object.id) : "",
       deduplicated: isSet(object.deduplicated) ? globalThis.Boolean(object.deduplicated) : false,
+      conflict: isSet(object.conflict) ? globalThis.Boolean(object.conflict) : false,
     };
   },
 
@@ -1083,6 +1100,9 @@ export const SubmitTaskResponse: MessageFns<SubmitTaskResponse> = {
     if (message.deduplicated !== false) {
       obj.deduplicated = message.deduplicated;
     }
+    if (message.conflict !== false) {
+      obj.conflict = message.conflict;
+    }
     return obj;
   },
 
@@ -1093,6 +1113,7 @@ export const SubmitTaskResponse: MessageFns<SubmitTaskResponse> = {
     const message = createBaseSubmitTaskResponse();
     message.id = object.id ?? "";
     message.deduplicated = object.deduplicated ?? false;
+    message.conflict = object.conflict ?? false;
     return message;
   },
 };
@@ -2809,7 +2830,8 @@ export type TaskServiceService = typeof TaskServiceService;
 export const TaskServiceService = {
   /**
    * Submits one task. An idempotency key seen inside the dedup window answers the first task's id
-   * with deduplicated = true and writes nothing.
+   * with deduplicated = true and writes nothing; ALREADY_EXISTS when the key was first used for a
+   * request with other fields.
    */
   submitTask: {
     path: "/taskstream.v1.TaskService/SubmitTask" as const,
@@ -2897,7 +2919,8 @@ export const TaskServiceService = {
 export interface TaskServiceServer extends UntypedServiceImplementation {
   /**
    * Submits one task. An idempotency key seen inside the dedup window answers the first task's id
-   * with deduplicated = true and writes nothing.
+   * with deduplicated = true and writes nothing; ALREADY_EXISTS when the key was first used for a
+   * request with other fields.
    */
   submitTask: handleUnaryCall<SubmitTaskRequest, SubmitTaskResponse>;
   /** Submits many tasks in one call; every task is validated before any is written. */
@@ -2917,7 +2940,8 @@ export interface TaskServiceServer extends UntypedServiceImplementation {
 export interface TaskServiceClient extends Client {
   /**
    * Submits one task. An idempotency key seen inside the dedup window answers the first task's id
-   * with deduplicated = true and writes nothing.
+   * with deduplicated = true and writes nothing; ALREADY_EXISTS when the key was first used for a
+   * request with other fields.
    */
   submitTask(
     request: SubmitTaskRequest,

@@ -101,6 +101,10 @@ export interface AttemptFailed {
   taskId: string;
   attempt: number;
   message: string;
+  /**
+   * The error's type. A handler stopped by its deadline is reported as START_TO_CLOSE_TIMEOUT, the
+   * type the dispatcher records when its own timer fires first.
+   */
   errorType: string;
   /** The error must not be retried: the task is dead-lettered at once. */
   nonRetryable: boolean;
@@ -161,6 +165,12 @@ export interface Assignment {
   /** Details the previous attempt recorded with its last heartbeat. */
   lastDetailsJson: string;
   maxAttempts: number;
+  /**
+   * The task's heartbeat timeout (timeouts.heartbeat_ms): an attempt silent this long is failed with
+   * HEARTBEAT_TIMEOUT. 0 when the task has none. SDKs throttle progress to at most one message per
+   * 80% of it (per 30 s when it is 0), sending the latest details at the end of each window.
+   */
+  heartbeatTimeoutMs: number;
 }
 
 export interface Assignment_MetadataEntry {
@@ -1854,6 +1864,7 @@ function createBaseAssignment(): Assignment {
     tracestate: "",
     lastDetailsJson: "",
     maxAttempts: 0,
+    heartbeatTimeoutMs: 0,
   };
 }
 
@@ -1894,6 +1905,9 @@ export const Assignment: MessageFns<Assignment> = {
     }
     if (message.maxAttempts !== 0) {
       writer.uint32(96).int32(message.maxAttempts);
+    }
+    if (message.heartbeatTimeoutMs !== 0) {
+      writer.uint32(104).int64(message.heartbeatTimeoutMs);
     }
     return writer;
   },
@@ -2010,6 +2024,14 @@ export const Assignment: MessageFns<Assignment> = {
             message.maxAttempts = reader.int32();
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.heartbeatTimeoutMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2073,6 +2095,11 @@ export const Assignment: MessageFns<Assignment> = {
         : isSet(object.max_attempts)
           ? globalThis.Number(object.max_attempts)
           : 0,
+      heartbeatTimeoutMs: isSet(object.heartbeatTimeoutMs)
+        ? globalThis.Number(object.heartbeatTimeoutMs)
+        : isSet(object.heartbeat_timeout_ms)
+          ? globalThis.Number(object.heartbeat_timeout_ms)
+          : 0,
     };
   },
 
@@ -2120,6 +2147,9 @@ export const Assignment: MessageFns<Assignment> = {
     if (message.maxAttempts !== 0) {
       obj.maxAttempts = Math.round(message.maxAttempts);
     }
+    if (message.heartbeatTimeoutMs !== 0) {
+      obj.heartbeatTimeoutMs = Math.round(message.heartbeatTimeoutMs);
+    }
     return obj;
   },
 
@@ -2148,6 +2178,7 @@ export const Assignment: MessageFns<Assignment> = {
     message.tracestate = object.tracestate ?? "";
     message.lastDetailsJson = object.lastDetailsJson ?? "";
     message.maxAttempts = object.maxAttempts ?? 0;
+    message.heartbeatTimeoutMs = object.heartbeatTimeoutMs ?? 0;
     return message;
   },
 };

@@ -1,0 +1,1 @@
+"""The Python conformance worker of tests/conformance/SPEC.md: ``python -m taskstream.conformance``."""
