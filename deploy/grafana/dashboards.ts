@@ -210,7 +210,9 @@ export function overview() {
     .row("Leadership and dependencies")
     .add({
       title: "Leader and epoch per dispatcher",
-      description: "Which pod leads (1) and the fencing epoch it leads every partition with.",
+      description:
+        "Which pod leads (1, left axis) and the fencing epoch it leads every partition with (right axis).",
+      rightAxis: "^epoch",
       targets: [
         { expr: `max by (pod) (taskstream_dispatcher_leader{job=~"$job"})`, legendFormat: "leader {{pod}}" },
         { expr: `max by (pod) (taskstream_dispatcher_epoch{job=~"$job"})`, legendFormat: "epoch {{pod}}" },

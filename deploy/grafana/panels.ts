@@ -35,6 +35,8 @@ export interface PanelSpec {
   width?: number;
   min?: number;
   max?: number;
+  /** Series whose legend matches this regular expression are drawn against a right-hand axis. */
+  rightAxis?: string;
 }
 
 /** Lays out rows of panels and numbers them. */
@@ -80,7 +82,17 @@ export class Layout {
         refId: String.fromCharCode(65 + i),
         datasource: DATASOURCE,
       })),
-      fieldConfig: { defaults, overrides: [] },
+      fieldConfig: {
+        defaults,
+        overrides: spec.rightAxis
+          ? [
+              {
+                matcher: { id: "byRegexp", options: spec.rightAxis },
+                properties: [{ id: "custom.axisPlacement", value: "right" }],
+              },
+            ]
+          : [],
+      },
       options:
         kind === "stat"
           ? { reduceOptions: { calcs: ["lastNotNull"], fields: "", values: false }, colorMode: "value" }
