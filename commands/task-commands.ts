@@ -16,11 +16,11 @@ import {
   type TaskSpec,
   type TaskState,
 } from "../domain/task/index.ts";
-import type { EventStore } from "./event-store/event-store.ts";
-import type { StoredEvent } from "./event-store/stream-format.ts";
-import { taskView, type TaskView } from "./task-view.ts";
-import type { Admission } from "./queues/backlog.ts";
-import type { QueueSettingsStore } from "./queues/queue-settings.ts";
+import type { EventStore } from "../event-store/event-store.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
+import { taskView, type TaskView } from "../domain/task/view.ts";
+import type { Admission } from "../queues/admission.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { mapAllOrFail } from "./validation/collect.ts";
 import { toTaskSpec, type SubmissionLimits, type TraceContext } from "./validation/task-spec.ts";
 

@@ -1,9 +1,9 @@
 import type { Redis } from "ioredis";
-import type { EventStore } from "../commands/event-store/event-store.ts";
-import type { TaskEvent } from "../domain/task/index.ts";
+import type { Logger } from "../observability/log.ts";
+import type { DispatcherMetrics } from "../observability/metrics.ts";
+import type { EventStore } from "../event-store/event-store.ts";
 import type { WorkerRegistry } from "./worker-registry.ts";
-import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
-import type { DispatchStats } from "./stats.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 
 export interface DispatcherConfig {
   heartbeatIntervalMs: number;
@@ -17,27 +17,6 @@ export interface DispatcherConfig {
   maxWorkerSlots: number;
   /** Largest result or progress details a worker may report, in bytes of JSON. */
   maxResultBytes: number;
-}
-
-export interface DispatcherMetrics {
-  /**
-   * Events the leader appended for one task of `type`; `assignedAt` is when the task's current
-   * attempt was handed out, when this term did it (an attempt's result then gives its run time).
-   */
-  recordEvents(events: TaskEvent[], task: { type: string; assignedAt?: number }): void;
-  scheduleToStart(type: string, seconds: number): void;
-  queueDepth(depthByPriority: readonly number[]): void;
-  /** The leader's view once a second: waiting tasks per type, workers and their slots. */
-  dispatchStats(stats: DispatchStats, now: number): void;
-  workerLost(reason: string): void;
-  /** Leading with `epoch`, or not leading (null): only a leader reports queues and workers. */
-  leadership(epoch: number | null): void;
-}
-
-export interface Logger {
-  info(object: object, message: string): void;
-  warn(object: object, message: string): void;
-  error(object: object, message: string): void;
 }
 
 /** What a dispatcher term needs from its surroundings. */

@@ -1,15 +1,17 @@
 import type { Etcd3 } from "etcd3";
 import type { Redis } from "ioredis";
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
-import type { EventStore } from "../commands/event-store/event-store.ts";
+import type { EventStore } from "../event-store/event-store.ts";
 import type {
   DispatcherMessage,
   WorkerMessage,
   WorkerServiceServer,
 } from "../proto/gen/taskstream/v1/workers.ts";
-import type { DispatcherConfig, DispatcherMetrics, Logger } from "./context.ts";
+import type { DispatcherConfig } from "./context.ts";
+import type { Logger } from "../observability/log.ts";
+import type { DispatcherMetrics } from "../observability/metrics.ts";
 import { Leadership } from "./leadership.ts";
-import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { Term } from "./term.ts";
 import type { Scheduler } from "./schedules/scheduler.ts";
 import { WorkerRegistry } from "./worker-registry.ts";

@@ -10,8 +10,8 @@ import {
   type TaskEvent,
   type TaskState,
 } from "../domain/task/index.ts";
-import type { EventStore } from "../commands/event-store/event-store.ts";
-import type { StoredEvent } from "../commands/event-store/stream-format.ts";
+import type { EventStore } from "../event-store/event-store.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
 
 export interface Execution {
   state: TaskState;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { EventStore } from "../commands/event-store/event-store.ts";
+import type { EventStore } from "../event-store/event-store.ts";
 import type { TaskEvent } from "../domain/task/index.ts";
 import { on } from "../projections/testing/read-model-fixture.ts";
 import { TaskTable } from "./task-table.ts";

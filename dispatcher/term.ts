@@ -9,8 +9,8 @@ import {
   type TaskEvent,
   type TaskState,
 } from "../domain/task/index.ts";
-import type { EventStore } from "../commands/event-store/event-store.ts";
-import { tailPartitions } from "../commands/event-store/tail.ts";
+import type { EventStore } from "../event-store/event-store.ts";
+import { tailPartitions } from "../event-store/tail.ts";
 import type { Register, WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
 import { ReadyQueue, type ReadyTask } from "./ready-queue.ts";
 import { TaskTable } from "./task-table.ts";
@@ -21,7 +21,8 @@ import { assignmentMessage } from "./assignment.ts";
 import { matchPass } from "./matching.ts";
 import { reportAck, reportCommand } from "./worker-reports.ts";
 import { DispatchLimits } from "./limits.ts";
-import { computeStats, publishStats } from "./stats.ts";
+import { computeStats } from "./stats.ts";
+import { publishStats } from "../queues/dispatch-stats.ts";
 
 /** How long a start report waits for its attempt's result, to be written with it. */
 const START_COALESCE_MS = 100;

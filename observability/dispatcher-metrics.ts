@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { MAX_PRIORITY } from "../domain/task/index.ts";
-import type { DispatcherMetrics } from "../dispatcher/context.ts";
+import type { DispatcherMetrics } from "./metrics.ts";
 
 /**
  * The dispatcher's metrics. Counters count what this process appended while it led; gauges of

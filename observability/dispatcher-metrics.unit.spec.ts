@@ -7,7 +7,8 @@ import {
   initialState,
   type TaskSpec,
 } from "../domain/task/index.ts";
-import { computeStats, type DispatchStats } from "../dispatcher/stats.ts";
+import { computeStats } from "../dispatcher/stats.ts";
+import type { DispatchStats } from "../queues/dispatch-stats.ts";
 import { createDispatcherMetrics } from "./dispatcher-metrics.ts";
 
 const spec = (type: string, runAt: number | null): TaskSpec => ({

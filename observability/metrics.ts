@@ -1,5 +1,23 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { TaskEvent } from "../domain/task/index.ts";
+import type { DispatchStats } from "../queues/dispatch-stats.ts";
 import { createDispatcherMetrics } from "./dispatcher-metrics.ts";
+
+/** What the dispatcher reports to the metrics (observability/dispatcher-metrics.ts). */
+export interface DispatcherMetrics {
+  /**
+   * Events the leader appended for one task of `type`; `assignedAt` is when the task's current
+   * attempt was handed out, when this term did it (an attempt's result then gives its run time).
+   */
+  recordEvents(events: TaskEvent[], task: { type: string; assignedAt?: number }): void;
+  scheduleToStart(type: string, seconds: number): void;
+  queueDepth(depthByPriority: readonly number[]): void;
+  /** The leader's view once a second: waiting tasks per type, workers and their slots. */
+  dispatchStats(stats: DispatchStats, now: number): void;
+  workerLost(reason: string): void;
+  /** Leading with `epoch`, or not leading (null): only a leader reports queues and workers. */
+  leadership(epoch: number | null): void;
+}
 
 /** Every Taskstream metric, on one registry served at /metrics. */
 export function createMetrics(registry = new Registry()) {

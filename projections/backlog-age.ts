@@ -1,6 +1,6 @@
 import type pg from "pg";
-import type { EventStore } from "../commands/event-store/event-store.ts";
-import { streamIdTime } from "../commands/event-store/stream-format.ts";
+import type { EventStore } from "../event-store/event-store.ts";
+import { streamIdTime } from "../event-store/stream-format.ts";
 import { STREAM_START } from "./checkpoints.ts";
 
 /**

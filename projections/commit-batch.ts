@@ -1,6 +1,6 @@
 import type pg from "pg";
-import type { EventStore } from "../commands/event-store/event-store.ts";
-import type { StoredEvent } from "../commands/event-store/stream-format.ts";
+import type { EventStore } from "../event-store/event-store.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
 import { advanceCheckpoints, type CheckpointMove } from "./checkpoints.ts";
 import { findGaps, foldBatch, rowsFromHistory, type FoldResult } from "./fold-batch.ts";
 import type { RowCache } from "./row-cache.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TaskEvent } from "../domain/task/index.ts";
-import type { StoredEvent } from "../commands/event-store/stream-format.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
 import { compareStreamIds } from "./checkpoints.ts";
 import { findGaps, foldBatch } from "./fold-batch.ts";
 import type { TaskRow } from "./task-row.ts";

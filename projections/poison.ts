@@ -1,4 +1,4 @@
-import type { StoredEvent } from "../commands/event-store/stream-format.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
 
 /**
  * Errors a projector meets when it writes a batch fall in two kinds. A transient one (PostgreSQL

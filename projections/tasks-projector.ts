@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import type { EventStore } from "../commands/event-store/event-store.ts";
-import { streamIdTime, type StoredEvent } from "../commands/event-store/stream-format.ts";
-import { tailPartitions } from "../commands/event-store/tail.ts";
+import type { EventStore } from "../event-store/event-store.ts";
+import { streamIdTime, type StoredEvent } from "../event-store/stream-format.ts";
+import { tailPartitions } from "../event-store/tail.ts";
 import { compareStreamIds, loadCheckpoints, STREAM_START, type CheckpointMove } from "./checkpoints.ts";
 import { commitBatch } from "./commit-batch.ts";
 import { taskUpdatesChannel, type TaskRow } from "./task-row.ts";

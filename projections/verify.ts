@@ -1,6 +1,6 @@
 import type pg from "pg";
 import { fold, type TaskState } from "../domain/task/index.ts";
-import type { EventStore } from "../commands/event-store/event-store.ts";
+import type { EventStore } from "../event-store/event-store.ts";
 import { STREAM_START } from "./checkpoints.ts";
 import type { TaskRow } from "./task-row.ts";
 import { loadTasks } from "./task-table.ts";

@@ -1,5 +1,5 @@
 import { fold } from "../domain/task/index.ts";
-import type { EventStore } from "../commands/event-store/event-store.ts";
+import type { EventStore } from "../event-store/event-store.ts";
 import { rowFromState, type TaskRow } from "../projections/task-row.ts";
 
 /**

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { NotFoundError, ValidationError, evolve, initialState } from "../../domain/task/index.ts";
-import { EventStore } from "../../commands/event-store/event-store.ts";
+import { EventStore } from "../../event-store/event-store.ts";
 import { CONFIG_OPTIONS, loadConfig } from "../config.ts";
 
 /** Audit verbs: they read the log itself, the source of truth, not any projection of it. */

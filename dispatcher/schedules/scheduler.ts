@@ -10,25 +10,24 @@ import {
   type ScheduleState,
 } from "../../domain/schedule/index.ts";
 import { ConcurrencyError, StaleEpochError } from "../../domain/task/index.ts";
-import type { EventStore } from "../../commands/event-store/event-store.ts";
-import { partitionKeys } from "../../commands/event-store/keys.ts";
-import { tailPartitions } from "../../commands/event-store/tail.ts";
-import { ScheduleIndex } from "../../commands/schedules/schedule-index.ts";
+import type { EventStore } from "../../event-store/event-store.ts";
+import { partitionKeys } from "../../event-store/keys.ts";
+import { tailPartitions } from "../../event-store/tail.ts";
+import { ScheduleIndex } from "../../event-store/schedule-index.ts";
 import {
   SCHEDULE_PARTITION,
   type ScheduleStore,
   type StoredScheduleEvent,
-} from "../../commands/schedules/schedule-store.ts";
-import type { TaskCommands } from "../../commands/task-commands.ts";
-import type { Logger } from "../context.ts";
-import { submitFiring } from "./firing.ts";
+} from "../../event-store/schedule-store.ts";
+import type { Logger } from "../../observability/log.ts";
+import { submitFiring, type TaskSubmitter } from "./firing.ts";
 
 export interface SchedulerOptions {
   store: ScheduleStore;
   /** Its `duplicate()` becomes the blocking tail's connection. */
   redis: Redis;
   /** Submits each firing's task (validation, admission, idempotency) like any producer. */
-  tasks: TaskCommands;
+  tasks: TaskSubmitter;
   log: Logger;
   /** The clock (tests may move it); Date.now by default. */
   now?: () => number;

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { v7 as uuidv7 } from "uuid";
 import type { ScheduleEvent } from "../../domain/schedule/index.ts";
-import { scheduleStore, type ScheduleStore } from "../../commands/schedules/schedule-store.ts";
+import { scheduleStore, type ScheduleStore } from "../../event-store/schedule-store.ts";
 import { createReadModelFixture, type ReadModelFixture } from "../testing/read-model-fixture.ts";
 import { SchedulesProjector } from "./schedules-projector.ts";
 

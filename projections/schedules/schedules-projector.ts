@@ -2,13 +2,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import type pg from "pg";
 import { evolve, fold, initialState } from "../../domain/schedule/index.ts";
-import type { EventStore } from "../../commands/event-store/event-store.ts";
-import { tailPartitions } from "../../commands/event-store/tail.ts";
+import type { EventStore } from "../../event-store/event-store.ts";
+import { tailPartitions } from "../../event-store/tail.ts";
 import {
   SCHEDULE_PARTITION,
   type ScheduleStore,
   type StoredScheduleEvent,
-} from "../../commands/schedules/schedule-store.ts";
+} from "../../event-store/schedule-store.ts";
 import { advanceCheckpoints, compareStreamIds, loadCheckpoints, STREAM_START } from "../checkpoints.ts";
 import type { Queryable } from "../task-table.ts";
 import { insertScheduleEvents, loadSchedules, upsertSchedules, type ScheduleRow } from "./schedule-table.ts";

@@ -8,7 +8,7 @@ import {
   type TaskEvent,
   type TaskSpec,
 } from "../../domain/task/index.ts";
-import { EventStore } from "../../commands/event-store/event-store.ts";
+import { EventStore } from "../../event-store/event-store.ts";
 import { migrate } from "../../migrations/migrate.ts";
 import { testServices, uniquePrefix } from "../../tests/support/services.ts";
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
 import { TaskCommands } from "../../commands/task-commands.ts";
 import { ScheduleCommands } from "../../commands/schedules/schedule-commands.ts";
-import { scheduleStore } from "../../commands/schedules/schedule-store.ts";
+import { scheduleStore } from "../../event-store/schedule-store.ts";
 import { Scheduler } from "../../dispatcher/schedules/scheduler.ts";
 import { firingKey } from "../../dispatcher/schedules/firing.ts";
 import { SchedulesProjector } from "../../projections/schedules/schedules-projector.ts";

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { Worker } from "../../sdk/typescript/src/index.ts";
-import { EventStore } from "../../commands/event-store/event-store.ts";
+import { EventStore } from "../../event-store/event-store.ts";
 import { TaskCommands } from "../../commands/task-commands.ts";
 import { fold, type TaskState } from "../../domain/task/index.ts";
 import { eventually } from "../support/server.ts";

@@ -1,4 +1,5 @@
-import type { Json, TaskError, TaskState } from "../domain/task/index.ts";
+import type { Json, TaskError } from "./spec.ts";
+import type { TaskState } from "./state.ts";
 
 /** A task as the command API shows it (REST body, and the fields of the gRPC Task message). */
 export interface TaskView {

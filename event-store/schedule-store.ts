@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
-import type { ScheduleEvent } from "../../domain/schedule/index.ts";
-import { EventStore, type StoredOf } from "../event-store/event-store.ts";
+import type { ScheduleEvent } from "../domain/schedule/index.ts";
+import { EventStore, type StoredOf } from "./event-store.ts";
 
 /** The schedules' event log: one stream of its own, apart from the task partitions. */
 export type ScheduleStore = EventStore<ScheduleEvent>;

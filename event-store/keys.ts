@@ -1,4 +1,4 @@
-import { partitionOfTaskId, slotOfKey } from "../../domain/task/index.ts";
+import { partitionOfTaskId, slotOfKey } from "../domain/task/index.ts";
 
 /**
  * Redis key layout. Every key of a partition carries the hash tag `{p<N>}`, so one partition lives

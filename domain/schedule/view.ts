@@ -1,4 +1,5 @@
-import { nextFireAt, type ScheduleState, type TaskTemplate } from "../../domain/schedule/index.ts";
+import { nextFireAt, type ScheduleState } from "./state.ts";
+import type { TaskTemplate } from "./events.ts";
 
 /** A schedule as the command API shows it (REST body; the gRPC Schedule message; GraphQL mutation results). */
 export interface ScheduleView {

@@ -10,8 +10,8 @@ import {
   withSlot,
   type TaskEvent,
   type TaskSpec,
-} from "../../domain/task/index.ts";
-import { testServices, uniquePrefix } from "../../tests/support/services.ts";
+} from "../domain/task/index.ts";
+import { testServices, uniquePrefix } from "../tests/support/services.ts";
 import { EventStore } from "./event-store.ts";
 
 const spec: TaskSpec = {

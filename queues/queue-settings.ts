@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { identifierProblem, ValidationError, type RetryPolicy } from "../../domain/task/index.ts";
+import { identifierProblem, ValidationError, type RetryPolicy } from "../domain/task/index.ts";
 
 /** Run-time settings of a queue (a task type): dispatch rate, admission limit, retry defaults. */
 export interface QueueSettings {

@@ -6,7 +6,7 @@ import {
   TaskstreamError,
   partitionOfTaskId,
   type TaskEvent,
-} from "../../domain/task/index.ts";
+} from "../domain/task/index.ts";
 import { idempotencyKey, partitionKeys, taskHistoryKey } from "./keys.ts";
 import { parseEntry, type StoredEvent } from "./stream-format.ts";
 import { AppendQueue, type QueuedAppend } from "./append-queue.ts";

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { v7 as uuidv7 } from "uuid";
-import { StaleEpochError } from "../../domain/task/index.ts";
-import { on } from "../../projections/testing/read-model-fixture.ts";
-import { testServices, uniquePrefix } from "../../tests/support/services.ts";
+import { StaleEpochError } from "../domain/task/index.ts";
+import { on } from "../projections/testing/read-model-fixture.ts";
+import { testServices, uniquePrefix } from "../tests/support/services.ts";
 import { EventStore } from "./event-store.ts";
 import { tailPartitions } from "./tail.ts";
 import type { StoredEvent } from "./stream-format.ts";

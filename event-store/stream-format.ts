@@ -1,4 +1,4 @@
-import type { RecordedEvent } from "../../domain/task/index.ts";
+import type { RecordedEvent } from "../domain/task/index.ts";
 
 /** An event read back from a partition stream, with its stream entry id (its position in the log). */
 export type StoredEvent = RecordedEvent & {

@@ -1,4 +1,4 @@
-import { evolve, initialState, type ScheduleState } from "../../domain/schedule/index.ts";
+import { evolve, initialState, type ScheduleState } from "../domain/schedule/index.ts";
 import { SCHEDULE_PARTITION, type ScheduleStore, type StoredScheduleEvent } from "./schedule-store.ts";
 
 /**

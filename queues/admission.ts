@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { ResourceExhaustedError } from "../../domain/task/index.ts";
+import { ResourceExhaustedError } from "../domain/task/index.ts";
 import type { QueueSettingsStore } from "./queue-settings.ts";
 
 /**
