@@ -48,7 +48,7 @@ function reportProjectorError(log: Logger, metrics: Metrics, projector: string, 
   log.warn({ err: error, projector }, "projection batch failed; retrying");
 }
 
-/** Starts the projector that folds the log into PostgreSQL, feeding its lag and throughput to the metrics. */
+/** Starts the projector that folds the log into PostgreSQL, feeding its lag, errors and backlog to the metrics. */
 export async function startProjector(deps: {
   store: EventLog;
   redis: Redis;
@@ -71,6 +71,9 @@ export async function startProjector(deps: {
     },
   });
   await projector.start();
+  const { projectionBacklogAgeSeconds } = await import("../projections/backlog-age.ts");
+  deps.metrics.projectionBacklog.age = () =>
+    projectionBacklogAgeSeconds(deps.store, deps.pool, projector.checkpointKey);
   return projector;
 }
 

@@ -177,7 +177,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
     }
   }
 
-  await http.register(healthRoutes(metrics.registry, checks));
+  await http.register(
+    healthRoutes(metrics.registry, checks, (check, ok) => metrics.readinessCheck.set({ check }, ok ? 1 : 0)),
+  );
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpc.bindAsync(`${config.host}:${config.grpcPort}`, ServerCredentials.createInsecure(), (error, port) =>
       error ? reject(error) : resolve(port),
@@ -185,6 +187,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   );
   const httpUrl = await http.listen({ host: config.host, port: config.httpPort });
   const grpcAddress = `${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${grpcPort}`;
+  if (dispatcher) {
+    // Behind a Kubernetes Service, a demoted leader's workers would send their next Register over
+    // the same HTTP/2 connection, back to this process, which now refuses it. Closing every
+    // connection (GOAWAY; calls in flight get 5 s) makes them connect anew, to the ready leader.
+    const bound = `${config.host}:${grpcPort}`;
+    dispatcher.leadership.on("demoted", () => grpc.drain(bound, 5000));
+  }
   if (dispatcher) {
     // The election value must be reachable by workers: use the real port when port 0 was asked for.
     await dispatcher.start(config.advertiseAddress.endsWith(":0") ? grpcAddress : config.advertiseAddress);

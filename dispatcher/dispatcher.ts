@@ -102,11 +102,13 @@ export class Dispatcher {
     this.term = term;
     try {
       await term.start();
+      if (this.term === term) this.options.metrics.leadership(epoch);
       // The same epoch fences the schedule stream; skip if demoted while the term was starting.
       if (this.term === term) await this.options.scheduler?.start(epoch);
     } catch (error) {
       this.options.log.error({ err: error, epoch }, "could not take over; stepping down");
       term.close("takeover failed");
+      this.options.metrics.leadership(null);
       await this.options.scheduler?.stop();
       if (this.term === term) this.term = null;
       const candidate = this.leadership.candidate;
@@ -116,6 +118,7 @@ export class Dispatcher {
   }
 
   private stepDown(reason: string): void {
+    this.options.metrics.leadership(null);
     void this.options.scheduler?.stop();
     const term = this.term;
     this.term = null;

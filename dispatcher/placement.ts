@@ -35,6 +35,8 @@ export class Placement {
   private readonly queued = new Map<string, number>();
   /** Tasks whose assignment is being written. */
   private readonly assigning = new Set<string>();
+  /** Task id → when this term handed out its current attempt (for the attempt's run time). */
+  private readonly assignedAtById = new Map<string, number>();
   private pumpScheduled = false;
   private refillTimer: NodeJS.Timeout | null = null;
 
@@ -69,8 +71,14 @@ export class Placement {
     this.schedule();
   }
 
+  /** When this term handed out the task's current attempt; undefined when it did not. */
+  assignedAt(taskId: string): number | undefined {
+    return this.assignedAtById.get(taskId);
+  }
+
   /** The task's attempt ended: its concurrency slot is free, and so is its worker's slot. */
   release(taskId: string): void {
+    this.assignedAtById.delete(taskId);
     this.limits.release(taskId);
     if (this.assigning.has(taskId)) return;
     if (this.options.sessions.unhold(taskId)) this.schedule();
@@ -143,8 +151,10 @@ export class Placement {
         data: { workerId: session.id, now: Date.now() },
       }));
       if (events[0]?.type !== "TaskAssigned") throw new IllegalStateError("not assigned");
-      metrics.recordEvents(events);
-      metrics.scheduleToStart.observe(Math.max(0, events[0].data.assignedAt - readyAt) / 1000);
+      const { assignedAt } = events[0].data;
+      this.assignedAtById.set(task.taskId, assignedAt);
+      metrics.recordEvents(events, { type: task.type });
+      metrics.scheduleToStart(task.type, Math.max(0, assignedAt - readyAt) / 1000);
       session.attempts.set(task.taskId, state.attempt);
       session.send({ msg: { $case: "assignment", value: assignmentMessage(task.taskId, state) } });
     } catch {

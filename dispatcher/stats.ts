@@ -33,13 +33,18 @@ export function computeStats(
 ): DispatchStats {
   const live = [...sessions];
   const backlogByType: Record<string, number> = {};
+  const dueByType: Record<string, number> = {};
+  const oldestDueAtByType: Record<string, number> = {};
   const routable = new Map<string, boolean>();
   let unroutable = 0;
   for (const state of queued) {
     if (state.status !== "QUEUED" || state.spec === null) continue;
     const { type, requires } = state.spec;
     backlogByType[type] = (backlogByType[type] ?? 0) + 1;
-    if ((state.availableAt ?? 0) > now) continue;
+    const dueAt = state.availableAt ?? 0;
+    if (dueAt > now) continue;
+    dueByType[type] = (dueByType[type] ?? 0) + 1;
+    if (dueAt < (oldestDueAtByType[type] ?? Number.POSITIVE_INFINITY)) oldestDueAtByType[type] = dueAt;
     const shape = shapeOf(type, requires);
     let ok = routable.get(shape);
     if (ok === undefined) {
@@ -52,6 +57,8 @@ export function computeStats(
     at: new Date(now).toISOString(),
     epoch,
     backlogByType,
+    dueByType,
+    oldestDueAtByType,
     unroutable,
     queueDepthByPriority: [...depth],
     workers: live.map((s) => ({

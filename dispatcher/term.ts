@@ -227,8 +227,9 @@ export class Term extends EventEmitter<TermEvents> {
     command: (state: TaskState) => TaskCommand | TaskCommand[],
   ): Promise<TaskEvent[] | null> {
     try {
-      const { events } = await this.live.execute(taskId, command);
-      this.ctx.metrics.recordEvents(events);
+      const assignedAt = this.placement.assignedAt(taskId);
+      const { state, events } = await this.live.execute(taskId, command);
+      this.ctx.metrics.recordEvents(events, { type: state.spec?.type ?? "unknown", assignedAt });
       return events;
     } catch (error) {
       if (error instanceof NotFoundError) return null;
@@ -319,7 +320,7 @@ export class Term extends EventEmitter<TermEvents> {
       this.ready.depthByPriority(),
       now,
     );
-    this.ctx.metrics.unroutable(stats.unroutable);
+    this.ctx.metrics.dispatchStats(stats, now);
     void publishStats(this.ctx.redis, this.store.prefix, stats).catch(() => undefined);
     void this.ctx.settings.refresh().then(
       () => this.placement.schedule(),
@@ -335,6 +336,7 @@ export class Term extends EventEmitter<TermEvents> {
   }
 
   private lose(session: WorkerSession, reason: string): void {
+    this.ctx.metrics.workerLost(reason);
     void this.ctx.registry.unregister(session.id);
     const attempts = session.attempts.size;
     this.ctx.log.warn({ workerId: session.id, reason, attempts }, "worker lost");

@@ -7,6 +7,10 @@ export interface DispatchStats {
   epoch: number;
   /** Waiting tasks (due or delayed) per task type: the admission limit is checked against this. */
   backlogByType: Record<string, number>;
+  /** Waiting tasks that are due (may run now) per task type: what worker autoscaling follows. */
+  dueByType: Record<string, number>;
+  /** Per task type, when its longest-waiting due task became due (epoch ms). */
+  oldestDueAtByType: Record<string, number>;
   /** Due tasks that no connected worker can run (no worker with their type and every required label). */
   unroutable: number;
   queueDepthByPriority: number[];

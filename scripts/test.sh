@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The test command: `npm test` runs typecheck, lint, format check, the Go and Python SDKs' checks and
-# every tier; `npm run test:unit`, `test:int`, `test:e2e`, `test:go` (sdk/go/test.sh) and
-# `test:python` (sdk/python/test.sh) run one part. Installs Node 24 and the npm packages when missing
+# The test command: `npm test` runs typecheck, lint, format check, the Go and Python SDKs' checks, the
+# deploy checks and every tier; `npm run test:unit`, `test:int`, `test:e2e`, `test:go`
+# (sdk/go/test.sh), `test:python` (sdk/python/test.sh) and `test:deploy` (deploy/check.sh) run one part. Installs Node 24 and the npm packages when missing
 # and, for the tiers that need them, starts the local Redis, etcd and PostgreSQL (scripts/services.sh).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -9,7 +9,7 @@ cd "$ROOT"
 tier="${1:-all}"
 
 # Local services unless URLs are given, or a Docker engine answers (then Testcontainers starts them).
-case "$tier" in unit | go | python) needs_services=0 ;; *) needs_services=1 ;; esac
+case "$tier" in unit | go | python | deploy) needs_services=0 ;; *) needs_services=1 ;; esac
 if [ "$needs_services" = 1 ] && [ -z "${TASKSTREAM_REDIS_URL:-}" ] && ! docker info >/dev/null 2>&1; then
   bash scripts/services.sh start
   load_service_env
@@ -19,6 +19,7 @@ case "$tier" in
   unit | int | e2e) exec npx vitest run --project "$tier" ;;
   go) exec bash sdk/go/test.sh ;;
   python) exec bash sdk/python/test.sh ;;
+  deploy) exec bash deploy/check.sh ;;
   all)
     echo "taskstream: typecheck"
     npx tsc --noEmit -p .
@@ -30,7 +31,9 @@ case "$tier" in
     bash sdk/go/test.sh
     echo "taskstream: python sdk (generated code, ruff, mypy, unit tests)"
     bash sdk/python/test.sh
+    echo "taskstream: deploy checks (helm, kubeconform, promtool, hadolint)"
+    bash deploy/check.sh
     exec npx vitest run
     ;;
-  *) echo "usage: scripts/test.sh [unit|int|e2e|go|python]" >&2; exit 2 ;;
+  *) echo "usage: scripts/test.sh [unit|int|e2e|go|python|deploy]" >&2; exit 2 ;;
 esac
