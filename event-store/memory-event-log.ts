@@ -72,11 +72,8 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
     events: E[],
     options: AppendOptions = {},
   ): Promise<AppendResult> {
-    try {
-      return Promise.resolve(this.appendNow(id, expectedVersion, events, options));
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+    // Applied at once, in call order (the Redis log keeps call order per partition too).
+    return new Promise((resolve) => resolve(this.appendNow(id, expectedVersion, events, options)));
   }
 
   private appendNow(id: string, expectedVersion: number, events: E[], options: AppendOptions): AppendResult {

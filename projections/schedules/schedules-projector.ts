@@ -1,6 +1,5 @@
 import type pg from "pg";
 import { evolve, fold, initialState, type ScheduleEvent } from "../../domain/schedule/index.ts";
-import type { EventLog } from "../../event-store/event-log.ts";
 import { FollowingService } from "../../event-store/following-service.ts";
 import {
   SCHEDULE_PARTITION,
