@@ -9,7 +9,7 @@ export default tseslint.config(
       ".tools/",
       ".services/",
       ".conformance/",
-      "dist/",
+      "**/dist/",
       "proto/gen/",
       "sdk/go/",
       "sdk/python/",

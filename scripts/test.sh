@@ -31,6 +31,8 @@ case "$tier" in
     npx eslint --max-warnings 0 .
     echo "taskstream: format"
     npx prettier --check --log-level warn .
+    echo "taskstream: gRPC contract (buf lint, generated code, breaking changes)"
+    bash scripts/proto-check.sh
     echo "taskstream: go sdk (generated code, gofmt, vet, unit tests)"
     bash sdk/go/test.sh
     echo "taskstream: python sdk (generated code, ruff, mypy, unit tests)"
