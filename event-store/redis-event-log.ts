@@ -1,19 +1,16 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
-import {
-  ConcurrencyError,
-  StaleEpochError,
-  TaskstreamError,
-  partitionOfTaskId,
-  type TaskEvent,
-} from "../domain/task/index.ts";
+import { TaskstreamError, partitionOfTaskId, type TaskEvent } from "../domain/task/index.ts";
 import { idempotencyKey, partitionKeys, taskHistoryKey } from "./keys.ts";
 import { parseEntry, type StoredEvent } from "./stream-format.ts";
 import { AppendQueue, type QueuedAppend } from "./append-queue.ts";
 import type { AppendOptions, AppendResult, EventLog, FollowOptions, StoredOf } from "./event-log.ts";
 import { tailPartitions } from "./tail.ts";
+import { luaPreamble, REPLY, replyError } from "./reply-codes.ts";
 
-const script = (name: string) => readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
+/** A script of lua/, with the reply codes defined (reply-codes.ts). */
+const script = (name: string) =>
+  luaPreamble() + readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
 
 /** The append script's answer for one task: code, then version or task id, then stream ids. */
 type TaskReply = (string | number)[];
@@ -138,8 +135,8 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       for (const append of appends) append.reject(error);
       return;
     }
-    if (Number(reply[0]) === -3) {
-      const error = new StaleEpochError(epoch ?? 0, Number(reply[1]));
+    if (Number(reply[0]) === REPLY.STALE_EPOCH) {
+      const error = replyError(REPLY.STALE_EPOCH, String(reply[1]), { epoch });
       for (const append of appends) append.reject(error);
       return;
     }
@@ -182,7 +179,7 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
   async trimIntake(partition: number, epoch: number, beforeId: string): Promise<number> {
     const keys = partitionKeys(partition, this.prefix);
     const [code, value] = await this.redis.tsTrimIntake(keys.epoch, keys.intake, epoch, beforeId);
-    if (Number(code) === -3) throw new StaleEpochError(epoch, Number(value));
+    if (Number(code) !== REPLY.OK) throw replyError(Number(code), value, { epoch });
     return Number(value);
   }
 
@@ -245,13 +242,13 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
 function settle(append: QueuedAppend, reply: TaskReply): void {
   const [code, value] = reply;
   switch (Number(code)) {
-    case 1:
+    case REPLY.OK:
       append.resolve({ kind: "appended", version: Number(value), streamIds: reply.slice(2).map(String) });
       return;
-    case -1:
-      append.reject(new ConcurrencyError(append.taskId, append.expectedVersion, Number(value)));
+    case REPLY.VERSION_CONFLICT:
+      append.reject(replyError(REPLY.VERSION_CONFLICT, value!, append));
       return;
-    case -2: {
+    case REPLY.DEDUPLICATED: {
       const [taskId = "", requestHash] = String(value).split(" ");
       append.resolve({ kind: "deduplicated", taskId, requestHash: requestHash ?? null });
       return;

@@ -19,23 +19,24 @@
   then, per task i:  task id, expected version ('-1' skips the check), has idempotency key (0|1),
                      the request's hash ('' when none), n, then type and data of each of its n events
 
-  The fencing check holds for the whole call. Returns {-3, highest epoch} when a writer with a
-  higher epoch has written here (nothing is appended), else {1, r1, …, rm} with per task:
-    {1, new version, stream id…}   appended
-    {-1, actual version}           version conflict (optimistic concurrency)
-    {-2, existing value}           deduplicated: the key already names a task ("<id> <hash>")
+  The fencing check holds for the whole call. Returns {STALE_EPOCH, highest epoch} when a writer
+  with a higher epoch has written here (nothing is appended), else {OK, r1, …, rm} with per task:
+    {OK, new version, stream id…}        appended
+    {VERSION_CONFLICT, actual version}   version conflict (optimistic concurrency)
+    {DEDUPLICATED, existing value}       the key already names a task ("<id> <hash>")
+  The codes are event-store/reply-codes.ts's REPLY, defined as locals when the script is loaded.
 ]]
 if ARGV[1] ~= '' then
   local epoch = tonumber(ARGV[1])
   local highest = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if epoch < highest then return {-3, tostring(highest)} end
+  if epoch < highest then return {STALE_EPOCH, tostring(highest)} end
   if epoch > highest then redis.call('SET', KEYS[2], ARGV[1]) end
 end
 
 local window = ARGV[2]
 local tasks = tonumber(ARGV[3])
 local announce = ARGV[4] == '1'
-local out = {1}
+local out = {OK}
 local a = 5
 for i = 1, tasks do
   local history, idem = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
@@ -46,16 +47,16 @@ for i = 1, tasks do
   local version = redis.call('LLEN', history)
   local existing = has_idem == '1' and redis.call('GET', idem)
   if expected >= 0 and version ~= expected then
-    out[#out + 1] = {-1, tostring(version)}
+    out[#out + 1] = {VERSION_CONFLICT, tostring(version)}
   elseif existing then
-    out[#out + 1] = {-2, existing}
+    out[#out + 1] = {DEDUPLICATED, existing}
   else
     if has_idem == '1' then
       local value = task_id
       if hash ~= '' then value = task_id .. ' ' .. hash end
       redis.call('SET', idem, value, 'PX', window)
     end
-    local result = {1, tostring(version + n)}
+    local result = {OK, tostring(version + n)}
     for e = 0, n - 1 do
       version = version + 1
       local v, kind, data = tostring(version), ARGV[first + 2 * e], ARGV[first + 2 * e + 1]

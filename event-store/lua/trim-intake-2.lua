@@ -7,8 +7,9 @@
   ARGV[1] the dispatcher's fencing epoch
   ARGV[2] the intake id it has read up to: every entry before it is dropped
 
-  Returns {-3, highest epoch} when fenced off, else {1, entries dropped}.
+  Returns {STALE_EPOCH, highest epoch} when fenced off, else {OK, entries dropped}
+  (event-store/reply-codes.ts).
 ]]
 local highest = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tonumber(ARGV[1]) < highest then return {-3, tostring(highest)} end
-return {1, redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])}
+if tonumber(ARGV[1]) < highest then return {STALE_EPOCH, tostring(highest)} end
+return {OK, redis.call('XTRIM', KEYS[2], 'MINID', ARGV[2])}
