@@ -32,7 +32,7 @@ export async function replay(argv: string[]): Promise<void> {
       const at = new Date(Number(event.streamId.split("-")[0])).toISOString();
       console.log(`v${event.version} ${at} ${event.type} ${JSON.stringify(event.data)}`);
       console.log(
-        `    → ${state.status} attempt=${state.attempt}${state.cancelRequested ? " cancel-requested" : ""}`,
+        `    → ${state.state} attempt=${state.attempt}${state.cancelRequested ? " cancel-requested" : ""}`,
       );
     }
   } finally {
