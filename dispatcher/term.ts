@@ -10,7 +10,6 @@ import {
 } from "../domain/task/index.ts";
 import type { EventLog } from "../event-store/event-log.ts";
 import type { Register, WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
-import { publishStats } from "../queues/dispatch-stats.ts";
 import { AttemptTimers } from "./attempt-timers.ts";
 import type { DispatcherContext } from "./context.ts";
 import { IntakeFollower } from "./intake-follower.ts";
@@ -321,7 +320,7 @@ export class Term extends EventEmitter<TermEvents> {
       now,
     );
     this.ctx.metrics.dispatchStats(stats, now);
-    void publishStats(this.ctx.redis, this.store.prefix, stats).catch(() => undefined);
+    void this.ctx.publishStats(stats).catch(() => undefined);
     void this.ctx.settings.refresh().then(
       () => this.placement.schedule(),
       () => undefined,
