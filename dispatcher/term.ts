@@ -35,6 +35,11 @@ export interface TermEvents {
   closed: [reason: string];
   /** A worker was lost and its attempts are being retried. */
   workerLost: [info: { workerId: string; reason: string; attempts: number }];
+  /**
+   * A sweep ran (once a second): `lost` workers were lost in it; `holdsChecked` says it also failed
+   * the attempts no live worker holds, which it does only once the term's reconnect grace is over.
+   */
+  swept: [info: { lost: number; holdsChecked: boolean }];
 }
 
 /**
@@ -52,7 +57,7 @@ export class Term extends EventEmitter<TermEvents> {
   private readonly live: LiveTasks;
   private readonly timers: AttemptTimers;
   private readonly starts: StartCoalescer;
-  private intake: IntakeFollower | null = null;
+  private follower: IntakeFollower | null = null;
   private readonly cancelSent = new Set<string>();
   private readonly failing = new Set<string>();
   private readonly abort = new AbortController();
@@ -90,6 +95,14 @@ export class Term extends EventEmitter<TermEvents> {
     return this.ctx.store;
   }
 
+  /**
+   * The follower of the partitions' intakes, from when the term leads: its `handled` events say
+   * what it folded of other writers' events (submissions, cancel requests).
+   */
+  get intake(): IntakeFollower | null {
+    return this.follower;
+  }
+
   /** The ready queue (stats, tests). */
   get ready() {
     return this.placement.ready;
@@ -122,14 +135,14 @@ export class Term extends EventEmitter<TermEvents> {
     this.startedAt = Date.now();
     this.accepting = true;
     for (const [taskId, state] of this.live.states) this.reconcile(taskId, state);
-    this.intake = new IntakeFollower(
+    this.follower = new IntakeFollower(
       this.store,
       this.epoch,
       this.live,
       new Map(partitions.map((p) => [p, heads[p]!])),
       this.ctx.log,
     );
-    await this.intake.start();
+    await this.follower.start();
     this.timers.start();
     this.sweeper = setInterval(() => this.sweep(), 1000);
     const info = { epoch: this.epoch, tasks: this.live.states.size, ready: this.ready.size };
@@ -142,7 +155,7 @@ export class Term extends EventEmitter<TermEvents> {
     this.abort.abort();
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
-    void this.intake?.stop();
+    void this.follower?.stop();
     this.placement.close();
     this.starts.close();
     this.timers.close();
@@ -298,9 +311,10 @@ export class Term extends EventEmitter<TermEvents> {
   private sweep(): void {
     const now = Date.now();
     const { heartbeatTimeoutMs, reconnectGraceMs } = this.ctx.config;
-    for (const { session, reason } of this.sessions.sweep(now, { heartbeatTimeoutMs, reconnectGraceMs }))
-      this.lose(session, reason);
-    if (now - this.startedAt > reconnectGraceMs) {
+    const lost = this.sessions.sweep(now, { heartbeatTimeoutMs, reconnectGraceMs });
+    for (const { session, reason } of lost) this.lose(session, reason);
+    const holdsChecked = now - this.startedAt > reconnectGraceMs;
+    if (holdsChecked) {
       for (const taskId of this.live.active) {
         const state = this.live.states.get(taskId);
         if (!state || this.placement.isAssigning(taskId)) continue;
@@ -310,7 +324,7 @@ export class Term extends EventEmitter<TermEvents> {
     }
     this.live.purgeTerminal(now - 30_000);
     this.timers.compact(this.live.states.size);
-    this.intake?.trim();
+    this.follower?.trim();
     this.ctx.metrics.queueDepth(this.ready.depthByPriority());
     const stats = computeStats(
       this.epoch,
@@ -325,6 +339,7 @@ export class Term extends EventEmitter<TermEvents> {
       () => this.placement.schedule(),
       () => undefined,
     );
+    this.emit("swept", { lost: lost.length, holdsChecked });
   }
 
   private *queuedStates(): Iterable<TaskState> {
