@@ -321,7 +321,7 @@ export class Term extends EventEmitter<TermEvents> {
       now,
     );
     this.ctx.metrics.dispatchStats(stats, now);
-    void publishStats(this.ctx.redis, this.store.prefix, stats).catch(() => undefined);
+    void publishStats(this.ctx.redis, this.store.prefix, this.epoch, stats).catch(() => undefined);
     void this.ctx.settings.refresh().then(
       () => this.placement.schedule(),
       () => undefined,
