@@ -24,7 +24,7 @@ export interface DispatcherContext {
   store: EventLog;
   registry: WorkerDirectory;
   settings: QueueSettingsSource;
-  /** Where the term's once-a-second stats go (Redis for real: queues/dispatch-stats.ts). */
+  /** Where the term's once-a-second stats go, fenced by its epoch (Redis for real: queues/dispatch-stats.ts). */
   publishStats(stats: DispatchStats): Promise<void>;
   config: DispatcherConfig;
   metrics: DispatcherMetrics;

@@ -94,7 +94,7 @@ export class Dispatcher {
       ...this.options,
       candidate: this.leadership.candidate,
       registry: this.registry,
-      publishStats: (stats) => publishStats(this.options.redis, this.options.store.prefix, stats),
+      publishStats: (stats) => publishStats(this.options.redis, this.options.store.prefix, epoch, stats),
       onFatal: (error) => {
         this.options.log.error({ err: error }, "dispatcher term failed; stepping down");
         const candidate = this.leadership.candidate;

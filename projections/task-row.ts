@@ -101,6 +101,8 @@ export function stateFromRow(row: TaskRow): TaskState {
     result: row.result,
     lastError: row.lastError,
     lastDetails: null,
+    progressCount: 0,
+    lastProgressAt: null,
     deadLetterReason: null,
     attemptBudget: row.maxAttempts,
     createdAt: row.createdAt,

@@ -24,6 +24,7 @@ export async function replay(argv: string[]): Promise<void> {
   try {
     const [id] = positionals;
     if (!id) throw new ValidationError([{ field: "ID", reason: "is required" }]);
+    await store.checkLayout();
     const events = await store.readTask(id);
     if (events.length === 0) throw new NotFoundError(`task ${id}`);
     let state = initialState();
@@ -45,6 +46,7 @@ export async function verify(argv: string[]): Promise<void> {
   const { config, redis, store, values } = openStore(argv);
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
   try {
+    await store.checkLayout();
     const { verifyReadModel, verifySummary } = await import("../../projections/verify.ts");
     const limit = values.limit === undefined ? undefined : Number(values.limit);
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))

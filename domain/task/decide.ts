@@ -4,6 +4,10 @@ import type { RejectionReason, TaskEvent } from "./events.ts";
 import { hasAttemptsLeft, retryDelayMs } from "./retry.ts";
 import { isTerminal, type TaskState } from "./state.ts";
 
+/** Progress events an attempt records as they come; past them, one per interval (SDKs throttle too). */
+export const MAX_PROGRESS_PER_ATTEMPT = 100;
+export const PROGRESS_INTERVAL_AFTER_CAP_MS = 60_000;
+
 /**
  * The task decider: which events a command yields against the task's current state. Pure.
  * A command that changes nothing returns []; a start, result or failure from a stale attempt is not
@@ -43,6 +47,13 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
     case "RecordProgress": {
       const { attempt, details, now, workerId } = command.data;
       if (reportRejection(state, attempt, workerId)) return [];
+      // The log keeps a bounded number of progress events per attempt: the first
+      // MAX_PROGRESS_PER_ATTEMPT as they come, then at most one per PROGRESS_INTERVAL_AFTER_CAP_MS.
+      if (
+        state.progressCount >= MAX_PROGRESS_PER_ATTEMPT &&
+        now - (state.lastProgressAt ?? 0) < PROGRESS_INTERVAL_AFTER_CAP_MS
+      )
+        return [];
       return [{ type: "TaskProgressRecorded", data: { attempt, details, at: now } }];
     }
 

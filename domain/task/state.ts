@@ -25,6 +25,9 @@ export interface TaskState {
   result: Json;
   lastError: TaskError | null;
   lastDetails: Json;
+  /** Progress events recorded for the current attempt, and when the last was (decide bounds them). */
+  progressCount: number;
+  lastProgressAt: number | null;
   deadLetterReason: string | null;
   /** The attempt number up to which the task may run: its policy's maxAttempts, raised by each revival. */
   attemptBudget: number;
@@ -45,6 +48,8 @@ export function initialState(): TaskState {
     result: null,
     lastError: null,
     lastDetails: null,
+    progressCount: 0,
+    lastProgressAt: null,
     deadLetterReason: null,
     attemptBudget: 0,
     createdAt: null,
@@ -87,13 +92,21 @@ export function evolve(state: TaskState, event: TaskEvent): TaskState {
         workerId,
         deadlineAt,
         availableAt: null,
+        progressCount: 0,
+        lastProgressAt: null,
         updatedAt: assignedAt,
       };
     }
     case "TaskStarted":
       return { ...next, state: "RUNNING", updatedAt: event.data.startedAt };
     case "TaskProgressRecorded":
-      return { ...next, lastDetails: event.data.details, updatedAt: event.data.at };
+      return {
+        ...next,
+        lastDetails: event.data.details,
+        progressCount: state.progressCount + 1,
+        lastProgressAt: event.data.at,
+        updatedAt: event.data.at,
+      };
     case "TaskSucceeded":
       return {
         ...next,

@@ -1,0 +1,21 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Redis } from "ioredis";
+import { testServices, uniquePrefix } from "../tests/support/services.ts";
+import { RedisEventLog } from "./redis-event-log.ts";
+
+describe("the log's partition count", () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = new Redis(testServices.redisUrl);
+  });
+  afterAll(() => redis.disconnect());
+
+  it("is recorded on first use, and a process with another count is refused with the fix", async () => {
+    const prefix = uniquePrefix("layout");
+    await new RedisEventLog(redis, { partitions: 8, prefix }).checkLayout();
+    await new RedisEventLog(redis, { partitions: 8, prefix }).checkLayout();
+    await expect(new RedisEventLog(redis, { partitions: 4, prefix }).checkLayout()).rejects.toThrow(
+      /has 8 partitions but this process was started with 4: start it with TASKSTREAM_PARTITIONS=8/,
+    );
+  });
+});
