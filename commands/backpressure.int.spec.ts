@@ -3,6 +3,7 @@ import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js"
 import { TaskServiceClient } from "../proto/gen/taskstream/v1/tasks.ts";
 import { eventually, startTestServer } from "../tests/support/server.ts";
 import type { RunningServer } from "../cli/server.ts";
+import { leading } from "../tests/support/signals.ts";
 
 describe("backpressure: admission limit on a queue's backlog", () => {
   let server: RunningServer;
@@ -11,7 +12,7 @@ describe("backpressure: admission limit on a queue's backlog", () => {
   beforeAll(async () => {
     server = await startTestServer({ roles: new Set(["api", "dispatcher"]) }, "backpressure");
     grpc = new TaskServiceClient(server.grpcAddress, credentials.createInsecure());
-    await eventually(() => (server.dispatcher!.leading ? true : undefined), 15_000, "leadership");
+    await leading(server.dispatcher!);
   });
   afterAll(async () => {
     grpc.close();

@@ -4,6 +4,7 @@ import { RawWorker } from "../tests/support/raw-worker.ts";
 import { eventually, startTestServer } from "../tests/support/server.ts";
 import { testServices } from "../tests/support/services.ts";
 import type { RunningServer } from "../cli/server.ts";
+import { leading } from "../tests/support/signals.ts";
 
 describe("GraphQL mutations, workers and dispatch stats", () => {
   let server: RunningServer;
@@ -17,7 +18,7 @@ describe("GraphQL mutations, workers and dispatch stats", () => {
   beforeAll(async () => {
     await migrateUrl(testServices.pgUrl);
     server = await startTestServer({}, "gql-mut");
-    await eventually(() => (server.dispatcher!.leading ? true : undefined), 15_000, "leadership");
+    await leading(server.dispatcher!);
     worker = new RawWorker(server.grpcAddress);
     await worker.register(["fatal"], { labels: { zone: "eu" } });
   });

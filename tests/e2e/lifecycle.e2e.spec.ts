@@ -9,6 +9,7 @@ import { migrateUrl } from "../../cli/verbs/migrate.ts";
 import { eventually, startTestServer } from "../support/server.ts";
 import { testServices } from "../support/services.ts";
 import type { RunningServer } from "../../cli/server.ts";
+import { leading } from "../support/signals.ts";
 
 const TASKS = 1000;
 
@@ -37,7 +38,7 @@ describe("a thousand tasks end to end", () => {
     await migrateUrl(testServices.pgUrl);
     server = await startTestServer({}, "e2e");
     grpc = new TaskServiceClient(server.grpcAddress, credentials.createInsecure());
-    await eventually(() => (server.dispatcher!.leading ? true : undefined), 20_000, "leadership");
+    await leading(server.dispatcher!, 20_000);
     for (const name of ["worker-a", "worker-b"]) {
       const worker = new Worker({
         addresses: [server.grpcAddress],

@@ -1,4 +1,6 @@
-import { on, type EventEmitter } from "node:events";
+import { on, once, type EventEmitter } from "node:events";
+import type { Dispatcher } from "../../dispatcher/dispatcher.ts";
+import type { Term } from "../../dispatcher/term.ts";
 import { evolve, fold, type TaskState } from "../../domain/task/index.ts";
 import type { EventLog } from "../../event-store/event-log.ts";
 
@@ -68,4 +70,55 @@ export async function logState(
   throw new Error(
     `task ${taskId} did not reach the awaited state within ${timeoutMs} ms (it is ${state.state})`,
   );
+}
+
+/** Resolves at the first of the given events (each emitter with the event it may announce). */
+async function first(events: [EventEmitter, string][], signal: AbortSignal): Promise<void> {
+  const done = new AbortController();
+  const either = AbortSignal.any([signal, done.signal]);
+  try {
+    await Promise.race(events.map(([emitter, name]) => once(emitter, name, { signal: either })));
+  } finally {
+    done.abort();
+  }
+}
+
+/**
+ * Resolves once `dispatcher` leads (its lease trusted, its term accepting work): at once, or when
+ * its leadership is elected and the term it starts announces `leading`. A term that closes before
+ * it leads is waited past, as the dispatcher campaigns again.
+ */
+export async function leading(dispatcher: Dispatcher, timeoutMs = 15_000): Promise<void> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    while (!dispatcher.leading) {
+      const term = dispatcher.term;
+      if (term && !term.accepting)
+        await first(
+          [
+            [term, "leading"],
+            [term, "closed"],
+          ],
+          signal,
+        );
+      else await first([[dispatcher.leadership, "elected"]], signal);
+    }
+  } catch (error) {
+    if (signal.aborted)
+      throw new Error(`the dispatcher did not lead within ${timeoutMs} ms`, { cause: error });
+    throw error;
+  }
+}
+
+/**
+ * Asks `probe` after each of the term's sweeps — when it sets its gauges and stats, once a second —
+ * until it answers (not undefined), at most `sweeps` times: for what the leader reports, not polled.
+ */
+export async function atSweep<T>(term: Term, probe: () => Promise<T | undefined>, sweeps = 10): Promise<T> {
+  for (let i = 0; i < sweeps; i++) {
+    await announced(term, "swept");
+    const answer = await probe();
+    if (answer !== undefined) return answer;
+  }
+  throw new Error(`not reported within ${sweeps} sweeps`);
 }
