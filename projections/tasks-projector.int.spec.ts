@@ -12,8 +12,11 @@ import {
   type ReadModelFixture,
 } from "./testing/read-model-fixture.ts";
 import { projectionSpec, readModelView } from "./testing/projection-spec.ts";
+import { until } from "../tests/support/signals.ts";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+/** A message the test publishes after the projector's, to know it has heard all of theirs. */
+const SENTINEL = '"end of the test\'s messages"';
 
 describe("TasksProjector", () => {
   let fx: ReadModelFixture;
@@ -254,22 +257,18 @@ describe("TasksProjector", () => {
     // Collected as they come, asserted after: an assertion inside the callback would throw into
     // the Redis client, not fail the test.
     const messages: unknown[] = [];
-    let heard!: () => void;
-    const succeededHeard = new Promise<void>((resolve) => (heard = resolve));
-    let id = "";
+    let sentinelHeard!: () => void;
+    const heard = new Promise<void>((resolve) => (sentinelHeard = resolve));
     subscriber.on("message", (_channel: string, message: string) => {
-      const rows: unknown = JSON.parse(message);
-      messages.push(rows);
-      if (
-        Array.isArray(rows) &&
-        (rows as TaskRow[]).some((row) => row.id === id && row.state === "SUCCEEDED")
-      )
-        heard();
+      if (message === SENTINEL) sentinelHeard();
+      else messages.push(JSON.parse(message));
     });
     await subscriber.subscribe(taskUpdatesChannel(fx.prefix));
     try {
       await live.start();
-      id = newTaskId();
+      const id = newTaskId();
+      // A batch is handled once its rows are published.
+      const handled = until(live, "handled", () => live.projectedEvents >= 4);
       const appended = await fx.store.append(id, 0, succeededLife(Date.now()));
       if (appended.kind !== "appended") throw new Error("not appended");
       await live.waitFor({ [fx.store.partitionOf(id)]: appended.streamIds.at(-1)! });
@@ -282,10 +281,15 @@ describe("TasksProjector", () => {
       expect(batches.reduce((n, [events]) => n + events, 0)).toBe(4);
       expect(live.lagMs).toBeGreaterThanOrEqual(0);
       expect(live.lagMs).toBeLessThan(10_000);
-      await succeededHeard;
-      // One non-empty array of rows per committed batch.
+      await handled;
+      // Published after the projector's messages, so heard after every one of them.
+      await fx.redis.publish(taskUpdatesChannel(fx.prefix), SENTINEL);
+      await heard;
+      // One non-empty array of rows per committed batch, the task's last row SUCCEEDED.
       expect(messages).toHaveLength(live.committedBatches);
       for (const rows of messages) expect(Array.isArray(rows) && rows.length > 0).toBe(true);
+      const rowsOfTask = (messages as TaskRow[][]).flat().filter((row) => row.id === id);
+      expect(rowsOfTask.at(-1)?.state).toBe("SUCCEEDED");
     } finally {
       subscriber.disconnect();
     }
