@@ -122,3 +122,16 @@ export async function atSweep<T>(term: Term, probe: () => Promise<T | undefined>
   }
   throw new Error(`not reported within ${sweeps} sweeps`);
 }
+
+/** `promise`, or a failure naming `what` when it has not settled within `timeoutMs`. */
+export async function within<T>(promise: Promise<T>, what: string, timeoutMs = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
