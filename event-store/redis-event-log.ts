@@ -21,6 +21,7 @@ interface ScriptedRedis extends Redis {
   tsAppendBatch(...args: (string | number)[]): Promise<[number, ...(TaskReply | string)[]]>;
   tsReadTask(...args: string[]): Promise<[number, ...(string | string[])[]]>;
   tsFence(key: string, epoch: number): Promise<string>;
+  tsDropArchived(...args: (string | number)[]): Promise<number[]>;
   tsTrimIntake(
     epochKey: string,
     intakeKey: string,
@@ -71,6 +72,7 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
       redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
       redis.defineCommand("tsTrimIntake", { numberOfKeys: 2, lua: script("trim-intake-2.lua") });
+      redis.defineCommand("tsDropArchived", { lua: script("drop-archived.lua") });
     }
   }
 
@@ -271,6 +273,29 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       options.signal.removeEventListener("abort", abort);
       connection.disconnect();
     }
+  }
+
+  async intakeTail(partition: number): Promise<string | null> {
+    const [oldest] = (await this.redis.xrange(this.intakeKey(partition), "-", "+", "COUNT", 1)) as [
+      string,
+      string[],
+    ][];
+    if (!oldest) return null;
+    const fields = oldest[1];
+    const at = fields.lastIndexOf("id");
+    return at >= 0 && at % 2 === 0 ? (fields[at + 1] ?? null) : oldest[0];
+  }
+
+  async dropArchived(partition: number, archived: { id: string; version: number }[]): Promise<boolean[]> {
+    if (archived.length === 0) return [];
+    const keys = [
+      this.streamKey(partition),
+      ...archived.map((a) => taskIndexKey(a.id, this.partitions, this.prefix)),
+    ];
+    const args = [archived.length, ...archived.flatMap((a) => [a.id, a.version])];
+    const [code, ...results] = await this.redis.tsDropArchived(keys.length, ...keys, ...args);
+    if (Number(code) !== REPLY.OK) throw replyError(Number(code), String(results[0]), {});
+    return results.map((removed) => Number(removed) === 1);
   }
 
   /** A task's whole history, in order (empty when the task is unknown), read a page at a time. */
