@@ -27,6 +27,9 @@ import { Scheduler } from "../dispatcher/schedules/scheduler.ts";
 import { ScheduleServiceService } from "../proto/gen/taskstream/v1/schedules.ts";
 import type { Config } from "./config.ts";
 import { listTasks, type TaskListQuery } from "../read-api/queries/task-list.ts";
+import { ArchiveStore } from "../event-store/archive/archive-store.ts";
+import { Archiver } from "../event-store/archive/archiver.ts";
+import { TaskHistory } from "../event-store/history.ts";
 
 /** A running Taskstream process: its roles, its listeners, and how to stop it. */
 export interface RunningServer {
@@ -79,6 +82,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     metrics.admissionRejected.inc(),
   );
 
+  // The archive of finished tasks' events (docs/retention-and-archive.md): read by every history.
+  const archive = new ArchiveStore(pool);
   let commands: TaskCommands | undefined;
   let scheduleCommands: ScheduleCommands | undefined;
   if (config.roles.has("api")) {
@@ -89,6 +94,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         onSubmitted: (_spec, deduplicated) => (deduplicated ? metrics.deduplicated : metrics.submitted).inc(),
         settings,
         admission,
+        history: new TaskHistory(store, archive),
       },
     );
     scheduleCommands = new ScheduleCommands(schedules, commands);
@@ -140,6 +146,18 @@ export async function startServer(config: Config): Promise<RunningServer> {
       readSide.projector = await startProjector({ store, redis, pool, metrics, log: http.log });
       const projector = readSide.projector;
       closers.push(() => projector.stop());
+      const archiver = new Archiver({
+        log: store,
+        archive,
+        pool,
+        retentionMs: config.retentionMs,
+        archiveRetentionDays: config.archiveRetentionDays,
+        intervalMs: config.archiveIntervalMs,
+        logger: http.log,
+        onArchived: (tasks) => metrics.archivedTasks.inc(tasks),
+      });
+      archiver.start();
+      closers.push(() => archiver.stop());
       checks.push({
         name: "projector",
         check: async () => {

@@ -2,6 +2,7 @@ import type { TaskEvent } from "../domain/task/index.ts";
 import type { EventLog } from "../event-store/event-log.ts";
 import { FollowingService } from "../event-store/following-service.ts";
 import type { StoredEvent } from "../event-store/stream-format.ts";
+import { streamIdAfter } from "../event-store/stream-ids.ts";
 import type { Logger } from "../observability/log.ts";
 import type { LiveTasks } from "./live-tasks.ts";
 
@@ -48,12 +49,16 @@ export class IntakeFollower extends FollowingService<TaskEvent> {
     this.logger.warn({ err: error }, "intake read failed; following again");
   }
 
-  /** Drops the intake entries this term has folded, fenced by its epoch. */
+  /**
+   * Drops the intake entries this term has folded — through the last one read, so an intake that
+   * is caught up is empty (the archiver reads its oldest entry as "not yet read") — fenced by the
+   * term's epoch.
+   */
   trim(): void {
     for (const [partition, entryId] of this.read) {
-      if (this.trimmed.get(partition) === entryId) continue;
+      if (this.trimmed.get(partition) === entryId || entryId === "0-0") continue;
       this.trimmed.set(partition, entryId);
-      void this.log.trimIntake(partition, this.epoch, entryId).catch((error: unknown) => {
+      void this.log.trimIntake(partition, this.epoch, streamIdAfter(entryId)).catch((error: unknown) => {
         if (this.following) this.logger.warn({ err: error, partition }, "intake trim failed");
       });
     }

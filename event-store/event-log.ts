@@ -42,6 +42,17 @@ export interface EventLog<E extends { type: string; data: unknown } = TaskEvent>
   intakeHead(partition: number): Promise<string>;
   /** Drops intake entries before `beforeId`, fenced by `epoch`; returns how many were dropped. */
   trimIntake(partition: number, epoch: number, beforeId: string): Promise<number>;
+  /**
+   * The log position of the oldest event still waiting in the partition's intake (null when it is
+   * empty): the leading dispatcher has read every event before it.
+   */
+  intakeTail(partition: number): Promise<string | null>;
+  /**
+   * Removes archived aggregates of one partition from the log — their entries and their index —
+   * each only if its history still holds exactly `version` events (docs/retention-and-archive.md).
+   * Returns, per aggregate, whether it was removed.
+   */
+  dropArchived(partition: number, archived: { id: string; version: number }[]): Promise<boolean[]>;
 }
 
 export interface AppendOptions {

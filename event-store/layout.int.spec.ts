@@ -18,4 +18,23 @@ describe("the log's partition count", () => {
       /has 8 partitions but this process was started with 4: start it with TASKSTREAM_PARTITIONS=8/,
     );
   });
+
+  it("refuses a log of the first format (events, but no recorded layout) with the way out", async () => {
+    const prefix = uniquePrefix("layout-old");
+    await redis.xadd(
+      `${prefix}:{p0}:events`,
+      "*",
+      "task",
+      "t",
+      "v",
+      "1",
+      "type",
+      "TaskSubmitted",
+      "data",
+      "{}",
+    );
+    await expect(new RedisEventLog(redis, { partitions: 2, prefix }).checkLayout()).rejects.toThrow(
+      /written by Taskstream 0.1.*start with an empty log/,
+    );
+  });
 });

@@ -195,6 +195,24 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
     return Promise.resolve(dropped);
   }
 
+  intakeTail(partition: number): Promise<string | null> {
+    return Promise.resolve(this.intakes[partition]?.[0]?.logId ?? null);
+  }
+
+  dropArchived(partition: number, archived: { id: string; version: number }[]): Promise<boolean[]> {
+    return Promise.resolve(
+      archived.map(({ id, version }) => {
+        const history = this.histories.get(id);
+        if (!history || history.length !== version || version === 0) return false;
+        const gone = new Set(history.map((entry) => entry.id));
+        const log = this.logs[partition]!;
+        this.logs[partition] = log.filter((entry) => !gone.has(entry.id));
+        this.histories.delete(id);
+        return true;
+      }),
+    );
+  }
+
   /** How many entries a partition's intake holds (tests). */
   intakeLength(partition: number): number {
     return this.intakes[partition]?.length ?? 0;

@@ -1,16 +1,16 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
 import { TaskstreamError, partitionOfTaskId, storedEventData, type TaskEvent } from "../domain/task/index.ts";
-import { idempotencyKey, partitionKeys, taskHistoryKey } from "./keys.ts";
+import { idempotencyKey, partitionKeys, taskIndexKey } from "./keys.ts";
 import { parseEntry, type StoredEvent } from "./stream-format.ts";
 import { AppendQueue, type QueuedAppend } from "./append-queue.ts";
 import type { AppendOptions, AppendResult, EventLog, FollowOptions, StoredOf } from "./event-log.ts";
 import { tailPartitions } from "./tail.ts";
 import { luaPreamble, REPLY, replyError } from "./reply-codes.ts";
 
-/** A script of lua/, with the reply codes defined (reply-codes.ts). */
-const script = (name: string) =>
-  luaPreamble() + readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
+const lua = (path: string) => readFileSync(new URL(`./lua/${path}`, import.meta.url), "utf8");
+/** A script of lua/, with the reply codes defined (reply-codes.ts) and the task index's functions. */
+const script = (name: string) => luaPreamble() + lua("include/task-index.lua") + lua(name);
 
 /** Most events of one task read by one script call. */
 const READ_TASK_PAGE = 200;
@@ -21,6 +21,7 @@ interface ScriptedRedis extends Redis {
   tsAppendBatch(...args: (string | number)[]): Promise<[number, ...(TaskReply | string)[]]>;
   tsReadTask(...args: string[]): Promise<[number, ...(string | string[])[]]>;
   tsFence(key: string, epoch: number): Promise<string>;
+  tsDropArchived(...args: (string | number)[]): Promise<number[]>;
   tsTrimIntake(
     epochKey: string,
     intakeKey: string,
@@ -71,6 +72,7 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
       redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
       redis.defineCommand("tsTrimIntake", { numberOfKeys: 2, lua: script("trim-intake-2.lua") });
+      redis.defineCommand("tsDropArchived", { lua: script("drop-archived.lua") });
     }
   }
 
@@ -111,6 +113,14 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
    */
   async checkLayout(): Promise<void> {
     const key = `${this.prefix}:layout:partitions`;
+    if ((await this.redis.exists(key)) === 0 && (await this.redis.xlen(this.streamKey(0))) > 0)
+      // A log with events but no recorded layout was written before the layout was recorded, in
+      // the first format (a list per task): this version reads only the task index of keys.ts.
+      throw new TaskstreamError(
+        "ILLEGAL_STATE",
+        `the log "${this.prefix}" was written by Taskstream 0.1, whose key layout this version does not read: ` +
+          "start with an empty log (npm run services -- reset, or another TASKSTREAM_PREFIX)",
+      );
     await this.redis.set(key, String(this.partitions), "NX");
     const stored = Number(await this.redis.get(key));
     if (stored !== this.partitions)
@@ -168,8 +178,8 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     const announce = this.intake && epoch === undefined ? 1 : 0;
     const args: (string | number)[] = [epoch ?? "", this.dedupWindowMs, appends.length, announce];
     for (const append of appends) {
-      const history = taskHistoryKey(append.taskId, this.partitions, this.prefix);
-      keyArgs.push(history, append.idemKey ?? history);
+      const index = taskIndexKey(append.taskId, this.partitions, this.prefix);
+      keyArgs.push(index, append.idemKey ?? index);
       args.push(
         append.taskId,
         append.expectedVersion,
@@ -265,13 +275,41 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     }
   }
 
+  async intakeTail(partition: number): Promise<string | null> {
+    const [oldest] = (await this.redis.xrange(this.intakeKey(partition), "-", "+", "COUNT", 1)) as [
+      string,
+      string[],
+    ][];
+    if (!oldest) return null;
+    const fields = oldest[1];
+    const at = fields.lastIndexOf("id");
+    return at >= 0 && at % 2 === 0 ? (fields[at + 1] ?? null) : oldest[0];
+  }
+
+  async dropArchived(partition: number, archived: { id: string; version: number }[]): Promise<boolean[]> {
+    if (archived.length === 0) return [];
+    const keys = [
+      this.streamKey(partition),
+      ...archived.map((a) => taskIndexKey(a.id, this.partitions, this.prefix)),
+    ];
+    const args = [archived.length, ...archived.flatMap((a) => [a.id, a.version])];
+    const [code, ...results] = await this.redis.tsDropArchived(keys.length, ...keys, ...args);
+    if (Number(code) !== REPLY.OK) throw replyError(Number(code), String(results[0]), {});
+    return results.map((removed) => Number(removed) === 1);
+  }
+
   /** A task's whole history, in order (empty when the task is unknown), read a page at a time. */
   async readTask(taskId: string): Promise<StoredOf<E>[]> {
     const partition = this.partitionOf(taskId);
-    const keys = [this.streamKey(partition), taskHistoryKey(taskId, this.partitions, this.prefix)];
+    const keys = [this.streamKey(partition), taskIndexKey(taskId, this.partitions, this.prefix)];
     const events: StoredEvent[] = [];
     for (let first = 0; ; first += READ_TASK_PAGE) {
-      const [ids, ...flat] = await this.redis.tsReadTask(...keys, String(first), String(READ_TASK_PAGE));
+      const [ids, ...flat] = await this.redis.tsReadTask(
+        ...keys,
+        taskId,
+        String(first),
+        String(READ_TASK_PAGE),
+      );
       for (let i = 0; i + 1 < flat.length; i += 2)
         events.push(parseEntry(partition, [flat[i] as string, flat[i + 1] as string[]]));
       if (Number(ids) < READ_TASK_PAGE) return events as unknown as StoredOf<E>[];

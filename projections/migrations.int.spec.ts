@@ -46,11 +46,13 @@ describe("migrate", () => {
       [schema],
     );
     expect(rows.map((row) => row.table_name)).toEqual([
+      "archive_cursors",
       "projection_checkpoints",
       "schedule_events",
       "schedule_firings",
       "schedules",
       "schema_migrations",
+      "task_event_archive",
       "task_event_runs",
       "task_events",
       "tasks",
