@@ -5,8 +5,8 @@ import { taskstream } from "../tests/support/cli.ts";
 import { noTrace } from "../tests/support/dispatcher-fixture.ts";
 import { startTestServer } from "../tests/support/server.ts";
 import { testServices } from "../tests/support/services.ts";
+import { createReadModelFixture, type ReadModelFixture } from "../projections/testing/read-model-fixture.ts";
 import type { RunningServer } from "./server.ts";
-import { migrateUrl } from "./verbs/migrate.ts";
 
 /**
  * The audit verbs (replay, verify) as processes of their own: they read the log in Redis and the
@@ -14,8 +14,11 @@ import { migrateUrl } from "./verbs/migrate.ts";
  * to point elsewhere.
  */
 describe("taskstream audit verbs", () => {
+  let readModel: ReadModelFixture;
   let server: RunningServer;
   let commands: TaskCommands;
+  /** The read model of this test alone (verify compares every row it holds with the log). */
+  let pgUrl = "";
   const run = (verb: string, ...args: string[]) =>
     taskstream(
       [
@@ -24,7 +27,7 @@ describe("taskstream audit verbs", () => {
         "--redis-url",
         testServices.redisUrl,
         "--pg-url",
-        testServices.pgUrl,
+        pgUrl,
         "--prefix",
         server.config.prefix,
         "--partitions",
@@ -52,12 +55,16 @@ describe("taskstream audit verbs", () => {
   };
 
   beforeAll(async () => {
-    await migrateUrl(testServices.pgUrl);
-    server = await startTestServer({ roles: new Set(["api", "projector"]) }, "cli-audit");
+    readModel = await createReadModelFixture("cli-audit");
+    pgUrl = `${testServices.pgUrl}?options=${encodeURIComponent(`-c search_path=${readModel.schema}`)}`;
+    server = await startTestServer({ roles: new Set(["api", "projector"]), prefix: readModel.prefix, pgUrl });
     commands = new TaskCommands(server.store, { maxPayloadBytes: 1 << 20 });
     for (let i = 0; i < 3; i++) await commands.submit({ type: "audited", payload: i }, noTrace);
   });
-  afterAll(async () => server?.close());
+  afterAll(async () => {
+    await server?.close();
+    await readModel?.close();
+  });
 
   it("replay prints each event of a task with the state it leads to", async () => {
     const { id } = await commands.submit({ type: "replayed", payload: { x: 1 } }, noTrace);
@@ -112,7 +119,7 @@ describe("taskstream audit verbs", () => {
 
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.trim()).toBe(
-      `checked 2 of ${total} tasks in the log (limited by --limit): 0 mismatches among those checked; ` +
+      `checked 2 of ${total} tasks (limited by --limit): 0 mismatches among those checked; ` +
         `${total - 2} tasks were not checked`,
     );
   });
