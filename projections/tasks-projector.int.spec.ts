@@ -300,26 +300,34 @@ describe("TasksProjector", () => {
     const live = new TasksProjector({ store: fx.store, redis: fx.redis, pool: fx.pool, blockMs: 100 });
     extra.push(live);
     await live.start();
+    /** A task's whole life, projected and its batch handled: its rows published (or not) by then. */
     const project = async () => {
       const id = newTaskId();
-      const appended = await fx.store.append(id, 0, succeededLife(Date.now()));
-      if (appended.kind !== "appended") throw new Error("not appended");
-      await live.waitFor({ [fx.store.partitionOf(id)]: appended.streamIds.at(-1)! });
+      const target = live.projectedEvents + 4;
+      const handled = until(live, "handled", () => live.projectedEvents >= target);
+      await fx.store.append(id, 0, succeededLife(Date.now()));
+      await handled;
       return id;
     };
     await project();
-    await expect.poll(() => live.unheardBatches).toBeGreaterThan(0);
+    expect(live.unheardBatches).toBeGreaterThan(0);
 
     const subscriber = fx.redis.duplicate();
     const published: string[] = [];
-    subscriber.on("message", (_channel: string, message: string) =>
-      published.push(...(JSON.parse(message) as TaskRow[]).map((row) => row.id)),
-    );
+    let sentinelHeard = () => {};
+    subscriber.on("message", (_channel: string, message: string) => {
+      if (message === SENTINEL) sentinelHeard();
+      else published.push(...(JSON.parse(message) as TaskRow[]).map((row) => row.id));
+    });
     await subscriber.subscribe(taskUpdatesChannel(fx.prefix));
     try {
       const unheard = live.unheardBatches;
       const id = await project();
-      await expect.poll(() => published).toContain(id);
+      // Published after the projector's messages, so heard after every one of them.
+      const heard = new Promise<void>((resolve) => (sentinelHeard = resolve));
+      await fx.redis.publish(taskUpdatesChannel(fx.prefix), SENTINEL);
+      await heard;
+      expect(published).toContain(id);
       expect(live.unheardBatches).toBe(unheard);
     } finally {
       subscriber.disconnect();
