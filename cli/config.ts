@@ -40,6 +40,8 @@ export interface Config {
   archiveRetentionDays: number;
   /** Pause between the archiver's rounds. */
   archiveIntervalMs: number;
+  /** How often the leading dispatcher snapshots its live tasks. */
+  snapshotIntervalMs: number;
   /** Browser origins allowed to call the HTTP API cross-site (CORS, WebSocket); none by default. */
   corsOrigins: string[];
   /** Trust pages served from loopback on any port (development: `taskstream dev`). */
@@ -105,6 +107,11 @@ const SETTINGS = {
     "10000",
     int("archive-interval-ms", 100, 3600_000),
   ],
+  "snapshot-interval-ms": [
+    "TASKSTREAM_SNAPSHOT_INTERVAL_MS",
+    "30000",
+    int("snapshot-interval-ms", 100, 3600_000),
+  ],
   "max-worker-slots": ["TASKSTREAM_MAX_WORKER_SLOTS", "1000", int("max-worker-slots", 1, 100_000)],
   "max-result-bytes": [
     "TASKSTREAM_MAX_RESULT_BYTES",
@@ -164,6 +171,7 @@ export function loadConfig(
     retentionMs: value("retention-ms"),
     archiveRetentionDays: value("archive-retention-days"),
     archiveIntervalMs: value("archive-interval-ms"),
+    snapshotIntervalMs: value("snapshot-interval-ms"),
     maxWorkerSlots: value("max-worker-slots"),
     maxResultBytes: value("max-result-bytes"),
     corsOrigins: value("cors-origins"),

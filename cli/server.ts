@@ -127,7 +127,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
       metrics: metrics.dispatcher,
       log: http.log,
       settings,
-      scheduler: new Scheduler({ store: schedules, tasks: firingCommands, log: http.log }),
+      scheduler: new Scheduler({
+        store: schedules,
+        tasks: firingCommands,
+        log: http.log,
+        snapshotIntervalMs: config.snapshotIntervalMs,
+      }),
     });
     grpc.addService(WorkerServiceService, dispatcher.workerService());
     const leader = dispatcher;

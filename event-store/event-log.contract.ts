@@ -265,5 +265,17 @@ export function eventLogContract(name: string, factory: () => LogFactory): void 
       // Removed, a task starts again from nothing (its id is never reused: the archive holds it).
       expect(await log.dropArchived(0, [{ id: done, version: 2 }])).toEqual([false]);
     });
+
+    it("tells a partition's newest position, and keeps a snapshot fenced by the epoch", async () => {
+      const log = factory().make({ partitions: 1 });
+      expect(await log.head(0)).toBe("0-0");
+      expect(await log.loadSnapshot(0)).toBeNull();
+      const { streamIds } = (await log.append(uuidv7(), 0, [submitted])) as { streamIds: string[] };
+      expect(await log.head(0)).toBe(streamIds[0]);
+      await log.fence(4);
+      await log.saveSnapshot(0, 4, Buffer.from("four"));
+      await expect(log.saveSnapshot(0, 3, Buffer.from("three"))).rejects.toBeInstanceOf(StaleEpochError);
+      expect((await log.loadSnapshot(0))?.toString()).toBe("four");
+    });
   });
 }

@@ -22,6 +22,12 @@ interface ScriptedRedis extends Redis {
   tsReadTask(...args: string[]): Promise<[number, ...(string | string[])[]]>;
   tsFence(key: string, epoch: number): Promise<string>;
   tsDropArchived(...args: (string | number)[]): Promise<number[]>;
+  tsSaveSnapshot(
+    epochKey: string,
+    snapshotKey: string,
+    epoch: number,
+    snapshot: Buffer,
+  ): Promise<[number, string]>;
   tsTrimIntake(
     epochKey: string,
     intakeKey: string,
@@ -73,6 +79,7 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
       redis.defineCommand("tsTrimIntake", { numberOfKeys: 2, lua: script("trim-intake-2.lua") });
       redis.defineCommand("tsDropArchived", { lua: script("drop-archived.lua") });
+      redis.defineCommand("tsSaveSnapshot", { numberOfKeys: 2, lua: script("save-snapshot-2.lua") });
     }
   }
 
@@ -273,6 +280,24 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       options.signal.removeEventListener("abort", abort);
       connection.disconnect();
     }
+  }
+
+  async head(partition: number): Promise<string> {
+    const [newest] = (await this.redis.xrevrange(this.streamKey(partition), "+", "-", "COUNT", 1)) as [
+      string,
+      string[],
+    ][];
+    return newest?.[0] ?? "0-0";
+  }
+
+  async saveSnapshot(partition: number, epoch: number, snapshot: Buffer): Promise<void> {
+    const keys = partitionKeys(partition, this.prefix);
+    const [code, value] = await this.redis.tsSaveSnapshot(keys.epoch, keys.snapshot, epoch, snapshot);
+    if (Number(code) !== REPLY.OK) throw replyError(Number(code), value, { epoch });
+  }
+
+  loadSnapshot(partition: number): Promise<Buffer | null> {
+    return this.redis.getBuffer(partitionKeys(partition, this.prefix).snapshot);
   }
 
   async intakeTail(partition: number): Promise<string | null> {

@@ -168,6 +168,7 @@ export function unitConfig(overrides: Partial<DispatcherConfig> = {}): Dispatche
     agingBound: new Array<number>(10).fill(20),
     maxWorkerSlots: 100,
     maxResultBytes: 1 << 20,
+    snapshotIntervalMs: 3_600_000,
     ...overrides,
   };
 }
