@@ -46,6 +46,9 @@ describe("migrate", () => {
       [schema],
     );
     expect(rows.map((row) => row.table_name)).toEqual([
+      "analytics_minutes",
+      "analytics_open_attempts",
+      "analytics_worker_minutes",
       "projection_checkpoints",
       "schedule_events",
       "schedule_firings",
@@ -53,6 +56,8 @@ describe("migrate", () => {
       "schema_migrations",
       "task_event_runs",
       "task_events",
+      "task_feed",
+      "task_state_counts",
       "tasks",
     ]);
   });
