@@ -9,6 +9,7 @@ import type { SchedulesProjector } from "../projections/schedules/schedules-proj
 import type { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
 import { ProjectionStalledError } from "../projections/poison.ts";
 import type { OriginPolicy } from "../commands/http/origins.ts";
+import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
 
 export interface ReadSide {
   projector: TasksProjector | null;
@@ -91,6 +92,7 @@ export async function registerReadApi(
     origins: OriginPolicy;
     commands?: TaskCommands;
     scheduleCommands?: ScheduleCommands;
+    queueSettings?: QueueSettingsStore;
   },
 ): Promise<void> {
   const { readApiPlugin } = await import("../read-api/plugin.ts");
@@ -105,5 +107,7 @@ export async function registerReadApi(
     getTaskFromLog: taskFromLog(deps.store),
     commands: deps.commands,
     scheduleCommands: deps.scheduleCommands,
+    partitions: deps.store.partitions,
+    queueSettings: deps.queueSettings,
   });
 }

@@ -76,6 +76,13 @@ create table task_feed (
 create index task_feed_position_idx on task_feed (partition, stream_ms, stream_seq);
 -- Retention drops by age.
 create index task_feed_recorded_idx on task_feed (recorded_at);
+-- Per partition, the newest position retention has dropped: a cursor at or before it cannot resume
+-- without a gap, and is refused.
+create table task_feed_horizon (
+  partition int primary key,
+  stream_ms bigint not null,
+  stream_seq bigint not null
+);
 
 -- Task filters: by priority and by worker in id (creation) order, and lookup by idempotency key.
 -- Created-time ranges need no index: task ids are UUIDv7, so a range of creation times is a range

@@ -24,6 +24,11 @@ import {
 } from "./limits/request-limits.ts";
 import { scheduleResolvers } from "./resolvers/schedules.ts";
 import type { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
+import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
+import { analyticsResolvers } from "./resolvers/analytics.ts";
+import { feedResolvers } from "./resolvers/feed.ts";
+import { queueResolvers } from "./resolvers/queues.ts";
+import { FeedHub } from "./feed/feed-hub.ts";
 
 export interface ReadApiOptions {
   /** The read model's database. */
@@ -46,6 +51,10 @@ export interface ReadApiOptions {
   queryLimits?: QueryLimits;
   /** Bounds on each request's time and answer; defaults in limits/request-limits.ts. */
   responseLimits?: ResponseLimits;
+  /** The log's partition count (the task feed's cursors and the projection lag); default 8. */
+  partitions?: number;
+  /** Queue settings, for Query.queues; changing them also needs `commands` (the api role). */
+  queueSettings?: QueueSettingsStore;
 }
 
 // schema.graphql first, then every extension of it in this folder (`extend type Query …`), by name.
@@ -67,10 +76,26 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
   const queryLimits = options.queryLimits ?? DEFAULT_QUERY_LIMITS;
   const responseLimits = options.responseLimits ?? DEFAULT_RESPONSE_LIMITS;
   const dispatch = dispatchResolvers(redis, prefix);
-  // Each extension brings resolvers and loaders for its schema file; they are merged type by type.
-  const extensions = [scheduleResolvers({ pool, commands: scheduleCommands })];
+  const partitions = options.partitions ?? 8;
   // Mercurius and its `graphql` decoration stay encapsulated in a context of their own.
   await app.register(async (graphqlApp) => {
+    const hub = new FeedHub(redis, prefix, graphqlApp.log);
+    // Each extension brings resolvers and loaders for its schema file; they are merged type by type.
+    const extensions = [
+      scheduleResolvers({ pool, commands: scheduleCommands }),
+      feedResolvers({ pool, hub, partitions, prefix }),
+      { resolvers: analyticsResolvers({ pool, redis, prefix, partitions }), loaders: {} },
+      {
+        resolvers: queueResolvers({
+          pool,
+          redis,
+          prefix,
+          settings: options.queueSettings,
+          writable: commands !== undefined,
+        }),
+        loaders: {},
+      },
+    ];
     // Mercurius' pubsub exists once it is registered, before any update can arrive.
     const feed = new TaskUpdatesFeed(
       redis,
@@ -133,6 +158,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
     if (graphiql) await graphqlApp.register(graphiqlRoutes);
     graphqlApp.addHook("onClose", (_instance, done) => {
       feed.close();
+      hub.close();
       done();
     });
   });

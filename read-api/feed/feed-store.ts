@@ -1,0 +1,142 @@
+import { GraphQLError } from "graphql";
+import type pg from "pg";
+import type { RowState } from "../../projections/task-row.ts";
+import type { FeedEntry } from "../../projections/feed/feed-table.ts";
+import {
+  comparePoints,
+  parseStreamId,
+  type FeedPosition,
+  type StreamPoint,
+} from "../../projections/feed/feed-position.ts";
+
+/** Which feed entries a reader wants; an absent or empty list does not filter. */
+export interface FeedFilter {
+  eventTypes?: string[] | null;
+  states?: RowState[] | null;
+  /** Task types (a queue is a task type). */
+  queues?: string[] | null;
+  taskId?: string | null;
+}
+
+export function matches(entry: FeedEntry, filter: FeedFilter | null | undefined): boolean {
+  if (!filter) return true;
+  const { eventTypes, states, queues, taskId } = filter;
+  return (
+    (!eventTypes?.length || eventTypes.includes(entry.eventType)) &&
+    (!states?.length || states.includes(entry.state)) &&
+    (!queues?.length || queues.includes(entry.taskType)) &&
+    (taskId == null || entry.taskId === taskId)
+  );
+}
+
+interface FeedRecord {
+  seq: string;
+  partition: number;
+  stream_ms: string;
+  stream_seq: string;
+  task_id: string;
+  version: number;
+  event_type: string;
+  task_type: string;
+  state: RowState;
+  priority: number;
+  recorded_at: Date;
+}
+
+/** What one read past a position found. */
+export interface FeedRead {
+  /** Entries in the order they were committed (`seq`), each partition's a prefix of what follows the position. */
+  entries: FeedEntry[];
+  /** Whether more entries (matching or not) may follow in some partition. */
+  more: boolean;
+}
+
+/**
+ * Reads of the `task_feed` read model (docs/task-feed.md). A position is compared per partition,
+ * so what is read past it has no gap whatever order partitions were committed in.
+ */
+export class FeedStore {
+  private readonly pool: pg.Pool;
+  private readonly partitions: number;
+  private readonly checkpointKey: string;
+
+  constructor(pool: pg.Pool, partitions: number, prefix: string) {
+    this.pool = pool;
+    this.partitions = partitions;
+    this.checkpointKey = `${prefix}:tasks`;
+  }
+
+  /**
+   * Up to `limit` entries past `position` that match `filter`: each partition is read in log order
+   * from its index (at most `limit` entries each), and the results are merged by commit order.
+   * Throws CURSOR_EXPIRED when retention has already dropped entries past the position.
+   */
+  async readPast(
+    position: FeedPosition,
+    filter: FeedFilter | null | undefined,
+    limit: number,
+  ): Promise<FeedRead> {
+    await this.checkHorizon(position);
+    const parts = [...Array(this.partitions).keys()];
+    const points = parts.map((p) => position.get(p) ?? ([0, 0] as StreamPoint));
+    const params: unknown[] = [parts, points.map((p) => p[0]), points.map((p) => p[1]), limit];
+    const where: string[] = [];
+    const add = (clause: string, value: unknown) => where.push(clause.replace("?", `$${params.push(value)}`));
+    if (filter?.eventTypes?.length) add("f.event_type = any(?::text[])", filter.eventTypes);
+    if (filter?.states?.length) add("f.state = any(?::text[])", filter.states);
+    if (filter?.queues?.length) add("f.task_type = any(?::text[])", filter.queues);
+    if (filter?.taskId != null) add("f.task_id = ?", filter.taskId);
+    const { rows } = await this.pool.query<FeedRecord & { n: string }>(
+      `select f.* from unnest($1::int[], $2::bigint[], $3::bigint[]) as p(partition, ms, sq)
+       cross join lateral (
+         select * from task_feed f
+         where f.partition = p.partition and (f.stream_ms, f.stream_seq) > (p.ms, p.sq)
+           ${where.map((w) => `and ${w}`).join(" ")}
+         order by f.stream_ms, f.stream_seq limit $4) f
+       order by f.seq`,
+      params,
+    );
+    const perPartition = new Map<number, number>();
+    for (const r of rows) perPartition.set(r.partition, (perPartition.get(r.partition) ?? 0) + 1);
+    const entries = rows.slice(0, limit).map(entryFromRecord);
+    const more = rows.length > limit || [...perPartition.values()].some((n) => n >= limit);
+    return { entries, more };
+  }
+
+  /** Where the projector is now: each partition's checkpoint (the live feed continues from there). */
+  async head(): Promise<FeedPosition> {
+    const { rows } = await this.pool.query<{ partition: number; stream_id: string }>(
+      "select partition, stream_id from projection_checkpoints where projector = $1",
+      [this.checkpointKey],
+    );
+    return new Map(rows.map((r) => [r.partition, parseStreamId(r.stream_id)]));
+  }
+
+  private async checkHorizon(position: FeedPosition): Promise<void> {
+    const { rows } = await this.pool.query<{ partition: number; stream_ms: string; stream_seq: string }>(
+      "select partition, stream_ms, stream_seq from task_feed_horizon",
+    );
+    for (const r of rows) {
+      const seen = position.get(r.partition) ?? ([0, 0] as StreamPoint);
+      if (comparePoints(seen, [Number(r.stream_ms), Number(r.stream_seq)]) < 0)
+        throw new GraphQLError(
+          "after: the feed no longer holds every event past this cursor (older than its retention); start again without `after`",
+          { extensions: { code: "CURSOR_EXPIRED", argument: "after" } },
+        );
+    }
+  }
+}
+
+function entryFromRecord(r: FeedRecord): FeedEntry {
+  return {
+    partition: r.partition,
+    streamId: `${r.stream_ms}-${r.stream_seq}`,
+    taskId: r.task_id,
+    version: r.version,
+    eventType: r.event_type,
+    taskType: r.task_type,
+    state: r.state,
+    priority: r.priority,
+    at: r.recorded_at.getTime(),
+  };
+}

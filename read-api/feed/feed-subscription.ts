@@ -1,0 +1,154 @@
+import type { FeedBatch, FeedEntry } from "../../projections/feed/feed-table.ts";
+import {
+  advance,
+  covers,
+  encodePosition,
+  parseStreamId,
+  type FeedPosition,
+} from "../../projections/feed/feed-position.ts";
+import type { FeedHub } from "./feed-hub.ts";
+import { matches, type FeedFilter, type FeedStore } from "./feed-store.ts";
+
+/** A feed entry as delivered: with the cursor that resumes right after it. */
+export type FeedEvent = FeedEntry & { cursor: string };
+
+/** Entries read from the read model per round while catching up. */
+const REPLAY_PAGE = 500;
+
+/**
+ * One `taskEvents` subscription: replays from the read model what follows its cursor, then goes
+ * live on the projector's batches — without a gap or a duplicate (docs/task-feed.md).
+ *
+ * It listens before it reads, so nothing committed after the read can be missed; it keeps its
+ * position per partition and drops what the position already covers, so nothing read twice is
+ * delivered twice; and a live batch whose checkpoint moves do not start where the position stands
+ * (a message lost while Redis reconnected, or the catch-up still behind) sends it back to the read
+ * model for everything past the position before it goes on. An AsyncIterator by hand (not a
+ * generator) so that `return()` ends it at once, even while it waits.
+ */
+export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: FeedEvent }> {
+  private readonly store: FeedStore;
+  private readonly hub: FeedHub;
+  private readonly filter: FeedFilter | null | undefined;
+  private position: FeedPosition;
+  private readonly fromHead: boolean;
+  private readonly inbox: FeedBatch[] = [];
+  private readonly ready: FeedEvent[] = [];
+  private readonly waiting: ((result: IteratorResult<{ taskEvents: FeedEvent }>) => void)[] = [];
+  private failure: unknown = null;
+  private release: (() => void) | null = null;
+  private working = false;
+  private done = false;
+
+  /** `after` null: from the projector's position now (live only). */
+  constructor(
+    store: FeedStore,
+    hub: FeedHub,
+    filter: FeedFilter | null | undefined,
+    after: FeedPosition | null,
+  ) {
+    this.store = store;
+    this.hub = hub;
+    this.filter = filter;
+    this.position = after ?? new Map();
+    this.fromHead = after === null;
+  }
+
+  /** Listens, then catches up; rejects (CURSOR_EXPIRED, a database error) before anything is delivered. */
+  async start(): Promise<this> {
+    this.release = await this.hub.acquire((batch) => {
+      this.inbox.push(batch);
+      this.pump();
+    });
+    try {
+      if (this.fromHead) this.position = await this.store.head();
+      else await this.catchUp();
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+    this.pump();
+    return this;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<{ taskEvents: FeedEvent }>> {
+    const event = this.ready.shift();
+    if (event) return Promise.resolve({ value: { taskEvents: event }, done: false });
+    if (this.failure) return Promise.reject(this.failure as Error);
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  return(): Promise<IteratorResult<{ taskEvents: FeedEvent }>> {
+    this.close();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  throw(error: unknown): Promise<IteratorResult<{ taskEvents: FeedEvent }>> {
+    this.close();
+    return Promise.reject(error as Error);
+  }
+
+  private close(): void {
+    if (this.done) return;
+    this.done = true;
+    this.release?.();
+    this.inbox.length = 0;
+    for (const resolve of this.waiting.splice(0)) resolve({ value: undefined, done: true });
+  }
+
+  /** Processes received batches one at a time, in order. */
+  private pump(): void {
+    if (this.working || this.done || this.release === null) return;
+    this.working = true;
+    void (async () => {
+      try {
+        for (let batch = this.inbox.shift(); batch && !this.done; batch = this.inbox.shift())
+          await this.apply(batch);
+      } catch (error) {
+        this.failure = error;
+        const resolve = this.waiting.shift();
+        this.close();
+        if (resolve) resolve(Promise.reject(error as Error) as never);
+      } finally {
+        this.working = false;
+      }
+      if (this.inbox.length > 0 && !this.done) this.pump();
+    })();
+  }
+
+  private async apply(batch: FeedBatch): Promise<void> {
+    const follows = batch.moves.every((m) => covers(this.position, m.partition, parseStreamId(m.expected)));
+    if (follows) for (const entry of batch.entries) this.offer(entry);
+    // Not following: read everything past the position; the batch committed before it was
+    // published, so the read sees it whole.
+    else await this.catchUp();
+    for (const move of batch.moves) advance(this.position, move.partition, parseStreamId(move.next));
+  }
+
+  /** Reads past the position until the read model has nothing more. */
+  private async catchUp(): Promise<void> {
+    for (;;) {
+      const read = await this.store.readPast(this.position, this.filter, REPLAY_PAGE);
+      if (this.done) return;
+      for (const entry of read.entries) this.offer(entry);
+      if (!read.more) return;
+    }
+  }
+
+  /** Delivers an entry the position does not cover yet (when it matches), and moves past it. */
+  private offer(entry: FeedEntry): void {
+    const point = parseStreamId(entry.streamId);
+    if (covers(this.position, entry.partition, point)) return;
+    advance(this.position, entry.partition, point);
+    if (!matches(entry, this.filter)) return;
+    const event = { ...entry, cursor: encodePosition(this.position) };
+    const resolve = this.waiting.shift();
+    if (resolve) resolve({ value: { taskEvents: event }, done: false });
+    else this.ready.push(event);
+  }
+}
