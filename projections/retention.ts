@@ -59,13 +59,13 @@ export class ReadModelRetention {
       analyticsMinutes: await this.drain(
         "analytics_minutes",
         "minute",
-        "(minute, task_type)",
+        "minute, task_type",
         analyticsBefore,
       ),
       workerMinutes: await this.drain(
         "analytics_worker_minutes",
         "minute",
-        "(minute, worker_id)",
+        "minute, worker_id",
         analyticsBefore,
       ),
       feedEntries: await this.drainFeed(new Date(now - feedRetentionMs)),
@@ -105,7 +105,7 @@ export class ReadModelRetention {
     let total = 0;
     for (;;) {
       const { rowCount } = await this.options.pool.query(
-        `delete from ${table} where ${key} in (select ${key} from ${table} where ${column} < $1 limit $2)`,
+        `delete from ${table} where (${key}) in (select ${key} from ${table} where ${column} < $1 limit $2)`,
         [before, chunk],
       );
       total += rowCount ?? 0;

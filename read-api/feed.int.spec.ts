@@ -1,0 +1,269 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import Fastify, { type FastifyInstance } from "fastify";
+import { TasksProjector } from "../projections/tasks-projector.ts";
+import { ReadModelRetention } from "../projections/retention.ts";
+import {
+  createReadModelFixture,
+  newTaskId,
+  succeededLife,
+  taskSpec,
+  type ReadModelFixture,
+} from "../projections/testing/read-model-fixture.ts";
+import { connectGraphqlWs } from "../tests/support/graphql-ws.ts";
+import { eventually } from "../tests/support/server.ts";
+import { readApiPlugin } from "./plugin.ts";
+import { FeedStore } from "./feed/feed-store.ts";
+import { FeedSubscription } from "./feed/feed-subscription.ts";
+import type { FeedHub, FeedListener } from "./feed/feed-hub.ts";
+import type { FeedBatch } from "../projections/feed/feed-table.ts";
+
+const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+const PARTITIONS = 4;
+
+interface FeedEvent {
+  cursor: string;
+  taskId: string;
+  version: number;
+  type: string;
+  queue: string;
+  state: string;
+}
+
+const EVENT_FIELDS = "cursor taskId version type queue state";
+const SUBSCRIPTION = `subscription ($after: String, $filter: TaskEventFilter) {
+  taskEvents(after: $after, filter: $filter) { ${EVENT_FIELDS} } }`;
+
+describe("the task feed: eventsSince and the resumable taskEvents subscription", () => {
+  let fx: ReadModelFixture;
+  let app: FastifyInstance;
+  let projector: TasksProjector;
+  let url: string;
+  const graphql = async (query: string, variables: Record<string, unknown> = {}) =>
+    (await app.inject({ method: "POST", url: "/graphql", payload: { query, variables } })).json<{
+      data: Record<string, { events: FeedEvent[]; endCursor: string; hasMore: boolean }> | null;
+      errors?: { message: string; extensions?: { code?: string } }[];
+    }>();
+  /** Every event in the feed, oldest commit first, as "taskId:version". */
+  const everything = async () =>
+    (
+      await fx.pool.query<{ key: string }>(
+        "select task_id || ':' || version as key from task_feed order by seq",
+      )
+    ).rows.map((r) => r.key);
+  const submitLives = async (count: number, type = "feed") => {
+    for (let i = 0; i < count; i++)
+      await fx.store.append(newTaskId(), -1, succeededLife(T0, { i }, taskSpec({ type })));
+  };
+
+  beforeAll(async () => {
+    fx = await createReadModelFixture("feed", PARTITIONS);
+    projector = new TasksProjector({
+      store: fx.store,
+      redis: fx.redis,
+      pool: fx.pool,
+      minCommitIntervalMs: 20,
+    });
+    app = Fastify();
+    await app.register(readApiPlugin, {
+      pool: fx.pool,
+      redis: fx.redis,
+      prefix: fx.prefix,
+      graphiql: false,
+      partitions: PARTITIONS,
+    });
+    url = (await app.listen({ host: "127.0.0.1", port: 0 })).replace("http", "ws") + "/graphql";
+  });
+  afterAll(async () => {
+    await projector.stop();
+    await app?.close();
+    await fx?.close();
+  });
+
+  it("pages through the feed with eventsSince, each page resuming where the last ended", async () => {
+    await submitLives(10);
+    await projector.catchUp();
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < 20; page++) {
+      const answer = await graphql(
+        `query ($after: String) { eventsSince(after: $after, first: 7) { events { ${EVENT_FIELDS} } endCursor hasMore } }`,
+        { after },
+      );
+      expect(answer.errors).toBeUndefined();
+      const { events, endCursor, hasMore } = answer.data!.eventsSince!;
+      seen.push(...events.map((e) => `${e.taskId}:${e.version}`));
+      after = endCursor;
+      if (!hasMore && events.length === 0) break;
+    }
+    expect(seen.sort()).toEqual((await everything()).sort());
+    expect(new Set(seen).size).toBe(40);
+
+    const bad = await graphql(`
+      {
+        eventsSince(after: "not*a*cursor") {
+          endCursor
+        }
+      }
+    `);
+    expect(bad.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+  });
+
+  it("replays from a cursor, goes live, and resumes after a dropped WebSocket with no gap and no duplicate", async () => {
+    const before = await everything();
+    const first = await graphql(`
+      {
+        eventsSince(first: 5) {
+          events {
+            cursor
+          }
+          endCursor
+        }
+      }
+    `);
+    const cursor = first.data!.eventsSince!.endCursor;
+    await projector.start();
+
+    const received: FeedEvent[] = [];
+    const client = await connectGraphqlWs(url);
+    const id = client.subscribe(SUBSCRIPTION, { after: cursor });
+    const take = async (ws: typeof client, sub: string, count: number) => {
+      for (let i = 0; i < count; i++) {
+        const message = await ws.next((m) => m.id === sub && m.type === "next");
+        expect(message, `event ${received.length + 1}`).toBeDefined();
+        received.push(message!.payload!.data!.taskEvents as FeedEvent);
+      }
+    };
+    // The replay: everything after the first five events.
+    await take(client, id, before.length - 5);
+    // Live: more tasks while subscribed; the socket drops mid-stream.
+    const live = submitLives(15);
+    await take(client, id, 12);
+    client.drop();
+    await live;
+    await submitLives(5);
+    await projector.waitFor(await heads(fx, PARTITIONS));
+
+    // Resume from the last cursor received: the rest, once each.
+    const resumed = await connectGraphqlWs(url);
+    const again = resumed.subscribe(SUBSCRIPTION, { after: received.at(-1)!.cursor });
+    const all = await everything();
+    await take(resumed, again, all.length - 5 - received.length);
+    const keys = received.map((e) => `${e.taskId}:${e.version}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(keys.length).toBe(all.length - 5);
+    expect(new Set([...keys, ...before.slice(0, 5)])).toEqual(new Set(all));
+    // Nothing more arrives: no duplicate trails behind.
+    expect(await resumed.next((m) => m.id === again && m.type === "next", 500)).toBeUndefined();
+    // Each task's events arrive in version order, with the state after each.
+    const byTask = new Map<string, FeedEvent[]>();
+    for (const e of received) byTask.set(e.taskId, [...(byTask.get(e.taskId) ?? []), e]);
+    for (const events of byTask.values()) {
+      const versions = events.map((e) => e.version);
+      expect(versions).toEqual([...versions].sort((a, b) => a - b));
+    }
+    expect(received.filter((e) => e.type === "TaskSucceeded").every((e) => e.state === "SUCCEEDED")).toBe(
+      true,
+    );
+    resumed.drop();
+  });
+
+  it("delivers only what matches the filter, live", async () => {
+    const client = await connectGraphqlWs(url);
+    const id = client.subscribe(SUBSCRIPTION, {
+      filter: { eventTypes: ["TaskSucceeded"], queues: ["wanted"] },
+    });
+    // Subscribed (no `after`: from now on) once the first batch after it arrives; wait for the hub.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await submitLives(3, "other");
+    await submitLives(3, "wanted");
+    const events: FeedEvent[] = [];
+    for (let i = 0; i < 3; i++) {
+      const message = await client.next((m) => m.id === id && m.type === "next");
+      events.push(message!.payload!.data!.taskEvents as FeedEvent);
+    }
+    expect(events.every((e) => e.type === "TaskSucceeded" && e.queue === "wanted")).toBe(true);
+    expect(await client.next((m) => m.id === id && m.type === "next", 500)).toBeUndefined();
+    client.drop();
+  });
+
+  it("fills a gap in the live batches (a lost message) from the read model", async () => {
+    await projector.stop();
+    const store = new FeedStore(fx.pool, PARTITIONS, fx.prefix);
+    let listener: FeedListener = () => {};
+    const hub = {
+      acquire: async (l: FeedListener) => {
+        listener = l;
+        return () => {};
+      },
+    } as unknown as FeedHub;
+    const subscription = await new FeedSubscription(store, hub, null, null).start();
+    const batches: FeedBatch[] = [];
+    const other = new TasksProjector({
+      store: fx.store,
+      redis: fx.redis,
+      pool: fx.pool,
+      onCommitted: () => undefined,
+    });
+    // Capture what the projector publishes: the feed channel, through a subscriber of our own.
+    const subscriber = fx.redis.duplicate();
+    await subscriber.subscribe(`${fx.prefix}:task-feed`);
+    subscriber.on("message", (_c: string, m: string) => batches.push(JSON.parse(m) as FeedBatch));
+    for (let i = 0; i < 3; i++) {
+      await submitLives(2);
+      await other.catchUp();
+    }
+    await eventually(() => (batches.length >= 3 ? true : undefined));
+    subscriber.disconnect();
+    // The first batch is lost; the next ones do not follow the position: the subscription reads.
+    for (const batch of batches.slice(1)) listener(batch);
+    const got: string[] = [];
+    for (let i = 0; i < 24; i++) {
+      const { value } = await subscription.next();
+      got.push(`${value.taskEvents.taskId}:${value.taskEvents.version}`);
+    }
+    expect(new Set(got).size).toBe(24);
+    await subscription.return();
+  });
+
+  it("refuses a cursor older than what retention kept", async () => {
+    const start = await graphql(`
+      {
+        eventsSince(first: 1) {
+          endCursor
+        }
+      }
+    `);
+    const old = start.data!.eventsSince!.endCursor;
+    await new ReadModelRetention({
+      pool: fx.pool,
+      analyticsRetentionMs: 3_600_000,
+      feedRetentionMs: 0,
+    }).runOnce(Date.now() + 1000);
+    const answer = await graphql(
+      `
+        query ($after: String) {
+          eventsSince(after: $after) {
+            endCursor
+          }
+        }
+      `,
+      {
+        after: old,
+      },
+    );
+    expect(answer.errors?.[0]?.extensions?.code).toBe("CURSOR_EXPIRED");
+  });
+});
+
+/** The newest stream id of each partition of the log. */
+async function heads(fx: ReadModelFixture, partitions: number): Promise<Map<number, string>> {
+  const result = new Map<number, string>();
+  for (let p = 0; p < partitions; p++) {
+    const [last] = (await fx.redis.xrevrange(fx.store.streamKey(p), "+", "-", "COUNT", 1)) as [
+      string,
+      string[],
+    ][];
+    if (last) result.set(p, last[0]);
+  }
+  return result;
+}
