@@ -2,7 +2,11 @@ import type { FastifyBaseLogger } from "fastify";
 import type { Redis } from "ioredis";
 import { taskFeedChannel, type FeedBatch } from "../../projections/feed/feed-table.ts";
 
-export type FeedListener = (batch: FeedBatch) => void;
+/**
+ * Told of each batch the projector publishes, or of `null` when batches may have been lost: the
+ * subscriber connection dropped and is back (Redis does not keep messages for absent subscribers).
+ */
+export type FeedListener = (batch: FeedBatch | null) => void;
 
 /**
  * This instance's one subscription to the projector's feed channel (`${prefix}:task-feed`), shared
@@ -64,6 +68,12 @@ export class FeedHub {
 
   private connect(): Redis {
     const subscriber = this.redis.duplicate();
+    // ioredis subscribes again after a reconnect; what was published meanwhile is gone.
+    let connectedBefore = false;
+    subscriber.on("ready", () => {
+      if (connectedBefore) for (const listener of [...this.listeners]) listener(null);
+      connectedBefore = true;
+    });
     subscriber.on("message", (_channel: string, message: string) => {
       let batch: FeedBatch;
       try {

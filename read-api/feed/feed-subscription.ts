@@ -22,8 +22,9 @@ const REPLAY_PAGE = 500;
  * It listens before it reads, so nothing committed after the read can be missed; it keeps its
  * position per partition and drops what the position already covers, so nothing read twice is
  * delivered twice; and a live batch whose checkpoint moves do not start where the position stands
- * (a message lost while Redis reconnected, or the catch-up still behind) sends it back to the read
- * model for everything past the position before it goes on. An AsyncIterator by hand (not a
+ * (a message lost, or the catch-up still behind), or word from the hub that its connection came
+ * back (messages published meanwhile are lost), sends it back to the read model for everything
+ * past the position before it goes on. An AsyncIterator by hand (not a
  * generator) so that `return()` ends it at once, even while it waits.
  */
 export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: FeedEvent }> {
@@ -32,7 +33,8 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
   private readonly filter: FeedFilter | null | undefined;
   private position: FeedPosition;
   private readonly fromHead: boolean;
-  private readonly inbox: FeedBatch[] = [];
+  /** Batches received and not processed yet; null: some may have been lost. */
+  private readonly inbox: (FeedBatch | null)[] = [];
   private readonly ready: FeedEvent[] = [];
   private readonly waiting: ((result: IteratorResult<{ taskEvents: FeedEvent }>) => void)[] = [];
   private failure: unknown = null;
@@ -107,8 +109,7 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
     this.working = true;
     void (async () => {
       try {
-        for (let batch = this.inbox.shift(); batch && !this.done; batch = this.inbox.shift())
-          await this.apply(batch);
+        while (this.inbox.length > 0 && !this.done) await this.apply(this.inbox.shift()!);
       } catch (error) {
         this.failure = error;
         const resolve = this.waiting.shift();
@@ -121,7 +122,8 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
     })();
   }
 
-  private async apply(batch: FeedBatch): Promise<void> {
+  private async apply(batch: FeedBatch | null): Promise<void> {
+    if (batch === null) return this.catchUp();
     const follows = batch.moves.every((m) => covers(this.position, m.partition, parseStreamId(m.expected)));
     if (follows) for (const entry of batch.entries) this.offer(entry);
     // Not following: read everything past the position; the batch committed before it was
