@@ -1,5 +1,6 @@
 import { GraphQLError } from "graphql";
 import type pg from "pg";
+import { ValidationError } from "../../domain/task/index.ts";
 import type { RowState, TaskRow } from "../../projections/task-row.ts";
 import { loadTasks } from "../../projections/task-table.ts";
 import { listTasks, MAX_PAGE_SIZE, type TaskListQuery } from "../queries/task-list.ts";
@@ -104,7 +105,10 @@ async function listTaskConnection(
     afterId,
     first,
   };
-  const page = await listTasks(pool, query);
+  const page = await listTasks(pool, query).catch((error: unknown) => {
+    if (!(error instanceof ValidationError)) throw error;
+    throw new GraphQLError(error.message, { extensions: { code: error.code, fields: error.fields } });
+  });
   const last = page.rows.at(-1);
   return {
     edges: page.rows.map((node) => ({ node, cursor: encodeCursor(node) })),
