@@ -56,12 +56,7 @@ export class ReadModelRetention {
     const { analyticsRetentionMs, feedRetentionMs } = this.options;
     const analyticsBefore = new Date(now - analyticsRetentionMs);
     return {
-      analyticsMinutes: await this.drain(
-        "analytics_minutes",
-        "minute",
-        "minute, task_type",
-        analyticsBefore,
-      ),
+      analyticsMinutes: await this.drain("analytics_minutes", "minute", "minute, task_type", analyticsBefore),
       workerMinutes: await this.drain(
         "analytics_worker_minutes",
         "minute",

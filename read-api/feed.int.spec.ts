@@ -224,8 +224,9 @@ describe("the task feed: eventsSince and the resumable taskEvents subscription",
     const take = async (count: number) => {
       const got: string[] = [];
       for (let i = 0; i < count; i++) {
-        const { value } = await subscription.next();
-        got.push(`${value.taskEvents.taskId}:${value.taskEvents.version}`);
+        const result = await subscription.next();
+        if (result.done) throw new Error("the subscription ended");
+        got.push(`${result.value.taskEvents.taskId}:${result.value.taskEvents.version}`);
       }
       return got;
     };

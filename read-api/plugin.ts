@@ -29,6 +29,7 @@ import { analyticsResolvers } from "./resolvers/analytics.ts";
 import { feedResolvers } from "./resolvers/feed.ts";
 import { queueResolvers } from "./resolvers/queues.ts";
 import { FeedHub } from "./feed/feed-hub.ts";
+import { consoleRoutes } from "./console-routes.ts";
 
 export interface ReadApiOptions {
   /** The read model's database. */
@@ -55,6 +56,8 @@ export interface ReadApiOptions {
   partitions?: number;
   /** Queue settings, for Query.queues; changing them also needs `commands` (the api role). */
   queueSettings?: QueueSettingsStore;
+  /** Serve the web console at /ui (default true). */
+  console?: boolean;
 }
 
 // schema.graphql first, then every extension of it in this folder (`extend type Query …`), by name.
@@ -77,6 +80,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
   const responseLimits = options.responseLimits ?? DEFAULT_RESPONSE_LIMITS;
   const dispatch = dispatchResolvers(redis, prefix);
   const partitions = options.partitions ?? 8;
+  if (options.console !== false) await app.register(consoleRoutes);
   // Mercurius and its `graphql` decoration stay encapsulated in a context of their own.
   await app.register(async (graphqlApp) => {
     const hub = new FeedHub(redis, prefix, graphqlApp.log);

@@ -5,6 +5,7 @@ import {
   encodePosition,
   parseStreamId,
   type FeedPosition,
+  type StreamPoint,
 } from "../../projections/feed/feed-position.ts";
 import type { FeedHub } from "./feed-hub.ts";
 import { matches, type FeedFilter, type FeedStore } from "./feed-store.ts";
@@ -37,7 +38,7 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
   private readonly inbox: (FeedBatch | null)[] = [];
   private readonly ready: FeedEvent[] = [];
   private readonly waiting: ((result: IteratorResult<{ taskEvents: FeedEvent }>) => void)[] = [];
-  private failure: unknown = null;
+  private failure: Error | null = null;
   private release: (() => void) | null = null;
   private working = false;
   private done = false;
@@ -52,7 +53,7 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
     this.store = store;
     this.hub = hub;
     this.filter = filter;
-    this.position = after ?? new Map();
+    this.position = after ?? new Map<number, StreamPoint>();
     this.fromHead = after === null;
   }
 
@@ -80,7 +81,7 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
   next(): Promise<IteratorResult<{ taskEvents: FeedEvent }>> {
     const event = this.ready.shift();
     if (event) return Promise.resolve({ value: { taskEvents: event }, done: false });
-    if (this.failure) return Promise.reject(this.failure as Error);
+    if (this.failure) return Promise.reject(this.failure);
     if (this.done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => this.waiting.push(resolve));
   }
@@ -92,7 +93,7 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
 
   throw(error: unknown): Promise<IteratorResult<{ taskEvents: FeedEvent }>> {
     this.close();
-    return Promise.reject(error as Error);
+    return Promise.reject(asError(error));
   }
 
   private close(): void {
@@ -111,10 +112,10 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
       try {
         while (this.inbox.length > 0 && !this.done) await this.apply(this.inbox.shift()!);
       } catch (error) {
-        this.failure = error;
+        this.failure = asError(error);
         const resolve = this.waiting.shift();
         this.close();
-        if (resolve) resolve(Promise.reject(error as Error) as never);
+        if (resolve) resolve(Promise.reject(this.failure) as never);
       } finally {
         this.working = false;
       }
@@ -154,3 +155,5 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
     else this.ready.push(event);
   }
 }
+
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));

@@ -136,8 +136,12 @@ export function percentiles(histogram: number[]) {
   };
 }
 
-/** One point of the series: the counters of `stepMinutes` minutes from `at`. */
-export type SeriesPoint = Counters & { at: Date };
+/** One point of the series: the counters of `stepMinutes` minutes from `at`, and their latencies. */
+export type SeriesPoint = Counters & {
+  at: Date;
+  scheduleToStart: ReturnType<typeof percentiles>;
+  runTime: ReturnType<typeof percentiles>;
+};
 
 /** Counters per step over the window, every step present (zeros where nothing happened). */
 export async function analyticsSeries(
@@ -148,13 +152,33 @@ export async function analyticsSeries(
 ): Promise<SeriesPoint[]> {
   const params: unknown[] = [window.from, window.to, `${stepMinutes} minutes`];
   const byType = type === null ? "" : `and task_type = $${params.push(type)}`;
-  const { rows } = await pool.query<CounterRecord & { at: Date }>(
-    `select date_bin($3::interval, minute, $1) as at, ${COUNTER_SQL}
-     from analytics_minutes where minute >= $1 and minute < $2 ${byType}
-     group by 1 order by 1`,
-    params,
-  );
+  const range = `minute >= $1 and minute < $2 ${byType}`;
+  const [{ rows }, histograms] = await Promise.all([
+    pool.query<CounterRecord & { at: Date }>(
+      `select date_bin($3::interval, minute, $1) as at, ${COUNTER_SQL}
+       from analytics_minutes where ${range} group by 1 order by 1`,
+      params,
+    ),
+    pool.query<{ at: Date; metric: "s" | "r"; i: number; c: number }>(
+      `select date_bin($3::interval, minute, $1) as at, 's' as metric, i::int, sum(c)::float8 c
+         from analytics_minutes, unnest(schedule_to_start) with ordinality u(c, i)
+         where ${range} and c > 0 group by 1, i
+       union all
+       select date_bin($3::interval, minute, $1), 'r', i::int, sum(c)::float8
+         from analytics_minutes, unnest(run_time) with ordinality u(c, i)
+         where ${range} and c > 0 group by 1, i`,
+      params,
+    ),
+  ]);
   const found = new Map(rows.map((r) => [r.at.getTime(), r]));
+  const buckets = new Map<string, number[]>();
+  for (const h of histograms.rows) {
+    const key = `${h.at.getTime()}:${h.metric}`;
+    const histogram = buckets.get(key) ?? new Array<number>(BUCKETS).fill(0);
+    histogram[h.i - 1] = h.c;
+    buckets.set(key, histogram);
+  }
+  const empty = new Array<number>(BUCKETS).fill(0);
   const points: SeriesPoint[] = [];
   const step = stepMinutes * 60_000;
   for (let at = window.from.getTime(); at < window.to.getTime(); at += step) {
@@ -164,6 +188,8 @@ export async function analyticsSeries(
       ...(r
         ? counters(r)
         : { submitted: 0, started: 0, succeeded: 0, failed: 0, retried: 0, deadLettered: 0, cancelled: 0 }),
+      scheduleToStart: percentiles(buckets.get(`${at}:s`) ?? empty),
+      runTime: percentiles(buckets.get(`${at}:r`) ?? empty),
     });
   }
   return points;

@@ -7,7 +7,7 @@ import { loadTasks } from "../../projections/task-table.ts";
 import type { FeedHub } from "../feed/feed-hub.ts";
 import { FeedStore, type FeedFilter } from "../feed/feed-store.ts";
 import { FeedSubscription, type FeedEvent } from "../feed/feed-subscription.ts";
-import { advance, parseStreamId } from "../../projections/feed/feed-position.ts";
+import { advance, parseStreamId, type StreamPoint } from "../../projections/feed/feed-position.ts";
 import type { RequestLimits } from "../limits/request-limits.ts";
 
 const MAX_FIRST = 500;
@@ -41,7 +41,7 @@ export function feedResolvers(deps: { pool: pg.Pool; hub: FeedHub; partitions: n
               extensions: { code: "BAD_USER_INPUT", argument: "first" },
             });
           context.limits?.checkTime();
-          const at = position(args.after) ?? new Map();
+          const at: FeedPosition = position(args.after) ?? new Map<number, StreamPoint>();
           const read = await store.readPast(at, args.filter, args.first);
           const events = read.entries.map((entry: FeedEntry) => {
             advance(at, entry.partition, parseStreamId(entry.streamId));
