@@ -31,5 +31,8 @@ export function json(value: unknown): string {
   return value === undefined ? "" : JSON.stringify(value, null, 2);
 }
 
-/** The first characters of a task id: enough to tell ids apart on a page. */
-export const shortId = (id: string): string => id.slice(0, 13) + "…";
+/**
+ * A task id shortened for lists: its start (the creation time of a UUIDv7) and its end (random), so
+ * ids made in the same second still differ on screen.
+ */
+export const shortId = (id: string): string => (id.length > 16 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id);

@@ -47,20 +47,41 @@ export const connection = {
 };
 
 let client: Client | null = null;
+/** Subscriptions running now: while there are some, they bring the connection back themselves. */
+let active = 0;
+
+/**
+ * The one WebSocket of the page, opened at once (the header shows whether it is up). No automatic
+ * retry: a subscription starts again by itself (below), with variables it chooses — the task feed
+ * resumes from the last cursor it received instead of repeating its first one. With none running,
+ * a lost connection is opened again here, every few seconds.
+ */
 function wsClient(): Client {
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`;
-  // No automatic retry: a subscription starts again by itself (below), with variables it chooses —
-  // the task feed resumes from the last cursor it received instead of repeating its first one.
   client ??= createClient({
     url,
-    lazy: true,
+    lazy: false,
     retryAttempts: 0,
+    onNonLazyError: () => undefined,
     on: {
       connected: () => connection.set(true),
-      closed: () => connection.set(false),
+      closed: () => {
+        connection.set(false);
+        setTimeout(() => {
+          if (connection.live || active > 0) return;
+          void client?.dispose();
+          client = null;
+          wsClient();
+        }, 3000);
+      },
     },
   });
   return client;
+}
+
+/** Opens the live connection now (the console calls it at start). */
+export function connectLive(): void {
+  wsClient();
 }
 
 /**
@@ -76,6 +97,7 @@ export function subscribe<T>(
   let stop: (() => void) | null = null;
   let delay = 1000;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  active++;
   const start = () => {
     if (stopped) return;
     stop = wsClient().subscribe<T>(
@@ -98,6 +120,7 @@ export function subscribe<T>(
   start();
   return () => {
     stopped = true;
+    active--;
     clearTimeout(timer);
     stop?.();
   };

@@ -1,5 +1,6 @@
 import { render } from "preact";
-import { useEffect } from "preact/hooks";
+import { useEffect, useRef } from "preact/hooks";
+import { connectLive } from "./graphql.ts";
 import { Layout } from "./components/layout.tsx";
 import { useRoute } from "./router.ts";
 import { OverviewPage } from "./pages/overview.tsx";
@@ -24,10 +25,12 @@ const TITLES: Record<string, string> = {
 function App() {
   const { path } = useRoute();
   const task = /^\/tasks\/([\w-]+)$/.exec(path);
+  const loaded = useRef(false);
   useEffect(() => {
     document.title = `${task ? "Task" : (TITLES[path] ?? "Not found")} · Taskstream`;
-    const main = document.getElementById("main");
-    if (main && document.activeElement !== document.body) main.focus({ preventScroll: true });
+    // Not on the first load: focus starts at the top of the page, where the skip link is.
+    if (loaded.current) document.getElementById("main")?.focus({ preventScroll: true });
+    loaded.current = true;
   }, [path]);
   let page;
   if (task) page = <TaskPage id={task[1]!} />;
@@ -41,4 +44,5 @@ function App() {
   return <Layout>{page}</Layout>;
 }
 
+connectLive();
 render(<App />, document.getElementById("app")!);

@@ -6,6 +6,8 @@ export interface Line {
   label: string;
   color: string;
   values: (number | null)[];
+  /** Mark each point (for sparse series, where a lone value would draw no line). */
+  points?: boolean;
 }
 
 /**
@@ -35,7 +37,13 @@ export function Chart(props: {
         axes: [{}, { size: 56, values: (_u, ticks) => ticks.map((t) => `${t}${props.unit ?? ""}`) }],
         series: [
           {},
-          ...props.lines.map((l) => ({ label: l.label, stroke: l.color, width: 2, points: { show: false } })),
+          ...props.lines.map((l) => ({
+            label: l.label,
+            stroke: l.color,
+            width: 2,
+            spanGaps: l.points === true,
+            points: { show: l.points === true, size: 5 },
+          })),
         ],
       },
       [props.times, ...props.lines.map((l) => l.values)],

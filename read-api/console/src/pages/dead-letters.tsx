@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ErrorNote } from "../components/bits.tsx";
 import { gql } from "../graphql.ts";
+import { shortId } from "../format.ts";
 import { useQuery, useSubscription } from "../hooks.ts";
 import { SUMMARY, TaskTable, type TaskSummary } from "./tasks.tsx";
 
@@ -79,7 +80,7 @@ export function DeadLettersPage() {
           <ul class="errors">
             {rows.map((t) => (
               <li key={t.id}>
-                <code>{t.id.slice(0, 8)}</code> {t.lastError?.message ?? "no error recorded"}{" "}
+                <code>{shortId(t.id)}</code> {t.lastError?.message ?? "no error recorded"}{" "}
                 <button
                   type="button"
                   class="link"

@@ -133,7 +133,12 @@ export function OverviewPage() {
                   color: "#7c3aed",
                   values: stats.series.map((p) => p.scheduleToStart.p95),
                 },
-                { label: "run time", color: "#0891b2", values: stats.series.map((p) => p.runTime.p95) },
+                {
+                  label: "run time",
+                  color: "#0891b2",
+                  values: stats.series.map((p) => p.runTime.p95),
+                  points: true,
+                },
               ]}
             />
             <LatencyTable rows={[{ type: "all types", ...stats.totals }, ...stats.byType]} />

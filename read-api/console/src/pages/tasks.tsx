@@ -219,7 +219,9 @@ export function TaskTable(props: {
               <td data-label="Attempt">
                 {t.attempt}/{t.maxAttempts}
               </td>
-              <td data-label="Worker">{t.workerId ? <code>{t.workerId.slice(0, 8)}</code> : "–"}</td>
+              <td data-label="Worker">
+                {t.workerId ? <code title={t.workerId}>{shortId(t.workerId)}</code> : "–"}
+              </td>
               <td data-label="Updated">{time(t.updatedAt)}</td>
             </tr>
           ))}

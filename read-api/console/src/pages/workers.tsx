@@ -86,7 +86,7 @@ export function WorkersPage() {
           <tbody>
             {data?.stats.busiestWorkers.map((w) => (
               <tr key={w.workerId}>
-                <th scope="row">{w.name ?? <code>{w.workerId.slice(0, 8)}</code>}</th>
+                <th scope="row">{w.name ?? <code>{w.workerId}</code>}</th>
                 <td>{count(w.succeeded)}</td>
                 <td>{count(w.failed)}</td>
                 <td>{duration(w.busyMs)}</td>
