@@ -12,8 +12,7 @@ import { testServices, uniquePrefix } from "../support/services.ts";
 
 const OUTPUT = new URL("../output/console/", import.meta.url);
 /** Evaluates an expression in the page (a string: these tests are typed for Node, not the DOM). */
-const js = <T = unknown>(page: Page, expression: string): Promise<T> =>
-  page.evaluate(expression) as Promise<T>;
+const js = <T = unknown>(page: Page, expression: string): Promise<T> => page.evaluate<T>(expression);
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 375, height: 812 };
