@@ -81,7 +81,7 @@ export async function streamEntries(redis: Redis, keys: string[]): Promise<numbe
   return lengths.reduce((a, b) => a + b, 0);
 }
 
-/** Taskstream's keys by role (see commands/event-store/keys.ts). */
+/** Taskstream's keys by role (see event-store/keys.ts). */
 export function classifyTaskstreamKey(key: string): string {
   if (key.endsWith(":events")) return "event streams (one entry per event)";
   if (key.includes(":task:")) return "per-task history lists (stream ids)";

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Taskstream vs BullMQ benchmark: `npm run bench` (full: issue's sizes, 3 runs) or `npm run bench -- --quick`.
+# Taskstream vs BullMQ benchmark: `npm run bench` (full: issue's sizes, 3 runs) or `npm run bench -- --quick`;
+# `npm run bench -- --sdk-drain` measures the drain per worker SDK instead (bench/sdk-drain.ts).
 # Puts Node 24 and the npm dependencies in place, starts the local services (Redis, etcd, PostgreSQL on
 # loopback), then runs bench/runner.ts, whose last line of output is one JSON object.
 set -euo pipefail
@@ -9,4 +10,10 @@ cd "$ROOT"
 . "$ROOT/scripts/env.sh"
 bash "$ROOT/scripts/services.sh" start >&2
 load_service_env
+if [ "${1:-}" = "--sdk-drain" ]; then
+  # Drain throughput per SDK (bench/sdk-drain.ts), with the conformance worker of each SDK present.
+  . "$ROOT/scripts/conformance-workers.sh"
+  prepare_conformance_workers
+  exec node "$ROOT/bench/sdk-drain.ts" "$@"
+fi
 exec node "$ROOT/bench/runner.ts" "$@"

@@ -1,15 +1,16 @@
 import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import type { EventStore } from "../commands/event-store/event-store.ts";
+import type { EventLog } from "../event-store/event-log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { TaskCommands } from "../commands/task-commands.ts";
 import type { TasksProjector } from "../projections/tasks-projector.ts";
 import type { SchedulesProjector } from "../projections/schedules/schedules-projector.ts";
 import type { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
 import { ProjectionStalledError } from "../projections/poison.ts";
-import type { OriginPolicy } from "../commands/http/origins.ts";
-import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
+import { originAllowed, sameOrigin, type OriginPolicy } from "../commands/http/origins.ts";
+import type { Logger } from "../observability/log.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 
 export interface ReadSide {
   projector: TasksProjector | null;
@@ -18,34 +19,27 @@ export interface ReadSide {
 
 /** Starts the projector that folds the schedule stream into the schedules read model. */
 export async function startSchedulesProjector(deps: {
-  store: EventStore;
+  store: EventLog;
   redis: Redis;
   pool: pg.Pool;
   metrics: Metrics;
-  log: ProjectorLog;
+  log: Logger;
 }): Promise<SchedulesProjector> {
   const { SchedulesProjector } = await import("../projections/schedules/schedules-projector.ts");
-  const { scheduleStore } = await import("../commands/schedules/schedule-store.ts");
+  const { scheduleStore } = await import("../event-store/schedule-store.ts");
   const projector = new SchedulesProjector({
     store: scheduleStore(deps.redis, deps.store.prefix),
-    redis: deps.redis,
     pool: deps.pool,
   });
   await projector.start();
   return projector;
 }
 
-/** Where the projectors report: the process's structured log. */
-export interface ProjectorLog {
-  warn(object: object, message: string): void;
-  error(object: object, message: string): void;
-}
-
 /**
  * Reports a projector's errors loudly: a partition stopped at a poison event is an error with the
  * event's position; a transient failure (retried) a warning. Both are counted.
  */
-function reportProjectorError(log: ProjectorLog, metrics: Metrics, projector: string, error: unknown): void {
+function reportProjectorError(log: Logger, metrics: Metrics, projector: string, error: unknown): void {
   if (error instanceof ProjectionStalledError) {
     metrics.projectionErrors.inc({ projector, kind: "poison" });
     log.error({ err: error, ...error.stall, projector }, "projection stopped at an event it cannot apply");
@@ -55,13 +49,13 @@ function reportProjectorError(log: ProjectorLog, metrics: Metrics, projector: st
   log.warn({ err: error, projector }, "projection batch failed; retrying");
 }
 
-/** Starts the projector that folds the log into PostgreSQL, feeding its lag and throughput to the metrics. */
+/** Starts the projector that folds the log into PostgreSQL, feeding its lag, errors and backlog to the metrics. */
 export async function startProjector(deps: {
-  store: EventStore;
+  store: EventLog;
   redis: Redis;
   pool: pg.Pool;
   metrics: Metrics;
-  log: ProjectorLog;
+  log: Logger;
 }): Promise<TasksProjector> {
   const { TasksProjector } = await import("../projections/tasks-projector.ts");
   const projector: TasksProjector = new TasksProjector({
@@ -78,6 +72,9 @@ export async function startProjector(deps: {
     },
   });
   await projector.start();
+  const { projectionBacklogAgeSeconds } = await import("../projections/backlog-age.ts");
+  deps.metrics.projectionBacklog.age = () =>
+    projectionBacklogAgeSeconds(deps.store, deps.pool, projector.checkpointKey);
   return projector;
 }
 
@@ -87,7 +84,7 @@ export async function registerReadApi(
   deps: {
     pool: pg.Pool;
     redis: Redis;
-    store: EventStore;
+    store: EventLog;
     graphiql: boolean;
     origins: OriginPolicy;
     commands?: TaskCommands;
@@ -103,7 +100,8 @@ export async function registerReadApi(
     redis: deps.redis,
     prefix: deps.store.prefix,
     graphiql: deps.graphiql,
-    origins: deps.origins,
+    allowOrigin: (origin: string, host: string | undefined) =>
+      sameOrigin(origin, host) || originAllowed(origin, deps.origins),
     getTaskFromLog: taskFromLog(deps.store),
     commands: deps.commands,
     scheduleCommands: deps.scheduleCommands,

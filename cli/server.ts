@@ -3,15 +3,15 @@ import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { Etcd3 } from "etcd3";
-import { EventStore } from "../commands/event-store/event-store.ts";
+import { RedisEventLog } from "../event-store/redis-event-log.ts";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { httpErrorHandler, notFoundHandler } from "../commands/http/errors.ts";
 import { httpSecurity } from "../commands/http/security.ts";
 import { taskRoutes } from "../commands/http/task-routes.ts";
 import { taskService } from "../commands/grpc/task-service.ts";
 import { Dispatcher } from "../dispatcher/dispatcher.ts";
-import { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
-import { Admission } from "../commands/queues/backlog.ts";
+import { QueueSettingsStore } from "../queues/queue-settings.ts";
+import { Admission } from "../queues/admission.ts";
 import { limitsService, queueRoutes } from "../commands/queues/queue-routes.ts";
 import { LimitsServiceService } from "../proto/gen/taskstream/v1/limits.ts";
 import { TaskServiceService } from "../proto/gen/taskstream/v1/tasks.ts";
@@ -20,7 +20,7 @@ import { createMetrics, type Metrics } from "../observability/metrics.ts";
 import { healthRoutes, type ReadinessCheck } from "../observability/health.ts";
 import { startProjector, startSchedulesProjector, registerReadApi, type ReadSide } from "./read-side.ts";
 import { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
-import { scheduleStore } from "../commands/schedules/schedule-store.ts";
+import { scheduleStore } from "../event-store/schedule-store.ts";
 import { scheduleRoutes } from "../commands/schedules/routes.ts";
 import { scheduleService } from "../commands/schedules/grpc-service.ts";
 import { Scheduler } from "../dispatcher/schedules/scheduler.ts";
@@ -35,7 +35,7 @@ export interface RunningServer {
   http: FastifyInstance;
   httpUrl: string;
   grpcAddress: string;
-  store: EventStore;
+  store: RedisEventLog;
   /** The process's PostgreSQL pool (the read model). */
   pool: pg.Pool;
   metrics: Metrics;
@@ -49,7 +49,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const redis = new Redis(config.redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 10 });
   const etcd = config.roles.has("dispatcher") ? new Etcd3({ hosts: config.etcdEndpoints }) : null;
-  const store = new EventStore(redis, {
+  const store = new RedisEventLog(redis, {
     partitions: config.partitions,
     prefix: config.prefix,
     dedupWindowMs: config.dedupWindowMs,
@@ -118,7 +118,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       metrics: metrics.dispatcher,
       log: http.log,
       settings,
-      scheduler: new Scheduler({ store: schedules, redis, tasks: firingCommands, log: http.log }),
+      scheduler: new Scheduler({ store: schedules, tasks: firingCommands, log: http.log }),
     });
     grpc.addService(WorkerServiceService, dispatcher.workerService());
     const leader = dispatcher;
@@ -187,7 +187,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
     }
   }
 
-  await http.register(healthRoutes(metrics.registry, checks));
+  await http.register(
+    healthRoutes(metrics.registry, checks, (check, ok) => metrics.readinessCheck.set({ check }, ok ? 1 : 0)),
+  );
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpc.bindAsync(`${config.host}:${config.grpcPort}`, ServerCredentials.createInsecure(), (error, port) =>
       error ? reject(error) : resolve(port),
@@ -195,6 +197,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
   );
   const httpUrl = await http.listen({ host: config.host, port: config.httpPort });
   const grpcAddress = `${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${grpcPort}`;
+  if (dispatcher) {
+    // Behind a Kubernetes Service, a demoted leader's workers would send their next Register over
+    // the same HTTP/2 connection, back to this process, which now refuses it. Closing every
+    // connection (GOAWAY; calls in flight get 5 s) makes them connect anew, to the ready leader.
+    const bound = `${config.host}:${grpcPort}`;
+    dispatcher.leadership.on("demoted", () => grpc.drain(bound, 5000));
+  }
   if (dispatcher) {
     // The election value must be reachable by workers: use the real port when port 0 was asked for.
     await dispatcher.start(config.advertiseAddress.endsWith(":0") ? grpcAddress : config.advertiseAddress);

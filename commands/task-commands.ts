@@ -16,11 +16,11 @@ import {
   type TaskSpec,
   type TaskState,
 } from "../domain/task/index.ts";
-import type { EventStore } from "./event-store/event-store.ts";
-import type { StoredEvent } from "./event-store/stream-format.ts";
-import { taskView, type TaskView } from "./task-view.ts";
-import type { Admission } from "./queues/backlog.ts";
-import type { QueueSettingsStore } from "./queues/queue-settings.ts";
+import type { EventLog } from "../event-store/event-log.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
+import { taskView, type TaskView } from "../domain/task/view.ts";
+import type { Admission } from "../queues/admission.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { mapAllOrFail } from "./validation/collect.ts";
 import { toTaskSpec, type SubmissionLimits, type TraceContext } from "./validation/task-spec.ts";
 
@@ -47,13 +47,13 @@ export interface CommandOptions {
  * the log, append with an optimistic-concurrency check. Nothing is written for a rejected request.
  */
 export class TaskCommands {
-  private readonly store: EventStore;
+  private readonly store: EventLog;
   private readonly limits: SubmissionLimits;
   private readonly options: CommandOptions;
   /** The hash of the request each keyed spec was validated from (a retry hashes the same). */
   private readonly requestHashes = new WeakMap<TaskSpec, string>();
 
-  constructor(store: EventStore, limits: SubmissionLimits, options: CommandOptions = {}) {
+  constructor(store: EventLog, limits: SubmissionLimits, options: CommandOptions = {}) {
     this.store = store;
     this.limits = limits;
     this.options = options;

@@ -1,8 +1,9 @@
 import type { Redis } from "ioredis";
-import type { EventStore } from "../commands/event-store/event-store.ts";
-import type { TaskEvent } from "../domain/task/index.ts";
+import type { Logger } from "../observability/log.ts";
+import type { DispatcherMetrics } from "../observability/metrics.ts";
+import type { EventLog } from "../event-store/event-log.ts";
 import type { WorkerRegistry } from "./worker-registry.ts";
-import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 
 export interface DispatcherConfig {
   heartbeatIntervalMs: number;
@@ -18,22 +19,9 @@ export interface DispatcherConfig {
   maxResultBytes: number;
 }
 
-export interface DispatcherMetrics {
-  recordEvents(events: TaskEvent[]): void;
-  scheduleToStart: { observe(seconds: number): void };
-  queueDepth(depthByPriority: readonly number[]): void;
-  unroutable(count: number): void;
-}
-
-export interface Logger {
-  info(object: object, message: string): void;
-  warn(object: object, message: string): void;
-  error(object: object, message: string): void;
-}
-
 /** What a dispatcher term needs from its surroundings. */
 export interface DispatcherContext {
-  store: EventStore;
+  store: EventLog;
   redis: Redis;
   registry: WorkerRegistry;
   settings: QueueSettingsStore;

@@ -1,15 +1,17 @@
 import type { Etcd3 } from "etcd3";
 import type { Redis } from "ioredis";
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
-import type { EventStore } from "../commands/event-store/event-store.ts";
+import type { EventLog } from "../event-store/event-log.ts";
 import type {
   DispatcherMessage,
   WorkerMessage,
   WorkerServiceServer,
 } from "../proto/gen/taskstream/v1/workers.ts";
-import type { DispatcherConfig, DispatcherMetrics, Logger } from "./context.ts";
+import type { DispatcherConfig } from "./context.ts";
+import type { Logger } from "../observability/log.ts";
+import type { DispatcherMetrics } from "../observability/metrics.ts";
 import { Leadership } from "./leadership.ts";
-import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { Term } from "./term.ts";
 import type { Scheduler } from "./schedules/scheduler.ts";
 import { WorkerRegistry } from "./worker-registry.ts";
@@ -18,7 +20,7 @@ import { registerProblems } from "./register-rules.ts";
 import type { SessionStream, WorkerSession } from "./worker-session.ts";
 
 export interface DispatcherOptions {
-  store: EventStore;
+  store: EventLog;
   redis: Redis;
   etcd: Etcd3;
   /** etcd key namespace, e.g. `/taskstream/ts/`. */
@@ -100,11 +102,13 @@ export class Dispatcher {
     this.term = term;
     try {
       await term.start();
+      if (this.term === term) this.options.metrics.leadership(epoch);
       // The same epoch fences the schedule stream; skip if demoted while the term was starting.
       if (this.term === term) await this.options.scheduler?.start(epoch);
     } catch (error) {
       this.options.log.error({ err: error, epoch }, "could not take over; stepping down");
       term.close("takeover failed");
+      this.options.metrics.leadership(null);
       await this.options.scheduler?.stop();
       if (this.term === term) this.term = null;
       const candidate = this.leadership.candidate;
@@ -114,6 +118,7 @@ export class Dispatcher {
   }
 
   private stepDown(reason: string): void {
+    this.options.metrics.leadership(null);
     void this.options.scheduler?.stop();
     const term = this.term;
     this.term = null;

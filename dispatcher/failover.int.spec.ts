@@ -7,7 +7,7 @@ import { RawWorker } from "../tests/support/raw-worker.ts";
 import { eventually, startTestServer } from "../tests/support/server.ts";
 import { testServices, uniquePrefix } from "../tests/support/services.ts";
 import type { RunningServer } from "../cli/server.ts";
-import { TaskTable } from "./task-table.ts";
+import { LiveTasks } from "./live-tasks.ts";
 
 const noTrace = { traceparent: null, tracestate: null };
 const dispatcherOnly = { roles: new Set(["api", "dispatcher"] as const) };
@@ -165,7 +165,7 @@ describe("dispatcher failover", () => {
     const commands = new TaskCommands(a.store, { maxPayloadBytes: 1 << 20 });
     const { id } = await commands.submit({ type: "nobody-handles-this" }, noTrace);
     // The old leader's writer, as it was before its lease expired (a GC pause, a frozen VM).
-    const staleWriter = new TaskTable(a.store, paused.epoch, () => undefined);
+    const staleWriter = new LiveTasks(a.store, paused.epoch, () => undefined);
 
     const b = await start(prefix);
     await a.dispatcher!.leadership.stop(); // lease gone: b is elected and fences every partition

@@ -1,4 +1,4 @@
-import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import type { ReadyTask, TakeFilter } from "./ready-queue.ts";
 
 interface Bucket {

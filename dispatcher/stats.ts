@@ -1,28 +1,7 @@
-import type { Redis } from "ioredis";
 import type { TaskState } from "../domain/task/index.ts";
-import { backlogKey } from "../commands/queues/backlog.ts";
+import type { DispatchStats } from "../queues/dispatch-stats.ts";
 import { satisfies } from "./ready-queue.ts";
 import type { WorkerSession } from "./worker-session.ts";
-
-/** What the leader reports once a second: backlog per queue, tasks no worker can run, live workers. */
-export interface DispatchStats {
-  at: string;
-  epoch: number;
-  /** Waiting tasks (due or delayed) per task type: the admission limit is checked against this. */
-  backlogByType: Record<string, number>;
-  /** Due tasks that no connected worker can run (no worker with their type and every required label). */
-  unroutable: number;
-  queueDepthByPriority: number[];
-  workers: {
-    id: string;
-    name: string;
-    types: string[];
-    labels: Record<string, string>;
-    slots: number;
-    busy: number;
-    connected: boolean;
-  }[];
-}
 
 /**
  * A task's shape for routing: its type, plus its required labels when it has any, as text computed
@@ -54,13 +33,18 @@ export function computeStats(
 ): DispatchStats {
   const live = [...sessions];
   const backlogByType: Record<string, number> = {};
+  const dueByType: Record<string, number> = {};
+  const oldestDueAtByType: Record<string, number> = {};
   const routable = new Map<string, boolean>();
   let unroutable = 0;
   for (const state of queued) {
     if (state.status !== "QUEUED" || state.spec === null) continue;
     const { type, requires } = state.spec;
     backlogByType[type] = (backlogByType[type] ?? 0) + 1;
-    if ((state.availableAt ?? 0) > now) continue;
+    const dueAt = state.availableAt ?? 0;
+    if (dueAt > now) continue;
+    dueByType[type] = (dueByType[type] ?? 0) + 1;
+    if (dueAt < (oldestDueAtByType[type] ?? Number.POSITIVE_INFINITY)) oldestDueAtByType[type] = dueAt;
     const shape = shapeOf(type, requires);
     let ok = routable.get(shape);
     if (ok === undefined) {
@@ -73,6 +57,8 @@ export function computeStats(
     at: new Date(now).toISOString(),
     epoch,
     backlogByType,
+    dueByType,
+    oldestDueAtByType,
     unroutable,
     queueDepthByPriority: [...depth],
     workers: live.map((s) => ({
@@ -85,16 +71,4 @@ export function computeStats(
       connected: s.stream !== null,
     })),
   };
-}
-
-/** Where the leader publishes its stats (JSON, expiring when no leader refreshes it). */
-export function statsKey(prefix: string): string {
-  return `${prefix}:dispatcher-stats`;
-}
-
-export async function publishStats(redis: Redis, prefix: string, stats: DispatchStats): Promise<void> {
-  const counts = Object.entries(stats.backlogByType).flat();
-  const multi = redis.multi().del(backlogKey(prefix));
-  if (counts.length > 0) multi.hset(backlogKey(prefix), ...counts.map(String));
-  await multi.set(statsKey(prefix), JSON.stringify(stats), "PX", 5000).exec();
 }

@@ -21,18 +21,46 @@ describe("timeouts, delays, retries and revival", () => {
     expect((await fx.stateOf(id)).lastError?.type).toBe("HEARTBEAT_TIMEOUT");
   });
 
-  it("ends an attempt at its start-to-close timeout and retries it", async () => {
+  it("ends an attempt at its start-to-close timeout, retries it, and cancels it a second later", async () => {
     const w = fx.worker();
     await w.register(["slow"]);
     const { id } = await fx.commands.submit(
       { type: "slow", timeouts: { startToCloseMs: 300 }, retry: { initialBackoffMs: 0 } },
       noTrace,
     );
-    await w.next("assignment");
+    const { deadlineUnixMs } = await w.next("assignment");
     w.send({ $case: "started", value: { taskId: id, attempt: 1 } });
-    expect(await w.next("cancel", 5000)).toMatchObject({ taskId: id, attempt: 1 });
+    // The retry goes out at the deadline; the cancel only after the worker's own deadline had time to act.
     expect((await w.next("assignment", 5000)).attempt).toBe(2);
     expect((await fx.stateOf(id)).lastError?.type).toBe("START_TO_CLOSE_TIMEOUT");
+    expect(await w.next("cancel", 5000)).toMatchObject({ taskId: id, attempt: 1 });
+    expect(Date.now()).toBeGreaterThanOrEqual(Number(deadlineUnixMs) + 1000);
+  });
+
+  it("records a worker's failure reported at the deadline as the start-to-close timeout", async () => {
+    const w = fx.worker();
+    await w.register(["late"]);
+    const { id } = await fx.commands.submit(
+      { type: "late", timeouts: { startToCloseMs: 300 }, retry: { maxAttempts: 1 } },
+      noTrace,
+    );
+    const { deadlineUnixMs } = await w.next("assignment");
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(deadlineUnixMs) - Date.now())));
+    w.send({
+      $case: "failed",
+      value: {
+        taskId: id,
+        attempt: 1,
+        message: "deadline exceeded",
+        errorType: "DeadlineExceededError",
+        nonRetryable: false,
+        cancelled: false,
+      },
+    });
+    await w.next("ack", 5000);
+    const state = await fx.stateOf(id);
+    expect(state.status).toBe("DEAD_LETTERED");
+    expect(state.lastError?.type).toBe("START_TO_CLOSE_TIMEOUT");
   });
 
   it("dead-letters a task no worker started within its schedule-to-start timeout", async () => {

@@ -5,6 +5,7 @@ import {
   type TaskCommand,
   type TaskError,
   type TaskEvent,
+  type TaskState,
 } from "../domain/task/index.ts";
 import type { ReportAck, WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
 
@@ -88,6 +89,29 @@ export function reportCommand(
     case undefined:
       return null;
   }
+}
+
+/** What the dispatcher records when an attempt runs past its start-to-close deadline. */
+export const START_TO_CLOSE_TIMEOUT: TaskError = {
+  type: "START_TO_CLOSE_TIMEOUT",
+  message: "attempt exceeded its start-to-close timeout",
+  nonRetryable: false,
+};
+
+/**
+ * A worker's failure of the current attempt, reported at or after the attempt's deadline, is
+ * recorded as the deadline's START_TO_CLOSE_TIMEOUT, exactly as the dispatcher's own timer records
+ * it. At the deadline the SDK aborts the handler and the dispatcher's timer fires at about the same
+ * moment; without this, whichever is written first would decide the task's last error, and the
+ * handler's error there is its SDK's deadline error, named differently in every language. A report
+ * of a cancelled attempt, and any report before the deadline, is left as it is.
+ */
+export function failureAtDeadline(command: TaskCommand, state: TaskState): TaskCommand {
+  if (command.type !== "FailAttempt" || command.data.cancelled || command.data.workerId === undefined)
+    return command;
+  const { attempt, now } = command.data;
+  if (state.deadlineAt === null || attempt !== state.attempt || now < state.deadlineAt) return command;
+  return { type: "FailAttempt", data: { ...command.data, error: START_TO_CLOSE_TIMEOUT } };
 }
 
 /**

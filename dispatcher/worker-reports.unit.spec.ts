@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { parseJson, reportAck, reportCommand } from "./worker-reports.ts";
+import { DEFAULT_RETRY, DEFAULT_TIMEOUTS, fold, type TaskCommand } from "../domain/task/index.ts";
+import {
+  START_TO_CLOSE_TIMEOUT,
+  failureAtDeadline,
+  parseJson,
+  reportAck,
+  reportCommand,
+} from "./worker-reports.ts";
 
 const limits = { maxResultBytes: 1024 };
 
@@ -149,5 +156,71 @@ describe("worker reports", () => {
     expect(parseJson("")).toBeNull();
     expect(parseJson("[1]")).toEqual([1]);
     expect(parseJson("not json")).toBe("not json");
+  });
+
+  describe("a failure reported at the attempt's deadline", () => {
+    // Attempt 2 of a task, assigned at 1000 with a deadline at 2000.
+    const state = fold([
+      {
+        type: "TaskSubmitted",
+        data: {
+          spec: {
+            type: "t",
+            payload: null,
+            priority: 5,
+            requires: {},
+            idempotencyKey: null,
+            runAt: null,
+            retry: DEFAULT_RETRY,
+            timeouts: { ...DEFAULT_TIMEOUTS, startToCloseMs: 1000 },
+            metadata: {},
+            concurrency: null,
+            traceparent: null,
+            tracestate: null,
+          },
+          submittedAt: 0,
+        },
+      },
+      { type: "TaskAssigned", data: { attempt: 1, workerId: "w1", assignedAt: 10, deadlineAt: 1010 } },
+      {
+        type: "TaskAttemptFailed",
+        data: { attempt: 1, error: START_TO_CLOSE_TIMEOUT, failedAt: 1010, retryAt: 1000 },
+      },
+      { type: "TaskAssigned", data: { attempt: 2, workerId: "w1", assignedAt: 1000, deadlineAt: 2000 } },
+    ]);
+    const failure = (
+      now: number,
+      options: { attempt?: number; cancelled?: boolean; workerId?: string } = {},
+    ) =>
+      ({
+        type: "FailAttempt",
+        data: {
+          attempt: options.attempt ?? 2,
+          error: { message: "deadline passed", type: "DeadlineExceededError", nonRetryable: false },
+          cancelled: options.cancelled ?? false,
+          jitter: 0.5,
+          now,
+          workerId: "workerId" in options ? options.workerId : "w1",
+        },
+      }) as TaskCommand;
+
+    it("is recorded as the dispatcher's START_TO_CLOSE_TIMEOUT, whatever error the handler ended with", () => {
+      for (const now of [2000, 2500]) {
+        expect(failureAtDeadline(failure(now), state)).toEqual({
+          type: "FailAttempt",
+          data: { ...failure(now).data, error: START_TO_CLOSE_TIMEOUT },
+        });
+      }
+    });
+
+    it("keeps the handler's error before the deadline, for a cancelled or stale attempt, and for the dispatcher's own verdicts", () => {
+      for (const command of [
+        failure(1999),
+        failure(2500, { cancelled: true }),
+        failure(2500, { attempt: 1 }),
+        failure(2500, { workerId: undefined }),
+      ])
+        expect(failureAtDeadline(command, state)).toBe(command);
+    });
   });
 });

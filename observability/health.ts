@@ -7,29 +7,39 @@ export interface ReadinessCheck {
   check(): Promise<void>;
 }
 
+/** Records each readiness check's outcome (a gauge per check). */
+export type CheckRecorder = (name: string, ok: boolean) => void;
+
 /**
  * /healthz: the process works (it answers). /readyz: every dependency of its roles answers and, for
- * a dispatcher, its lease is held. /metrics: Prometheus text format.
+ * a dispatcher, its lease is held. /metrics: Prometheus text format; the readiness checks run
+ * before each scrape too, so their gauges are current even where nothing probes /readyz.
  */
-export function healthRoutes(registry: Registry, checks: ReadinessCheck[]) {
+export function healthRoutes(registry: Registry, checks: ReadinessCheck[], record?: CheckRecorder) {
+  const run = async () => {
+    const results = await Promise.all(
+      checks.map(async (readiness) => {
+        const name = readiness.name;
+        try {
+          await withTimeout(readiness.check(), 2000);
+          return { name, ok: true };
+        } catch (error) {
+          return { name, ok: false, reason: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+    );
+    for (const result of results) record?.(result.name, result.ok);
+    return results;
+  };
   return async function routes(app: FastifyInstance): Promise<void> {
     app.get("/healthz", async () => ({ status: "ok" }));
     app.get("/readyz", async (_request, reply) => {
-      const results = await Promise.all(
-        checks.map(async (readiness) => {
-          const name = readiness.name;
-          try {
-            await withTimeout(readiness.check(), 2000);
-            return { name, ok: true };
-          } catch (error) {
-            return { name, ok: false, reason: error instanceof Error ? error.message : String(error) };
-          }
-        }),
-      );
+      const results = await run();
       const ready = results.every((r) => r.ok);
       return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks: results });
     });
     app.get("/metrics", async (_request, reply) => {
+      if (record) await run();
       const text = await registry.metrics();
       return reply.header("content-type", registry.contentType).send(text);
     });

@@ -1,6 +1,23 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { MAX_PRIORITY, type TaskEvent } from "../domain/task/index.ts";
-import type { DispatcherMetrics } from "../dispatcher/context.ts";
+import type { TaskEvent } from "../domain/task/index.ts";
+import type { DispatchStats } from "../queues/dispatch-stats.ts";
+import { createDispatcherMetrics } from "./dispatcher-metrics.ts";
+
+/** What the dispatcher reports to the metrics (observability/dispatcher-metrics.ts). */
+export interface DispatcherMetrics {
+  /**
+   * Events the leader appended for one task of `type`; `assignedAt` is when the task's current
+   * attempt was handed out, when this term did it (an attempt's result then gives its run time).
+   */
+  recordEvents(events: TaskEvent[], task: { type: string; assignedAt?: number }): void;
+  scheduleToStart(type: string, seconds: number): void;
+  queueDepth(depthByPriority: readonly number[]): void;
+  /** The leader's view once a second: waiting tasks per type, workers and their slots. */
+  dispatchStats(stats: DispatchStats, now: number): void;
+  workerLost(reason: string): void;
+  /** Leading with `epoch`, or not leading (null): only a leader reports queues and workers. */
+  leadership(epoch: number | null): void;
+}
 
 /** Every Taskstream metric, on one registry served at /metrics. */
 export function createMetrics(registry = new Registry()) {
@@ -15,36 +32,10 @@ export function createMetrics(registry = new Registry()) {
     "taskstream_tasks_deduplicated_total",
     "Submissions answered with an existing task by idempotency key.",
   );
-  const dispatched = counter("taskstream_tasks_dispatched_total", "Attempts assigned to workers.");
-  const succeeded = counter("taskstream_tasks_succeeded_total", "Tasks that succeeded.");
-  const failed = counter("taskstream_tasks_failed_total", "Attempts that failed.", ["error_type"]);
-  const retried = counter("taskstream_tasks_retried_total", "Failed attempts scheduled for another try.");
-  const deadLettered = counter("taskstream_tasks_dead_lettered_total", "Tasks dead-lettered.", ["reason"]);
-  const cancelled = counter("taskstream_tasks_cancelled_total", "Tasks cancelled.");
-  const rejected = counter("taskstream_results_rejected_total", "Worker reports rejected as stale.", [
-    "reason",
-  ]);
-  const depth = new Gauge({
-    name: "taskstream_queue_depth",
-    help: "Ready tasks waiting for a worker, by priority.",
-    labelNames: ["priority"],
-    registers: [registry],
-  });
-  const scheduleToStart = new Histogram({
-    name: "taskstream_schedule_to_start_seconds",
-    help: "From a task being due to its assignment to a worker.",
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    registers: [registry],
-  });
   const projectionLag = new Histogram({
     name: "taskstream_projection_lag_seconds",
     help: "From an event's append to its projection into PostgreSQL.",
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [registry],
-  });
-  const unroutable = new Gauge({
-    name: "taskstream_tasks_unroutable",
-    help: "Due tasks that no connected worker can run (no worker with their type and every required label).",
     registers: [registry],
   });
   const rateLimited = counter(
@@ -63,55 +54,36 @@ export function createMetrics(registry = new Registry()) {
     labelNames: ["projector"],
     registers: [registry],
   });
+  /** Where the projection backlog gauge samples from, at each scrape; set by the projector role. */
+  const projectionBacklog: { age: (() => Promise<number>) | null } = { age: null };
+  new Gauge({
+    name: "taskstream_projection_backlog_age_seconds",
+    help: "Age of the oldest event in the log that the read model has not folded yet (0 when caught up).",
+    // Labelled so that a process without the projector role exports no sample at all.
+    labelNames: ["projector"],
+    registers: [registry],
+    async collect() {
+      if (!projectionBacklog.age) return;
+      this.set({ projector: "tasks" }, await projectionBacklog.age().catch(() => Number.NaN));
+    },
+  });
+  const readinessCheck = new Gauge({
+    name: "taskstream_readiness_check_up",
+    help: "1 when the readiness check (redis, postgres, dispatcher-lease) passed at its last run, else 0.",
+    labelNames: ["check"],
+    registers: [registry],
+  });
 
-  const dispatcher: DispatcherMetrics = {
-    recordEvents(events: TaskEvent[]) {
-      for (const event of events) {
-        switch (event.type) {
-          case "TaskAssigned":
-            dispatched.inc();
-            break;
-          case "TaskSucceeded":
-            succeeded.inc();
-            break;
-          case "TaskAttemptFailed":
-            failed.inc({ error_type: event.data.error.type });
-            if (event.data.retryAt !== null) retried.inc();
-            break;
-          case "TaskDeadLettered":
-            deadLettered.inc({ reason: event.data.reason });
-            break;
-          case "TaskCancelled":
-            cancelled.inc();
-            break;
-          case "TaskResultRejected":
-            rejected.inc({ reason: event.data.reason });
-            break;
-          case "TaskSubmitted":
-          case "TaskStarted":
-          case "TaskProgressRecorded":
-          case "TaskCancelRequested":
-          case "TaskRevived":
-            break;
-        }
-      }
-    },
-    scheduleToStart,
-    unroutable(count) {
-      unroutable.set(count);
-    },
-    queueDepth(depthByPriority) {
-      for (let p = 0; p <= MAX_PRIORITY; p++) depth.set({ priority: String(p) }, depthByPriority[p] ?? 0);
-    },
-  };
   return {
     registry,
     submitted,
     deduplicated,
-    dispatcher,
+    dispatcher: createDispatcherMetrics(registry),
     projectionLag,
     projectedEvents,
     projectionErrors,
+    projectionBacklog,
+    readinessCheck,
     stalledPartitions,
     admissionRejected: rateLimited,
   };

@@ -1,5 +1,10 @@
 import { ProxyTracerProvider, context, propagation, trace, type Span } from "@opentelemetry/api";
-import type { TraceContext } from "../commands/validation/task-spec.ts";
+
+/** The W3C trace context a submission carries to its task (null parts when the caller sent none). */
+export interface TraceContext {
+  traceparent: string | null;
+  tracestate: string | null;
+}
 
 const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
 const tracer = trace.getTracer("taskstream");

@@ -1,6 +1,6 @@
 import type pg from "pg";
-import type { EventStore } from "../commands/event-store/event-store.ts";
-import type { StoredEvent } from "../commands/event-store/stream-format.ts";
+import type { EventLog } from "../event-store/event-log.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
 import { advanceCheckpoints, type CheckpointMove } from "./checkpoints.ts";
 import { findGaps, foldBatch, rowsFromHistory, type FoldResult } from "./fold-batch.ts";
 import type { RowCache } from "./row-cache.ts";
@@ -12,7 +12,7 @@ import { insertEvents, loadTasks, recordedVersions, updateTasks, upsertTasks } f
 export interface CommitTarget {
   pool: pg.Pool;
   /** For rebuilding from the log a row that does not match its task's history. */
-  store: EventStore;
+  store: EventLog;
   checkpointKey: string;
   /** Rows this instance committed; read instead of PostgreSQL, filled after each commit. */
   cache: RowCache;

@@ -1,5 +1,5 @@
 import { evolve, fold, initialState, type TaskState } from "../domain/task/index.ts";
-import type { StoredEvent } from "../commands/event-store/stream-format.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
 import { rowFromState, stateFromRow, type TaskRow } from "./task-row.ts";
 
 /** What a batch changes: the new rows of the tasks it touched and the events it applied, in log order. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { TaskEvent } from "../domain/task/index.ts";
-import type { StoredEvent } from "../commands/event-store/stream-format.ts";
-import { compareStreamIds } from "./checkpoints.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
+import { compareStreamIds } from "../event-store/stream-ids.ts";
 import { findGaps, foldBatch } from "./fold-batch.ts";
 import type { TaskRow } from "./task-row.ts";
 import { on, succeededLife } from "./testing/read-model-fixture.ts";

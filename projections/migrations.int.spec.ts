@@ -57,6 +57,7 @@ describe("migrate", () => {
       "task_event_runs",
       "task_events",
       "task_feed",
+      "task_feed_horizon",
       "task_state_counts",
       "tasks",
     ]);

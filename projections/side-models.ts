@@ -1,5 +1,5 @@
 import type { TaskState } from "../domain/task/index.ts";
-import type { StoredEvent } from "../commands/event-store/stream-format.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
 import { AnalyticsAccumulator } from "./analytics/accumulator.ts";
 import { writeAnalytics } from "./analytics/analytics-table.ts";
 import { feedEntry, insertFeed, type FeedEntry } from "./feed/feed-table.ts";

@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Json, TaskError } from "../domain/task/index.ts";
-import { streamIdTime, type StoredEvent } from "../commands/event-store/stream-format.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
+import { streamIdTime } from "../event-store/stream-ids.ts";
 import type { RowState, TaskRow } from "./task-row.ts";
 
 /** Anything that runs a query: a pool, or a client inside a transaction. */

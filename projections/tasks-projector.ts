@@ -1,19 +1,22 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import type { EventStore } from "../commands/event-store/event-store.ts";
-import { streamIdTime, type StoredEvent } from "../commands/event-store/stream-format.ts";
-import { tailPartitions } from "../commands/event-store/tail.ts";
-import { compareStreamIds, loadCheckpoints, STREAM_START, type CheckpointMove } from "./checkpoints.ts";
+import type { TaskEvent } from "../domain/task/index.ts";
+import type { EventLog } from "../event-store/event-log.ts";
+import { FollowingService } from "../event-store/following-service.ts";
+import type { StoredEvent } from "../event-store/stream-format.ts";
+import { streamIdTime } from "../event-store/stream-ids.ts";
+import { loadCheckpoints, type CheckpointMove } from "./checkpoints.ts";
+import { compareStreamIds, STREAM_START } from "../event-store/stream-ids.ts";
 import { commitBatch } from "./commit-batch.ts";
 import { taskUpdatesChannel, type TaskRow } from "./task-row.ts";
 import { RowCache } from "./row-cache.ts";
 import { taskFeedChannel, type FeedBatch } from "./feed/feed-table.ts";
-import { isTransient, ProjectionStalledError, stallAt, type StalledPartition } from "./poison.ts";
+import { isolatePoison, isTransient, ProjectionStalledError, type StalledPartition } from "./poison.ts";
 
 export interface TasksProjectorOptions {
-  store: EventStore;
-  /** For reads and PUBLISH; the blocking tail gets a `duplicate()` of it. */
+  store: EventLog;
+  /** For PUBLISH of the changed rows. */
   redis: Redis;
   pool: pg.Pool;
   /** Checkpoints are kept under `${store.prefix}:${name}`: a position belongs to one log. Default "tasks". */
@@ -51,7 +54,7 @@ export interface TasksProjectorOptions {
  * the changed rows are published on `${prefix}:task-updates` (one JSON array per batch) for the read
  * API's subscriptions, when anyone listens.
  */
-export class TasksProjector {
+export class TasksProjector extends FollowingService<TaskEvent> {
   /** The `projector` key of this projector's checkpoint rows. */
   readonly checkpointKey: string;
   /** Events applied to the read model by this instance. */
@@ -67,20 +70,23 @@ export class TasksProjector {
 
   private readonly options: TasksProjectorOptions;
   private readonly batchSize: number;
+  private readonly perPartition: number;
   private readonly channel: string;
   private readonly feedChannel: string;
-  private positions = new Map<number, string>();
+  private checkpoints = new Map<number, string>();
   private readonly cache = new RowCache();
-  private queue: Promise<unknown> = Promise.resolve();
   private readonly waiters = new Set<() => void>();
-  private running: { abort: AbortController; connection: Redis; loop: Promise<void> } | null = null;
   /** Partitions stopped at an event that cannot be applied; the others go on (see poison.ts). */
   private readonly stalls = new Map<number, StalledPartition>();
 
   constructor(options: TasksProjectorOptions) {
+    const batchSize = options.batchSize ?? 4000;
+    const perPartition = Math.max(1, Math.ceil(batchSize / options.store.partitions));
+    super(options.store, { batchSize: perPartition, blockMs: options.blockMs, retryMs: options.retryMs });
     this.options = options;
     this.checkpointKey = `${options.store.prefix}:${options.name ?? "tasks"}`;
-    this.batchSize = options.batchSize ?? 4000;
+    this.batchSize = batchSize;
+    this.perPartition = perPartition;
     this.channel = taskUpdatesChannel(options.store.prefix);
     this.feedChannel = taskFeedChannel(options.store.prefix);
   }
@@ -88,25 +94,6 @@ export class TasksProjector {
   /** The partitions this instance has stopped at a poison event, with the event and the error. */
   stalled(): StalledPartition[] {
     return [...this.stalls.values()];
-  }
-
-  /** Follows the log from the stored checkpoints with blocking reads until `stop()`. */
-  async start(): Promise<void> {
-    if (this.running) return;
-    await this.exclusive(() => this.reload());
-    const abort = new AbortController();
-    const connection = this.options.redis.duplicate({ enableAutoPipelining: false }); // one blocking read at a time
-    this.running = { abort, connection, loop: this.run(connection, abort.signal) };
-  }
-
-  /** Stops following the log, after the batch in flight (if any) has committed or rolled back. */
-  async stop(): Promise<void> {
-    const running = this.running;
-    if (!running) return;
-    this.running = null;
-    running.abort.abort();
-    running.connection.disconnect();
-    await running.loop;
   }
 
   /**
@@ -119,14 +106,13 @@ export class TasksProjector {
     this.stalls.clear();
     await this.exclusive(() => this.reload());
     let applied = 0;
-    for (let progressed = true; progressed;) {
-      progressed = false;
-      for (let partition = 0; partition < store.partitions; partition++) {
-        if (this.stalls.has(partition)) continue;
-        const events = await store.readPartition(partition, this.position(partition), this.batchSize);
-        if (events.length === 0) continue;
-        progressed = true;
-        applied += (await this.project(events)) ?? 0;
+    for (let partition = 0; partition < store.partitions; partition++) {
+      for await (const page of store.readAll(partition, {
+        after: this.position(partition),
+        pageSize: this.batchSize,
+      })) {
+        if (this.stalls.has(partition)) break;
+        applied += (await this.exclusive(() => this.commit(page))) ?? 0;
       }
     }
     const [stall] = this.stalls.values();
@@ -162,41 +148,35 @@ export class TasksProjector {
     });
   }
 
-  private async run(connection: Redis, signal: AbortSignal): Promise<void> {
-    const { store, blockMs, retryMs = 1000, minCommitIntervalMs = 100, onError } = this.options;
-    const perPartition = Math.max(1, Math.ceil(this.batchSize / store.partitions));
-    while (!signal.aborted) {
-      try {
-        this.retryStalls();
-        const from = new Map([...this.positions].filter(([partition]) => !this.stalls.has(partition)));
-        if (from.size === 0) {
-          await sleep(retryMs, undefined, { signal }).catch(() => undefined);
-          continue;
-        }
-        const tail = tailPartitions(store, connection, { from, batchSize: perPartition, blockMs, signal });
-        for await (const batch of tail) {
-          const started = Date.now();
-          // null: a conflict, or a partition stalled: follow again from the checkpoints, without it.
-          if ((await this.project(batch)) === null) break;
-          // A partition read that came back full means a backlog: no pause until it is gone.
-          const rest = minCommitIntervalMs - (Date.now() - started);
-          if (rest > 0 && !anyPartitionFull(batch, perPartition))
-            await sleep(rest, undefined, { signal }).catch(() => undefined);
-        }
-      } catch (error) {
-        if (signal.aborted) return;
-        onError?.(error);
-        await sleep(retryMs, undefined, { signal }).catch(() => undefined);
-      }
-    }
+  protected override prepare(): Promise<void> {
+    return this.reload();
+  }
+
+  /** The checkpoints of the partitions not stalled (a stall whose wait is over is tried again). */
+  protected override positions(): Map<number, string> {
+    const wait = this.options.stallRetryMs ?? 60_000;
+    for (const [partition, stall] of this.stalls)
+      if (Date.now() - stall.since >= wait) this.stalls.delete(partition);
+    return new Map([...this.checkpoints].filter(([partition]) => !this.stalls.has(partition)));
   }
 
   /**
-   * Commits one batch; returns the events applied, or null when another instance got there first
-   * or a partition of the batch stalled at an event that cannot be applied.
+   * Commits one batch, then waits out the rest of `minCommitIntervalMs` (events arriving meanwhile
+   * join the next batch) unless a partition read came back full: a backlog is projected flat out.
+   * False — follow again from the checkpoints — after a conflict or when a partition stalled.
    */
-  private project(batch: StoredEvent[]): Promise<number | null> {
-    return this.exclusive(() => this.commit(batch));
+  protected override async handle(batch: StoredEvent[], signal: AbortSignal): Promise<boolean> {
+    const started = Date.now();
+    if ((await this.commit(batch)) === null) return false;
+    const rest = (this.options.minCommitIntervalMs ?? 100) - (Date.now() - started);
+    if (rest > 0 && !anyPartitionFull(batch, this.perPartition))
+      await sleep(rest, undefined, { signal }).catch(() => undefined);
+    return true;
+  }
+
+  protected override onFailure(error: unknown): void {
+    super.onFailure(error);
+    this.options.onError?.(error);
   }
 
   private async commit(batch: StoredEvent[]): Promise<number | null> {
@@ -211,62 +191,15 @@ export class TasksProjector {
       return await this.commitEvents(fresh);
     } catch (error) {
       if (isTransient(error)) throw error;
-      return this.isolate(fresh);
     }
-  }
-
-  /**
-   * A batch that failed for a reason other than a transient one: each partition is committed on its
-   * own, and a partition that still fails is split until the first event that cannot be applied is
-   * found. Everything before that event is committed; the partition stops there (loudly: onError
-   * with the event's position, `stalled()`), and the other partitions go on.
-   */
-  private async isolate(events: StoredEvent[]): Promise<number | null> {
-    const byPartition = new Map<number, StoredEvent[]>();
-    for (const event of events) {
-      const list = byPartition.get(event.partition);
-      if (list) list.push(event);
-      else byPartition.set(event.partition, [event]);
+    // Not transient: an event of the batch cannot be applied. Stop its partition there, go on with the rest.
+    const outcome = await isolatePoison(fresh, (events) => this.commitEvents(events), Date.now());
+    if (outcome === null) return null;
+    for (const stall of outcome.stalls) {
+      this.stalls.set(stall.partition, stall);
+      this.options.onError?.(new ProjectionStalledError(stall));
     }
-    let applied = 0;
-    let stalled = false;
-    for (const partitionEvents of byPartition.values()) {
-      const outcome = await this.commitUntilPoison(partitionEvents);
-      if (outcome === null) return null;
-      applied += outcome.applied;
-      if (outcome.poison) {
-        stalled = true;
-        const stall = stallAt(outcome.poison.event, outcome.poison.error, Date.now());
-        this.stalls.set(stall.partition, stall);
-        this.options.onError?.(new ProjectionStalledError(stall));
-      }
-    }
-    return stalled ? null : applied;
-  }
-
-  /** Commits `events` (one partition, log order) up to the first one that cannot be applied. */
-  private async commitUntilPoison(
-    events: StoredEvent[],
-  ): Promise<{ applied: number; poison?: { event: StoredEvent; error: unknown } } | null> {
-    try {
-      const applied = await this.commitEvents(events);
-      return applied === null ? null : { applied };
-    } catch (error) {
-      if (isTransient(error)) throw error;
-      if (events.length === 1) return { applied: 0, poison: { event: events[0]!, error } };
-    }
-    const half = Math.ceil(events.length / 2);
-    const first = await this.commitUntilPoison(events.slice(0, half));
-    if (first === null || first.poison) return first;
-    const second = await this.commitUntilPoison(events.slice(half));
-    return second === null ? null : { ...second, applied: first.applied + second.applied };
-  }
-
-  /** Lets stalled partitions whose wait is over be tried again (they stall again if still poisoned). */
-  private retryStalls(): void {
-    const wait = this.options.stallRetryMs ?? 60_000;
-    for (const [partition, stall] of this.stalls)
-      if (Date.now() - stall.since >= wait) this.stalls.delete(partition);
+    return outcome.stalls.length > 0 ? null : outcome.applied;
   }
 
   /** One transaction for `events` (all after this instance's checkpoints); null on a checkpoint conflict. */
@@ -285,7 +218,7 @@ export class TasksProjector {
       await this.reload();
       return null;
     }
-    for (const move of moves) this.positions.set(move.partition, move.next);
+    for (const move of moves) this.checkpoints.set(move.partition, move.next);
     this.projectedEvents += outcome.applied.length;
     this.committedBatches++;
     this.lagMs = Math.max(0, Date.now() - Math.max(...fresh.map((event) => streamIdTime(event.streamId))));
@@ -329,7 +262,7 @@ export class TasksProjector {
 
   private async reload(): Promise<void> {
     this.cache.clear();
-    this.positions = await loadCheckpoints(
+    this.checkpoints = await loadCheckpoints(
       this.options.pool,
       this.checkpointKey,
       this.options.store.partitions,
@@ -338,14 +271,7 @@ export class TasksProjector {
   }
 
   private position(partition: number): string {
-    return this.positions.get(partition) ?? STREAM_START;
-  }
-
-  /** Runs `work` after every earlier batch of this instance: one transaction at a time. */
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(work, work);
-    this.queue = result.catch(() => undefined);
-    return result;
+    return this.checkpoints.get(partition) ?? STREAM_START;
   }
 }
 

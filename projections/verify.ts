@@ -1,7 +1,7 @@
 import type pg from "pg";
 import { fold, type TaskState } from "../domain/task/index.ts";
-import type { EventStore } from "../commands/event-store/event-store.ts";
-import { STREAM_START } from "./checkpoints.ts";
+import type { EventLog } from "../event-store/event-log.ts";
+import { STREAM_START } from "../event-store/stream-ids.ts";
 import type { TaskRow } from "./task-row.ts";
 import { loadTasks } from "./task-table.ts";
 
@@ -21,7 +21,7 @@ export interface VerifyReport {
 }
 
 export interface VerifyOptions {
-  store: EventStore;
+  store: EventLog;
   pool: pg.Pool;
   /** The tasks to check; default every task in the log (found by reading every partition). */
   taskIds?: string[];
@@ -83,7 +83,7 @@ export async function verifyReadModel(options: VerifyOptions): Promise<VerifyRep
 }
 
 /** Every task id in the log, in partition then log order. */
-async function taskIdsInLog(store: EventStore): Promise<string[]> {
+async function taskIdsInLog(store: EventLog): Promise<string[]> {
   const ids = new Set<string>();
   for (let partition = 0; partition < store.partitions; partition++) {
     for (let after = STREAM_START; ;) {

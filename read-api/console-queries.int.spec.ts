@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
 import { TaskCommands } from "../commands/task-commands.ts";
-import { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
+import { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
-import { scheduleStore } from "../commands/schedules/schedule-store.ts";
+import { scheduleStore } from "../event-store/schedule-store.ts";
 import { TasksProjector } from "../projections/tasks-projector.ts";
 import {
   createReadModelFixture,

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
-import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "../observability/log.ts";
 import { GraphQLError } from "graphql";
 import type { Redis } from "ioredis";
 import mercurius, { type IResolvers, type MercuriusLoaders } from "mercurius";
@@ -11,10 +12,8 @@ import { DateTimeScalar, JsonScalar } from "./resolvers/scalars.ts";
 import { subscriptionResolvers } from "./resolvers/subscription.ts";
 import { dispatchResolvers } from "./resolvers/dispatch-stats.ts";
 import { mutationResolvers } from "./resolvers/mutations.ts";
-import type { TaskCommands } from "../commands/task-commands.ts";
 import { TaskUpdatesFeed } from "./task-updates.ts";
 import { graphiqlRoutes } from "./graphiql.ts";
-import { originAllowed, sameOrigin, type OriginPolicy } from "../commands/http/origins.ts";
 import { DEFAULT_QUERY_LIMITS, queryLimitsRule, type QueryLimits } from "./limits/query-cost.ts";
 import {
   chargeResponse,
@@ -23,8 +22,8 @@ import {
   type ResponseLimits,
 } from "./limits/request-limits.ts";
 import { scheduleResolvers } from "./resolvers/schedules.ts";
-import type { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
-import type { QueueSettingsStore } from "../commands/queues/queue-settings.ts";
+import type { ScheduleMutations, TaskMutations } from "./command-ports.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { analyticsResolvers } from "./resolvers/analytics.ts";
 import { feedResolvers } from "./resolvers/feed.ts";
 import { queueResolvers } from "./resolvers/queues.ts";
@@ -43,11 +42,14 @@ export interface ReadApiOptions {
   /** Answers `task(id)` for a task not projected yet; see `taskFromLog`. Its `events` stay empty until projected. */
   getTaskFromLog?: (id: string) => Promise<TaskRow | null>;
   /** The command layer, for mutations (cancelTask, retryTask); without it they answer an error. */
-  commands?: TaskCommands;
+  commands?: TaskMutations;
   /** The schedule command layer, for the schedule mutations; without it they answer an error. */
-  scheduleCommands?: ScheduleCommands;
-  /** Browser origins whose pages may open subscriptions (WebSocket); the server's own always may. */
-  origins?: OriginPolicy;
+  scheduleCommands?: ScheduleMutations;
+  /**
+   * Whether a page of `origin` may open subscriptions (the WebSocket handshake's Origin; requests
+   * without one come from no page). Default: only the server's own pages.
+   */
+  allowOrigin?: (origin: string, host: string | undefined) => boolean;
   /** Bounds on each document (cost, aliases, depth); defaults in limits/query-cost.ts. */
   queryLimits?: QueryLimits;
   /** Bounds on each request's time and answer; defaults in limits/request-limits.ts. */
@@ -127,14 +129,10 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
       ) as MercuriusLoaders,
       subscription: {
         // A page of another origin must not open subscriptions with the user's network position:
-        // the WebSocket handshake's Origin is judged like a CORS request (commands/http/origins.ts).
+        // the WebSocket handshake's Origin is judged like a CORS request (docs/http-security.md).
         verifyClient: (info, next) => {
           const origin = info.req.headers.origin;
-          const policy = options.origins ?? { allowed: [], allowLoopback: false };
-          const ok =
-            origin === undefined ||
-            sameOrigin(origin, info.req.headers.host) ||
-            originAllowed(origin, policy);
+          const ok = origin === undefined || (options.allowOrigin ?? sameHost)(origin, info.req.headers.host);
           next(ok, ok ? undefined : 403, ok ? undefined : `origin ${origin} is not allowed`);
         },
       },
@@ -172,7 +170,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
  * A resolver's failure that is not a GraphQLError (a database error, a stack overflow) is logged and
  * answered as "internal error": its message may carry internals no client should see.
  */
-function withoutInternals(error: GraphQLError, log: FastifyBaseLogger): GraphQLError {
+function withoutInternals(error: GraphQLError, log: Logger): GraphQLError {
   const original = error.originalError;
   // By name, not instanceof: resolvers may throw another copy of the graphql module's class.
   if (!original || original.name === "GraphQLError" || "extensions" in original) return error;
@@ -196,6 +194,15 @@ function mergeByType(...maps: object[]): Record<string, unknown> {
     }
   }
   return merged;
+}
+
+/** Whether `origin` is the server's own: the Host the request was sent to. */
+function sameHost(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
 }
 
 /** Task fields that can be large are counted against the request's answer size as they resolve. */

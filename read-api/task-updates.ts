@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from "fastify";
+import type { Logger } from "../observability/log.ts";
 import type { Redis } from "ioredis";
 import { taskUpdatesChannel, type TaskRow } from "../projections/task-row.ts";
 
@@ -18,7 +18,7 @@ export class TaskUpdatesFeed {
   private readonly redis: Redis;
   private readonly channel: string;
   private readonly publish: (event: { topic: string; payload: unknown }) => void;
-  private readonly log: FastifyBaseLogger;
+  private readonly log: Logger;
   private subscriber: Redis | null = null;
   private subscribed = false;
   private users = 0;
@@ -31,7 +31,7 @@ export class TaskUpdatesFeed {
     redis: Redis,
     prefix: string,
     publish: (event: { topic: string; payload: unknown }) => void,
-    log: FastifyBaseLogger,
+    log: Logger,
   ) {
     this.redis = redis;
     this.channel = taskUpdatesChannel(prefix);

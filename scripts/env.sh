@@ -34,5 +34,15 @@ load_service_env() {
   if [ -f "$file" ]; then set -a; . "$file"; set +a; fi
 }
 
+# The generated protocol code is a package of its own (@taskstream/protocol, proto/); the SDK imports
+# it by name, built to JavaScript in proto/dist. Built when missing or older than proto/gen.
+ensure_protocol_built() {
+  local stamp="$ROOT/proto/dist/.built"
+  if [ ! -f "$stamp" ] || [ -n "$(find "$ROOT/proto/gen" -newer "$stamp" -name '*.ts' 2>/dev/null | head -n 1)" ]; then
+    (cd "$ROOT/proto" && "$ROOT/node_modules/.bin/tsc" -p tsconfig.build.json) && touch "$stamp"
+  fi
+}
+
 ensure_node
 ensure_deps
+ensure_protocol_built

@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { NotFoundError, ValidationError, evolve, initialState } from "../../domain/task/index.ts";
-import { EventStore } from "../../commands/event-store/event-store.ts";
+import { RedisEventLog } from "../../event-store/redis-event-log.ts";
 import { CONFIG_OPTIONS, loadConfig } from "../config.ts";
 
 /** Audit verbs: they read the log itself, the source of truth, not any projection of it. */
@@ -14,7 +14,7 @@ function openStore(argv: string[]) {
   });
   const config = loadConfig(values);
   const redis = new Redis(config.redisUrl, { enableAutoPipelining: true });
-  const store = new EventStore(redis, { partitions: config.partitions, prefix: config.prefix });
+  const store = new RedisEventLog(redis, { partitions: config.partitions, prefix: config.prefix });
   return { config, redis, store, values, positionals };
 }
 

@@ -4,7 +4,7 @@ import type { TaskRow } from "../../projections/task-row.ts";
 import type { Task, TaskServiceServer } from "../../proto/gen/taskstream/v1/tasks.ts";
 import { withSubmissionSpan } from "../../observability/trace-context.ts";
 import type { TaskCommands } from "../task-commands.ts";
-import type { TaskView } from "../task-view.ts";
+import type { TaskView } from "../../domain/task/view.ts";
 import { toServiceError } from "./status.ts";
 import { submissionFromMessage } from "./task-spec-message.ts";
 import { mapAllOrFail } from "../validation/collect.ts";

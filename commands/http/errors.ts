@@ -1,24 +1,12 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import {
+  HTTP_STATUS,
   ResourceExhaustedError,
   TaskstreamError,
   ValidationError,
-  type ErrorCode,
 } from "../../domain/task/index.ts";
 
-/** HTTP status of each error code: one table for every route. */
-export const HTTP_STATUS: Record<ErrorCode, number> = {
-  VALIDATION: 400,
-  NOT_FOUND: 404,
-  ILLEGAL_STATE: 409,
-  CONCURRENCY: 409,
-  STALE_EPOCH: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  RESOURCE_EXHAUSTED: 429,
-  UNAVAILABLE: 503,
-  UNIMPLEMENTED: 501,
-  IDEMPOTENCY_CONFLICT: 409,
-};
+export { HTTP_STATUS };
 
 /** Codes for the HTTP layer's own refusals (Fastify's), in the same body shape as ours. */
 const STATUS_CODE: Record<number, string> = {

@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import type { LimitsServiceServer, QueueLimits } from "../../proto/gen/taskstream/v1/limits.ts";
 import { toServiceError } from "../grpc/status.ts";
-import type { QueueSettings, QueueSettingsStore } from "./queue-settings.ts";
+import type { QueueSettings, QueueSettingsStore } from "../../queues/queue-settings.ts";
 
 const typeParams = { type: "object", properties: { type: { type: "string" } }, required: ["type"] } as const;
 const keyParams = { type: "object", properties: { key: { type: "string" } }, required: ["key"] } as const;

@@ -2,7 +2,7 @@ import type { ServerUnaryCall, sendUnaryData, UntypedHandleCall } from "@grpc/gr
 import type { Schedule, ScheduleServiceServer } from "../../proto/gen/taskstream/v1/schedules.ts";
 import { toServiceError } from "../grpc/status.ts";
 import type { ScheduleCommands } from "./schedule-commands.ts";
-import type { ScheduleView } from "./schedule-view.ts";
+import type { ScheduleView } from "../../domain/schedule/view.ts";
 import { templateFromMessage, templateMessage } from "./template-message.ts";
 
 /**

@@ -9,10 +9,10 @@ import {
 } from "../../domain/schedule/index.ts";
 import { ConcurrencyError, NotFoundError } from "../../domain/task/index.ts";
 import type { TaskCommands } from "../task-commands.ts";
-import { ScheduleIndex } from "./schedule-index.ts";
+import { ScheduleIndex } from "../../event-store/schedule-index.ts";
 import { parseListQuery, parseScheduleInput } from "./schedule-input.ts";
-import type { ScheduleStore, StoredScheduleEvent } from "./schedule-store.ts";
-import { scheduleView, type ScheduleView } from "./schedule-view.ts";
+import type { ScheduleStore, StoredScheduleEvent } from "../../event-store/schedule-store.ts";
+import { scheduleView, type ScheduleView } from "../../domain/schedule/view.ts";
 
 /** No trace context: a schedule's template is checked outside any submission. */
 const NO_TRACE = { traceparent: null, tracestate: null };

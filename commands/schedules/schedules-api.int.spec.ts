@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
 import { credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
-import { EventStore } from "../event-store/event-store.ts";
+import { RedisEventLog } from "../../event-store/redis-event-log.ts";
 import { httpErrorHandler } from "../http/errors.ts";
 import { TaskCommands } from "../task-commands.ts";
 import {
@@ -15,7 +15,7 @@ import { testServices, uniquePrefix } from "../../tests/support/services.ts";
 import { scheduleService } from "./grpc-service.ts";
 import { scheduleRoutes } from "./routes.ts";
 import { ScheduleCommands } from "./schedule-commands.ts";
-import { SCHEDULE_PARTITION, scheduleStore, type ScheduleStore } from "./schedule-store.ts";
+import { SCHEDULE_PARTITION, scheduleStore, type ScheduleStore } from "../../event-store/schedule-store.ts";
 
 describe("schedules over REST and gRPC", () => {
   const prefix = uniquePrefix("sched-api");
@@ -52,7 +52,7 @@ describe("schedules over REST and gRPC", () => {
 
   beforeAll(async () => {
     redis = new Redis(testServices.redisUrl, { enableAutoPipelining: true });
-    const tasks = new TaskCommands(new EventStore(redis, { partitions: 4, prefix }), {
+    const tasks = new TaskCommands(new RedisEventLog(redis, { partitions: 4, prefix }), {
       maxPayloadBytes: 1024,
     });
     store = scheduleStore(redis, prefix);

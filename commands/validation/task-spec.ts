@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { TraceContext } from "../../observability/trace-context.ts";
 import {
   identifierProblem,
   jsonProblem,
@@ -102,10 +103,7 @@ export interface SubmissionContext {
 /** How far in the past a runAt may lie (clock skew, queued producers) before it is a mistake. */
 export const RUN_AT_PAST_TOLERANCE_MS = 24 * 3600_000;
 
-export interface TraceContext {
-  traceparent: string | null;
-  tracestate: string | null;
-}
+export type { TraceContext };
 
 /**
  * Validates a submission and fills in the defaults. Every bad field is reported at once, named by

@@ -1,6 +1,20 @@
 import type { TaskTemplate } from "../../domain/schedule/index.ts";
-import { PayloadTooLargeError, ValidationError } from "../../domain/task/index.ts";
-import type { TaskCommands } from "../../commands/task-commands.ts";
+import { PayloadTooLargeError, ValidationError, type TaskSpec } from "../../domain/task/index.ts";
+import type { TraceContext } from "../../observability/trace-context.ts";
+
+/**
+ * How firings reach the log: the command side's submission path (validation, admission,
+ * idempotency), as a producer's tasks do. The command layer (`commands/task-commands.ts`) is one;
+ * the dispatcher is given it rather than reaching into the command side.
+ */
+export interface TaskSubmitter {
+  /** Brings cached queue settings up to date before validating. */
+  refreshSettings(): Promise<void>;
+  /** Checks a submission and fills in its defaults; throws ValidationError or PayloadTooLargeError. */
+  validate(input: unknown, trace: TraceContext, pathPrefix: string, now: number): TaskSpec;
+  /** Submits validated tasks if their queues admit them. */
+  submitValidated(specs: TaskSpec[], now: number): Promise<{ id: string; deduplicated: boolean }[]>;
+}
 
 const NO_TRACE = { traceparent: null, tracestate: null };
 
@@ -25,7 +39,7 @@ export interface FiringOutcome {
  * retried forever; anything else (backpressure, Redis) throws and the firing is tried again.
  */
 export async function submitFiring(
-  tasks: TaskCommands,
+  tasks: TaskSubmitter,
   scheduleId: string,
   template: TaskTemplate,
   fireAt: number,

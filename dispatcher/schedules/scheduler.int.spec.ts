@@ -3,10 +3,11 @@ import { Redis } from "ioredis";
 import { Etcd3 } from "etcd3";
 import type { ScheduleEvent } from "../../domain/schedule/index.ts";
 import { StaleEpochError, type TaskEvent } from "../../domain/task/index.ts";
-import { EventStore, type AppendOptions } from "../../commands/event-store/event-store.ts";
+import type { AppendOptions } from "../../event-store/event-log.ts";
+import { RedisEventLog } from "../../event-store/redis-event-log.ts";
 import { TaskCommands } from "../../commands/task-commands.ts";
 import { ScheduleCommands } from "../../commands/schedules/schedule-commands.ts";
-import { scheduleStore, type ScheduleStore } from "../../commands/schedules/schedule-store.ts";
+import { scheduleStore, type ScheduleStore } from "../../event-store/schedule-store.ts";
 import { eventually } from "../../tests/support/server.ts";
 import { testServices, uniquePrefix } from "../../tests/support/services.ts";
 import { Leadership } from "../leadership.ts";
@@ -17,7 +18,7 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 const EVERY_SECOND = "* * * * * *";
 
 /** A schedule store whose n-th ScheduleFired append fails: a leader crashing between submit and record. */
-class FlakyStore extends EventStore<ScheduleEvent> {
+class FlakyStore extends RedisEventLog<ScheduleEvent> {
   private fired = 0;
   failedFireAt: number | null = null;
   failOn: number;
@@ -49,12 +50,12 @@ describe("scheduler: firing recurring schedules on the real services", () => {
       if (keys.length > 0) await redis.del(...keys);
       redis.disconnect();
     });
-    const taskStore = new EventStore(redis, { partitions: 4, prefix });
+    const taskStore = new RedisEventLog(redis, { partitions: 4, prefix });
     const tasks = new TaskCommands(taskStore, { maxPayloadBytes: 1 << 20 });
     const store = scheduleStore(redis, prefix);
     const schedules = new ScheduleCommands(store, tasks);
     const scheduler = (schedStore: ScheduleStore = store, retryMs = 1000) => {
-      const s = new Scheduler({ store: schedStore, redis, tasks, log: quiet, retryMs });
+      const s = new Scheduler({ store: schedStore, tasks, log: quiet, retryMs });
       cleanup.push(() => s.stop());
       return s;
     };
@@ -156,7 +157,7 @@ describe("scheduler: firing recurring schedules on the real services", () => {
     const stale = t.scheduler();
     await stale.start(1);
     await eventually(async () => ((await t.fired(schedule.id)).length > 0 ? true : undefined));
-    expect(await t.store.fence(2)).toBe(true); // a newer leader was elected meanwhile
+    expect(await t.store.fence(2)).toBe(2); // a newer leader was elected meanwhile
     await eventually(() => (stale.running ? undefined : true), 5000, "the stale scheduler to stop");
     await expect(t.scheduler().start(1)).rejects.toBeInstanceOf(StaleEpochError);
 

@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Redis } from "ioredis";
 import {
   decide,
   evolve,
@@ -7,28 +6,24 @@ import {
   nextFireAt,
   planCatchUp,
   type ScheduleCommand,
+  type ScheduleEvent,
   type ScheduleState,
 } from "../../domain/schedule/index.ts";
 import { ConcurrencyError, StaleEpochError } from "../../domain/task/index.ts";
-import type { EventStore } from "../../commands/event-store/event-store.ts";
-import { partitionKeys } from "../../commands/event-store/keys.ts";
-import { tailPartitions } from "../../commands/event-store/tail.ts";
-import { ScheduleIndex } from "../../commands/schedules/schedule-index.ts";
+import { FollowingService } from "../../event-store/following-service.ts";
+import { ScheduleIndex } from "../../event-store/schedule-index.ts";
 import {
   SCHEDULE_PARTITION,
   type ScheduleStore,
   type StoredScheduleEvent,
-} from "../../commands/schedules/schedule-store.ts";
-import type { TaskCommands } from "../../commands/task-commands.ts";
-import type { Logger } from "../context.ts";
-import { submitFiring } from "./firing.ts";
+} from "../../event-store/schedule-store.ts";
+import type { Logger } from "../../observability/log.ts";
+import { submitFiring, type TaskSubmitter } from "./firing.ts";
 
 export interface SchedulerOptions {
   store: ScheduleStore;
-  /** Its `duplicate()` becomes the blocking tail's connection. */
-  redis: Redis;
   /** Submits each firing's task (validation, admission, idempotency) like any producer. */
-  tasks: TaskCommands;
+  tasks: TaskSubmitter;
   log: Logger;
   /** The clock (tests may move it); Date.now by default. */
   now?: () => number;
@@ -43,9 +38,41 @@ export interface SchedulerOptions {
 interface Run {
   epoch: number;
   index: ScheduleIndex;
-  abort: AbortController;
-  connection: Redis;
-  tail: Promise<void>;
+  follower: ScheduleFollower;
+}
+
+/** Follows the schedule stream into a run's index: API writes (create, pause, …) and other writers' appends. */
+class ScheduleFollower extends FollowingService<ScheduleEvent> {
+  private readonly index: ScheduleIndex;
+  private readonly changed: (ids: Set<string>) => void;
+  private readonly logger: Logger;
+
+  constructor(
+    store: ScheduleStore,
+    index: ScheduleIndex,
+    changed: (ids: Set<string>) => void,
+    logger: Logger,
+    settings: { blockMs?: number; retryMs?: number },
+  ) {
+    super(store, settings);
+    this.index = index;
+    this.changed = changed;
+    this.logger = logger;
+  }
+
+  protected override positions(): Map<number, string> {
+    return new Map([[SCHEDULE_PARTITION, this.index.position]]);
+  }
+
+  protected override async handle(batch: StoredScheduleEvent[]): Promise<boolean> {
+    this.changed(this.index.apply(batch));
+    return true;
+  }
+
+  protected override onFailure(error: unknown): void {
+    super.onFailure(error);
+    this.logger.warn({ err: error }, "schedule stream read failed; retrying");
+  }
 }
 
 /**
@@ -85,21 +112,23 @@ export class Scheduler {
   async start(epoch: number): Promise<void> {
     if (this.run) throw new Error("the scheduler is running already");
     const generation = ++this.generation;
-    const { store, redis } = this.options;
-    if (!(await store.fence(epoch))) {
-      // A newer leader has fenced the stream already: this one must not fire anything.
-      const highest = await redis.get(partitionKeys(SCHEDULE_PARTITION, store.prefix).epoch);
-      throw new StaleEpochError(epoch, Number(highest));
-    }
+    const { store } = this.options;
+    const highest = await store.fence(epoch);
+    // A newer leader has fenced the stream already: this one must not fire anything.
+    if (highest !== epoch) throw new StaleEpochError(epoch, highest);
     const index = new ScheduleIndex(store);
     await index.refresh();
     if (generation !== this.generation) return; // stopped while loading
-    const abort = new AbortController();
-    const connection = redis.duplicate({ enableAutoPipelining: false }); // one blocking read at a time
-    const run: Run = { epoch, index, abort, connection, tail: Promise.resolve() };
+    const { log, retryMs, blockMs } = this.options;
+    const changed = (ids: Set<string>) => {
+      for (const id of ids) this.refreshDue(id);
+      this.arm();
+    };
+    const follower = new ScheduleFollower(store, index, changed, log, { retryMs, blockMs });
+    const run: Run = { epoch, index, follower };
     this.run = run;
     for (const [id] of index.entries()) this.refreshDue(id);
-    run.tail = this.follow(run);
+    await follower.start();
     this.arm();
     this.options.log.info({ epoch, schedules: this.dueAt.size }, "scheduler started");
   }
@@ -108,7 +137,7 @@ export class Scheduler {
   async stop(): Promise<void> {
     const run = this.halt();
     if (!run) return;
-    await run.tail;
+    await run.follower.stop();
     await Promise.race([this.work, sleep(5000)]);
   }
 
@@ -119,32 +148,8 @@ export class Scheduler {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.dueAt.clear();
-    if (run) {
-      run.abort.abort();
-      run.connection.disconnect();
-    }
+    if (run) void run.follower.stop();
     return run;
-  }
-
-  /** Follows the schedule stream: API writes (create, pause, …) and any other writer's appends. */
-  private async follow(run: Run): Promise<void> {
-    const { store, log, retryMs = 1000, blockMs } = this.options;
-    // tailPartitions reads only the store's stream keys, which do not depend on the event type.
-    const tailStore = store as unknown as EventStore;
-    while (!run.abort.signal.aborted) {
-      try {
-        const from = new Map([[SCHEDULE_PARTITION, run.index.position]]);
-        const tail = tailPartitions(tailStore, run.connection, { from, blockMs, signal: run.abort.signal });
-        for await (const batch of tail) {
-          for (const id of run.index.apply(batch as unknown as StoredScheduleEvent[])) this.refreshDue(id);
-          this.arm();
-        }
-      } catch (error) {
-        if (run.abort.signal.aborted) return;
-        log.warn({ err: error }, "schedule stream read failed; retrying");
-        await sleep(retryMs, undefined, { signal: run.abort.signal }).catch(() => undefined);
-      }
-    }
   }
 
   private refreshDue(id: string): void {

@@ -11,6 +11,20 @@ export type ErrorCode =
   | "UNIMPLEMENTED"
   | "IDEMPOTENCY_CONFLICT";
 
+/** The HTTP status of each error code: one table for REST, GraphQL extensions and the CLI. */
+export const HTTP_STATUS: Record<ErrorCode, number> = {
+  VALIDATION: 400,
+  NOT_FOUND: 404,
+  ILLEGAL_STATE: 409,
+  CONCURRENCY: 409,
+  STALE_EPOCH: 409,
+  IDEMPOTENCY_CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  RESOURCE_EXHAUSTED: 429,
+  UNIMPLEMENTED: 501,
+  UNAVAILABLE: 503,
+};
+
 export class TaskstreamError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string) {

@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from "uuid";
 import { describe, expect, it } from "vitest";
 import { PARTITION_SLOTS, fnv1a, partitionOfTaskId, slotOfKey, slotOfTaskId, withSlot } from "./partition.ts";
 
-/** How the event store places an idempotency key (commands/event-store/keys.ts). */
+/** How the event store places an idempotency key (event-store/keys.ts). */
 const partitionOfKey = (key: string, partitions: number) => slotOfKey(key) % partitions;
 
 describe("partition", () => {

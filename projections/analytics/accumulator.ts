@@ -1,5 +1,6 @@
 import type { TaskState } from "../../domain/task/index.ts";
-import { streamIdTime, type StoredEvent } from "../../commands/event-store/stream-format.ts";
+import type { StoredEvent } from "../../event-store/stream-format.ts";
+import { streamIdTime } from "../../event-store/stream-ids.ts";
 import { bucketOf, emptyHistogram } from "./histogram.ts";
 
 /** One `analytics_minutes` row's increments. */

@@ -1,6 +1,6 @@
 import { nextFireAt, type ScheduleState, type TaskTemplate } from "../../domain/schedule/index.ts";
-import { streamIdTime } from "../../commands/event-store/stream-format.ts";
-import type { StoredScheduleEvent } from "../../commands/schedules/schedule-store.ts";
+import { streamIdTime } from "../../event-store/stream-ids.ts";
+import type { StoredScheduleEvent } from "../../event-store/schedule-store.ts";
 import type { Queryable } from "../task-table.ts";
 
 /** A schedule as the read model holds it: its folded state plus where in the log it was last changed. */

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { v7 as uuidv7 } from "uuid";
 import type { ScheduleEvent } from "../../domain/schedule/index.ts";
-import { scheduleStore, type ScheduleStore } from "../../commands/schedules/schedule-store.ts";
+import { scheduleStore, type ScheduleStore } from "../../event-store/schedule-store.ts";
 import { createReadModelFixture, type ReadModelFixture } from "../testing/read-model-fixture.ts";
 import { SchedulesProjector } from "./schedules-projector.ts";
 
@@ -47,7 +47,7 @@ describe("schedules projector", () => {
   beforeEach(async () => {
     fixture = await createReadModelFixture("sched-proj");
     store = scheduleStore(fixture.redis, fixture.prefix);
-    projector = new SchedulesProjector({ store, redis: fixture.redis, pool: fixture.pool });
+    projector = new SchedulesProjector({ store, pool: fixture.pool });
   });
   afterEach(async () => {
     await projector.stop();
@@ -87,15 +87,13 @@ describe("schedules projector", () => {
   it("applies each event once: a replay from the start, and two racing instances, change nothing", async () => {
     const ids = [uuidv7(), uuidv7()];
     for (const id of ids) await store.append(id, -1, [created(), fired(T0 + MIN)]);
-    const other = new SchedulesProjector({ store, redis: fixture.redis, pool: fixture.newPool() });
+    const other = new SchedulesProjector({ store, pool: fixture.newPool() });
     const [a, b] = await Promise.all([projector.catchUp(), other.catchUp()]);
     expect(a + b).toBe(4);
     await fixture.pool.query("update projection_checkpoints set stream_id = '0-0' where projector = $1", [
       projector.checkpointKey,
     ]);
-    expect(await new SchedulesProjector({ store, redis: fixture.redis, pool: fixture.pool }).catchUp()).toBe(
-      0,
-    );
+    expect(await new SchedulesProjector({ store, pool: fixture.pool }).catchUp()).toBe(0);
     for (const id of ids) {
       expect(await row(id)).toMatchObject({ version: 2, firings: 1 });
       expect(await firings(id)).toHaveLength(1);

@@ -1,22 +1,18 @@
-import { setTimeout as sleep } from "node:timers/promises";
-import type { Redis } from "ioredis";
 import type pg from "pg";
-import { evolve, fold, initialState } from "../../domain/schedule/index.ts";
-import type { EventStore } from "../../commands/event-store/event-store.ts";
-import { tailPartitions } from "../../commands/event-store/tail.ts";
+import { evolve, fold, initialState, type ScheduleEvent } from "../../domain/schedule/index.ts";
+import { FollowingService } from "../../event-store/following-service.ts";
 import {
   SCHEDULE_PARTITION,
   type ScheduleStore,
   type StoredScheduleEvent,
-} from "../../commands/schedules/schedule-store.ts";
-import { advanceCheckpoints, compareStreamIds, loadCheckpoints, STREAM_START } from "../checkpoints.ts";
+} from "../../event-store/schedule-store.ts";
+import { advanceCheckpoints, loadCheckpoints } from "../checkpoints.ts";
+import { compareStreamIds, STREAM_START } from "../../event-store/stream-ids.ts";
 import type { Queryable } from "../task-table.ts";
 import { insertScheduleEvents, loadSchedules, upsertSchedules, type ScheduleRow } from "./schedule-table.ts";
 
 export interface SchedulesProjectorOptions {
   store: ScheduleStore;
-  /** Its `duplicate()` becomes the blocking tail's connection. */
-  redis: Redis;
   pool: pg.Pool;
   /** Most events per transaction (default 1000). */
   batchSize?: number;
@@ -35,75 +31,54 @@ export interface SchedulesProjectorOptions {
  * partition 0) by compare-and-set; an event at or below its row's version is skipped; a row that
  * does not follow its history (lost by hand) is rebuilt from the log first.
  */
-export class SchedulesProjector {
+export class SchedulesProjector extends FollowingService<ScheduleEvent> {
   /** The `projector` key of this projector's checkpoint row. */
   readonly checkpointKey: string;
   private readonly options: SchedulesProjectorOptions;
   private position = STREAM_START;
-  private queue: Promise<unknown> = Promise.resolve();
-  private running: { abort: AbortController; connection: Redis; loop: Promise<void> } | null = null;
 
   constructor(options: SchedulesProjectorOptions) {
+    super(options.store, {
+      batchSize: options.batchSize ?? 1000,
+      blockMs: options.blockMs,
+      retryMs: options.retryMs,
+    });
     this.options = options;
     this.checkpointKey = `${options.store.prefix}:schedules`;
-  }
-
-  /** Follows the stream from the stored checkpoint until `stop()`. */
-  async start(): Promise<void> {
-    if (this.running) return;
-    await this.exclusive(() => this.reload());
-    const abort = new AbortController();
-    const connection = this.options.redis.duplicate({ enableAutoPipelining: false }); // one blocking read at a time
-    this.running = { abort, connection, loop: this.run(connection, abort.signal) };
-  }
-
-  /** Stops following, after the batch in flight has committed or rolled back. */
-  async stop(): Promise<void> {
-    const running = this.running;
-    if (!running) return;
-    this.running = null;
-    running.abort.abort();
-    running.connection.disconnect();
-    await running.loop;
   }
 
   /** Projects everything in the stream now; returns the events this call applied. */
   async catchUp(): Promise<number> {
     await this.exclusive(() => this.reload());
     let applied = 0;
-    for (;;) {
-      const page = await this.options.store.readPartition(SCHEDULE_PARTITION, this.position, this.batchSize);
-      if (page.length === 0) return applied;
-      applied += (await this.exclusive(() => this.commit(page))) ?? 0;
-    }
+    const pages = this.options.store.readAll(SCHEDULE_PARTITION, {
+      after: this.position,
+      pageSize: this.batchSize,
+    });
+    for await (const page of pages) applied += (await this.exclusive(() => this.commit(page))) ?? 0;
+    return applied;
   }
 
   private get batchSize(): number {
     return this.options.batchSize ?? 1000;
   }
 
-  private async run(connection: Redis, signal: AbortSignal): Promise<void> {
-    const { store, blockMs, retryMs = 1000, onError } = this.options;
-    // tailPartitions reads only the store's stream keys, which do not depend on the event type.
-    const tailStore = store as unknown as EventStore;
-    while (!signal.aborted) {
-      try {
-        const from = new Map([[SCHEDULE_PARTITION, this.position]]);
-        for await (const batch of tailPartitions(tailStore, connection, {
-          from,
-          batchSize: this.batchSize,
-          blockMs,
-          signal,
-        })) {
-          const events = batch as unknown as StoredScheduleEvent[];
-          if ((await this.exclusive(() => this.commit(events))) === null) break; // reloaded: follow from there
-        }
-      } catch (error) {
-        if (signal.aborted) return;
-        onError?.(error);
-        await sleep(retryMs, undefined, { signal }).catch(() => undefined);
-      }
-    }
+  protected override prepare(): Promise<void> {
+    return this.reload();
+  }
+
+  protected override positions(): Map<number, string> {
+    return new Map([[SCHEDULE_PARTITION, this.position]]);
+  }
+
+  /** Commits one batch; false (follow again from the reloaded checkpoint) after a conflict. */
+  protected override async handle(batch: StoredScheduleEvent[]): Promise<boolean> {
+    return (await this.commit(batch)) !== null;
+  }
+
+  protected override onFailure(error: unknown): void {
+    super.onFailure(error);
+    this.options.onError?.(error);
   }
 
   /** Commits one batch; returns the events applied, or null when another instance got there first. */
@@ -169,12 +144,5 @@ export class SchedulesProjector {
   private async reload(): Promise<void> {
     const checkpoints = await loadCheckpoints(this.options.pool, this.checkpointKey, 1);
     this.position = checkpoints.get(SCHEDULE_PARTITION) ?? STREAM_START;
-  }
-
-  /** Runs `work` after every earlier batch of this instance: one transaction at a time. */
-  private exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.queue.then(work, work);
-    this.queue = result.catch(() => undefined);
-    return result;
   }
 }

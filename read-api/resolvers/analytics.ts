@@ -1,8 +1,8 @@
 import { GraphQLError } from "graphql";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { partitionKeys } from "../../commands/event-store/keys.ts";
-import { streamIdTime } from "../../commands/event-store/stream-format.ts";
+import { partitionKeys } from "../../event-store/keys.ts";
+import { streamIdTime } from "../../event-store/stream-ids.ts";
 import { TASK_STATES } from "../queries/task-list.ts";
 import {
   analyticsByType,
@@ -14,7 +14,7 @@ import {
   type StatsWindow,
   type TypeAnalytics,
 } from "../queries/analytics.ts";
-import { readDispatchStats } from "./dispatch-stats.ts";
+import { readDispatchStats } from "../../queues/dispatch-stats.ts";
 
 const MAX_WINDOW_MINUTES = 31 * 24 * 60;
 const MAX_POINTS = 1440;

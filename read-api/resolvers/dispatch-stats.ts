@@ -1,11 +1,5 @@
 import type { Redis } from "ioredis";
-import { statsKey, type DispatchStats } from "../../dispatcher/stats.ts";
-
-/** The leading dispatcher's last report (null when none leads): live workers, backlog, unroutable tasks. */
-export async function readDispatchStats(redis: Redis, prefix: string): Promise<DispatchStats | null> {
-  const json = await redis.get(statsKey(prefix));
-  return json === null ? null : (JSON.parse(json) as DispatchStats);
-}
+import { readDispatchStats } from "../../queues/dispatch-stats.ts";
 
 /** Stats.dispatch and Query.workers from the dispatcher's report. */
 export function dispatchResolvers(redis: Redis, prefix: string) {

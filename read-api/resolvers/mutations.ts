@@ -1,11 +1,10 @@
 import { GraphQLError } from "graphql";
-import { TaskstreamError, ValidationError } from "../../domain/task/index.ts";
-import type { TaskCommands } from "../../commands/task-commands.ts";
-import { HTTP_STATUS } from "../../commands/http/errors.ts";
+import { TaskstreamError, ValidationError, HTTP_STATUS } from "../../domain/task/index.ts";
+import type { TaskMutations } from "../command-ports.ts";
 
 /** Mutation.cancelTask and Mutation.retryTask, through the same command layer as REST and gRPC. */
-export function mutationResolvers(commands: TaskCommands | undefined) {
-  const run = async <T>(work: (c: TaskCommands) => Promise<T>): Promise<T> => {
+export function mutationResolvers(commands: TaskMutations | undefined) {
+  const run = async <T>(work: (c: TaskMutations) => Promise<T>): Promise<T> => {
     if (!commands)
       throw new GraphQLError("this instance does not run the api role: mutations are unavailable");
     try {

@@ -1,12 +1,11 @@
 import { GraphQLError } from "graphql";
 import type { Redis } from "ioredis";
 import type pg from "pg";
-import { TaskstreamError, ValidationError } from "../../domain/task/index.ts";
+import { HTTP_STATUS, TaskstreamError, ValidationError } from "../../domain/task/index.ts";
 import { nextFireTime } from "../../domain/schedule/cron.ts";
-import { HTTP_STATUS } from "../../commands/http/errors.ts";
-import type { QueueSettings, QueueSettingsStore } from "../../commands/queues/queue-settings.ts";
+import type { QueueSettings, QueueSettingsStore } from "../../queues/queue-settings.ts";
 import { TASK_STATES } from "../queries/task-list.ts";
-import { readDispatchStats } from "./dispatch-stats.ts";
+import { readDispatchStats } from "../../queues/dispatch-stats.ts";
 import type { ScheduleNode } from "./schedules.ts";
 
 const defaults = (type: string): QueueSettings => ({

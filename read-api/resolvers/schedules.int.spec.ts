@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
 import { TaskCommands } from "../../commands/task-commands.ts";
 import { ScheduleCommands } from "../../commands/schedules/schedule-commands.ts";
-import { scheduleStore } from "../../commands/schedules/schedule-store.ts";
+import { scheduleStore } from "../../event-store/schedule-store.ts";
 import { Scheduler } from "../../dispatcher/schedules/scheduler.ts";
 import { firingKey } from "../../dispatcher/schedules/firing.ts";
 import { SchedulesProjector } from "../../projections/schedules/schedules-projector.ts";
@@ -42,10 +42,10 @@ describe("GraphQL: schedules, their firings and history", () => {
     const { redis, pool } = fixture;
     projectors = {
       tasks: new TasksProjector({ store: fixture.store, redis, pool }),
-      schedules: new SchedulesProjector({ store, redis, pool }),
+      schedules: new SchedulesProjector({ store, pool }),
     };
     const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    scheduler = new Scheduler({ store, redis, tasks, log });
+    scheduler = new Scheduler({ store, tasks, log });
     app = Fastify();
     await app.register(readApiPlugin, {
       pool,

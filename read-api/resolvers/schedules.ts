@@ -1,9 +1,8 @@
 import { GraphQLError } from "graphql";
 import type pg from "pg";
-import { NotFoundError, TaskstreamError, ValidationError } from "../../domain/task/index.ts";
-import { HTTP_STATUS } from "../../commands/http/errors.ts";
-import type { ScheduleCommands } from "../../commands/schedules/schedule-commands.ts";
-import type { ScheduleView } from "../../commands/schedules/schedule-view.ts";
+import { NotFoundError, TaskstreamError, ValidationError, HTTP_STATUS } from "../../domain/task/index.ts";
+import type { ScheduleMutations } from "../command-ports.ts";
+import type { ScheduleView } from "../../domain/schedule/view.ts";
 import type { ScheduleRecord } from "../../projections/schedules/schedule-table.ts";
 import { loadTasks } from "../../projections/task-table.ts";
 
@@ -34,7 +33,7 @@ interface FiringRecord {
 export interface ScheduleResolverDeps {
   pool: pg.Pool;
   /** The schedule command layer, for mutations and for schedules not projected yet; absent: mutations answer an error. */
-  commands?: ScheduleCommands;
+  commands?: ScheduleMutations;
 }
 
 const MAX_FIRST = 500;
@@ -84,7 +83,7 @@ function decodeAfter(after: string): string {
  * firings, histories and tasks of every schedule in a response in one query each.
  */
 export function scheduleResolvers({ pool, commands }: ScheduleResolverDeps) {
-  const run = async (work: (c: ScheduleCommands) => Promise<ScheduleView>): Promise<ScheduleNode> => {
+  const run = async (work: (c: ScheduleMutations) => Promise<ScheduleView>): Promise<ScheduleNode> => {
     if (!commands)
       throw new GraphQLError("this instance does not run the api role: mutations are unavailable");
     try {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { Worker } from "../../sdk/typescript/src/index.ts";
-import { EventStore } from "../../commands/event-store/event-store.ts";
+import { RedisEventLog } from "../../event-store/redis-event-log.ts";
 import { TaskCommands } from "../../commands/task-commands.ts";
 import { fold, type TaskState } from "../../domain/task/index.ts";
 import { eventually } from "../support/server.ts";
@@ -31,7 +31,7 @@ describe("crash of the leading dispatcher", () => {
     const b = await spawnServer(prefix, "dispatcher");
     processes.push(b);
 
-    const store = new EventStore(redis, { partitions: 8, prefix });
+    const store = new RedisEventLog(redis, { partitions: 8, prefix });
     const commands = new TaskCommands(store, { maxPayloadBytes: 1 << 20 });
     const runs = new Map<string, number>();
     const worker = new Worker({

@@ -27,13 +27,17 @@ export interface ServerProcess {
   kill(): Promise<void>;
 }
 
-/** Runs `taskstream serve` as a separate OS process, so a test can kill it for real. */
+/**
+ * Runs `taskstream serve` as a separate OS process, so a test can kill it for real. `ports` pins its
+ * listeners (to start a killed process again where its clients expect it); free ports otherwise.
+ */
 export async function spawnServer(
   prefix: string,
   roles: string,
   extraEnv: Record<string, string> = {},
+  ports?: { http: number; grpc: number },
 ): Promise<ServerProcess> {
-  const [httpPort, grpcPort] = [await freePort(), await freePort()];
+  const [httpPort, grpcPort] = ports ? [ports.http, ports.grpc] : [await freePort(), await freePort()];
   const child = spawn(process.execPath, [MAIN, "serve", "--roles", roles], {
     env: {
       ...process.env,

@@ -56,8 +56,9 @@ func New(address string, opts ...Option) (*Client, error) {
 func (c *Client) Close() error { return c.conn.Close() }
 
 // Submit submits one task. An idempotency key seen inside the dedup window answers the first
-// task's id with Deduplicated set. With WithSubmitCoalescing, concurrent calls may share one
-// SubmitTasks call.
+// task's id with Deduplicated set; a key first used for a request with other fields fails with
+// codes.AlreadyExists (and writes nothing). With WithSubmitCoalescing, concurrent calls may share
+// one SubmitTasks call, with the same answers.
 func (c *Client) Submit(ctx context.Context, spec TaskSpec) (SubmitResult, error) {
 	task, err := spec.toProto(-1)
 	if err != nil {
@@ -70,11 +71,22 @@ func (c *Client) Submit(ctx context.Context, spec TaskSpec) (SubmitResult, error
 	if err != nil {
 		return SubmitResult{}, err
 	}
+	return singleResult(task, res)
+}
+
+// singleResult is a single submission's answer: a conflict, whether SubmitTask answered it with
+// ALREADY_EXISTS or SubmitTasks flagged it, is the same error to the caller.
+func singleResult(task *pb.TaskSpec, res *pb.SubmitTaskResponse) (SubmitResult, error) {
+	if res.Conflict {
+		return SubmitResult{}, conflictError(task.IdempotencyKey, res.Id)
+	}
 	return SubmitResult{ID: res.Id, Deduplicated: res.Deduplicated}, nil
 }
 
 // SubmitMany submits up to 1,000 tasks in one call: all are validated before any is written, so
-// either every task is accepted or none. Results are in the order of specs.
+// either every task is accepted or none. Results are in the order of specs; an entry whose
+// idempotency key was first used for a request with other fields has Conflict set (nothing was
+// written for it, and its ID is the first request's task).
 func (c *Client) SubmitMany(ctx context.Context, specs []TaskSpec) ([]SubmitResult, error) {
 	tasks := make([]*pb.TaskSpec, len(specs))
 	for i := range specs {
@@ -90,7 +102,7 @@ func (c *Client) SubmitMany(ctx context.Context, specs []TaskSpec) ([]SubmitResu
 	}
 	results := make([]SubmitResult, len(res.Results))
 	for i, r := range res.Results {
-		results[i] = SubmitResult{ID: r.Id, Deduplicated: r.Deduplicated}
+		results[i] = SubmitResult{ID: r.Id, Deduplicated: r.Deduplicated, Conflict: r.Conflict}
 	}
 	return results, nil
 }

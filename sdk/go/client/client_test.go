@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,6 +183,35 @@ func TestSubmitManyKeepsTheOrderAndNamesABadPayload(t *testing.T) {
 	_, err = c.SubmitMany(context.Background(), []client.TaskSpec{{Type: "x"}, {Type: "y", Payload: make(chan int)}})
 	if err == nil || !strings.Contains(err.Error(), "tasks[1].payload is not JSON-serializable") {
 		t.Errorf("bad payload: %v", err)
+	}
+}
+
+func TestSubmitManyFlagsAKeyReusedForAnotherRequest(t *testing.T) {
+	_, c := serve(t, func(proto.Message) (proto.Message, error) {
+		return &pb.SubmitTasksResponse{Results: []*pb.SubmitTaskResponse{
+			{Id: "new"}, {Id: "first", Deduplicated: true, Conflict: true}}}, nil
+	})
+	results, err := c.SubmitMany(context.Background(), []client.TaskSpec{
+		{Type: "x"}, {Type: "x", IdempotencyKey: "k", Payload: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []client.SubmitResult{{ID: "new"}, {ID: "first", Deduplicated: true, Conflict: true}}
+	if !slices.Equal(results, want) {
+		t.Errorf("results = %+v, want %+v", results, want)
+	}
+}
+
+func TestSubmitFailsWithAlreadyExistsForAKeyReusedForAnotherRequest(t *testing.T) {
+	const details = `idempotencyKey "k" was used for a different request (task first); use a new key for a new request`
+	_, c := serve(t, func(proto.Message) (proto.Message, error) {
+		return nil, status.Error(codes.AlreadyExists, details)
+	})
+	_, err := c.Submit(context.Background(), client.TaskSpec{Type: "x", IdempotencyKey: "k"})
+	var e *client.Error
+	if !errors.As(err, &e) || e.Code != codes.AlreadyExists || e.Message != details ||
+		status.Code(err) != codes.AlreadyExists {
+		t.Errorf("Submit = %v", err)
 	}
 }
 

@@ -93,7 +93,8 @@ func (co *coalescer) call(batch []*submission) {
 	switch {
 	case err == nil && len(res.Results) == len(batch):
 		for i, s := range batch {
-			s.answer <- submitAnswer{result: SubmitResult{ID: res.Results[i].Id, Deduplicated: res.Results[i].Deduplicated}}
+			result, err := singleResult(s.task, res.Results[i])
+			s.answer <- submitAnswer{result: result, err: err}
 		}
 	case err == nil || Code(err) == codes.InvalidArgument:
 		// Some task is invalid (or the answer does not match): each alone, for its own answer.
@@ -119,7 +120,8 @@ func (co *coalescer) alone(ctx context.Context, s *submission) {
 		s.answer <- submitAnswer{err: err}
 		return
 	}
-	s.answer <- submitAnswer{result: SubmitResult{ID: res.Id, Deduplicated: res.Deduplicated}}
+	result, err := singleResult(s.task, res)
+	s.answer <- submitAnswer{result: result, err: err}
 }
 
 // coalescable reports whether a Submit may share a call: not when its context carries what a

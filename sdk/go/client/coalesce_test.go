@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -111,6 +112,65 @@ func TestACoalescedBatchRefusedAsInvalidIsResentTaskByTask(t *testing.T) {
 		if results[taskType].ID != id {
 			t.Errorf("%s answered %+v, want %s", taskType, results[taskType], id)
 		}
+	}
+}
+
+func TestACoalescedSubmitWhoseKeyConflictsFailsWithAlreadyExists(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	api, c := serve(t, func(req proto.Message) (proto.Message, error) {
+		switch r := req.(type) {
+		case *pb.SubmitTaskRequest:
+			once.Do(func() { <-release })
+			return &pb.SubmitTaskResponse{Id: "id-" + r.Task.Type}, nil
+		case *pb.SubmitTasksRequest:
+			res := &pb.SubmitTasksResponse{}
+			for _, task := range r.Tasks {
+				if task.IdempotencyKey == "reused" {
+					res.Results = append(res.Results, &pb.SubmitTaskResponse{Id: "first", Deduplicated: true, Conflict: true})
+				} else {
+					res.Results = append(res.Results, &pb.SubmitTaskResponse{Id: "id-" + task.Type})
+				}
+			}
+			return res, nil
+		}
+		return nil, status.Error(codes.Unimplemented, "")
+	}, client.WithSubmitCoalescing(true))
+	go func() { _, _ = c.Submit(context.Background(), client.TaskSpec{Type: "first"}) }()
+	waitForRequests(t, api, 1)
+	type answer struct {
+		result client.SubmitResult
+		err    error
+	}
+	answers := make(chan answer, 2)
+	for _, spec := range []client.TaskSpec{{Type: "fresh"}, {Type: "again", IdempotencyKey: "reused"}} {
+		go func() {
+			res, err := c.Submit(context.Background(), spec)
+			answers <- answer{res, err}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // both queue behind the call in flight
+	close(release)
+	var fresh, conflict answer
+	for range 2 {
+		if a := <-answers; a.err == nil {
+			fresh = a
+		} else {
+			conflict = a
+		}
+	}
+	if fresh.result != (client.SubmitResult{ID: "id-fresh"}) {
+		t.Errorf("fresh = %+v", fresh)
+	}
+	var e *client.Error
+	if !errors.As(conflict.err, &e) || e.Code != codes.AlreadyExists || status.Code(conflict.err) != codes.AlreadyExists ||
+		e.Message != `idempotencyKey "reused" was used for a different request (task first); use a new key for a new request` {
+		t.Errorf("conflicting submit = %+v", conflict)
+	}
+	api.mu.Lock()
+	defer api.mu.Unlock()
+	if batch, ok := api.requests[1].(*pb.SubmitTasksRequest); !ok || len(batch.Tasks) != 2 {
+		t.Errorf("second call = %v, want one SubmitTasks of both", api.requests[1])
 	}
 }
 

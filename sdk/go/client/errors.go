@@ -14,9 +14,9 @@ import (
 )
 
 // Error is a call the server refused or that failed on the way: its gRPC code (codes.NotFound for
-// an unknown task, codes.InvalidArgument for bad input, codes.ResourceExhausted under
-// backpressure), the server's message, and what the server added. status.Code(err) and
-// status.FromError work on it too.
+// an unknown task, codes.InvalidArgument for bad input, codes.AlreadyExists for an idempotency key
+// first used for another request, codes.ResourceExhausted under backpressure), the server's
+// message, and what the server added. status.Code(err) and status.FromError work on it too.
 type Error struct {
 	Code    codes.Code
 	Message string
@@ -67,6 +67,14 @@ var statusNames = map[codes.Code]string{
 	codes.FailedPrecondition: "FAILED_PRECONDITION", codes.Aborted: "ABORTED",
 	codes.OutOfRange: "OUT_OF_RANGE", codes.Unimplemented: "UNIMPLEMENTED", codes.Internal: "INTERNAL",
 	codes.Unavailable: "UNAVAILABLE", codes.DataLoss: "DATA_LOSS", codes.Unauthenticated: "UNAUTHENTICATED",
+}
+
+// conflictError is a single submission's error when its idempotency key was first used for a
+// request with other fields (taskID is that request's task): ALREADY_EXISTS, with the text
+// SubmitTask answers, for a submission that SubmitTasks answered with conflict = true.
+func conflictError(key, taskID string) error {
+	message := fmt.Sprintf("idempotencyKey %q was used for a different request (task %s); use a new key for a new request", key, taskID)
+	return &Error{Code: codes.AlreadyExists, Message: message, status: status.New(codes.AlreadyExists, message)}
 }
 
 // callError wraps a failed call's error with what its trailers say.

@@ -31,7 +31,8 @@ type TaskSpec struct {
 	// Requires are labels a worker must carry to run the task.
 	Requires map[string]string
 	// IdempotencyKey: a second submission with the same key inside the dedup window answers the
-	// first task's id (Deduplicated) and writes nothing.
+	// first task's id (Deduplicated) and writes nothing; one with other fields is a conflict
+	// (codes.AlreadyExists from Submit, Conflict in SubmitMany's results).
 	IdempotencyKey string
 	// RunAt: not dispatched before this time (zero: at once).
 	RunAt time.Time
@@ -71,6 +72,10 @@ type SubmitResult struct {
 	ID string
 	// Deduplicated: the idempotency key matched an earlier task, whose id this is.
 	Deduplicated bool
+	// Conflict (SubmitMany only): the idempotency key was first used for a request with other
+	// fields; nothing was written and ID is that first request's task. Submit returns an error with
+	// codes.AlreadyExists instead.
+	Conflict bool
 }
 
 // Task is a task's current state.

@@ -26,7 +26,13 @@ var errAttemptOver = errors.New("taskstream: the attempt is over")
 type outcome struct {
 	resultJSON []byte
 	failed     *failure
+	// cancelled: the failure follows the dispatcher's cancel request.
+	cancelled bool
 }
+
+// startToCloseTimeout is the error type of a handler stopped by its attempt's deadline: the type the
+// dispatcher records when its own deadline timer fires first.
+const startToCloseTimeout = "START_TO_CLOSE_TIMEOUT"
 
 // attempt is one attempt running in this worker: it owns the handler's context (cancelled on the
 // dispatcher's cancel, at the deadline and at shutdown) and turns whatever the handler does into an
@@ -113,7 +119,7 @@ func (a *attempt) run(tracer trace.Tracer) outcome {
 			message:      fmt.Sprintf("payload is not valid JSON: %v", err),
 			errorType:    "INVALID_PAYLOAD",
 			nonRetryable: true,
-		}}
+		}, cancelled: a.wasCancelled()}
 	}
 	ctx, span := tracer.Start(a.ctx, "task "+a.task.Type,
 		trace.WithSpanKind(trace.SpanKindConsumer),
@@ -128,10 +134,10 @@ func (a *attempt) run(tracer trace.Tracer) outcome {
 
 	result, err := a.call(ctx)
 	if err != nil {
-		f := describe(err, context.Cause(ctx))
+		out := a.failed(err, context.Cause(ctx))
 		span.RecordError(err)
-		span.SetStatus(codes.Error, f.message)
-		return outcome{failed: &f}
+		span.SetStatus(codes.Error, out.failed.message)
+		return out
 	}
 	encoded, err := jsonx.Marshal(result)
 	if err != nil {
@@ -140,9 +146,26 @@ func (a *attempt) run(tracer trace.Tracer) outcome {
 			message:      fmt.Sprintf("result is not JSON-serializable: %v", err),
 			errorType:    "INVALID_RESULT",
 			nonRetryable: true,
-		}}
+		}, cancelled: a.wasCancelled()}
 	}
 	return outcome{resultJSON: encoded}
+}
+
+// failed is the outcome of a handler that returned err (or panicked) while its context's cause was
+// cause. After the dispatcher's cancel request it is cancelled. Otherwise a handler stopped by its
+// deadline fails as a retryable START_TO_CLOSE_TIMEOUT whatever it returned, so the task's outcome
+// is the same whether this report or the dispatcher's own deadline timer reaches the log first.
+func (a *attempt) failed(err, cause error) outcome {
+	f := describe(err, cause)
+	if a.wasCancelled() {
+		return outcome{failed: &f, cancelled: true}
+	}
+	var deadline *DeadlineExceededError
+	if errors.As(cause, &deadline) {
+		f.errorType = startToCloseTimeout
+		f.nonRetryable = false
+	}
+	return outcome{failed: &f}
 }
 
 // call runs the handler, turning a panic into a failure instead of a crashed worker.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -85,7 +86,8 @@ func (w *Worker) connect(closing <-chan struct{}) error {
 // same dispatcher at once, as a new worker) and a leader that is still starting (it leads; it
 // takes workers once it has rebuilt its state from the log).
 func (w *Worker) nextAddress(end streamEnd) bool {
-	if end.code == codes.Unavailable && end.details == "not leader" {
+	// "not leader", or "not leader: <why>" from a dispatcher that just lost its lease.
+	if end.code == codes.Unavailable && strings.HasPrefix(end.details, "not leader") {
 		return true
 	}
 	if end.registered {

@@ -66,7 +66,7 @@ func (w *Worker) onAssignment(a *pb.Assignment) {
 		return
 	}
 	p := &progress{
-		window: w.throttleWindow,
+		window: w.throttleWindow(a.HeartbeatTimeoutMs),
 		limit:  w.resultLimit,
 	}
 	run := newAttempt(w.base, a, handler, w.workerID, p)
@@ -89,13 +89,14 @@ func (w *Worker) sendProgress(run *attempt, details string) {
 	}
 }
 
-// throttleWindow is the heartbeat throttle's window: 80% of the heartbeat interval (so a heartbeat
-// each interval still arrives in time), unless WithHeartbeatThrottle set it.
-func (w *Worker) throttleWindow() time.Duration {
+// throttleWindow is the heartbeat throttle's window for a task whose heartbeat timeout is timeoutMs:
+// 80% of it (30 s without one), shortened to the WithHeartbeatThrottle cap when one is set.
+func (w *Worker) throttleWindow(timeoutMs int64) time.Duration {
+	window := heartbeatWindow(timeoutMs)
 	if w.cfg.heartbeatThrottle != nil {
-		return *w.cfg.heartbeatThrottle
+		window = min(window, *w.cfg.heartbeatThrottle)
 	}
-	return time.Duration(w.heartbeatInterval.Load()) * 4 / 5
+	return window
 }
 
 func (w *Worker) resultLimit() int {
@@ -113,16 +114,14 @@ func (w *Worker) finish(run *attempt, out outcome) {
 		return
 	}
 	delete(w.running, run.key)
-	pending := run.task.progress.finish()
 	var event Event
 	switch {
 	case out.failed != nil:
-		// Details still waiting for their throttle window go first, so the retry sees them.
-		if pending != nil {
-			w.enqueueLocked(progressMessage(run.key, *pending))
-		}
-		event = w.reportFailureLocked(run.key, *out.failed, run.wasCancelled())
+		w.flushProgressLocked(run)
+		event = w.reportFailureLocked(run.key, *out.failed, out.cancelled)
 	case w.maxResultBytes > 0 && len(out.resultJSON) > w.maxResultBytes:
+		// The handler succeeded: its held-back details are dropped, as with a result.
+		run.task.progress.finish()
 		// Sent, it would be refused (or end the stream past the message limit): fail the attempt.
 		f := failure{
 			message:      fmt.Sprintf("result of %d bytes exceeds the limit of %d bytes", len(out.resultJSON), w.maxResultBytes),
@@ -131,6 +130,8 @@ func (w *Worker) finish(run *attempt, out outcome) {
 		}
 		event = w.reportFailureLocked(run.key, f, false)
 	default:
+		// The result supersedes details still waiting for their window: no attempt will read them.
+		run.task.progress.finish()
 		msg := &pb.WorkerMessage{Msg: &pb.WorkerMessage_Completed{Completed: &pb.AttemptCompleted{
 			TaskId: run.key.taskID, Attempt: run.key.attempt, ResultJson: string(out.resultJSON),
 		}}}
@@ -141,6 +142,14 @@ func (w *Worker) finish(run *attempt, out outcome) {
 	w.notifyLocked()
 	w.mu.Unlock()
 	w.emit(event)
+}
+
+// flushProgressLocked ends an attempt's heartbeats before its failure is reported: details still
+// waiting for their throttle window go first, so the next attempt starts from them.
+func (w *Worker) flushProgressLocked(run *attempt) {
+	if pending := run.task.progress.finish(); pending != nil {
+		w.enqueueLocked(progressMessage(run.key, *pending))
+	}
 }
 
 // reportFailureLocked keeps and queues a failed report; it returns the event to emit once w.mu is

@@ -88,7 +88,9 @@ func (e *CancelledError) ErrorType() string { return "CancelledError" }
 func (e *CancelledError) Unwrap() error { return context.Canceled }
 
 // DeadlineExceededError is the cause (context.Cause) of a handler's context when the attempt's
-// deadline passed. The failure it leads to is retryable, as the dispatcher decides the timeout.
+// deadline passed. A handler stopped by it fails as a retryable START_TO_CLOSE_TIMEOUT whatever
+// error it returns (the type the dispatcher records when its own deadline timer fires first), unless
+// the dispatcher cancelled the attempt before.
 type DeadlineExceededError struct {
 	Deadline time.Time
 }

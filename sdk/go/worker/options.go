@@ -26,7 +26,7 @@ type config struct {
 	logger            *slog.Logger
 	transport         transport.Settings
 	heartbeatInterval time.Duration  // 0: the dispatcher's
-	heartbeatThrottle *time.Duration // nil: 80% of the heartbeat interval
+	heartbeatThrottle *time.Duration // a cap on the throttle window; nil: none
 	backoffInitial    time.Duration
 	backoffMax        time.Duration
 	registerTimeout   time.Duration
@@ -103,15 +103,17 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 }
 
 // WithHeartbeatInterval overrides the heartbeat interval the dispatcher asks for (default 2 s from
-// the dispatcher). Task.Heartbeat sends progress at most once per 80% of this interval.
+// the dispatcher): how often the worker tells the dispatcher it is alive and which attempts it
+// holds. Task.Heartbeat's progress follows each task's own heartbeat timeout, not this interval.
 func WithHeartbeatInterval(d time.Duration) Option {
 	return func(c *config) { c.heartbeatInterval = d }
 }
 
-// WithHeartbeatThrottle sets the window of Task.Heartbeat's throttle: at most one progress message
-// per window (default: 80% of the heartbeat interval; 0 sends every heartbeat at once). A task's
-// own heartbeat timeout (its timeouts.heartbeat) is not part of the assignment, so the worker cannot
-// fit the window to it: tasks whose heartbeat timeout is shorter than the window need a smaller one.
+// WithHeartbeatThrottle caps the window of Task.Heartbeat's throttle. An advanced option: by default
+// each attempt sends at most one progress message per 80% of its task's heartbeat timeout (per 30 s
+// when the task has none), which keeps the task alive without flooding the stream. A cap shortens
+// longer windows (0 sends every heartbeat at once), e.g. to make progress visible sooner; it never
+// lengthens one.
 func WithHeartbeatThrottle(window time.Duration) Option {
 	return func(c *config) { c.heartbeatThrottle = &window }
 }

@@ -8,16 +8,28 @@ import (
 	"github.com/taskstream/taskstream/sdk/go/internal/jsonx"
 )
 
+// defaultHeartbeatWindow is the throttle window of a task without a heartbeat timeout: its progress
+// is then only advisory.
+const defaultHeartbeatWindow = 30 * time.Second
+
+// heartbeatWindow is the throttle window of a task whose heartbeat timeout is timeoutMs (0: none):
+// 80% of the timeout, so a steady heartbeat always lands in time, or 30 s without one.
+func heartbeatWindow(timeoutMs int64) time.Duration {
+	if timeoutMs <= 0 {
+		return defaultHeartbeatWindow
+	}
+	return time.Duration(timeoutMs) * time.Millisecond * 4 / 5
+}
+
 // progress throttles one attempt's heartbeats, as Temporal's SDKs do: the first details go out at
-// once, then at most one message per window (80% of the heartbeat interval, so a heartbeat each
-// interval still arrives in time). Details recorded inside a window replace each other; the latest
-// is sent when the window ends. A handler may heartbeat in a tight loop without flooding the
-// stream or the task's history.
+// once, then at most one message per window (see heartbeatWindow). Details recorded inside a window
+// replace each other; the latest is sent when the window ends. A handler may heartbeat in a tight
+// loop without flooding the stream or the task's history.
 type progress struct {
 	// send queues a progress report (it drops it when the attempt has ended meanwhile).
 	send func(detailsJSON string)
-	// window is the current throttle window; limit the largest details accepted (0: none).
-	window func() time.Duration
+	// window is the attempt's throttle window; limit the largest details accepted (0: none).
+	window time.Duration
 	limit  func() int
 
 	mu      sync.Mutex
@@ -42,7 +54,7 @@ func (p *progress) record(details any) error {
 		return nil
 	}
 	now := time.Now()
-	window := p.window()
+	window := p.window
 	if p.timer == nil && now.Sub(p.last) >= window {
 		p.last = now
 		p.mu.Unlock()
@@ -74,7 +86,8 @@ func (p *progress) flush() {
 }
 
 // finish ends the attempt's heartbeats and returns the details still waiting for their window
-// (nil when none), for the worker to send before a failure.
+// (nil when none): the worker sends them before a failure (the next attempt starts from them) and
+// drops them after a success.
 func (p *progress) finish() *string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

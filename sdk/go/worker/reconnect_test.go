@@ -193,6 +193,20 @@ func TestRetriesADispatcherWhoseStreamBrokeButMovesOnFromOneThatLostLeadership(t
 	equal(t, "resumed at b", b.Registers()[0].WorkerId, "w-1")
 }
 
+func TestMovesOnFromADispatcherWhoseLeaseLapsed(t *testing.T) {
+	// "not leader: <why>": the dispatcher lost leadership while the stream was registered.
+	a := fake(t, fakedispatcher.Options{})
+	b := fake(t, fakedispatcher.Options{})
+	w := startWorker(t, map[string]worker.Handler{"echo": echo}, worker.WithAddresses(a.Address, b.Address))
+	a.Stream(t, 0).Close(codes.Unavailable, "not leader: lease lost")
+	s := b.Stream(t, 0)
+	equal(t, "registers at a", len(a.Registers()), 1)
+	equal(t, "resumed at b", b.Registers()[0].WorkerId, "w-1")
+	equal(t, "disconnect details", w.events.disconnects()[0].Details, "not leader: lease lost")
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "echo", PayloadJson: `"hi"`})
+	equal(t, "result", completed(t, s).ResultJson, `"hi"`)
+}
+
 func TestGivesUpOnADispatcherThatDoesNotAnswerRegister(t *testing.T) {
 	silent := fake(t, fakedispatcher.Options{Silent: true})
 	leader := fake(t, fakedispatcher.Options{})

@@ -67,7 +67,7 @@ func TestTheDeadlineEndsTheContextAndFailsRetryably(t *testing.T) {
 	due := time.Now().Add(50 * time.Millisecond)
 	s.Assign(&pb.Assignment{TaskId: "t1", Type: "slow", DeadlineUnixMs: due.UnixMilli()})
 	f := failed(t, s)
-	equal(t, "type", f.ErrorType, "DeadlineExceededError")
+	equal(t, "type", f.ErrorType, "START_TO_CLOSE_TIMEOUT")
 	equal(t, "cancelled", f.Cancelled, false)
 	equal(t, "retryable", f.NonRetryable, false)
 	equal(t, "message", strings.HasPrefix(f.Message, "deadline "), true)
@@ -81,9 +81,66 @@ func TestTheDeadlineEndsTheContextAndFailsRetryably(t *testing.T) {
 	}
 }
 
+func TestAHandlerStoppedByItsDeadlineIsAStartToCloseTimeoutWhateverItReturns(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{})
+	startWorker(t, map[string]worker.Handler{
+		"own-error": func(ctx context.Context, _ *worker.Task) (any, error) {
+			<-ctx.Done()
+			return nil, &worker.Error{Type: "RolledBack", Message: "rolled back", NonRetryable: true}
+		},
+		"panics": func(ctx context.Context, _ *worker.Task) (any, error) {
+			<-ctx.Done()
+			panic("gave up")
+		},
+		"early": func(context.Context, *worker.Task) (any, error) {
+			return nil, worker.NewError("Early", "failed before its deadline")
+		},
+	}, worker.WithAddresses(d.Address))
+	s := d.Stream(t, 0)
+	due := time.Now().Add(50 * time.Millisecond).UnixMilli()
+	s.Assign(&pb.Assignment{TaskId: "own", Type: "own-error", DeadlineUnixMs: due})
+	s.Assign(&pb.Assignment{TaskId: "panic", Type: "panics", DeadlineUnixMs: due})
+	s.Assign(&pb.Assignment{TaskId: "early", Type: "early", DeadlineUnixMs: time.Now().Add(time.Hour).UnixMilli()})
+	got := map[string]*pb.AttemptFailed{}
+	for range 3 {
+		f := failed(t, s)
+		got[f.TaskId] = f
+	}
+	want := map[string]*pb.AttemptFailed{
+		"own": {TaskId: "own", Attempt: 1, Message: "rolled back", ErrorType: "START_TO_CLOSE_TIMEOUT"},
+		"panic": {TaskId: "panic", Attempt: 1, Message: "handler panicked: gave up",
+			ErrorType: "START_TO_CLOSE_TIMEOUT"},
+		"early": {TaskId: "early", Attempt: 1, Message: "failed before its deadline", ErrorType: "Early"},
+	}
+	for id, w := range want {
+		if !proto.Equal(got[id], w) {
+			t.Errorf("%s failed = %v, want %v", id, got[id], w)
+		}
+	}
+}
+
+func TestACancelBeforeTheDeadlineIsReportedAsCancelled(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{})
+	startWorker(t, map[string]worker.Handler{
+		"slow-cleanup": func(ctx context.Context, _ *worker.Task) (any, error) {
+			<-ctx.Done()
+			time.Sleep(400 * time.Millisecond) // past the deadline
+			return nil, ctx.Err()
+		},
+	}, worker.WithAddresses(d.Address))
+	s := d.Stream(t, 0)
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "slow-cleanup", DeadlineUnixMs: time.Now().Add(300 * time.Millisecond).UnixMilli()})
+	s.Next(t, "started")
+	s.Cancel("t1", 1, "user asked")
+	want := &pb.AttemptFailed{TaskId: "t1", Attempt: 1, Message: "cancelled: user asked",
+		ErrorType: "CancelledError", Cancelled: true}
+	if got := failed(t, s); !proto.Equal(got, want) {
+		t.Errorf("failed = %v, want %v", got, want)
+	}
+}
+
 func TestHeartbeatsAreThrottledTheLatestDetailsWin(t *testing.T) {
-	// Interval 250 ms: a window of 200 ms.
-	d := fake(t, fakedispatcher.Options{HeartbeatIntervalMs: 250})
+	d := fake(t, fakedispatcher.Options{})
 	release := newGate()
 	var late *worker.Task
 	startWorker(t, map[string]worker.Handler{
@@ -99,7 +156,8 @@ func TestHeartbeatsAreThrottledTheLatestDetailsWin(t *testing.T) {
 		},
 	}, worker.WithAddresses(d.Address))
 	s := d.Stream(t, 0)
-	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps"})
+	// A heartbeat timeout of 250 ms: a window of 200 ms.
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps", HeartbeatTimeoutMs: 250})
 	began := time.Now()
 	equal(t, "first details, at once", s.Next(t, "progress").GetProgress().DetailsJson, `{"step":1}`)
 	second := s.Next(t, "progress").GetProgress()
@@ -120,8 +178,65 @@ func TestHeartbeatsAreThrottledTheLatestDetailsWin(t *testing.T) {
 	}
 }
 
+func TestTheWindowIs80PercentOfTheTasksHeartbeatTimeoutNotOfTheInterval(t *testing.T) {
+	// Heartbeats every 20 ms; the task's heartbeat timeout is 1 s: a window of 800 ms.
+	d := fake(t, fakedispatcher.Options{HeartbeatIntervalMs: 20})
+	release := newGate()
+	startWorker(t, map[string]worker.Handler{
+		"steps": func(ctx context.Context, task *worker.Task) (any, error) {
+			for step := 1; step <= 3; step++ {
+				if err := task.Heartbeat(step); err != nil {
+					return nil, err
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			release.wait()
+			return nil, nil
+		},
+	}, worker.WithAddresses(d.Address))
+	s := d.Stream(t, 0)
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps", HeartbeatTimeoutMs: 1000})
+	equal(t, "first details, at once", s.Next(t, "progress").GetProgress().DetailsJson, "1")
+	began := time.Now()
+	second := s.Next(t, "progress").GetProgress()
+	took := time.Since(began)
+	equal(t, "latest details at the window's end", second.DetailsJson, "3")
+	if took < 600*time.Millisecond || took > 2*time.Second {
+		t.Errorf("second progress %v after the first, want about 800 ms", took)
+	}
+	release.open()
+	completed(t, s)
+}
+
+func TestATaskWithoutHeartbeatTimeoutSendsProgressAtMostEvery30Seconds(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{HeartbeatIntervalMs: 20})
+	release := newGate()
+	startWorker(t, map[string]worker.Handler{
+		"steps": func(ctx context.Context, task *worker.Task) (any, error) {
+			for step := 1; step <= 3; step++ {
+				if err := task.Heartbeat(step); err != nil {
+					return nil, err
+				}
+			}
+			release.wait()
+			return "done", nil
+		},
+	}, worker.WithAddresses(d.Address))
+	s := d.Stream(t, 0)
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps"})
+	equal(t, "first details, at once", s.Next(t, "progress").GetProgress().DetailsJson, "1")
+	time.Sleep(300 * time.Millisecond)
+	release.open()
+	completed(t, s)
+	// The held-back "3" is dropped with the result: one progress message in all.
+	reports := slices.DeleteFunc(s.Log(), func(kind string) bool { return kind == "heartbeat" })
+	if !slices.Equal(reports, []string{"started", "progress", "completed"}) {
+		t.Errorf("reports = %v", reports)
+	}
+}
+
 func TestDetailsWaitingForTheirWindowAreSentBeforeAFailure(t *testing.T) {
-	d := fake(t, fakedispatcher.Options{HeartbeatIntervalMs: 10_000})
+	d := fake(t, fakedispatcher.Options{})
 	startWorker(t, map[string]worker.Handler{
 		"fails": func(_ context.Context, task *worker.Task) (any, error) {
 			_ = task.Heartbeat("first")
@@ -136,7 +251,7 @@ func TestDetailsWaitingForTheirWindowAreSentBeforeAFailure(t *testing.T) {
 		},
 	}, worker.WithAddresses(d.Address))
 	s := d.Stream(t, 0)
-	s.Assign(&pb.Assignment{TaskId: "f", Type: "fails"})
+	s.Assign(&pb.Assignment{TaskId: "f", Type: "fails", HeartbeatTimeoutMs: 10_000})
 	failed(t, s)
 	var details []string
 	for _, m := range s.Messages() {
@@ -150,7 +265,7 @@ func TestDetailsWaitingForTheirWindowAreSentBeforeAFailure(t *testing.T) {
 	equal(t, "order", slices.Index(s.Log(), "failed") > slices.Index(s.Log(), "progress"), true)
 
 	// A completion needs no details: the result supersedes them.
-	s.Assign(&pb.Assignment{TaskId: "c", Type: "completes"})
+	s.Assign(&pb.Assignment{TaskId: "c", Type: "completes", HeartbeatTimeoutMs: 10_000})
 	completed(t, s)
 	count := 0
 	for _, m := range s.Messages() {
@@ -232,6 +347,29 @@ func TestTheWorkersHeartbeatIntervalOverridesTheDispatchers(t *testing.T) {
 	s.Next(t, "heartbeat")
 }
 
+func TestTheThrottleOptionOnlyShortensTheWindow(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{})
+	release := newGate()
+	startWorker(t, map[string]worker.Handler{
+		"steps": func(ctx context.Context, task *worker.Task) (any, error) {
+			for step := 1; step <= 3; step++ {
+				if err := task.Heartbeat(step); err != nil {
+					return nil, err
+				}
+			}
+			release.wait()
+			return nil, nil
+		},
+	}, worker.WithAddresses(d.Address), worker.WithHeartbeatThrottle(time.Hour))
+	s := d.Stream(t, 0)
+	// The task's window (200 ms) is shorter than the cap: the task's wins.
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps", HeartbeatTimeoutMs: 250})
+	equal(t, "first", s.Next(t, "progress").GetProgress().DetailsJson, "1")
+	equal(t, "latest at the window's end", s.Next(t, "progress").GetProgress().DetailsJson, "3")
+	release.open()
+	completed(t, s)
+}
+
 func TestAZeroThrottleSendsEveryHeartbeat(t *testing.T) {
 	d := fake(t, fakedispatcher.Options{})
 	startWorker(t, map[string]worker.Handler{
@@ -245,7 +383,7 @@ func TestAZeroThrottleSendsEveryHeartbeat(t *testing.T) {
 		},
 	}, worker.WithAddresses(d.Address), worker.WithHeartbeatThrottle(0))
 	s := d.Stream(t, 0)
-	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps"})
+	s.Assign(&pb.Assignment{TaskId: "t1", Type: "steps", HeartbeatTimeoutMs: 10_000})
 	completed(t, s)
 	var details []string
 	for _, m := range s.Messages() {

@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -98,6 +99,38 @@ func TestStopCancelsHandlersAfterTheGraceAndReportsHowTheyEnded(t *testing.T) {
 		}
 	}
 	fakedispatcher.WaitFor(t, 3*time.Second, "the stream to end", s.Ended)
+}
+
+func TestAHandlerGivenUpOnAtStopHasItsHeldBackDetailsSentFirst(t *testing.T) {
+	d := fake(t, fakedispatcher.Options{})
+	beating := newGate()
+	w := startWorker(t, map[string]worker.Handler{
+		"stubborn": func(_ context.Context, task *worker.Task) (any, error) {
+			_ = task.Heartbeat("first")
+			_ = task.Heartbeat("latest")
+			beating.open()
+			select {}
+		},
+	}, worker.WithAddresses(d.Address), worker.WithGracePeriod(20*time.Millisecond))
+	s := d.Stream(t, 0)
+	s.Assign(&pb.Assignment{TaskId: "s", Type: "stubborn", HeartbeatTimeoutMs: 60_000})
+	beating.wait()
+	if err := w.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop = %v", err)
+	}
+	var reports []string
+	for _, m := range s.Messages() {
+		switch {
+		case m.GetProgress() != nil:
+			reports = append(reports, "progress "+m.GetProgress().DetailsJson)
+		case m.GetFailed() != nil:
+			reports = append(reports, "failed "+m.GetFailed().ErrorType)
+		}
+	}
+	want := []string{`progress "first"`, `progress "latest"`, "failed WORKER_STOPPING"}
+	if !slices.Equal(reports, want) {
+		t.Errorf("reports = %v, want %v", reports, want)
+	}
 }
 
 func TestStopsContextCutsTheGraceShort(t *testing.T) {

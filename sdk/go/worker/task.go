@@ -12,7 +12,9 @@ import (
 //
 //   - a returned error fails the attempt, and the dispatcher retries it per the task's policy;
 //   - an error wrapped with NonRetryable (or an *Error with NonRetryable set) dead-letters the task;
-//   - an error returned after the dispatcher cancelled the attempt is reported as cancelled.
+//   - an error returned after the dispatcher cancelled the attempt is reported as cancelled;
+//   - an error returned once the attempt's deadline has passed (ctx ended with a
+//     *DeadlineExceededError) is reported as a retryable START_TO_CLOSE_TIMEOUT, whatever it is.
 //
 // ctx is cancelled when the attempt is cancelled, at its deadline (ctx.Deadline reports it) and
 // when the worker stops after its grace period; context.Cause(ctx) says which (*CancelledError,
@@ -85,11 +87,13 @@ func (t *Task) DecodeLastDetails(v any) (bool, error) {
 }
 
 // Heartbeat records progress details (any value encoding/json can marshal; nil is null): a sign of
-// life for the task's heartbeat timeout, and the next attempt's LastDetails. Heartbeats are
-// throttled to one message per 80% of the heartbeat interval; details recorded meanwhile replace
-// each other and the latest is sent when the window ends (or before the attempt's failure, so a
-// retry sees it). After the attempt has ended, Heartbeat does nothing. It fails when the details
-// cannot be marshalled or exceed the dispatcher's size limit; nothing is sent then.
+// life for the task's heartbeat timeout, and the next attempt's LastDetails. The first details go
+// out at once, then at most one message per window of 80% of the task's heartbeat timeout (30 s
+// when the task has none); details recorded meanwhile replace each other and the latest is sent
+// when the window ends. When the attempt fails, details still held back are sent before the failure
+// (the next attempt starts from them); when it succeeds they are dropped. After the attempt has
+// ended, Heartbeat does nothing. It fails when the details cannot be marshalled or exceed the
+// dispatcher's size limit; nothing is sent then.
 func (t *Task) Heartbeat(details any) error {
 	if t.progress == nil {
 		return nil

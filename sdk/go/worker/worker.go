@@ -294,7 +294,7 @@ func (w *Worker) abandonRunning() {
 	var events []Event
 	for key, a := range w.running {
 		delete(w.running, key)
-		a.task.progress.finish()
+		w.flushProgressLocked(a)
 		f := failure{message: "the worker stopped before the handler finished", errorType: "WORKER_STOPPING"}
 		events = append(events, w.reportFailureLocked(key, f, false))
 		w.log.Warn("taskstream handler ignored its cancelled context; reported as WORKER_STOPPING",

@@ -14,9 +14,13 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from taskstream import Client, RetryPolicy, SubmitSpec, SyncClient, TaskstreamError, Timeouts
+from taskstream import Client, RetryPolicy, SubmitResult, SubmitSpec, SyncClient, TaskstreamError, Timeouts
 from taskstream._proto.v1 import tasks_pb2 as pb
 from taskstream._proto.v1.tasks_pb2_grpc import TaskServiceServicer, add_TaskServiceServicer_to_server
+
+REUSED_DETAILS = (
+    'idempotencyKey "reused" was used for a different request (task first); use a new key for a new request'
+)
 
 
 class FakeTasks(TaskServiceServicer):
@@ -50,12 +54,19 @@ class FakeTasks(TaskServiceServicer):
         self._record("SubmitTask", request, context)
         if request.task.type == "bad":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "task.type: unknown")
+        if request.task.idempotency_key == "reused":
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, REUSED_DETAILS)
         return pb.SubmitTaskResponse(id="t-1", deduplicated=request.task.idempotency_key == "seen")
 
     async def SubmitTasks(self, request: Any, context: Any) -> Any:
         self._record("SubmitTasks", request, context)
         return pb.SubmitTasksResponse(
-            results=[pb.SubmitTaskResponse(id=f"t-{i}") for i in range(len(request.tasks))]
+            results=[
+                pb.SubmitTaskResponse(id="first", deduplicated=True, conflict=True)
+                if task.idempotency_key == "reused"
+                else pb.SubmitTaskResponse(id=f"t-{i}")
+                for i, task in enumerate(request.tasks)
+            ]
         )
 
     async def GetTask(self, request: Any, context: Any) -> Any:
@@ -208,6 +219,38 @@ async def test_failed_calls_raise_typed_errors_with_the_status(tasks_server: tup
         with pytest.raises(TaskstreamError) as down:
             await unreachable.get("x")
         assert down.value.code == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_a_key_reused_for_another_request_is_already_exists_alone_and_flagged_in_a_batch(
+    tasks_server: tuple[FakeTasks, str],
+) -> None:
+    _, address = tasks_server
+    async with Client(address) as client:
+        with pytest.raises(TaskstreamError) as conflict:
+            await client.submit("echo", 2, idempotency_key="reused")
+        assert (conflict.value.code, conflict.value.status) == (
+            grpc.StatusCode.ALREADY_EXISTS,
+            "ALREADY_EXISTS",
+        )
+        assert conflict.value.details == REUSED_DETAILS
+        results = await client.submit_many(
+            [SubmitSpec("echo", 1), SubmitSpec("echo", 2, idempotency_key="reused")]
+        )
+    assert results == [
+        SubmitResult("t-0", deduplicated=False, conflict=False),
+        SubmitResult("first", deduplicated=True, conflict=True),
+    ]
+
+    def use_sync() -> None:
+        with SyncClient(address) as client:
+            with pytest.raises(TaskstreamError) as sync_conflict:
+                client.submit("echo", 2, idempotency_key="reused")
+            assert sync_conflict.value.code == grpc.StatusCode.ALREADY_EXISTS
+            assert [
+                r.conflict for r in client.submit_many([SubmitSpec("echo", idempotency_key="reused")])
+            ] == [True]
+
+    await asyncio.to_thread(use_sync)
 
 
 async def test_the_sync_client_makes_the_same_calls(tasks_server: tuple[FakeTasks, str]) -> None:

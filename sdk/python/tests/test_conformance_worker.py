@@ -136,7 +136,8 @@ async def test_behaviours_and_their_effects(child: tuple[Child, FakeStream]) -> 
     assert failures == {
         "fail": ("ConformanceError", "attempt 2 fails", False),
         "fatal": ("ConformanceFatal", "fatal", True),
-        "deadline": ("DeadlineExceeded", failures["deadline"][1], False),
+        # SPEC.md's deadline scenario: the report says START_TO_CLOSE_TIMEOUT, the end effect deadline.
+        "deadline": ("START_TO_CLOSE_TIMEOUT", failures["deadline"][1], False),
     }
     start = await worker.effect("echo", "start")
     assert start == {
@@ -174,11 +175,13 @@ async def test_cancel_ends_the_handler_cancelled(child: tuple[Child, FakeStream]
 
 async def test_heartbeat_behaviour_reports_progress(child: tuple[Child, FakeStream]) -> None:
     _, stream = child
-    stream.assign("beats", f"{PREFIX}.heartbeat", payload_json='{"beats":3,"everyMs":10}')
+    # A heartbeat timeout of 50 ms: a 40 ms window, shorter than the 50 ms between beats.
+    payload = '{"beats":3,"everyMs":50}'
+    stream.assign("beats", f"{PREFIX}.heartbeat", payload_json=payload, heartbeat_timeout_ms=50)
     completed = await stream.next("completed", timeout=5)
     assert json.loads(completed.result_json) == {"beats": 3}
     details = [json.loads(m.progress.details_json) for m in stream.log if m.WhichOneof("msg") == "progress"]
-    assert details[0] == {"beat": 1} and details[-1] == {"beat": 3}
+    assert details == [{"beat": 1}, {"beat": 2}, {"beat": 3}]
 
 
 async def test_sigterm_lets_the_running_handler_finish_then_exits_0(child: tuple[Child, FakeStream]) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from taskstream import DeadlineExceeded, TaskCancelled, TaskContext, WorkerStopping
+from taskstream import DeadlineExceeded, NonRetryableError, TaskCancelled, TaskContext, WorkerStopping
 from tests.conftest import Harness, echo
 from tests.fake_dispatcher import wait_for
 
@@ -87,10 +87,74 @@ async def test_the_deadline_interrupts_the_handler_as_a_retryable_failure(harnes
     deadline_ms = int(time.time() * 1000) + 200
     stream.assign("t1", "slow", deadline_unix_ms=deadline_ms)
     failed = await stream.next("failed")
-    assert (failed.error_type, failed.cancelled, failed.non_retryable) == ("DeadlineExceeded", False, False)
+    # The type the dispatcher records when its own deadline timer fires first.
+    assert (failed.error_type, failed.cancelled, failed.non_retryable) == (
+        "START_TO_CLOSE_TIMEOUT",
+        False,
+        False,
+    )
+    assert failed.message.startswith("deadline ")
     assert seen[0].timestamp() * 1000 == deadline_ms
     assert isinstance(seen[1], DeadlineExceeded)
     assert time.time() * 1000 >= deadline_ms
+
+
+async def test_a_handler_stopped_by_its_deadline_is_a_start_to_close_timeout_whatever_it_raises(
+    harness: Harness,
+) -> None:
+    fake = await harness.fake()
+
+    async def own_error(payload: Any, ctx: TaskContext) -> Any:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            raise NonRetryableError("rolled back") from None
+
+    def in_a_thread(payload: Any, ctx: TaskContext) -> Any:
+        while not ctx.is_cancelled():
+            time.sleep(0.01)
+        raise RuntimeError("gave up")
+
+    async def early(payload: Any, ctx: TaskContext) -> Any:
+        raise ValueError("failed before its deadline")
+
+    handlers = {"own": own_error, "thread": in_a_thread, "early": early}
+    await harness.worker(addresses=[fake.address], handlers=handlers).start()
+    stream = await fake.stream()
+    soon = int(time.time() * 1000) + 100
+    stream.assign("own", "own", deadline_unix_ms=soon)
+    stream.assign("thread", "thread", deadline_unix_ms=soon)
+    stream.assign("early", "early", deadline_unix_ms=soon + 3_600_000)
+    failures = [await stream.next("failed") for _ in range(3)]
+    got = {f.task_id: (f.error_type, f.message, f.non_retryable, f.cancelled) for f in failures}
+    assert got == {
+        "own": ("START_TO_CLOSE_TIMEOUT", "rolled back", False, False),
+        "thread": ("START_TO_CLOSE_TIMEOUT", "gave up", False, False),
+        "early": ("ValueError", "failed before its deadline", False, False),
+    }
+
+
+async def test_a_cancel_before_the_deadline_is_reported_as_cancelled(harness: Harness) -> None:
+    fake = await harness.fake()
+
+    async def slow_cleanup(payload: Any, ctx: TaskContext) -> Any:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.4)  # past the deadline
+            raise
+
+    await harness.worker(addresses=[fake.address], handlers={"c": slow_cleanup}).start()
+    stream = await fake.stream()
+    stream.assign("t1", "c", deadline_unix_ms=int(time.time() * 1000) + 300)
+    await stream.next("started")
+    stream.cancel("t1", reason="user asked")
+    failed = await stream.next("failed")
+    assert (failed.error_type, failed.message, failed.cancelled) == (
+        "TaskCancelled",
+        "cancelled: user asked",
+        True,
+    )
 
 
 async def test_a_synchronous_handler_sees_the_cancel_through_its_context(harness: Harness) -> None:
@@ -112,21 +176,23 @@ async def test_a_synchronous_handler_sees_the_cancel_through_its_context(harness
     assert (failed.error_type, failed.cancelled) == ("TaskCancelled", True)
 
 
-async def test_heartbeats_are_throttled_to_80_percent_of_the_interval(harness: Harness) -> None:
-    fake = await harness.fake(heartbeat_interval_ms=250)  # window 200 ms
+async def test_heartbeats_are_throttled_to_80_percent_of_the_tasks_heartbeat_timeout(
+    harness: Harness,
+) -> None:
+    fake = await harness.fake()  # heartbeats every 2 s
     loop = asyncio.get_running_loop()
 
     async def chatty(payload: Any, ctx: TaskContext) -> Any:
         for i in range(10):
             ctx.heartbeat({"beat": i})
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)  # past the window: sent at once
         ctx.heartbeat({"beat": "last"})
         return None
 
     await harness.worker(addresses=[fake.address], handlers={"chatty": chatty}).start()
     stream = await fake.stream()
-    stream.assign("t1", "chatty")
+    stream.assign("t1", "chatty", heartbeat_timeout_ms=250)  # window 200 ms
     first = await stream.next("progress")
     t_first = loop.time()
     second = await stream.next("progress")
@@ -140,8 +206,73 @@ async def test_heartbeats_are_throttled_to_80_percent_of_the_interval(harness: H
     assert stream.kinds().count("progress") == 3
 
 
+async def test_the_window_follows_the_heartbeat_timeout_not_the_interval(harness: Harness) -> None:
+    fake = await harness.fake(heartbeat_interval_ms=20)
+    loop = asyncio.get_running_loop()
+    release = asyncio.Event()
+
+    async def steps(payload: Any, ctx: TaskContext) -> Any:
+        for i in range(3):
+            ctx.heartbeat(i)
+            await asyncio.sleep(0.1)
+        await release.wait()
+
+    await harness.worker(addresses=[fake.address], handlers={"steps": steps}).start()
+    stream = await fake.stream()
+    stream.assign("t1", "steps", heartbeat_timeout_ms=1000)  # window 800 ms
+    first = await stream.next("progress")
+    t_first = loop.time()
+    second = await stream.next("progress")
+    assert (first.details_json, second.details_json) == ("0", "2")
+    assert 0.6 <= loop.time() - t_first <= 2
+    release.set()
+    await stream.next("completed")
+
+
+async def test_a_task_without_heartbeat_timeout_reports_progress_at_most_every_30_s(
+    harness: Harness,
+) -> None:
+    fake = await harness.fake(heartbeat_interval_ms=20)
+    release = asyncio.Event()
+
+    async def steps(payload: Any, ctx: TaskContext) -> Any:
+        for i in range(3):
+            ctx.heartbeat(i)
+        await release.wait()
+        return "done"
+
+    await harness.worker(addresses=[fake.address], handlers={"steps": steps}).start()
+    stream = await fake.stream()
+    stream.assign("t1", "steps")
+    assert (await stream.next("progress")).details_json == "0"
+    await asyncio.sleep(0.3)
+    release.set()
+    await stream.next("completed")
+    # The held-back 2 is dropped with the result: one progress report in all.
+    assert [k for k in stream.kinds() if k != "heartbeat"] == ["started", "progress", "completed"]
+
+
+async def test_the_heartbeat_throttle_option_only_shortens_the_window(harness: Harness) -> None:
+    fake = await harness.fake()
+    release = asyncio.Event()
+
+    async def steps(payload: Any, ctx: TaskContext) -> Any:
+        for i in range(3):
+            ctx.heartbeat(i)
+        await release.wait()
+
+    worker = harness.worker(addresses=[fake.address], handlers={"steps": steps}, heartbeat_throttle=3600)
+    await worker.start()
+    stream = await fake.stream()
+    stream.assign("t1", "steps", heartbeat_timeout_ms=250)  # the task's 200 ms window wins
+    assert (await stream.next("progress")).details_json == "0"
+    assert (await stream.next("progress", timeout=1)).details_json == "2"
+    release.set()
+    await stream.next("completed")
+
+
 async def test_the_heartbeat_throttle_option_shortens_the_window(harness: Harness) -> None:
-    fake = await harness.fake()  # interval 2 s: a 1.6 s window by default
+    fake = await harness.fake()
 
     async def handler(payload: Any, ctx: TaskContext) -> Any:
         for i in range(3):
@@ -151,28 +282,39 @@ async def test_the_heartbeat_throttle_option_shortens_the_window(harness: Harnes
 
     await harness.worker(addresses=[fake.address], handlers={"h": handler}, heartbeat_throttle=0.05).start()
     stream = await fake.stream()
-    stream.assign("t1", "h")
+    stream.assign("t1", "h", heartbeat_timeout_ms=10_000)  # an 8 s window, capped to 50 ms
     await stream.next("completed", timeout=1)
     details = [json.loads(m.progress.details_json) for m in stream.log if m.WhichOneof("msg") == "progress"]
     assert details == [{"beat": 0}, {"beat": 1}, {"beat": 2}]
 
 
-async def test_the_last_throttled_details_go_out_before_the_result(harness: Harness) -> None:
-    fake = await harness.fake()  # interval 2 s: a 1.6 s window
+async def test_the_last_throttled_details_go_out_before_a_failure_not_a_result(harness: Harness) -> None:
+    fake = await harness.fake()
 
-    async def handler(payload: Any, ctx: TaskContext) -> Any:
+    async def fails(payload: Any, ctx: TaskContext) -> Any:
         ctx.heartbeat({"step": 1})
         ctx.heartbeat({"step": 2})
         raise ValueError("fails after step 2")
 
-    await harness.worker(addresses=[fake.address], handlers={"h": handler}).start()
+    async def completes(payload: Any, ctx: TaskContext) -> Any:
+        ctx.heartbeat({"step": 1})
+        ctx.heartbeat({"step": "dropped"})
+        return "ok"
+
+    handlers = {"fails": fails, "completes": completes}
+    await harness.worker(addresses=[fake.address], handlers=handlers).start()
     stream = await fake.stream()
-    stream.assign("t1", "h")
+    stream.assign("f", "fails", heartbeat_timeout_ms=10_000)  # an 8 s window
     await stream.next("failed", timeout=1)
     details = [json.loads(m.progress.details_json) for m in stream.log if m.WhichOneof("msg") == "progress"]
     assert details == [{"step": 1}, {"step": 2}]
     kinds = stream.kinds()
     assert kinds.index("started") < kinds.index("progress") < kinds.index("failed")
+    # A completion needs no details: the result supersedes them.
+    stream.assign("c", "completes", heartbeat_timeout_ms=10_000)
+    await stream.next("completed", timeout=1)
+    sent = [m.progress.details_json for m in stream.log if m.WhichOneof("msg") == "progress"]
+    assert sent[2:] == ['{"step":1}']
 
 
 async def test_stop_lets_running_handlers_finish_and_refuses_new_work(harness: Harness) -> None:
@@ -225,6 +367,34 @@ async def test_stop_interrupts_handlers_that_outlive_the_grace(harness: Harness)
     assert (failures["t1"].error_type, failures["t1"].cancelled) == ("WorkerStopping", False)
     assert failures["t2"].error_type == "WORKER_STOPPING"
     assert isinstance(reasons[0], WorkerStopping)
+
+
+async def test_a_handler_given_up_on_at_stop_has_its_held_back_details_sent_first(
+    harness: Harness,
+) -> None:
+    fake = await harness.fake()
+    beating = threading.Event()
+
+    def stubborn(payload: Any, ctx: TaskContext) -> Any:
+        ctx.heartbeat("first")
+        ctx.heartbeat("latest")
+        beating.set()
+        time.sleep(0.5)  # a thread ignores its interruption
+
+    worker = harness.worker(addresses=[fake.address], handlers={"stubborn": stubborn})
+    await worker.start()
+    stream = await fake.stream()
+    stream.assign("s", "stubborn", heartbeat_timeout_ms=60_000)
+    await wait_for(beating.is_set)
+    await asyncio.sleep(0.05)  # the thread's heartbeats reach the loop
+    await asyncio.wait_for(worker.stop(grace=0.05, settle=0.05), 3)
+    reports = []
+    for m in stream.log:
+        if m.WhichOneof("msg") == "progress":
+            reports.append(f"progress {m.progress.details_json}")
+        elif m.WhichOneof("msg") == "failed":
+            reports.append(f"failed {m.failed.error_type}")
+    assert reports == ['progress "first"', 'progress "latest"', "failed WORKER_STOPPING"]
 
 
 async def test_stop_before_start_and_twice_is_harmless(harness: Harness) -> None:

@@ -12,7 +12,7 @@ from taskstream._json import parse_json, to_json
 from taskstream._outbox import Outbox, drop_redundant_starts
 from taskstream._proto.v1 import workers_pb2 as pb
 from taskstream._reports import ReportBuffer
-from taskstream._throttle import ProgressThrottle
+from taskstream._throttle import DEFAULT_HEARTBEAT_WINDOW, ProgressThrottle, heartbeat_window
 from taskstream.backoff import Backoff, BackoffPolicy
 from taskstream.errors import describe_error
 
@@ -93,7 +93,7 @@ async def test_report_buffer_keeps_results_until_acknowledged() -> None:
 async def test_throttle_sends_the_first_at_once_and_the_latest_at_the_window_end() -> None:
     sent: list[tuple[float, str]] = []
     loop = asyncio.get_running_loop()
-    throttle = ProgressThrottle(lambda d: sent.append((loop.time(), d)), lambda: 0.1)
+    throttle = ProgressThrottle(lambda d: sent.append((loop.time(), d)), 0.1)
     start = loop.time()
     for i in range(5):
         throttle.record(str(i))
@@ -106,6 +106,23 @@ async def test_throttle_sends_the_first_at_once_and_the_latest_at_the_window_end
     assert [d for _, d in sent] == ["0", "4", "5"]
     throttle.record("6")
     assert len(sent) == 3
+
+
+async def test_throttle_drops_pending_details_when_closed_without_flush() -> None:
+    sent: list[str] = []
+    throttle = ProgressThrottle(sent.append, 0.05)
+    throttle.record("a")
+    throttle.record("b")
+    throttle.close(flush=False)
+    await asyncio.sleep(0.1)
+    throttle.record("c")
+    assert sent == ["a"]
+
+
+def test_the_window_is_80_percent_of_the_tasks_heartbeat_timeout() -> None:
+    assert heartbeat_window(1000) == pytest.approx(0.8)
+    assert heartbeat_window(10_000) == pytest.approx(8.0)
+    assert heartbeat_window(0) == DEFAULT_HEARTBEAT_WINDOW == 30.0
 
 
 def test_json_is_strict_both_ways() -> None:

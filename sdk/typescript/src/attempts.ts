@@ -1,4 +1,4 @@
-import type { AttemptRef } from "../../../proto/gen/taskstream/v1/workers.ts";
+import type { AttemptRef } from "@taskstream/protocol/workers";
 import { attemptKey } from "./reports.ts";
 import type { AttemptRun } from "./task-runner.ts";
 

@@ -1,4 +1,4 @@
-import type { Task, TaskEvent, TaskSpec } from "../../../proto/gen/taskstream/v1/tasks.ts";
+import type { Task, TaskEvent, TaskSpec } from "@taskstream/protocol/tasks";
 import { parseJson, toJson } from "./json.ts";
 
 /** Retry policy of a task; the server's defaults apply to what is left out. */

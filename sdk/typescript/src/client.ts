@@ -7,7 +7,7 @@ import {
   type ClientUnaryCall,
   type ServiceError,
 } from "@grpc/grpc-js";
-import type { RetryTaskResponse } from "../../../proto/gen/taskstream/v1/tasks.ts";
+import type { RetryTaskResponse } from "@taskstream/protocol/tasks";
 import {
   TaskServiceClient,
   type CancelTaskResponse,
@@ -17,7 +17,7 @@ import {
   type SubmitTasksResponse,
   type Task,
   type TaskSpec,
-} from "../../../proto/gen/taskstream/v1/tasks.ts";
+} from "@taskstream/protocol/tasks";
 import {
   fromEvent,
   fromTask,

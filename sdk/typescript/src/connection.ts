@@ -10,7 +10,7 @@ import {
   type Register,
   type Registered,
   type WorkerMessage,
-} from "../../../proto/gen/taskstream/v1/workers.ts";
+} from "@taskstream/protocol/workers";
 import { Backoff, type BackoffOptions } from "./backoff.ts";
 import type { Logger } from "./types.ts";
 

@@ -1,4 +1,4 @@
-import type { WorkerMessage } from "../../../proto/gen/taskstream/v1/workers.ts";
+import type { WorkerMessage } from "@taskstream/protocol/workers";
 import { attemptKey } from "./reports.ts";
 
 type Msg = NonNullable<WorkerMessage["msg"]>;

@@ -1,4 +1,4 @@
-import type { AttemptRef, WorkerMessage } from "../../../proto/gen/taskstream/v1/workers.ts";
+import type { AttemptRef, WorkerMessage } from "@taskstream/protocol/workers";
 
 type Msg = NonNullable<WorkerMessage["msg"]>;
 type Final = Extract<Msg, { $case: "completed" | "failed" }>;

@@ -1,4 +1,4 @@
-import type { TaskSpec } from "../../../proto/gen/taskstream/v1/tasks.ts";
+import type { TaskSpec } from "@taskstream/protocol/tasks";
 
 /** How one queued submission ends. */
 interface Waiting<R> {

@@ -1,4 +1,4 @@
-import type { Assignment } from "../../../proto/gen/taskstream/v1/workers.ts";
+import type { Assignment } from "@taskstream/protocol/workers";
 import { CancelledError, DeadlineExceededError, describeError } from "./errors.ts";
 import { parseJson, toJson } from "./json.ts";
 import { withTaskSpan } from "./tracing.ts";

@@ -7,7 +7,7 @@ import type {
   Register,
   Registered,
   WorkerMessage,
-} from "../../../proto/gen/taskstream/v1/workers.ts";
+} from "@taskstream/protocol/workers";
 import { Connection, type Disconnect } from "./connection.ts";
 import { WorkerStoppingError } from "./errors.ts";
 import { defaultLogger } from "./logger.ts";

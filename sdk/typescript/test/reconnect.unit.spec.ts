@@ -39,8 +39,10 @@ describe("Worker: broken streams and failover", () => {
     const w = worker({ addresses: [fake.address], handlers: { echo } });
     await w.start();
     expect(fake.registers[0]).toMatchObject({ workerId: "", resumeToken: "" });
+    // Waits until the worker has taken stream 1's Registered, so the listener below sees the next one.
+    const resumed = new Promise((resolve) => w.once("registered", resolve));
     (await fake.stream(0)).close();
-    await fake.stream(1);
+    await expect(resumed).resolves.toMatchObject({ workerId: "w-1" });
     expect(fake.registers[1]).toMatchObject({ workerId: "w-1", resumeToken: "token-w-1" });
 
     fake.tokenSuffix = "-rotated"; // tokens issued so far no longer prove anything

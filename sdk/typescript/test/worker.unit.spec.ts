@@ -51,7 +51,7 @@ describe("Worker: one attempt over the stream", () => {
       types: ["echo"],
       labels: { region: "eu" },
       slots: 4,
-      sdk: "typescript/0.1.0",
+      sdk: "typescript/0.2.0",
       active: [],
       acceptsBatches: true,
     });

@@ -153,7 +153,9 @@ func TestEndOutcomesNameWhyTheContextEnded(t *testing.T) {
 		t.Errorf("cancelled = %v", got)
 	}
 	s.Assign(&pb.Assignment{TaskId: "d", Type: "cf.deadline", DeadlineUnixMs: time.Now().Add(50 * time.Millisecond).UnixMilli()})
-	if got := s.Next(t, "failed").GetFailed(); got.Cancelled || got.ErrorType != "DeadlineExceededError" {
+	// SPEC.md's deadline scenario: the end effect says deadline, the report START_TO_CLOSE_TIMEOUT.
+	if got := s.Next(t, "failed").GetFailed(); got.Cancelled || got.NonRetryable ||
+		got.ErrorType != "START_TO_CLOSE_TIMEOUT" {
 		t.Errorf("deadline = %v", got)
 	}
 	s.Assign(&pb.Assignment{TaskId: "h", Type: "cf.hang", PayloadJson: `{"hangAttempts":1}`, Attempt: 2})

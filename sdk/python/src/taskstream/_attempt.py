@@ -25,6 +25,9 @@ from taskstream._tracing import TaskSpanInfo, with_task_span
 from taskstream.context import TaskContext
 from taskstream.errors import AttemptInterrupted, DeadlineExceeded, TaskCancelled, describe_error
 
+START_TO_CLOSE_TIMEOUT = "START_TO_CLOSE_TIMEOUT"
+"""The error type of a handler stopped by its attempt's deadline."""
+
 Handler = Callable[[Any, TaskContext], Any]
 """``async def handler(payload, ctx) -> result`` or a plain function (run in a thread)."""
 
@@ -60,7 +63,8 @@ class AttemptEnv:
     """What an attempt needs from its worker."""
 
     send_progress: Callable[[str], None]
-    progress_window: Callable[[], float]
+    progress_window: float
+    """Seconds between two progress reports (see ``heartbeat_window``)."""
     max_details_bytes: Callable[[], int]
     executor: Executor | None
     """Runs synchronous handlers; None for an async handler."""
@@ -125,6 +129,7 @@ class AttemptRun:
         except asyncio.CancelledError:
             reason = self._ctx.cancel_reason if self._ctx else None
             if reason is None:
+                self.end_progress(flush=False)
                 raise  # not an interruption of ours: this run itself is being cancelled
             return self._failed_with(reason)
         except Exception as error:  # noqa: BLE001 - every handler error becomes a report
@@ -132,9 +137,17 @@ class AttemptRun:
         finally:
             self._settle()
         try:
-            return Completed(result, to_json(result))
+            completed = Completed(result, to_json(result))
         except (TypeError, ValueError) as error:
             return self._failed(f"result is not JSON-serializable: {error}", "INVALID_RESULT", True)
+        # The result supersedes details still waiting for their window: no attempt will read them.
+        self.end_progress(flush=False)
+        return completed
+
+    def end_progress(self, flush: bool) -> None:
+        """Ends the attempt's progress reports: details still waiting for their window are sent now
+        with ``flush`` (before a failure report, so the next attempt starts from them), else dropped."""
+        self._throttle.close(flush)
 
     async def _invoke(self, payload: Any, traceparent: str | None) -> Any:
         ctx = self._context(traceparent)
@@ -190,16 +203,21 @@ class AttemptRun:
     def _settle(self) -> None:
         if self._deadline_timer is not None:
             self._deadline_timer.cancel()
-        # The last details go out before the result, so the next attempt sees them.
-        self._throttle.close(flush=True)
         if self._ctx is not None:
             self._ctx._finish()
 
     def _failed_with(self, error: BaseException) -> Failed:
         report = describe_error(error)
+        reason = self._ctx.cancel_reason if self._ctx else None
+        if not self.cancel_requested and isinstance(reason, DeadlineExceeded):
+            # Stopped by its deadline, whatever it raised: the type the dispatcher records when its
+            # own timer fires first, so the outcome does not depend on which reaches the log first.
+            return self._failed(report.message, START_TO_CLOSE_TIMEOUT, False)
         return self._failed(report.message, report.error_type, report.non_retryable)
 
     def _failed(self, message: str, error_type: str, non_retryable: bool) -> Failed:
+        # The latest progress goes out before the failure: the next attempt starts from it.
+        self.end_progress(flush=True)
         # Cancelled only when the dispatcher asked: a deadline or shutdown interruption is an
         # ordinary failure to retry, whereas cancelled = true ends a task whose cancel was requested.
         return Failed(

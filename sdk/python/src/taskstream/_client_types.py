@@ -62,6 +62,10 @@ class SubmitResult:
     id: str
     deduplicated: bool
     """True when the idempotency key matched an earlier task, whose id this is; nothing was written."""
+    conflict: bool = False
+    """``submit_many`` only: the idempotency key was first used for a request with other fields;
+    nothing was written and ``id`` is that first request's task. (``submit`` raises
+    ``TaskstreamError`` with ALREADY_EXISTS instead.)"""
 
 
 @dataclass(frozen=True)

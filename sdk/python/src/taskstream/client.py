@@ -62,6 +62,11 @@ def _error(error: grpc.RpcError) -> TaskstreamError:
     return TaskstreamError(code or grpc.StatusCode.UNKNOWN, details or "")
 
 
+def _submitted_many(response: tasks_pb2.SubmitTasksResponse) -> builtins.list[SubmitResult]:
+    """SubmitTasks' answers, each with its conflict flag."""
+    return [SubmitResult(r.id, r.deduplicated, r.conflict) for r in response.results]
+
+
 def _spec(type_or_spec: str | SubmitSpec, payload: Any, options: dict[str, Any]) -> tasks_pb2.TaskSpec:
     if isinstance(type_or_spec, SubmitSpec):
         if payload is not None or options:
@@ -135,17 +140,18 @@ class Client(_Base):
 
     async def submit(self, task: str | SubmitSpec, payload: Any = None, **options: Any) -> SubmitResult:
         """Submits one task: ``submit("email", {"to": ...}, priority=7)`` or ``submit(SubmitSpec(...))``;
-        options are ``SubmitSpec``'s fields."""
+        options are ``SubmitSpec``'s fields. An idempotency key first used for a request with other
+        fields raises ``TaskstreamError`` with ALREADY_EXISTS."""
         response = await self._call(
             self._stub.SubmitTask, tasks_pb2.SubmitTaskRequest(task=_spec(task, payload, options))
         )
         return SubmitResult(response.id, response.deduplicated)
 
     async def submit_many(self, specs: Iterable[SubmitSpec]) -> builtins.list[SubmitResult]:
-        """Submits many tasks in one call: all are validated before any is written."""
+        """Submits many tasks in one call: all are validated before any is written. An entry whose
+        idempotency key was first used for a request with other fields has ``conflict`` set."""
         request = tasks_pb2.SubmitTasksRequest(tasks=[to_task_spec(s) for s in specs])
-        response = await self._call(self._stub.SubmitTasks, request)
-        return [SubmitResult(r.id, r.deduplicated) for r in response.results]
+        return _submitted_many(await self._call(self._stub.SubmitTasks, request))
 
     async def get(self, id: str) -> TaskInfo:
         """A task's current state; raises ``TaskstreamError`` with NOT_FOUND when unknown."""
@@ -221,10 +227,8 @@ class SyncClient(_Base):
 
     def submit_many(self, specs: Iterable[SubmitSpec]) -> builtins.list[SubmitResult]:
         """See ``Client.submit_many``."""
-        response = self._call(
-            self._stub.SubmitTasks, tasks_pb2.SubmitTasksRequest(tasks=[to_task_spec(s) for s in specs])
-        )
-        return [SubmitResult(r.id, r.deduplicated) for r in response.results]
+        request = tasks_pb2.SubmitTasksRequest(tasks=[to_task_spec(s) for s in specs])
+        return _submitted_many(self._call(self._stub.SubmitTasks, request))
 
     def get(self, id: str) -> TaskInfo:
         """See ``Client.get``."""

@@ -74,10 +74,13 @@ class TaskContext:
         return self._cancel_reason is not None
 
     def heartbeat(self, details: Any = None) -> None:
-        """Records progress ``details`` (any JSON value); the next attempt sees the latest as
-        ``last_details``. Throttled: at most one report per 80% of the heartbeat interval, the latest
-        details going out at the end of the window. Safe to call from a synchronous handler's
-        thread, where it raises ``cancel_reason`` once the attempt was interrupted."""
+        """Records progress ``details`` (any JSON value): a sign of life for the task's heartbeat
+        timeout, and the next attempt's ``last_details``. Throttled by the task's own heartbeat
+        timeout: the first call goes out at once, then at most one report per 80% of that timeout
+        (per 30 s when the task has none), the latest details going out at the end of the window.
+        When the attempt fails, details still held back are sent before the failure; when it
+        succeeds they are dropped. Safe to call from a synchronous handler's thread, where it raises
+        ``cancel_reason`` once the attempt was interrupted."""
         details_json = to_json(details)
         limit = self._max_details_bytes()
         size = len(details_json.encode())

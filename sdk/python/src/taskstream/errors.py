@@ -34,7 +34,12 @@ class TaskCancelled(AttemptInterrupted):
 
 
 class DeadlineExceeded(AttemptInterrupted):
-    """The attempt's deadline passed before the handler finished."""
+    """The attempt's deadline passed before the handler finished.
+
+    A handler interrupted by it is reported as a retryable ``START_TO_CLOSE_TIMEOUT`` (the type the
+    dispatcher records when its own deadline timer fires first), whatever it raises, unless the
+    dispatcher cancelled the attempt before.
+    """
 
     def __init__(self, deadline: datetime) -> None:
         super().__init__(f"deadline {deadline.isoformat()} exceeded")

@@ -32,6 +32,7 @@ from taskstream._proto.v1.workers_pb2 import (
 )
 from taskstream._reports import ReportBuffer
 from taskstream._running import RunningAttempts
+from taskstream._throttle import heartbeat_window
 from taskstream._version import SDK_NAME
 from taskstream.backoff import DEFAULT_BACKOFF, BackoffPolicy
 from taskstream.errors import WorkerError, WorkerStopping
@@ -247,6 +248,8 @@ class Worker:
     def _abandon_running(self) -> None:
         """Reports handlers that ignored their interruption as failed, so their tasks are retried now."""
         for run in self._running.take_all():
+            # Details still waiting for their window go first: the next attempt starts from them.
+            run.end_progress(flush=True)
             self._report(
                 AttemptFailed(
                     task_id=run.task_id,
@@ -373,7 +376,7 @@ class Worker:
 
         env = AttemptEnv(
             send_progress=send_progress,
-            progress_window=self._progress_window,
+            progress_window=self._progress_window(a.heartbeat_timeout_ms),
             max_details_bytes=lambda: self._max_result_bytes,
             executor=None if handler.is_async else self._sync_executor(),
             worker_id=self._worker_id,
@@ -383,12 +386,14 @@ class Worker:
         self._send(WorkerMessage(started=AttemptStarted(task_id=task_id, attempt=attempt)))
         run.start().add_done_callback(lambda done: self._finish(run, done))
 
-    def _progress_window(self) -> float:
-        """Shortest time between two progress reports of an attempt: the option, else 80% of the
-        heartbeat interval. (The assignment does not say the task's own heartbeat timeout.)"""
+    def _progress_window(self, heartbeat_timeout_ms: int) -> float:
+        """Shortest time between two progress reports of an attempt whose task's heartbeat timeout
+        is ``heartbeat_timeout_ms``: 80% of it (30 s without one), shortened to the
+        ``heartbeat_throttle`` cap when one is set."""
+        window = heartbeat_window(heartbeat_timeout_ms)
         if self._heartbeat_throttle is not None:
-            return self._heartbeat_throttle
-        return 0.8 * self._heartbeat_interval
+            return min(window, self._heartbeat_throttle)
+        return window
 
     def _sync_executor(self) -> ThreadPoolExecutor:
         """Threads for synchronous handlers, one per slot, made when the first one runs."""
@@ -405,6 +410,7 @@ class Worker:
         error = done.exception()
         if error is not None:
             self._log.error("attempt %s#%d ended without an outcome: %r", run.task_id, run.attempt, error)
+            run.end_progress(flush=True)
             self._report(
                 AttemptFailed(
                     task_id=run.task_id,

@@ -1,0 +1,263 @@
+import { readFileSync } from "node:fs";
+import type { Redis } from "ioredis";
+import { TaskstreamError, partitionOfTaskId, type TaskEvent } from "../domain/task/index.ts";
+import { idempotencyKey, partitionKeys, taskHistoryKey } from "./keys.ts";
+import { parseEntry, type StoredEvent } from "./stream-format.ts";
+import { AppendQueue, type QueuedAppend } from "./append-queue.ts";
+import type { AppendOptions, AppendResult, EventLog, FollowOptions, StoredOf } from "./event-log.ts";
+import { tailPartitions } from "./tail.ts";
+import { luaPreamble, REPLY, replyError } from "./reply-codes.ts";
+
+/** A script of lua/, with the reply codes defined (reply-codes.ts). */
+const script = (name: string) =>
+  luaPreamble() + readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
+
+/** The append script's answer for one task: code, then version or task id, then stream ids. */
+type TaskReply = (string | number)[];
+interface ScriptedRedis extends Redis {
+  tsAppendBatch(...args: (string | number)[]): Promise<[number, ...(TaskReply | string)[]]>;
+  tsReadTask(...args: string[]): Promise<(string | string[])[]>;
+  tsFence(key: string, epoch: number): Promise<string>;
+  tsTrimIntake(
+    epochKey: string,
+    intakeKey: string,
+    epoch: number,
+    beforeId: string,
+  ): Promise<[number, string | number]>;
+}
+
+export interface EventStoreOptions {
+  partitions: number;
+  /** Key prefix; tests use their own to stay apart. */
+  prefix?: string;
+  /** How long an idempotency key answers with its first task (default 24 h). */
+  dedupWindowMs?: number;
+  /**
+   * Whether unfenced appends (the command API's) are also copied to each partition's intake, which
+   * the leading dispatcher follows instead of the whole log (default true; docs/dispatcher-intake.md).
+   * Only a log that no dispatcher follows turns it off.
+   */
+  intake?: boolean;
+}
+
+/**
+ * The event log on Redis Streams: a fixed number of partition streams, every append atomic, in a
+ * Lua script that checks the task's version, the idempotency key and the writer's epoch.
+ * Appends to one partition share script calls: group commit (see append-queue.ts).
+ * Generic over the event type so other aggregates (schedules) keep their own streams; the stored
+ * format is the same whatever `E` is.
+ */
+export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent> implements EventLog<E> {
+  readonly partitions: number;
+  readonly prefix: string;
+  readonly dedupWindowMs: number;
+  readonly intake: boolean;
+  private readonly redis: ScriptedRedis;
+  private readonly queue = new AppendQueue((partition, epoch, appends) =>
+    this.appendBatch(partition, epoch, appends),
+  );
+
+  constructor(redis: Redis, options: EventStoreOptions) {
+    this.partitions = options.partitions;
+    this.prefix = options.prefix ?? "ts";
+    this.dedupWindowMs = options.dedupWindowMs ?? 24 * 3600_000;
+    this.intake = options.intake ?? true;
+    this.redis = redis as ScriptedRedis;
+    if (typeof this.redis.tsAppendBatch !== "function") {
+      redis.defineCommand("tsAppendBatch", { lua: script("append-batch.lua") });
+      redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
+      redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
+      redis.defineCommand("tsTrimIntake", { numberOfKeys: 2, lua: script("trim-intake-2.lua") });
+    }
+  }
+
+  partitionOf(taskId: string): number {
+    return partitionOfTaskId(taskId, this.partitions);
+  }
+
+  streamKey(partition: number): string {
+    return partitionKeys(partition, this.prefix).events;
+  }
+
+  /** The partition's intake: the unfenced writers' events, for the leading dispatcher. */
+  intakeKey(partition: number): string {
+    return partitionKeys(partition, this.prefix).intake;
+  }
+
+  /**
+   * Appends `events` to the task's history if it is still at `expectedVersion` (−1: any). Appends
+   * to one partition share script calls (group commit, see AppendQueue); each is checked on its own.
+   */
+  append(
+    taskId: string,
+    expectedVersion: number,
+    events: E[],
+    options: AppendOptions = {},
+  ): Promise<AppendResult> {
+    if (events.length === 0) return Promise.reject(new TaskstreamError("VALIDATION", "nothing to append"));
+    const fields: string[] = [];
+    for (const event of events) fields.push(event.type, JSON.stringify(event.data));
+    const idemKey = options.idempotencyKey
+      ? idempotencyKey(options.idempotencyKey, this.partitions, this.prefix)
+      : null;
+    return new Promise((resolve, reject) => {
+      const requestHash = options.requestHash ?? "";
+      const append = { taskId, expectedVersion, fields, idemKey, requestHash, resolve, reject };
+      this.queue.push(this.partitionOf(taskId), options.epoch, append);
+    });
+  }
+
+  private async appendBatch(
+    partition: number,
+    epoch: number | undefined,
+    appends: QueuedAppend[],
+  ): Promise<void> {
+    const keys = partitionKeys(partition, this.prefix);
+    const keyArgs: string[] = [keys.events, keys.epoch, keys.intake];
+    const announce = this.intake && epoch === undefined ? 1 : 0;
+    const args: (string | number)[] = [epoch ?? "", this.dedupWindowMs, appends.length, announce];
+    for (const append of appends) {
+      const history = taskHistoryKey(append.taskId, this.partitions, this.prefix);
+      keyArgs.push(history, append.idemKey ?? history);
+      args.push(
+        append.taskId,
+        append.expectedVersion,
+        append.idemKey ? 1 : 0,
+        append.requestHash,
+        append.fields.length / 2,
+      );
+      for (const field of append.fields) args.push(field);
+    }
+    let reply: Awaited<ReturnType<ScriptedRedis["tsAppendBatch"]>>;
+    try {
+      reply = await this.redis.tsAppendBatch(keyArgs.length, ...keyArgs, ...args);
+    } catch (error) {
+      for (const append of appends) append.reject(error);
+      return;
+    }
+    if (Number(reply[0]) === REPLY.STALE_EPOCH) {
+      const error = replyError(REPLY.STALE_EPOCH, String(reply[1]), { epoch });
+      for (const append of appends) append.reject(error);
+      return;
+    }
+    appends.forEach((append, i) => {
+      const result = reply[i + 1];
+      if (!Array.isArray(result)) {
+        append.reject(unexpected(reply));
+        return;
+      }
+      settle(append, result);
+    });
+  }
+
+  /**
+   * Raises every partition's fencing epoch to `epoch` (a new leader's first act). Returns the
+   * highest epoch now held: higher than `epoch` when the caller's lease is not the newest.
+   */
+  async fence(epoch: number): Promise<number> {
+    const partitions = Array.from({ length: this.partitions }, (_, p) => p);
+    const highest = await Promise.all(
+      partitions.map((p) => this.redis.tsFence(partitionKeys(p, this.prefix).epoch, epoch)),
+    );
+    return Math.max(...highest.map(Number));
+  }
+
+  /** The id of the partition's newest intake entry ('0-0' while it is empty): where to follow it from. */
+  async intakeHead(partition: number): Promise<string> {
+    const [newest] = (await this.redis.xrevrange(this.intakeKey(partition), "+", "-", "COUNT", 1)) as [
+      string,
+      string[],
+    ][];
+    return newest?.[0] ?? "0-0";
+  }
+
+  /**
+   * Drops the partition's intake entries before `beforeId` (the reader has them), fenced by the
+   * dispatcher's epoch: throws StaleEpochError when a newer leader has fenced the partition.
+   * Returns how many entries were dropped.
+   */
+  async trimIntake(partition: number, epoch: number, beforeId: string): Promise<number> {
+    const keys = partitionKeys(partition, this.prefix);
+    const [code, value] = await this.redis.tsTrimIntake(keys.epoch, keys.intake, epoch, beforeId);
+    if (Number(code) !== REPLY.OK) throw replyError(Number(code), value, { epoch });
+    return Number(value);
+  }
+
+  async *readAll(
+    partition: number,
+    options: { after?: string; pageSize?: number } = {},
+  ): AsyncIterable<StoredOf<E>[]> {
+    const pageSize = options.pageSize ?? 5000;
+    for (let after = options.after ?? "0"; ;) {
+      const page = await this.readPartition(partition, after, pageSize);
+      if (page.length > 0) yield page;
+      if (page.length < pageSize) return;
+      after = page.at(-1)!.streamId;
+    }
+  }
+
+  /**
+   * Follows with blocking reads on a connection of its own (a blocked connection can serve nothing
+   * else), closed when the signal aborts or the caller stops iterating.
+   */
+  async *follow(options: FollowOptions): AsyncIterable<StoredOf<E>[]> {
+    const connection = this.redis.duplicate({ enableAutoPipelining: false });
+    const abort = () => connection.disconnect();
+    options.signal.addEventListener("abort", abort, { once: true });
+    try {
+      yield* tailPartitions(this, connection, options) as AsyncIterable<StoredOf<E>[]>;
+    } finally {
+      options.signal.removeEventListener("abort", abort);
+      connection.disconnect();
+    }
+  }
+
+  /** A task's whole history, in order (empty when the task is unknown). */
+  async readTask(taskId: string): Promise<StoredOf<E>[]> {
+    const partition = this.partitionOf(taskId);
+    const flat = await this.redis.tsReadTask(
+      this.streamKey(partition),
+      taskHistoryKey(taskId, this.partitions, this.prefix),
+    );
+    const events: StoredEvent[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      events.push(parseEntry(partition, [flat[i] as string, flat[i + 1] as string[]]));
+    }
+    return events as unknown as StoredOf<E>[];
+  }
+
+  /** Up to `count` events of a partition after stream id `afterId` ('0' for the beginning). */
+  async readPartition(partition: number, afterId: string, count: number): Promise<StoredOf<E>[]> {
+    const entries = (await this.redis.xrange(
+      this.streamKey(partition),
+      `(${afterId}`,
+      "+",
+      "COUNT",
+      count,
+    )) as [string, string[]][];
+    return entries.map((entry) => parseEntry(partition, entry)) as unknown as StoredOf<E>[];
+  }
+}
+
+function settle(append: QueuedAppend, reply: TaskReply): void {
+  const [code, value] = reply;
+  switch (Number(code)) {
+    case REPLY.OK:
+      append.resolve({ kind: "appended", version: Number(value), streamIds: reply.slice(2).map(String) });
+      return;
+    case REPLY.VERSION_CONFLICT:
+      append.reject(replyError(REPLY.VERSION_CONFLICT, value!, append));
+      return;
+    case REPLY.DEDUPLICATED: {
+      const [taskId = "", requestHash] = String(value).split(" ");
+      append.resolve({ kind: "deduplicated", taskId, requestHash: requestHash ?? null });
+      return;
+    }
+    default:
+      append.reject(unexpected(reply));
+  }
+}
+
+function unexpected(reply: unknown): TaskstreamError {
+  return new TaskstreamError("UNAVAILABLE", `unexpected reply from append script: ${JSON.stringify(reply)}`);
+}

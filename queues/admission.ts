@@ -1,0 +1,63 @@
+import type { Redis } from "ioredis";
+import { ResourceExhaustedError } from "../domain/task/index.ts";
+import type { QueueSettingsStore } from "./queue-settings.ts";
+
+/**
+ * Admission control. The leading dispatcher publishes each queue's backlog (tasks waiting to be
+ * dispatched, due or delayed) once a second; the API refuses new tasks for a queue whose backlog has
+ * reached its limit, with a retry hint, and writes nothing. The check is soft by up to a second of
+ * submissions — the price of keeping a counter write off every submission's path.
+ */
+export class Admission {
+  private readonly redis: Redis;
+  private readonly key: string;
+  private readonly settings: QueueSettingsStore;
+  private readonly defaultMaxBacklog: number;
+  private backlog = new Map<string, number>();
+  private loadedAt = 0;
+
+  private readonly onReject: () => void;
+
+  constructor(
+    redis: Redis,
+    prefix: string,
+    settings: QueueSettingsStore,
+    defaultMaxBacklog: number,
+    onReject = () => {},
+  ) {
+    this.onReject = onReject;
+    this.redis = redis;
+    this.key = backlogKey(prefix);
+    this.settings = settings;
+    this.defaultMaxBacklog = defaultMaxBacklog;
+  }
+
+  /** Throws ResourceExhaustedError when a queue among `types` is full. */
+  async check(types: Iterable<string>): Promise<void> {
+    await this.refresh();
+    for (const type of new Set(types)) {
+      const limit = this.settings.queue(type)?.maxBacklog || this.defaultMaxBacklog;
+      const waiting = this.backlog.get(type) ?? 0;
+      if (waiting >= limit) {
+        this.onReject();
+        throw new ResourceExhaustedError(
+          `queue ${type} is full: ${waiting} tasks waiting, limit ${limit}; retry later`,
+          1000,
+        );
+      }
+    }
+  }
+
+  private async refresh(): Promise<void> {
+    if (Date.now() - this.loadedAt < 500) return;
+    this.loadedAt = Date.now();
+    await this.settings.refresh();
+    const counts = await this.redis.hgetall(this.key);
+    this.backlog = new Map(Object.entries(counts).map(([type, n]) => [type, Number(n)]));
+  }
+}
+
+/** Where the leader publishes the backlog per queue (a hash, replaced whole each second). */
+export function backlogKey(prefix: string): string {
+  return `${prefix}:backlog`;
+}
