@@ -107,7 +107,8 @@ describe("the web console in a real browser", () => {
   it("retries a dead letter from the dead letters page", async () => {
     const { id } = await rest<{ id: string }>("/v1/tasks", {
       type: "fail",
-      payload: { times: 10 },
+      // Its only attempt fails; the attempt the retry gives it succeeds.
+      payload: { times: 1 },
       retry: { maxAttempts: 1 },
     });
     await eventually(
@@ -122,8 +123,12 @@ describe("the web console in a real browser", () => {
     await page.getByRole("button", { name: "Retry selected (1)" }).click();
     await page.getByRole("status").filter({ hasText: "1 retried" }).waitFor();
     await row.waitFor({ state: "detached" });
+    await eventually(async () => ((await stateOf(id)) === "SUCCEEDED" ? true : undefined), 15_000, "success");
     const history = await rest<{ events: { type: string }[] }>(`/v1/tasks/${id}/history`);
     expect(history.events.map((e) => e.type)).toContain("TaskRevived");
+    // It does not come back to the page.
+    await page.reload();
+    await page.getByText("No dead letters.").waitFor();
   });
 
   it("finds a task by its idempotency key and by its id", async () => {
@@ -137,8 +142,13 @@ describe("the web console in a real browser", () => {
     const search = page.getByLabel("Id or idempotency key");
     await search.fill("console-order-42");
     await search.press("Enter");
+    await page.waitForURL(/key=console-order-42/);
     await page.locator(`tr[data-task-id="${id}"]`).waitFor();
-    expect(await page.locator("tbody tr").count()).toBe(1);
+    await eventually(
+      async () => ((await page.locator("tbody tr").count()) === 1 ? true : undefined),
+      5000,
+      "one row",
+    );
     await search.fill(id);
     await search.press("Enter");
     await page.waitForURL(ui(`/tasks/${id}`));

@@ -20,10 +20,19 @@ export function DeadLettersPage() {
   const [rows, setRows] = useState<DeadTask[]>([]);
   const [selected, setSelected] = useState(new Set<string>());
   const [notice, setNotice] = useState<string | null>(null);
+  // Retried here: hidden even if a read that raced the projector still lists them as dead, until
+  // they die again (a live update says so).
+  const [retried, setRetried] = useState(new Set<string>());
   useEffect(() => setRows(data?.tasks.edges.map((e) => e.node) ?? []), [data]);
-  useSubscription<{ tasksUpdated: DeadTask }>(ARRIVALS, {}, ({ tasksUpdated: task }) =>
-    setRows((current) => (current.some((t) => t.id === task.id) ? current : [task, ...current])),
-  );
+  useSubscription<{ tasksUpdated: DeadTask }>(ARRIVALS, {}, ({ tasksUpdated: task }) => {
+    setRetried((current) => {
+      const next = new Set(current);
+      next.delete(task.id);
+      return next;
+    });
+    setRows((current) => (current.some((t) => t.id === task.id) ? current : [task, ...current]));
+  });
+  const shown = rows.filter((t) => !retried.has(t.id));
   const toggle = (id: string) =>
     setSelected((current) => {
       const next = new Set(current);
@@ -64,21 +73,21 @@ export function DeadLettersPage() {
         </button>
         <button
           type="button"
-          disabled={rows.length === 0}
-          onClick={() => setSelected(new Set(rows.map((t) => t.id)))}
+          disabled={shown.length === 0}
+          onClick={() => setSelected(new Set(shown.map((t) => t.id)))}
         >
           Select all
         </button>
         {notice && <span role="status">{notice}</span>}
       </div>
       <ErrorNote error={error} />
-      <TaskTable rows={rows} select={{ selected, toggle }} />
-      {data && rows.length === 0 && <p class="muted">No dead letters.</p>}
-      {rows.length > 0 && (
+      <TaskTable rows={shown} select={{ selected, toggle }} />
+      {data && shown.length === 0 && <p class="muted">No dead letters.</p>}
+      {shown.length > 0 && (
         <section aria-label="Why they died">
           <h2>Last errors</h2>
           <ul class="errors">
-            {rows.map((t) => (
+            {shown.map((t) => (
               <li key={t.id}>
                 <code>{shortId(t.id)}</code> {t.lastError?.message ?? "no error recorded"}{" "}
                 <button
