@@ -27,6 +27,12 @@ create table analytics_minutes (
   primary key (minute, task_type)
 );
 
+-- The same per hour, written in the same transaction: a long window reads its whole hours here
+-- and only its ragged ends from the minutes (read-api/queries/analytics.ts), so a 7-day window
+-- costs 168 rows per type instead of 10,080.
+create table analytics_hours (like analytics_minutes including all);
+alter table analytics_hours rename column minute to hour;
+
 -- What each worker finished per minute, and the time its attempts ran (busiest workers).
 create table analytics_worker_minutes (
   minute timestamptz not null,
@@ -36,6 +42,9 @@ create table analytics_worker_minutes (
   busy_ms bigint not null default 0,
   primary key (minute, worker_id)
 );
+
+create table analytics_worker_hours (like analytics_worker_minutes including all);
+alter table analytics_worker_hours rename column minute to hour;
 
 -- Attempts started in one batch and not finished by its end: their start, for the run time.
 create table analytics_open_attempts (

@@ -46,8 +46,10 @@ describe("migrate", () => {
       [schema],
     );
     expect(rows.map((row) => row.table_name)).toEqual([
+      "analytics_hours",
       "analytics_minutes",
       "analytics_open_attempts",
+      "analytics_worker_hours",
       "analytics_worker_minutes",
       "projection_checkpoints",
       "schedule_events",

@@ -15,7 +15,9 @@ export interface RetentionOptions {
 
 /** What one pass dropped. */
 export interface RetentionPass {
+  /** Rows of analytics_minutes and analytics_hours. */
   analyticsMinutes: number;
+  /** Rows of analytics_worker_minutes and analytics_worker_hours. */
   workerMinutes: number;
   feedEntries: number;
 }
@@ -55,14 +57,15 @@ export class ReadModelRetention {
   async runOnce(now = Date.now()): Promise<RetentionPass> {
     const { analyticsRetentionMs, feedRetentionMs } = this.options;
     const analyticsBefore = new Date(now - analyticsRetentionMs);
+    // An hour row goes once all of its hour is past the retention.
+    const hoursBefore = new Date(now - analyticsRetentionMs - 3_600_000);
     return {
-      analyticsMinutes: await this.drain("analytics_minutes", "minute", "minute, task_type", analyticsBefore),
-      workerMinutes: await this.drain(
-        "analytics_worker_minutes",
-        "minute",
-        "minute, worker_id",
-        analyticsBefore,
-      ),
+      analyticsMinutes:
+        (await this.drain("analytics_minutes", "minute", "minute, task_type", analyticsBefore)) +
+        (await this.drain("analytics_hours", "hour", "hour, task_type", hoursBefore)),
+      workerMinutes:
+        (await this.drain("analytics_worker_minutes", "minute", "minute, worker_id", analyticsBefore)) +
+        (await this.drain("analytics_worker_hours", "hour", "hour, worker_id", hoursBefore)),
       feedEntries: await this.drainFeed(new Date(now - feedRetentionMs)),
     };
   }

@@ -1,5 +1,5 @@
 import type { Queryable } from "../task-table.ts";
-import type { AnalyticsAccumulator, OpenAttempt } from "./accumulator.ts";
+import type { AnalyticsAccumulator, MinuteCounts, OpenAttempt, WorkerMinute } from "./accumulator.ts";
 
 const COUNTERS = [
   ["submitted", "submitted"],
@@ -11,32 +11,43 @@ const COUNTERS = [
   ["cancelled", "cancelled"],
 ] as const;
 
-// Rows go in key order (the accumulator sorts them): concurrent projector instances writing the same
-// minute take the row locks in one order and cannot deadlock.
-const UPSERT_MINUTES = `
-  insert into analytics_minutes as m (minute, task_type, ${COUNTERS.map(([c]) => c).join(", ")},
-                                      schedule_to_start, run_time)
-  select to_timestamp(x.minute / 1000.0), x.task_type, ${COUNTERS.map(([c]) => `x.${c}`).join(", ")},
+/**
+ * Adds rows to a table of per-period counters (`analytics_minutes` / `analytics_hours`, keyed by the
+ * period's start and the task type). Rows go in key order (the accumulator sorts them): concurrent
+ * projector instances writing the same period take the row locks in one order and cannot deadlock.
+ */
+const upsertCounters = (table: string, period: string) => `
+  insert into ${table} as m (${period}, task_type, ${COUNTERS.map(([c]) => c).join(", ")},
+                             schedule_to_start, run_time)
+  select to_timestamp(x.period / 1000.0), x.task_type, ${COUNTERS.map(([c]) => `x.${c}`).join(", ")},
          x.schedule_to_start, x.run_time
-  from rows from (json_to_recordset($1::json) as (minute double precision, task_type text,
+  from rows from (json_to_recordset($1::json) as (period double precision, task_type text,
        ${COUNTERS.map(([c]) => `${c} int`).join(", ")}, schedule_to_start int[], run_time int[]))
-    with ordinality as x(minute, task_type, ${COUNTERS.map(([c]) => c).join(", ")}, schedule_to_start, run_time, n)
+    with ordinality as x(period, task_type, ${COUNTERS.map(([c]) => c).join(", ")}, schedule_to_start, run_time, n)
   order by x.n
-  on conflict (minute, task_type) do update set
+  on conflict (${period}, task_type) do update set
     ${COUNTERS.map(([c]) => `${c} = m.${c} + excluded.${c}`).join(", ")},
     schedule_to_start = analytics_add_buckets(m.schedule_to_start, excluded.schedule_to_start),
     run_time = analytics_add_buckets(m.run_time, excluded.run_time)`;
 
-const UPSERT_WORKERS = `
-  insert into analytics_worker_minutes as w (minute, worker_id, succeeded, failed, busy_ms)
-  select to_timestamp(x.minute / 1000.0), x.worker_id, x.succeeded, x.failed, x.busy_ms
+/** The same for the per-worker tables. */
+const upsertWorkers = (table: string, period: string) => `
+  insert into ${table} as w (${period}, worker_id, succeeded, failed, busy_ms)
+  select to_timestamp(x.period / 1000.0), x.worker_id, x.succeeded, x.failed, x.busy_ms
   from rows from (json_to_recordset($1::json)
-         as (minute double precision, worker_id text, succeeded int, failed int, busy_ms bigint))
-    with ordinality as x(minute, worker_id, succeeded, failed, busy_ms, n)
+         as (period double precision, worker_id text, succeeded int, failed int, busy_ms bigint))
+    with ordinality as x(period, worker_id, succeeded, failed, busy_ms, n)
   order by x.n
-  on conflict (minute, worker_id) do update set
+  on conflict (${period}, worker_id) do update set
     succeeded = w.succeeded + excluded.succeeded, failed = w.failed + excluded.failed,
     busy_ms = w.busy_ms + excluded.busy_ms`;
+
+const UPSERT = {
+  minutes: upsertCounters("analytics_minutes", "minute"),
+  hours: upsertCounters("analytics_hours", "hour"),
+  workerMinutes: upsertWorkers("analytics_worker_minutes", "minute"),
+  workerHours: upsertWorkers("analytics_worker_hours", "hour"),
+};
 
 const UPSERT_OPEN = `
   insert into analytics_open_attempts (task_id, attempt, worker_id, started_at)
@@ -84,30 +95,83 @@ export async function writeAnalytics(db: Queryable, analytics: AnalyticsAccumula
     });
   const minutes = analytics.minuteRows();
   if (minutes.length > 0) {
-    const json = JSON.stringify(
-      minutes.map((m) => ({
-        minute: m.minute,
-        task_type: m.taskType,
-        ...Object.fromEntries(COUNTERS.map(([column, field]) => [column, m[field]])),
-        schedule_to_start: m.scheduleToStart,
-        run_time: m.runTime,
-      })),
-    );
-    await db.query({ name: "analytics-minutes", text: UPSERT_MINUTES, values: [json] });
+    const json = (rows: MinuteCounts[]) =>
+      JSON.stringify(
+        rows.map((m) => ({
+          period: m.minute,
+          task_type: m.taskType,
+          ...Object.fromEntries(COUNTERS.map(([column, field]) => [column, m[field]])),
+          schedule_to_start: m.scheduleToStart,
+          run_time: m.runTime,
+        })),
+      );
+    await db.query({ name: "analytics-minutes", text: UPSERT.minutes, values: [json(minutes)] });
+    await db.query({ name: "analytics-hours", text: UPSERT.hours, values: [json(rollUpCounters(minutes))] });
   }
   const workers = analytics.workerRows();
   if (workers.length > 0) {
-    const json = JSON.stringify(
-      workers.map((w) => ({
-        minute: w.minute,
-        worker_id: w.workerId,
-        succeeded: w.succeeded,
-        failed: w.failed,
-        busy_ms: w.busyMs,
-      })),
-    );
-    await db.query({ name: "analytics-workers", text: UPSERT_WORKERS, values: [json] });
+    const json = (rows: WorkerMinute[]) =>
+      JSON.stringify(
+        rows.map((w) => ({
+          period: w.minute,
+          worker_id: w.workerId,
+          succeeded: w.succeeded,
+          failed: w.failed,
+          busy_ms: w.busyMs,
+        })),
+      );
+    await db.query({ name: "analytics-worker-minutes", text: UPSERT.workerMinutes, values: [json(workers)] });
+    await db.query({
+      name: "analytics-worker-hours",
+      text: UPSERT.workerHours,
+      values: [json(rollUpWorkers(workers))],
+    });
   }
+}
+
+const HOUR = 3_600_000;
+
+/** Minute rows added up per hour (still in key order: minutes are sorted, hours follow them). */
+function rollUpCounters(minutes: MinuteCounts[]): MinuteCounts[] {
+  const hours = new Map<string, MinuteCounts>();
+  for (const m of minutes) {
+    const hour = Math.floor(m.minute / HOUR) * HOUR;
+    const key = `${hour}\u0000${m.taskType}`;
+    const known = hours.get(key);
+    if (!known) {
+      hours.set(key, {
+        ...m,
+        minute: hour,
+        scheduleToStart: [...m.scheduleToStart],
+        runTime: [...m.runTime],
+      });
+      continue;
+    }
+    for (const [, field] of COUNTERS) known[field] += m[field];
+    m.scheduleToStart.forEach((c, j) => (known.scheduleToStart[j]! += c));
+    m.runTime.forEach((c, j) => (known.runTime[j]! += c));
+  }
+  return [...hours.values()].sort(
+    (a, b) => a.minute - b.minute || (a.taskType < b.taskType ? -1 : a.taskType > b.taskType ? 1 : 0),
+  );
+}
+
+function rollUpWorkers(minutes: WorkerMinute[]): WorkerMinute[] {
+  const hours = new Map<string, WorkerMinute>();
+  for (const w of minutes) {
+    const hour = Math.floor(w.minute / HOUR) * HOUR;
+    const key = `${hour}\u0000${w.workerId}`;
+    const known = hours.get(key);
+    if (!known) hours.set(key, { ...w, minute: hour });
+    else {
+      known.succeeded += w.succeeded;
+      known.failed += w.failed;
+      known.busyMs += w.busyMs;
+    }
+  }
+  return [...hours.values()].sort(
+    (a, b) => a.minute - b.minute || (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0),
+  );
 }
 
 function openRecord(attempt: OpenAttempt) {

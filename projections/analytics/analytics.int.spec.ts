@@ -134,6 +134,20 @@ describe("analytics, feed and state counts, written with the projector's batches
       { worker_id: "w-b", succeeded: 0, failed: 2, busy: 2040 },
     ]);
     expect(await counts()).toEqual({ "stats:CANCELLED": 1, "stats:DEAD_LETTERED": 1, "stats:SUCCEEDED": 2 });
+    // The hourly rows add up to the same as the minutes.
+    const byHour = await fx.pool.query(
+      `select sum(submitted)::int submitted, sum(succeeded)::int succeeded, sum(retried)::int retried,
+              (select sum(c)::int from analytics_hours, unnest(run_time) c) runs
+       from analytics_hours where task_type = 'stats'`,
+    );
+    expect(byHour.rows[0]).toEqual({ submitted: 4, succeeded: 2, retried: 1, runs: 4 });
+    const workerHours = await fx.pool.query(
+      "select worker_id, succeeded, failed, busy_ms::int busy from analytics_worker_hours order by worker_id",
+    );
+    expect(workerHours.rows).toEqual([
+      { worker_id: "w-a", succeeded: 2, failed: 0, busy: 800 },
+      { worker_id: "w-b", succeeded: 0, failed: 2, busy: 2040 },
+    ]);
 
     // The feed: one entry per event, each task's in version order, with the state after it.
     const feed = await fx.pool.query<{ task_id: string; version: number; event_type: string; state: string }>(

@@ -49,31 +49,64 @@ const counters = (r: CounterRecord): Counters => ({
   cancelled: r.cancelled,
 });
 
+const HOUR = 3_600_000;
+
 /**
- * Counters and summed latency histograms per task type over the window, from `analytics_minutes`
- * (two index range scans on its primary key; the cost is per minute and type, not per task).
+ * The rows a window reads: its whole hours from `analytics_hours`, its ragged ends (and any window
+ * shorter than an hour) from `analytics_minutes`. As SQL text over parameters $1 from, $2 first
+ * whole hour, $3 end of the last whole hour, $4 to; `extra` narrows both (e.g. to one type).
+ */
+function windowRows(
+  window: StatsWindow,
+  table: "counters" | "workers",
+  extra = "",
+): { sql: string; params: unknown[] } {
+  const from = window.from.getTime();
+  const to = window.to.getTime();
+  let h1 = Math.ceil(from / HOUR) * HOUR;
+  let h2 = Math.floor(to / HOUR) * HOUR;
+  if (h1 >= h2) h1 = h2 = to;
+  const [minutes, hours] =
+    table === "counters"
+      ? ["analytics_minutes", "analytics_hours"]
+      : ["analytics_worker_minutes", "analytics_worker_hours"];
+  const columns =
+    table === "counters"
+      ? "task_type, submitted, started, succeeded, failed, retried, dead_lettered, cancelled, schedule_to_start, run_time"
+      : "worker_id, succeeded, failed, busy_ms";
+  return {
+    sql: `(select ${columns} from ${minutes}
+            where ((minute >= $1 and minute < $2) or (minute >= $3 and minute < $4)) ${extra}
+          union all
+          select ${columns} from ${hours} where hour >= $2 and hour < $3 ${extra})`,
+    params: [window.from, new Date(h1), new Date(h2), window.to],
+  };
+}
+
+/**
+ * Counters and summed latency histograms per task type over the window: whole hours from
+ * `analytics_hours`, the ends from `analytics_minutes` (index range scans on their primary keys).
+ * The cost grows with hours and types in the window, not with tasks.
  */
 export async function analyticsByType(
   pool: pg.Pool,
   window: StatsWindow,
   type: string | null,
 ): Promise<TypeAnalytics[]> {
-  const params: unknown[] = [window.from, window.to];
-  const byType = type === null ? "" : `and task_type = $${params.push(type)}`;
-  const range = `minute >= $1 and minute < $2 ${byType}`;
+  const { sql, params } = windowRows(window, "counters", type === null ? "" : "and task_type = $5");
+  if (type !== null) params.push(type);
   const [totals, histograms] = await Promise.all([
     pool.query<CounterRecord & { task_type: string }>(
-      `select task_type, ${COUNTER_SQL} from analytics_minutes where ${range} group by task_type`,
+      `select task_type, ${COUNTER_SQL} from ${sql} w group by task_type`,
       params,
     ),
     pool.query<{ task_type: string; metric: "s" | "r"; i: number; c: number }>(
-      `select task_type, 's' as metric, i::int, sum(c)::float8 c
-         from analytics_minutes, unnest(schedule_to_start) with ordinality u(c, i)
-         where ${range} and c > 0 group by task_type, i
+      `with w as materialized ${sql}
+       select task_type, 's' as metric, i::int, sum(c)::float8 c
+         from w, unnest(schedule_to_start) with ordinality u(c, i) where c > 0 group by task_type, i
        union all
        select task_type, 'r', i::int, sum(c)::float8
-         from analytics_minutes, unnest(run_time) with ordinality u(c, i)
-         where ${range} and c > 0 group by task_type, i`,
+         from w, unnest(run_time) with ordinality u(c, i) where c > 0 group by task_type, i`,
       params,
     ),
   ]);
@@ -143,29 +176,36 @@ export type SeriesPoint = Counters & {
   runTime: ReturnType<typeof percentiles>;
 };
 
-/** Counters per step over the window, every step present (zeros where nothing happened). */
+/**
+ * Counters and latencies per step over the window, every step present (zeros where nothing
+ * happened). Steps of whole hours read `analytics_hours` and start at the hour; shorter steps read
+ * `analytics_minutes` from the window's start.
+ */
 export async function analyticsSeries(
   pool: pg.Pool,
   window: StatsWindow,
   type: string | null,
   stepMinutes: number,
 ): Promise<SeriesPoint[]> {
-  const params: unknown[] = [window.from, window.to, `${stepMinutes} minutes`];
+  const hourly = stepMinutes % 60 === 0;
+  const [table, column] = hourly ? ["analytics_hours", "hour"] : ["analytics_minutes", "minute"];
+  const from = hourly ? new Date(Math.floor(window.from.getTime() / HOUR) * HOUR) : window.from;
+  const params: unknown[] = [from, window.to, `${stepMinutes} minutes`];
   const byType = type === null ? "" : `and task_type = $${params.push(type)}`;
-  const range = `minute >= $1 and minute < $2 ${byType}`;
+  const range = `${column} >= $1 and ${column} < $2 ${byType}`;
+  const bin = `date_bin($3::interval, ${column}, $1)`;
   const [{ rows }, histograms] = await Promise.all([
     pool.query<CounterRecord & { at: Date }>(
-      `select date_bin($3::interval, minute, $1) as at, ${COUNTER_SQL}
-       from analytics_minutes where ${range} group by 1 order by 1`,
+      `select ${bin} as at, ${COUNTER_SQL} from ${table} where ${range} group by 1 order by 1`,
       params,
     ),
     pool.query<{ at: Date; metric: "s" | "r"; i: number; c: number }>(
-      `select date_bin($3::interval, minute, $1) as at, 's' as metric, i::int, sum(c)::float8 c
-         from analytics_minutes, unnest(schedule_to_start) with ordinality u(c, i)
+      `select ${bin} as at, 's' as metric, i::int, sum(c)::float8 c
+         from ${table}, unnest(schedule_to_start) with ordinality u(c, i)
          where ${range} and c > 0 group by 1, i
        union all
-       select date_bin($3::interval, minute, $1), 'r', i::int, sum(c)::float8
-         from analytics_minutes, unnest(run_time) with ordinality u(c, i)
+       select ${bin}, 'r', i::int, sum(c)::float8
+         from ${table}, unnest(run_time) with ordinality u(c, i)
          where ${range} and c > 0 group by 1, i`,
       params,
     ),
@@ -181,7 +221,7 @@ export async function analyticsSeries(
   const empty = new Array<number>(BUCKETS).fill(0);
   const points: SeriesPoint[] = [];
   const step = stepMinutes * 60_000;
-  for (let at = window.from.getTime(); at < window.to.getTime(); at += step) {
+  for (let at = from.getTime(); at < window.to.getTime(); at += step) {
     const r = found.get(at);
     points.push({
       at: new Date(at),
@@ -197,6 +237,7 @@ export async function analyticsSeries(
 
 /** The workers that ran the most (by time spent running attempts) in the window. */
 export async function busiestWorkers(pool: pg.Pool, window: StatsWindow, first: number) {
+  const { sql, params } = windowRows(window, "workers");
   const { rows } = await pool.query<{
     worker_id: string;
     succeeded: number;
@@ -204,9 +245,8 @@ export async function busiestWorkers(pool: pg.Pool, window: StatsWindow, first: 
     busy_ms: number;
   }>(
     `select worker_id, sum(succeeded)::float8 succeeded, sum(failed)::float8 failed, sum(busy_ms)::float8 busy_ms
-     from analytics_worker_minutes where minute >= $1 and minute < $2
-     group by worker_id order by sum(busy_ms) desc, worker_id limit $3`,
-    [window.from, window.to, first],
+     from ${sql} w group by worker_id order by sum(busy_ms) desc, worker_id limit $5`,
+    [...params, first],
   );
   return rows.map((r) => ({
     workerId: r.worker_id,

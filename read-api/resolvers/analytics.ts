@@ -101,7 +101,11 @@ export function analyticsResolvers(deps: {
         return rows.slice(0, first).map(typeStats);
       },
       series: async (parent: StatsParent, { stepMinutes }: { stepMinutes?: number | null }) => {
-        const step = stepMinutes ?? Math.max(1, Math.ceil(parent.window.minutes / 60));
+        // About 60 points; windows of 12 hours or more in whole hours (read from analytics_hours).
+        const minutes = parent.window.minutes;
+        const step =
+          stepMinutes ??
+          (minutes >= 720 ? 60 * Math.ceil(minutes / 3600) : Math.max(1, Math.ceil(minutes / 60)));
         if (!Number.isInteger(step) || step < 1 || parent.window.minutes / step > MAX_POINTS)
           throw badInput(
             "stepMinutes",
