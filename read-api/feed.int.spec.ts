@@ -176,6 +176,42 @@ describe("the task feed: eventsSince and the resumable taskEvents subscription",
     resumed.drop();
   });
 
+  it("answers the newest events and a cursor that follows on from exactly there", async () => {
+    const answer = await graphql(
+      `{ recentEvents(first: 3, filter: { eventTypes: ["TaskSucceeded"] }) { events { ${EVENT_FIELDS} } endCursor } }`,
+    );
+    expect(answer.errors).toBeUndefined();
+    const { events, endCursor } = answer.data!.recentEvents!;
+    const newest = (
+      await fx.pool.query<{ key: string }>(
+        "select task_id || ':' || version as key from task_feed where event_type = 'TaskSucceeded' order by seq desc limit 3",
+      )
+    ).rows.map((r) => r.key);
+    expect(events.map((e) => `${e.taskId}:${e.version}`)).toEqual(newest);
+    // Nothing new yet: a page past the cursor is empty; after one more task, exactly its events.
+    const past = async () =>
+      (
+        await graphql(
+          `
+            query ($after: String) {
+              eventsSince(after: $after) {
+                events {
+                  taskId
+                }
+              }
+            }
+          `,
+          {
+            after: endCursor,
+          },
+        )
+      ).data!.eventsSince!.events;
+    expect(await past()).toEqual([]);
+    await submitLives(1);
+    await projector.waitFor(await heads(fx, PARTITIONS));
+    expect(await past()).toHaveLength(4);
+  });
+
   it("delivers only what matches the filter, live", async () => {
     const client = await connectGraphqlWs(url);
     const id = client.subscribe(SUBSCRIPTION, {

@@ -80,12 +80,7 @@ export class FeedStore {
     const parts = [...Array(this.partitions).keys()];
     const points = parts.map((p) => position.get(p) ?? ([0, 0] as StreamPoint));
     const params: unknown[] = [parts, points.map((p) => p[0]), points.map((p) => p[1]), limit];
-    const where: string[] = [];
-    const add = (clause: string, value: unknown) => where.push(clause.replace("?", `$${params.push(value)}`));
-    if (filter?.eventTypes?.length) add("f.event_type = any(?::text[])", filter.eventTypes);
-    if (filter?.states?.length) add("f.state = any(?::text[])", filter.states);
-    if (filter?.queues?.length) add("f.task_type = any(?::text[])", filter.queues);
-    if (filter?.taskId != null) add("f.task_id = ?", filter.taskId);
+    const where = filterSql(filter, params);
     const { rows } = await this.pool.query<FeedRecord & { n: string }>(
       `select f.* from unnest($1::int[], $2::bigint[], $3::bigint[]) as p(partition, ms, sq)
        cross join lateral (
@@ -101,6 +96,39 @@ export class FeedStore {
     const entries = rows.slice(0, limit).map(entryFromRecord);
     const more = rows.length > limit || [...perPartition.values()].some((n) => n >= limit);
     return { entries, more };
+  }
+
+  /**
+   * The newest `limit` entries matching `filter`, newest first, and the projector's position they
+   * were read at: one snapshot (REPEATABLE READ), so the position covers exactly what was
+   * committed when they were read, and a feed resumed from it misses nothing after them.
+   */
+  async latest(
+    filter: FeedFilter | null | undefined,
+    limit: number,
+  ): Promise<{ entries: FeedEntry[]; head: FeedPosition }> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("begin isolation level repeatable read read only");
+      const params: unknown[] = [limit];
+      const where = filterSql(filter, params);
+      const { rows } = await client.query<FeedRecord>(
+        `select * from task_feed f ${where.length ? `where ${where.join(" and ")}` : ""} order by seq desc limit $1`,
+        params,
+      );
+      const head = await client.query<{ partition: number; stream_id: string }>(
+        "select partition, stream_id from projection_checkpoints where projector = $1",
+        [this.checkpointKey],
+      );
+      await client.query("commit");
+      return {
+        entries: rows.map(entryFromRecord),
+        head: new Map(head.rows.map((r) => [r.partition, parseStreamId(r.stream_id)])),
+      };
+    } finally {
+      await client.query("rollback").catch(() => undefined);
+      client.release();
+    }
   }
 
   /** Where the projector is now: each partition's checkpoint (the live feed continues from there). */
@@ -125,6 +153,17 @@ export class FeedStore {
         );
     }
   }
+}
+
+/** The filter as SQL conditions on `task_feed f`, their values appended to `params`. */
+function filterSql(filter: FeedFilter | null | undefined, params: unknown[]): string[] {
+  const where: string[] = [];
+  const add = (clause: string, value: unknown) => where.push(clause.replace("?", `$${params.push(value)}`));
+  if (filter?.eventTypes?.length) add("f.event_type = any(?::text[])", filter.eventTypes);
+  if (filter?.states?.length) add("f.state = any(?::text[])", filter.states);
+  if (filter?.queues?.length) add("f.task_type = any(?::text[])", filter.queues);
+  if (filter?.taskId != null) add("f.task_id = ?", filter.taskId);
+  return where;
 }
 
 function entryFromRecord(r: FeedRecord): FeedEntry {

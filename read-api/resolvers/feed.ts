@@ -49,6 +49,24 @@ export function feedResolvers(deps: { pool: pg.Pool; hub: FeedHub; partitions: n
           });
           return { events, endCursor: encodePosition(at), hasMore: read.more };
         },
+        recentEvents: async (
+          _root: unknown,
+          args: { filter?: FeedFilter | null; first: number },
+          context: { limits?: RequestLimits },
+        ) => {
+          if (!Number.isInteger(args.first) || args.first < 1 || args.first > MAX_FIRST)
+            throw new GraphQLError(`first: must be between 1 and ${MAX_FIRST}, got ${args.first}`, {
+              extensions: { code: "BAD_USER_INPUT", argument: "first" },
+            });
+          context.limits?.checkTime();
+          const { entries, head } = await store.latest(args.filter, args.first);
+          const endCursor = encodePosition(head);
+          return {
+            events: entries.map((entry) => node({ ...entry, cursor: endCursor })),
+            endCursor,
+            hasMore: false,
+          };
+        },
       },
       Subscription: {
         taskEvents: {

@@ -93,18 +93,21 @@ const FEED = `subscription ($filter: TaskEventFilter, $after: String) {
 }`;
 
 /**
- * The task feed, live: after a reconnect it resumes from the last event received (no gap, no
- * duplicate: the server replays what it missed), so counters built from it stay right.
+ * The task feed, live from `from` (a cursor; null: from now; undefined: not yet). After a reconnect
+ * it resumes from the last event received (no gap, no duplicate: the server replays what it
+ * missed), so what is built from it stays right.
  */
 export function useTaskFeed(
   filter: Record<string, unknown> | null,
   onEvent: (event: FeedEvent) => void,
+  from: string | null | undefined = null,
 ): void {
   const handler = useRef(onEvent);
   handler.current = onEvent;
   const key = JSON.stringify(filter);
   useEffect(() => {
-    let cursor: string | null = null;
+    if (from === undefined) return;
+    let cursor: string | null = from;
     return subscribe<{ taskEvents: FeedEvent }>(
       FEED,
       () => ({ filter: JSON.parse(key) as unknown, after: cursor }),
@@ -113,7 +116,7 @@ export function useTaskFeed(
         handler.current(taskEvents);
       },
     );
-  }, [key]);
+  }, [key, from]);
 }
 
 /** Whether the live connection is up. */

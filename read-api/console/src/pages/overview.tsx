@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { Card, ErrorNote, Figure, StateBadge } from "../components/bits.tsx";
 import { Chart } from "../components/chart.tsx";
 import { Link } from "../components/layout.tsx";
@@ -50,6 +50,8 @@ interface Overview {
   };
 }
 
+const RECENT = `{ recentEvents(first: 12) { events { cursor taskId version type queue state at } endCursor } }`;
+
 const QUERY = `query ($window: String) {
   stats(window: $window) {
     total byState { state count }
@@ -67,12 +69,19 @@ const QUERY = `query ($window: String) {
 export function OverviewPage() {
   const [window, setWindow] = useState("1h");
   const { data, error, refresh } = useQuery<Overview>(QUERY, { window }, 5000);
+  // The latest events when the page opens, then the feed live from exactly there.
+  const latest = useQuery<{ recentEvents: { events: FeedEvent[]; endCursor: string } }>(RECENT);
   const [recent, setRecent] = useState<FeedEvent[]>([]);
+  useEffect(() => setRecent(latest.data?.recentEvents.events ?? []), [latest.data]);
   const soon = useThrottle(refresh, 1000);
-  useTaskFeed(null, (event) => {
-    setRecent((events) => [event, ...events].slice(0, 12));
-    soon();
-  });
+  useTaskFeed(
+    null,
+    (event) => {
+      setRecent((events) => [event, ...events].slice(0, 12));
+      soon();
+    },
+    latest.data?.recentEvents.endCursor,
+  );
   const stats = data?.stats;
   const times = stats?.series.map((p) => Date.parse(p.at) / 1000) ?? [];
   return (
@@ -171,7 +180,7 @@ export function OverviewPage() {
             <ol class="events">
               {recent.length === 0 && <li class="muted">waiting for events…</li>}
               {recent.map((e) => (
-                <li key={e.cursor}>
+                <li key={`${e.taskId}:${e.version}`}>
                   <Link to={`/tasks/${e.taskId}`}>{shortId(e.taskId)}</Link> {e.type.replace("Task", "")}{" "}
                   <StateBadge state={e.state} />
                 </li>
