@@ -47,9 +47,14 @@ interface FeedRecord {
 export interface FeedRead {
   /** Entries in the order they were committed (`seq`), each partition's a prefix of what follows the position. */
   entries: FeedEntry[];
+  /** The position after them: past the entries taken, and past those read that did not match. */
+  position: FeedPosition;
   /** Whether more entries (matching or not) may follow in some partition. */
   more: boolean;
 }
+
+/** Most entries a filtered read looks at per partition, unless told otherwise. */
+export const SCAN_WINDOW = 10_000;
 
 /**
  * Reads of the `task_feed` read model (docs/task-feed.md). A position is compared per partition,
@@ -60,16 +65,22 @@ export class FeedStore {
   private readonly partitions: number;
   private readonly checkpointKey: string;
 
-  constructor(pool: pg.Pool, partitions: number, prefix: string) {
+  private readonly scanWindow: number;
+
+  constructor(pool: pg.Pool, partitions: number, prefix: string, scanWindow = SCAN_WINDOW) {
     this.pool = pool;
+    this.scanWindow = scanWindow;
     this.partitions = partitions;
     this.checkpointKey = `${prefix}:tasks`;
   }
 
   /**
-   * Up to `limit` entries past `position` that match `filter`: each partition is read in log order
-   * from its index (at most `limit` entries each), and the results are merged by commit order.
-   * Throws CURSOR_EXPIRED when retention has already dropped entries past the position.
+   * Up to `limit` entries past `position` that match `filter`, in commit order, and the position
+   * the reader reaches by taking them. Each partition is read in log order from its index. With a
+   * filter, each read looks at no more than `scanWindow` entries per partition, and the position
+   * moves past those that did not match: a rare filter costs bounded reads that make progress,
+   * not a walk to the end of every partition. Throws CURSOR_EXPIRED when retention has already
+   * dropped entries past the position.
    */
   async readPast(
     position: FeedPosition,
@@ -81,21 +92,74 @@ export class FeedStore {
     const points = parts.map((p) => position.get(p) ?? ([0, 0] as StreamPoint));
     const params: unknown[] = [parts, points.map((p) => p[0]), points.map((p) => p[1]), limit];
     const where = filterSql(filter, params);
-    const { rows } = await this.pool.query<FeedRecord & { n: string }>(
-      `select f.* from unnest($1::int[], $2::bigint[], $3::bigint[]) as p(partition, ms, sq)
-       cross join lateral (
-         select * from task_feed f
-         where f.partition = p.partition and (f.stream_ms, f.stream_seq) > (p.ms, p.sq)
-           ${where.map((w) => `and ${w}`).join(" ")}
-         order by f.stream_ms, f.stream_seq limit $4) f
-       order by f.seq`,
+    // With a filter: where each partition's window of SCAN_WINDOW entries ends, and how full it is.
+    const ends = new Map<number, { point: StreamPoint; full: boolean }>();
+    if (where.length > 0) {
+      const { rows } = await this.pool.query<{
+        partition: number;
+        stream_ms: string;
+        stream_seq: string;
+        n: string;
+      }>(
+        `select p.partition, e.stream_ms, e.stream_seq, e.n
+         from unnest($1::int[], $2::bigint[], $3::bigint[]) as p(partition, ms, sq)
+         cross join lateral (
+           select w.stream_ms, w.stream_seq, count(*) over () as n
+           from (select f.stream_ms, f.stream_seq from task_feed f
+                 where f.partition = p.partition and (f.stream_ms, f.stream_seq) > (p.ms, p.sq)
+                 order by f.stream_ms, f.stream_seq limit ${this.scanWindow}) w
+           order by w.stream_ms desc, w.stream_seq desc limit 1) e`,
+        params.slice(0, 3),
+      );
+      for (const r of rows)
+        ends.set(r.partition, {
+          point: [Number(r.stream_ms), Number(r.stream_seq)],
+          full: Number(r.n) >= this.scanWindow,
+        });
+      if (ends.size === 0) return { entries: [], position: new Map(position), more: false };
+    }
+    const bounded = where.length > 0;
+    let windowEnds = "";
+    if (bounded) {
+      const partitions = params.push([...ends.keys()]);
+      const ms = params.push([...ends.values()].map((e) => e.point[0]));
+      const seqs = params.push([...ends.values()].map((e) => e.point[1]));
+      windowEnds = `unnest($${partitions}::int[], $${ms}::bigint[], $${seqs}::bigint[])`;
+    }
+    const { rows } = await this.pool.query<FeedRecord>(
+      bounded
+        ? `select f.* from ${windowEnds} as e(partition, ms, sq)
+           join unnest($1::int[], $2::bigint[], $3::bigint[]) as p(partition, ms, sq) using (partition)
+           cross join lateral (
+             select * from task_feed f
+             where f.partition = p.partition and (f.stream_ms, f.stream_seq) > (p.ms, p.sq)
+               and (f.stream_ms, f.stream_seq) <= (e.ms, e.sq) and ${where.join(" and ")}
+             order by f.stream_ms, f.stream_seq limit $4) f
+           order by f.seq`
+        : `select f.* from unnest($1::int[], $2::bigint[], $3::bigint[]) as p(partition, ms, sq)
+           cross join lateral (
+             select * from task_feed f
+             where f.partition = p.partition and (f.stream_ms, f.stream_seq) > (p.ms, p.sq)
+             order by f.stream_ms, f.stream_seq limit $4) f
+           order by f.seq`,
       params,
     );
-    const perPartition = new Map<number, number>();
-    for (const r of rows) perPartition.set(r.partition, (perPartition.get(r.partition) ?? 0) + 1);
-    const entries = rows.slice(0, limit).map(entryFromRecord);
-    const more = rows.length > limit || [...perPartition.values()].some((n) => n >= limit);
-    return { entries, more };
+    // Per partition: a full page of matches stops at its last; otherwise the window's end.
+    const found = new Map<number, number>();
+    for (const r of rows) found.set(r.partition, (found.get(r.partition) ?? 0) + 1);
+    const taken = rows.slice(0, limit).map(entryFromRecord);
+    const next: FeedPosition = new Map(position);
+    let more = rows.length > limit;
+    for (const entry of taken) next.set(entry.partition, parseStreamId(entry.streamId));
+    for (const [partition, end] of ends) {
+      const all = found.get(partition) ?? 0;
+      const cut = taken.filter((e) => e.partition === partition).length < all;
+      if (all >= limit || end.full) more = true;
+      // Past the window's unmatched entries only when every match in it was taken.
+      if (!cut && all < limit) next.set(partition, end.point);
+    }
+    if (!bounded) for (const count of found.values()) if (count >= limit) more = true;
+    return { entries: taken, position: next, more };
   }
 
   /**

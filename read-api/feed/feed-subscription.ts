@@ -139,6 +139,8 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
       const read = await this.store.readPast(this.position, this.filter, REPLAY_PAGE);
       if (this.done) return;
       for (const entry of read.entries) this.offer(entry);
+      // Past what the read looked at and did not match, too.
+      for (const [partition, point] of read.position) advance(this.position, partition, point);
       if (!read.more) return;
     }
   }

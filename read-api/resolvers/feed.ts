@@ -47,7 +47,7 @@ export function feedResolvers(deps: { pool: pg.Pool; hub: FeedHub; partitions: n
             advance(at, entry.partition, parseStreamId(entry.streamId));
             return node({ ...entry, cursor: encodePosition(at) });
           });
-          return { events, endCursor: encodePosition(at), hasMore: read.more };
+          return { events, endCursor: encodePosition(read.position), hasMore: read.more };
         },
         recentEvents: async (
           _root: unknown,
