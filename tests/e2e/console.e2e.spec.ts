@@ -161,14 +161,24 @@ describe("the web console in a real browser", () => {
     await page.getByLabel("Dispatches per second (0: unlimited)").fill("25");
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByRole("cell", { name: "25/s" }).waitFor();
-    const { queue } = await graphql<{ queue: { ratePerSecond: number } }>(`
+    const { queue } = await graphql<{ queue: { ratePerSecond: number; burst: number } }>(`
       {
         queue(type: "echo") {
           ratePerSecond
+          burst
         }
       }
     `);
-    expect(queue.ratePerSecond).toBe(25);
+    // The burst was left alone: the server sizes it from the rate.
+    expect(queue).toEqual({ ratePerSecond: 25, burst: 25 });
+    await page.getByLabel("Concurrency key").fill("tenant-7");
+    await page.getByLabel("At most running (0 removes)").fill("3");
+    await page.getByRole("button", { name: "Set limit" }).click();
+    await page.getByText("at most 3 running").waitFor();
+    const { concurrencyLimits } = await graphql<{ concurrencyLimits: unknown[] }>(
+      "{ concurrencyLimits { key maxRunning } }",
+    );
+    expect(concurrencyLimits).toEqual([{ key: "tenant-7", maxRunning: 3 }]);
 
     await page.goto(ui("/schedules"));
     await page.getByLabel("Cron (5 or 6 fields)").fill("not a cron");

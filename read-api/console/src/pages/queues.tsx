@@ -108,7 +108,55 @@ export function QueuesPage() {
       ) : (
         <p class="muted">No operator overrides.</p>
       )}
+      <ConcurrencyForm done={refresh} />
     </>
+  );
+}
+
+/** Sets (or, with 0, removes) the most tasks sharing a concurrency key that may run at once. */
+function ConcurrencyForm({ done }: { done: () => void }) {
+  const [key, setKey] = useState("");
+  const [max, setMax] = useState("1");
+  const [problem, setProblem] = useState<string | null>(null);
+  return (
+    <form
+      class="panel"
+      aria-label="Set a concurrency limit"
+      onSubmit={(event) => {
+        event.preventDefault();
+        gql(
+          `mutation ($key: String!, $max: Int!) { setConcurrencyLimit(key: $key, maxRunning: $max) { key } }`,
+          {
+            key: key.trim(),
+            max: Number(max),
+          },
+        ).then(
+          () => {
+            setProblem(null);
+            done();
+          },
+          (e: Error) => setProblem(e.message),
+        );
+      }}
+    >
+      <label>
+        Concurrency key
+        <input value={key} onInput={(e) => setKey(e.currentTarget.value)} required placeholder="tenant-42" />
+      </label>
+      <label>
+        At most running (0 removes)
+        <input
+          type="number"
+          min="0"
+          step="1"
+          value={max}
+          onInput={(e) => setMax(e.currentTarget.value)}
+          required
+        />
+      </label>
+      <button type="submit">Set limit</button>
+      <ErrorNote error={problem} />
+    </form>
   );
 }
 
@@ -123,7 +171,11 @@ function QueueForm(props: { type: string; queue: Queue | null; done: () => void 
       aria-label={`Limits of ${props.type}`}
       onSubmit={(event) => {
         event.preventDefault();
-        const settings = { ratePerSecond: Number(rate), burst: Number(burst), maxBacklog: Number(backlog) };
+        // Only what was changed: a new rate with the burst left alone lets the server size the burst.
+        const settings: Record<string, number> = {};
+        if (Number(rate) !== (props.queue?.ratePerSecond ?? 0)) settings.ratePerSecond = Number(rate);
+        if (Number(burst) !== (props.queue?.burst ?? 0)) settings.burst = Number(burst);
+        if (Number(backlog) !== (props.queue?.maxBacklog ?? 0)) settings.maxBacklog = Number(backlog);
         gql(
           `mutation ($type: String!, $settings: QueueSettingsInput!) { setQueue(type: $type, settings: $settings) { type } }`,
           {

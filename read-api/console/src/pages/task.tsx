@@ -2,7 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ErrorNote, JsonBlock, StateBadge } from "../components/bits.tsx";
 import { Link } from "../components/layout.tsx";
 import { gql } from "../graphql.ts";
-import { time } from "../format.ts";
+import { duration, time } from "../format.ts";
 import { useQuery, useSubscription, useThrottle } from "../hooks.ts";
 
 const FIELDS = `id type state priority attempt maxAttempts payload result idempotencyKey requires metadata
@@ -175,7 +175,7 @@ function Replay({ id, events }: { id: string; events: TaskEvent[] }) {
       </div>
       <div class="two">
         <ol class="timeline">
-          {events.map((e) => (
+          {events.map((e, i) => (
             <li key={e.version} class={e.version === version ? "current" : ""}>
               <button
                 type="button"
@@ -185,7 +185,9 @@ function Replay({ id, events }: { id: string; events: TaskEvent[] }) {
                 <span class="v">{e.version}</span>
                 <span class="t">{e.type.replace(/^Task/, "")}</span>
                 <StateBadge state={e.state} />
-                <time>{time(e.at)}</time>
+                <time dateTime={e.at} title={e.at}>
+                  {i === 0 ? time(e.at) : `+${duration(Date.parse(e.at) - Date.parse(events[i - 1]!.at))}`}
+                </time>
               </button>
             </li>
           ))}
