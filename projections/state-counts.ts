@@ -1,3 +1,4 @@
+import type pg from "pg";
 import type { Queryable } from "./task-table.ts";
 import type { RowState, TaskRow } from "./task-row.ts";
 
@@ -49,4 +50,37 @@ export async function applyStateCounts(db: Queryable, deltas: StateCountDelta[])
   if (deltas.length === 0) return;
   const json = JSON.stringify(deltas.map((d) => ({ task_type: d.taskType, state: d.state, delta: d.delta })));
   await db.query({ name: "task-state-counts", text: APPLY, values: [json] });
+}
+
+/** A task type and state whose kept count differs from the rows of `tasks`. */
+export interface CountMismatch {
+  taskType: string;
+  state: string;
+  kept: number;
+  rows: number;
+}
+
+/**
+ * Proves `task_state_counts` against the rows it counts: one scan of `tasks`, in one snapshot with
+ * the counts (REPEATABLE READ), so a projector committing meanwhile cannot make them differ.
+ */
+export async function verifyStateCounts(pool: pg.Pool): Promise<CountMismatch[]> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin isolation level repeatable read read only");
+    const { rows } = await client.query<CountMismatch>(
+      `select coalesce(c.task_type, t.type) as "taskType", coalesce(c.state, t.state) as state,
+              coalesce(c.count, 0)::float8 as kept, coalesce(t.n, 0)::float8 as rows
+       from (select task_type, state, count from task_state_counts where count <> 0) c
+       full join (select type, state, count(*) as n from tasks group by type, state) t
+         on t.type = c.task_type and t.state = c.state
+       where coalesce(c.count, 0) <> coalesce(t.n, 0)
+       order by 1, 2`,
+    );
+    await client.query("commit");
+    return rows;
+  } finally {
+    await client.query("rollback").catch(() => undefined);
+    client.release();
+  }
 }

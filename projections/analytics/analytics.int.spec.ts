@@ -8,6 +8,7 @@ import {
   type ReadModelFixture,
 } from "../testing/read-model-fixture.ts";
 import { bucketOf } from "./histogram.ts";
+import { verifyStateCounts } from "../state-counts.ts";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 
@@ -134,6 +135,13 @@ describe("analytics, feed and state counts, written with the projector's batches
       { worker_id: "w-b", succeeded: 0, failed: 2, busy: 2040 },
     ]);
     expect(await counts()).toEqual({ "stats:CANCELLED": 1, "stats:DEAD_LETTERED": 1, "stats:SUCCEEDED": 2 });
+    expect(await verifyStateCounts(fx.pool)).toEqual([]);
+    // A count that drifted from the rows is found.
+    await fx.pool.query("update task_state_counts set count = count + 2 where state = 'SUCCEEDED'");
+    expect(await verifyStateCounts(fx.pool)).toEqual([
+      { taskType: "stats", state: "SUCCEEDED", kept: 4, rows: 2 },
+    ]);
+    await fx.pool.query("update task_state_counts set count = count - 2 where state = 'SUCCEEDED'");
     // The hourly rows add up to the same as the minutes.
     const byHour = await fx.pool.query(
       `select sum(submitted)::int submitted, sum(succeeded)::int succeeded, sum(retried)::int retried,
