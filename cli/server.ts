@@ -54,6 +54,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     prefix: config.prefix,
     dedupWindowMs: config.dedupWindowMs,
   });
+  await store.checkLayout();
   const metrics = createMetrics();
   const http = Fastify({
     logger: { level: config.logLevel },
@@ -68,7 +69,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const grpc = new Server({
     "grpc.max_receive_message_length": Math.max(config.maxPayloadBytes, config.maxResultBytes) + 64 * 1024,
   });
-  const checks: ReadinessCheck[] = [{ name: "redis", check: async () => void (await redis.ping()) }];
+  const checks: ReadinessCheck[] = [
+    { name: "redis", check: async () => void (await redis.ping()) },
+    { name: "redis-memory", check: () => store.checkWritable() },
+  ];
   const closers: (() => Promise<unknown>)[] = [];
   const settings = new QueueSettingsStore(redis, config.prefix);
   const schedules = scheduleStore(redis, config.prefix);

@@ -150,7 +150,7 @@ export class TaskCommands {
 
   private async load(id: string): Promise<TaskState> {
     const state = fold(await this.store.readTask(id));
-    if (state.status === "NEW") throw new NotFoundError(`task ${id}`);
+    if (state.state === "NEW") throw new NotFoundError(`task ${id}`);
     return state;
   }
 

@@ -120,9 +120,9 @@ export class AttemptTimers {
 function isLive(timer: Timer, state: TaskState): boolean {
   switch (timer.kind) {
     case "due":
-      return state.status === "QUEUED" && state.version === timer.token;
+      return state.state === "QUEUED" && state.version === timer.token;
     case "expire":
-      return state.status === "QUEUED" && state.attempt === timer.token;
+      return state.state === "QUEUED" && state.attempt === timer.token;
     case "deadline":
       return hasAttemptOut(state) && state.attempt === timer.token;
     case "heartbeat":

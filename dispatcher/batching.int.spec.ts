@@ -50,12 +50,12 @@ describe("batched worker protocol", () => {
     expect(acks).toEqual(new Map([a, b, c, noStart].map((id) => [id, true])));
     for (const id of [a, b, c, noStart]) {
       const state = await fx.stateOf(id);
-      expect(state.status).toBe("SUCCEEDED");
+      expect(state.state).toBe("SUCCEEDED");
       expect(state.result).toBe(id);
       expect(await historyOf(id)).toEqual(["TaskSubmitted", "TaskAssigned", "TaskStarted", "TaskSucceeded"]);
     }
     await expect(w.next("ack", 300)).rejects.toThrow(/no ack/);
-    expect((await fx.stateOf(nested)).status).toBe("ASSIGNED");
+    expect((await fx.stateOf(nested)).state).toBe("ASSIGNED");
   });
 
   it("records the implied start before a failure reported without one", async () => {

@@ -18,7 +18,7 @@ describe("dispatcher on real Redis and etcd", () => {
     w.send({ $case: "completed", value: { taskId: id, attempt: 1, resultJson: '{"ok":true}' } });
     expect(await w.next("ack")).toMatchObject({ taskId: id, attempt: 1, accepted: true });
     const state = await fx.stateOf(id);
-    expect(state.status).toBe("SUCCEEDED");
+    expect(state.state).toBe("SUCCEEDED");
     expect(state.result).toEqual({ ok: true });
     expect(await historyOf(id)).toEqual(["TaskSubmitted", "TaskAssigned", "TaskStarted", "TaskSucceeded"]);
   });
@@ -103,7 +103,7 @@ describe("dispatcher on real Redis and etcd", () => {
     });
     await w.next("ack");
     const state = await fx.stateOf(id);
-    expect(state.status).toBe("DEAD_LETTERED");
+    expect(state.state).toBe("DEAD_LETTERED");
     expect(state.lastError).toMatchObject({ message: "bad input", nonRetryable: true });
   });
 
@@ -144,7 +144,7 @@ describe("dispatcher on real Redis and etcd", () => {
     const { id } = await fx.commands.submit({ type: "long" }, noTrace);
     await w.next("assignment");
     w.send({ $case: "started", value: { taskId: id, attempt: 1 } });
-    await eventually(async () => ((await fx.stateOf(id)).status === "RUNNING" ? true : undefined));
+    await eventually(async () => ((await fx.stateOf(id)).state === "RUNNING" ? true : undefined));
     await fx.commands.cancel(id, "user asked");
     expect(await w.next("cancel")).toMatchObject({ taskId: id, attempt: 1 });
     w.send({
@@ -159,7 +159,7 @@ describe("dispatcher on real Redis and etcd", () => {
       },
     });
     await w.next("ack");
-    expect((await fx.stateOf(id)).status).toBe("CANCELLED");
+    expect((await fx.stateOf(id)).state).toBe("CANCELLED");
   });
 
   it("gives a worker's slot to the next task once it reports a result, while the result is written", async () => {
@@ -185,7 +185,7 @@ describe("dispatcher on real Redis and etcd", () => {
     } finally {
       store.append = append;
     }
-    expect((await fx.stateOf(first)).status).toBe("SUCCEEDED");
+    expect((await fx.stateOf(first)).state).toBe("SUCCEEDED");
     // Held by the worker while its result was being written: no attempt was taken for lost.
     expect(await historyOf(first)).toEqual(["TaskSubmitted", "TaskAssigned", "TaskStarted", "TaskSucceeded"]);
   });

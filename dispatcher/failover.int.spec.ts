@@ -154,7 +154,7 @@ describe("dispatcher failover", () => {
     w2.send({ $case: "completed", value: { taskId: id, attempt: assignment.attempt, resultJson: '"done"' } });
     expect(await w2.next("ack")).toMatchObject({ accepted: true });
     const state = fold(await second.store.readTask(id));
-    expect(state).toMatchObject({ status: "SUCCEEDED", attempt: 1, result: "done" });
+    expect(state).toMatchObject({ state: "SUCCEEDED", attempt: 1, result: "done" });
   });
 
   it("fences a paused leader: once a newer leader is elected, the old epoch's writes are rejected", async () => {
@@ -174,6 +174,6 @@ describe("dispatcher failover", () => {
     await expect(
       staleWriter.execute(id, () => ({ type: "AssignTask", data: { workerId: uuidv7(), now: Date.now() } })),
     ).rejects.toBeInstanceOf(StaleEpochError);
-    expect(fold(await a.store.readTask(id)).status).toBe("QUEUED");
+    expect(fold(await a.store.readTask(id)).state).toBe("QUEUED");
   });
 });

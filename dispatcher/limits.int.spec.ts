@@ -98,7 +98,7 @@ describe("rate and concurrency limits", () => {
       value: { taskId: held[0]!.taskId, attempt: held[0]!.attempt, resultJson: "" },
     });
     const third = await again.next("assignment", 5000);
-    expect(fold(await fx.server.store.readTask(third.taskId)).status).toBe("ASSIGNED");
+    expect(fold(await fx.server.store.readTask(third.taskId)).state).toBe("ASSIGNED");
   });
 
   it("counts tasks no connected worker can run, in stats and the metric", async () => {

@@ -123,12 +123,12 @@ export class LiveTasks {
     }
   }
 
-  /** Holds a task's new state and files it by status (`previous`: the state it replaces, if any). */
+  /** Holds a task's new state and files it by state (`previous`: the state it replaces, if any). */
   private put(taskId: string, state: TaskState, previous: TaskState | undefined): void {
     this.byId.set(taskId, state);
-    if (previous?.status === state.status) return;
-    const queued = state.status === "QUEUED";
-    if (queued !== (previous?.status === "QUEUED")) {
+    if (previous?.state === state.state) return;
+    const queued = state.state === "QUEUED";
+    if (queued !== (previous?.state === "QUEUED")) {
       if (queued) this.queuedIds.add(taskId);
       else this.queuedIds.delete(taskId);
     }
@@ -142,7 +142,7 @@ export class LiveTasks {
 
   private async load(taskId: string): Promise<TaskState> {
     const state = fold(await this.store.readTask(taskId));
-    if (state.status === "NEW") throw new NotFoundError(`task ${taskId}`);
+    if (state.state === "NEW") throw new NotFoundError(`task ${taskId}`);
     this.put(taskId, state, this.byId.get(taskId));
     return state;
   }

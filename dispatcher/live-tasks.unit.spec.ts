@@ -22,7 +22,7 @@ describe("LiveTasks", () => {
   // Only apply() and purgeTerminal() are used: the table never touches the store for them.
   const newTable = () => new LiveTasks({} as EventLog, 1, () => undefined);
 
-  it("files each task by status as its events arrive", () => {
+  it("files each task by state as its events arrive", () => {
     const table = newTable();
     feed(table, "queued", [on.submitted(T0)]);
     feed(table, "assigned", [on.submitted(T0), on.assigned(1, T0 + 1)]);
@@ -32,7 +32,7 @@ describe("LiveTasks", () => {
 
     expect([...table.queued]).toEqual(["queued"]);
     expect([...table.active].sort()).toEqual(["assigned", "running"]);
-    expect(table.states.get("done")?.status).toBe("SUCCEEDED");
+    expect(table.states.get("done")?.state).toBe("SUCCEEDED");
   });
 
   it("forgets terminal tasks oldest first, only those that ended before the cut, and nothing else", () => {

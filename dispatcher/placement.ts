@@ -114,7 +114,7 @@ export class Placement {
       return (
         state !== undefined &&
         this.queued.get(task.taskId) === state.version &&
-        state.status === "QUEUED" &&
+        state.state === "QUEUED" &&
         !this.assigning.has(task.taskId)
       );
     };

@@ -38,7 +38,7 @@ export function computeStats(
   const routable = new Map<string, boolean>();
   let unroutable = 0;
   for (const state of queued) {
-    if (state.status !== "QUEUED" || state.spec === null) continue;
+    if (state.state !== "QUEUED" || state.spec === null) continue;
     const { type, requires } = state.spec;
     backlogByType[type] = (backlogByType[type] ?? 0) + 1;
     const dueAt = state.availableAt ?? 0;

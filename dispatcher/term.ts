@@ -202,7 +202,7 @@ export class Term extends EventEmitter<TermEvents> {
       if (start) return [start, decided];
       // A result with no start recorded or pending (the SDK leaves out a start that its result
       // follows at once): the start is implied, and recorded with the result.
-      if (report.acknowledge && state.status === "ASSIGNED" && state.attempt === attempt) {
+      if (report.acknowledge && state.state === "ASSIGNED" && state.attempt === attempt) {
         const implied: TaskCommand = {
           type: "StartAttempt",
           data: { attempt, workerId: session.id, now: command.data.now },
@@ -276,7 +276,7 @@ export class Term extends EventEmitter<TermEvents> {
       this.cancelSent.delete(taskId);
       this.placement.release(taskId);
     }
-    if (state.status === "QUEUED") {
+    if (state.state === "QUEUED") {
       if (this.placement.isPlaced(taskId, state.version) || state.spec === null) return;
       if (this.timers.armQueued(taskId, state, Date.now())) this.placement.enqueue(taskId, state);
     } else if (hasAttemptOut(state)) {
@@ -321,7 +321,7 @@ export class Term extends EventEmitter<TermEvents> {
       now,
     );
     this.ctx.metrics.dispatchStats(stats, now);
-    void publishStats(this.ctx.redis, this.store.prefix, stats).catch(() => undefined);
+    void publishStats(this.ctx.redis, this.store.prefix, this.epoch, stats).catch(() => undefined);
     void this.ctx.settings.refresh().then(
       () => this.placement.schedule(),
       () => undefined,

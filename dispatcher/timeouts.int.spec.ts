@@ -59,7 +59,7 @@ describe("timeouts, delays, retries and revival", () => {
     });
     await w.next("ack", 5000);
     const state = await fx.stateOf(id);
-    expect(state.status).toBe("DEAD_LETTERED");
+    expect(state.state).toBe("DEAD_LETTERED");
     expect(state.lastError?.type).toBe("START_TO_CLOSE_TIMEOUT");
   });
 
@@ -71,7 +71,7 @@ describe("timeouts, delays, retries and revival", () => {
     const state = await eventually(
       async () => {
         const s = await fx.stateOf(id);
-        return s.status === "DEAD_LETTERED" ? s : undefined;
+        return s.state === "DEAD_LETTERED" ? s : undefined;
       },
       5000,
       "dead-lettered",
@@ -110,7 +110,7 @@ describe("timeouts, delays, retries and revival", () => {
       });
       await w.next("ack");
     }
-    expect((await fx.stateOf(id)).status).toBe("DEAD_LETTERED");
+    expect((await fx.stateOf(id)).state).toBe("DEAD_LETTERED");
     const conflict = await fx.server.http.inject({
       method: "POST",
       url: `/v1/tasks/${id}/retry`,
@@ -122,7 +122,7 @@ describe("timeouts, delays, retries and revival", () => {
     expect(revived.attempt).toBe(3);
     w.send({ $case: "completed", value: { taskId: id, attempt: 3, resultJson: '"ok"' } });
     await w.next("ack");
-    expect((await fx.stateOf(id)).status).toBe("SUCCEEDED");
+    expect((await fx.stateOf(id)).state).toBe("SUCCEEDED");
     const again = await fx.server.http.inject({ method: "POST", url: `/v1/tasks/${id}/retry`, payload: {} });
     expect(again.statusCode).toBe(409);
   });

@@ -31,7 +31,7 @@ describe("worker identity and report ownership", () => {
       },
     });
     expect(await forger.next("ack")).toMatchObject({ accepted: false, reason: "WRONG_WORKER" });
-    expect((await fx.stateOf(id)).status).toBe("ASSIGNED");
+    expect((await fx.stateOf(id)).state).toBe("ASSIGNED");
 
     owner.send({
       $case: "completed",
@@ -39,7 +39,7 @@ describe("worker identity and report ownership", () => {
     });
     expect(await owner.next("ack")).toMatchObject({ accepted: true });
     const state = await fx.stateOf(id);
-    expect(state.status).toBe("SUCCEEDED");
+    expect(state.state).toBe("SUCCEEDED");
     expect(state.result).toBe("real");
     const rejections = (await fx.server.store.readTask(id)).filter((e) => e.type === "TaskResultRejected");
     expect(rejections.map((e) => e.data)).toEqual([
@@ -162,7 +162,7 @@ describe("worker identity and report ownership", () => {
     });
     expect(await w.next("ack")).toMatchObject({ taskId: tooLarge, accepted: true });
     const state = await fx.stateOf(tooLarge);
-    expect(state.status).toBe("DEAD_LETTERED");
+    expect(state.state).toBe("DEAD_LETTERED");
     expect(state.lastError).toMatchObject({ type: "RESULT_TOO_LARGE", nonRetryable: true });
 
     const { id: nul } = await fx.commands.submit({ type: "big" }, noTrace);

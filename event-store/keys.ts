@@ -4,7 +4,10 @@ import { partitionOfTaskId, slotOfKey } from "../domain/task/index.ts";
  * Redis key layout. Every key of a partition carries the hash tag `{p<N>}`, so one partition lives
  * in one Redis Cluster slot and a single script can touch all of its keys atomically.
  *   ts:{pN}:events         the partition's event stream (the source of truth)
- *   ts:{pN}:task:<id>      the stream ids of one task's events, in order (its version = length)
+ *   ts:{pN}:ids:<bucket>   per task of the bucket, the stream ids of its events, in order, space-
+ *                          separated (its version = their count): one small hash per 1/4096 of a
+ *                          partition's tasks instead of a key per task (a key costs ~250 bytes of
+ *                          Redis, a hash field ~110)
  *   ts:{pN}:idem:<key>     idempotency key → task id, expiring with the dedup window
  *   ts:{pN}:epoch          the highest dispatcher fencing epoch this partition has accepted
  *   ts:{pN}:intake         a copy of the events unfenced writers (the command API) appended, for the
@@ -22,8 +25,13 @@ export function partitionKeys(partition: number, prefix = "ts"): PartitionKeys {
   return { partition, events: `${tag}:events`, epoch: `${tag}:epoch`, intake: `${tag}:intake` };
 }
 
-export function taskHistoryKey(taskId: string, partitions: number, prefix = "ts"): string {
-  return `${prefix}:{p${partitionOfTaskId(taskId, partitions)}}:task:${taskId}`;
+/** Buckets per partition of the task index (the last three hex digits of the id: its random part). */
+export const TASK_INDEX_BUCKETS = 4096;
+
+/** The hash that holds the task's event ids (its field is the task id). */
+export function taskIndexKey(taskId: string, partitions: number, prefix = "ts"): string {
+  const bucket = taskId.slice(-3).toLowerCase();
+  return `${prefix}:{p${partitionOfTaskId(taskId, partitions)}}:ids:${/^[0-9a-f]{3}$/.test(bucket) ? bucket : "000"}`;
 }
 
 export function idempotencyKey(key: string, partitions: number, prefix = "ts"): string {

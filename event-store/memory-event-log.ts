@@ -1,7 +1,9 @@
 import { EventEmitter, on } from "node:events";
 import {
   ConcurrencyError,
+  eventFromStored,
   partitionOfTaskId,
+  storedEventData,
   StaleEpochError,
   TaskstreamError,
   type TaskEvent,
@@ -103,7 +105,7 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
         taskId: id,
         version: history.length + 1,
         type: event.type,
-        data: JSON.stringify(event.data),
+        data: JSON.stringify(storedEventData(event as unknown as TaskEvent)),
       };
       history.push(entry);
       this.logs[partition]!.push(entry);
@@ -215,7 +217,7 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
 }
 
 function stored<E>(entry: Entry, partition: number): StoredOf<E> {
-  return {
+  const event = eventFromStored({
     taskId: entry.taskId,
     version: entry.version,
     type: entry.type,
@@ -223,5 +225,6 @@ function stored<E>(entry: Entry, partition: number): StoredOf<E> {
     rawData: entry.data,
     streamId: entry.id,
     partition,
-  } as unknown as StoredOf<E>;
+  });
+  return event as unknown as StoredOf<E>;
 }

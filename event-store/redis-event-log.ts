@@ -1,22 +1,25 @@
 import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
-import { TaskstreamError, partitionOfTaskId, type TaskEvent } from "../domain/task/index.ts";
-import { idempotencyKey, partitionKeys, taskHistoryKey } from "./keys.ts";
+import { TaskstreamError, partitionOfTaskId, storedEventData, type TaskEvent } from "../domain/task/index.ts";
+import { idempotencyKey, partitionKeys, taskIndexKey } from "./keys.ts";
 import { parseEntry, type StoredEvent } from "./stream-format.ts";
 import { AppendQueue, type QueuedAppend } from "./append-queue.ts";
 import type { AppendOptions, AppendResult, EventLog, FollowOptions, StoredOf } from "./event-log.ts";
 import { tailPartitions } from "./tail.ts";
 import { luaPreamble, REPLY, replyError } from "./reply-codes.ts";
 
-/** A script of lua/, with the reply codes defined (reply-codes.ts). */
-const script = (name: string) =>
-  luaPreamble() + readFileSync(new URL(`./lua/${name}`, import.meta.url), "utf8");
+const lua = (path: string) => readFileSync(new URL(`./lua/${path}`, import.meta.url), "utf8");
+/** A script of lua/, with the reply codes defined (reply-codes.ts) and the task index's functions. */
+const script = (name: string) => luaPreamble() + lua("include/task-index.lua") + lua(name);
+
+/** Most events of one task read by one script call. */
+const READ_TASK_PAGE = 200;
 
 /** The append script's answer for one task: code, then version or task id, then stream ids. */
 type TaskReply = (string | number)[];
 interface ScriptedRedis extends Redis {
   tsAppendBatch(...args: (string | number)[]): Promise<[number, ...(TaskReply | string)[]]>;
-  tsReadTask(...args: string[]): Promise<(string | string[])[]>;
+  tsReadTask(...args: string[]): Promise<[number, ...(string | string[])[]]>;
   tsFence(key: string, epoch: number): Promise<string>;
   tsTrimIntake(
     epochKey: string,
@@ -71,6 +74,61 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     }
   }
 
+  /** When Redis last refused an append for lack of memory (null once an append succeeds again). */
+  refusedFullAt: number | null = null;
+
+  /**
+   * Why Redis would not take an append, for the caller: out of memory (`maxmemory` reached; the
+   * script was refused before it ran, so nothing is half-written) is UNAVAILABLE with the reason.
+   */
+  private refusal(error: unknown): unknown {
+    if (!(error instanceof Error) || !/^OOM /.test(error.message)) return error;
+    this.refusedFullAt = Date.now();
+    return new TaskstreamError(
+      "UNAVAILABLE",
+      "the event log is full: Redis reached its maxmemory and refused the write; nothing was written, retry later",
+    );
+  }
+
+  /**
+   * Whether Redis can take writes: throws with the reason when its memory is at `maxmemory` or an
+   * append was refused for memory in the last `recentMs` (readiness).
+   */
+  async checkWritable(recentMs = 5000): Promise<void> {
+    const info = await this.redis.info("memory");
+    const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? 0);
+    const max = field("maxmemory");
+    const used = field("used_memory");
+    if (max > 0 && used >= max) throw new Error(`Redis is full: ${used} of ${max} bytes (maxmemory) used`);
+    if (this.refusedFullAt !== null && Date.now() - this.refusedFullAt < recentMs)
+      throw new Error("Redis refused an append for lack of memory in the last seconds");
+  }
+
+  /**
+   * Records the partition count on the log's first use and refuses a different one later: tasks,
+   * idempotency keys and epochs are placed by partition, so a process started with another count
+   * would miss keys (duplicates) and tasks (lost). Throws with the fix when the counts differ.
+   */
+  async checkLayout(): Promise<void> {
+    const key = `${this.prefix}:layout:partitions`;
+    if ((await this.redis.exists(key)) === 0 && (await this.redis.xlen(this.streamKey(0))) > 0)
+      // A log with events but no recorded layout was written before the layout was recorded, in
+      // the first format (a list per task): this version reads only the task index of keys.ts.
+      throw new TaskstreamError(
+        "ILLEGAL_STATE",
+        `the log "${this.prefix}" was written by Taskstream 0.1, whose key layout this version does not read: ` +
+          "start with an empty log (npm run services -- reset, or another TASKSTREAM_PREFIX)",
+      );
+    await this.redis.set(key, String(this.partitions), "NX");
+    const stored = Number(await this.redis.get(key));
+    if (stored !== this.partitions)
+      throw new TaskstreamError(
+        "ILLEGAL_STATE",
+        `the log "${this.prefix}" has ${stored} partitions but this process was started with ${this.partitions}: ` +
+          `start it with TASKSTREAM_PARTITIONS=${stored} (the count cannot change once the log exists)`,
+      );
+  }
+
   partitionOf(taskId: string): number {
     return partitionOfTaskId(taskId, this.partitions);
   }
@@ -96,7 +154,8 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
   ): Promise<AppendResult> {
     if (events.length === 0) return Promise.reject(new TaskstreamError("VALIDATION", "nothing to append"));
     const fields: string[] = [];
-    for (const event of events) fields.push(event.type, JSON.stringify(event.data));
+    for (const event of events)
+      fields.push(event.type, JSON.stringify(storedEventData(event as unknown as TaskEvent)));
     const idemKey = options.idempotencyKey
       ? idempotencyKey(options.idempotencyKey, this.partitions, this.prefix)
       : null;
@@ -117,8 +176,8 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     const announce = this.intake && epoch === undefined ? 1 : 0;
     const args: (string | number)[] = [epoch ?? "", this.dedupWindowMs, appends.length, announce];
     for (const append of appends) {
-      const history = taskHistoryKey(append.taskId, this.partitions, this.prefix);
-      keyArgs.push(history, append.idemKey ?? history);
+      const index = taskIndexKey(append.taskId, this.partitions, this.prefix);
+      keyArgs.push(index, append.idemKey ?? index);
       args.push(
         append.taskId,
         append.expectedVersion,
@@ -131,8 +190,10 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     let reply: Awaited<ReturnType<ScriptedRedis["tsAppendBatch"]>>;
     try {
       reply = await this.redis.tsAppendBatch(keyArgs.length, ...keyArgs, ...args);
+      this.refusedFullAt = null;
     } catch (error) {
-      for (const append of appends) append.reject(error);
+      const refusal = this.refusal(error);
+      for (const append of appends) append.reject(refusal);
       return;
     }
     if (Number(reply[0]) === REPLY.STALE_EPOCH) {
@@ -212,18 +273,22 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     }
   }
 
-  /** A task's whole history, in order (empty when the task is unknown). */
+  /** A task's whole history, in order (empty when the task is unknown), read a page at a time. */
   async readTask(taskId: string): Promise<StoredOf<E>[]> {
     const partition = this.partitionOf(taskId);
-    const flat = await this.redis.tsReadTask(
-      this.streamKey(partition),
-      taskHistoryKey(taskId, this.partitions, this.prefix),
-    );
+    const keys = [this.streamKey(partition), taskIndexKey(taskId, this.partitions, this.prefix)];
     const events: StoredEvent[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      events.push(parseEntry(partition, [flat[i] as string, flat[i + 1] as string[]]));
+    for (let first = 0; ; first += READ_TASK_PAGE) {
+      const [ids, ...flat] = await this.redis.tsReadTask(
+        ...keys,
+        taskId,
+        String(first),
+        String(READ_TASK_PAGE),
+      );
+      for (let i = 0; i + 1 < flat.length; i += 2)
+        events.push(parseEntry(partition, [flat[i] as string, flat[i + 1] as string[]]));
+      if (Number(ids) < READ_TASK_PAGE) return events as unknown as StoredOf<E>[];
     }
-    return events as unknown as StoredOf<E>[];
   }
 
   /** Up to `count` events of a partition after stream id `afterId` ('0' for the beginning). */

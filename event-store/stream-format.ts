@@ -1,4 +1,4 @@
-import type { RecordedEvent } from "../domain/task/index.ts";
+import { eventFromStored, type RecordedEvent } from "../domain/task/index.ts";
 
 /** An event read back from a partition stream, with its stream entry id (its position in the log). */
 export type StoredEvent = RecordedEvent & {
@@ -11,7 +11,8 @@ export type StoredEvent = RecordedEvent & {
 /**
  * Parses an XRANGE/XREAD entry (`[id, [field, value, …]]`). The append script writes one entry per
  * event with flat fields — task, v (the task's version after it), type, data (JSON) — which keeps
- * entries small and lets any language read the log. An intake entry carries the same fields and
+ * entries small and lets any language read the log. A submission's spec is stored without the
+ * fields equal to their defaults (domain/task/compact-spec.ts) and made whole here. An intake entry carries the same fields and
  * then `id`, the event's id in the log, which becomes its `streamId`.
  */
 export function parseEntry(partition: number, entry: [string, string[]]): StoredEvent {
@@ -38,7 +39,8 @@ export function parseEntryUnless(
       ? { task: fields[1], v: fields[3], type: fields[5], data: fields[7], id: fields[9] }
       : byName(fields);
   if (skip?.(values.task ?? "", Number(values.v))) return null;
-  return {
+  // The data as stored (a submission's spec without its defaults), made whole for the reader.
+  return eventFromStored({
     streamId: values.id ?? entryId,
     partition,
     taskId: values.task ?? "",
@@ -46,7 +48,7 @@ export function parseEntryUnless(
     type: values.type,
     data: JSON.parse(values.data ?? "null") as unknown,
     rawData: values.data ?? "null",
-  } as StoredEvent;
+  } as StoredEvent);
 }
 
 function byName(fields: string[]): Record<string, string> {

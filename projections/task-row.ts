@@ -4,11 +4,11 @@ import {
   type Json,
   type TaskError,
   type TaskState,
-  type TaskStatus,
+  type TaskStateName,
 } from "../domain/task/index.ts";
 
 /** A task state the read model can hold: every status but NEW (a row exists from TaskSubmitted on). */
-export type RowState = Exclude<TaskStatus, "NEW">;
+export type RowState = Exclude<TaskStateName, "NEW">;
 
 /**
  * One row of the `tasks` read model, camelCased, times in Unix milliseconds. The same shape is
@@ -44,13 +44,13 @@ export interface TaskRow {
  */
 export function rowFromState(id: string, state: TaskState, partition: number, lastStreamId: string): TaskRow {
   const { spec, createdAt, updatedAt } = state;
-  if (state.status === "NEW" || spec === null || createdAt === null) {
+  if (state.state === "NEW" || spec === null || createdAt === null) {
     throw new Error(`task ${id}: history does not start with TaskSubmitted`);
   }
   return {
     id,
     type: spec.type,
-    state: state.status,
+    state: state.state,
     priority: spec.priority,
     attempt: state.attempt,
     maxAttempts: state.attemptBudget,
@@ -78,7 +78,7 @@ export function rowFromState(id: string, state: TaskState, partition: number, la
  */
 export function stateFromRow(row: TaskRow): TaskState {
   return {
-    status: row.state,
+    state: row.state,
     spec: {
       type: row.type,
       payload: row.payload,
@@ -101,6 +101,8 @@ export function stateFromRow(row: TaskRow): TaskState {
     result: row.result,
     lastError: row.lastError,
     lastDetails: null,
+    progressCount: 0,
+    lastProgressAt: null,
     deadLetterReason: null,
     attemptBudget: row.maxAttempts,
     createdAt: row.createdAt,

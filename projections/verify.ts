@@ -33,7 +33,7 @@ const CHUNK = 500;
 
 /** The compared fields: what the log's fold says and what the row says. */
 const FIELDS: [string, (state: TaskState) => unknown, (row: TaskRow) => unknown][] = [
-  ["state", (s) => s.status, (r) => r.state],
+  ["state", (s) => s.state, (r) => r.state],
   ["type", (s) => s.spec?.type ?? null, (r) => r.type],
   ["priority", (s) => s.spec?.priority ?? null, (r) => r.priority],
   ["attempt", (s) => s.attempt, (r) => r.attempt],

@@ -57,7 +57,10 @@ export class Admission {
   }
 }
 
-/** Where the leader publishes the backlog per queue (a hash, replaced whole each second). */
+/**
+ * Where the leader publishes the backlog per queue (a hash, replaced whole each second): in
+ * partition 0's slot, beside the epoch that fences the write.
+ */
 export function backlogKey(prefix: string): string {
-  return `${prefix}:backlog`;
+  return `${prefix}:{p0}:backlog`;
 }

@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
 import type { Redis } from "ioredis";
+import { partitionKeys } from "../event-store/keys.ts";
+import { luaPreamble, REPLY, replyError } from "../event-store/reply-codes.ts";
 import { backlogKey } from "./admission.ts";
 
 /** What the leader reports once a second: backlog per queue, tasks no worker can run, live workers. */
@@ -25,16 +28,40 @@ export interface DispatchStats {
   }[];
 }
 
-/** Where the leader publishes its stats (JSON, expiring when no leader refreshes it). */
+/**
+ * Where the leader publishes its stats (JSON, expiring when no leader refreshes it): in partition
+ * 0's slot, beside the epoch that fences the write.
+ */
 export function statsKey(prefix: string): string {
-  return `${prefix}:dispatcher-stats`;
+  return `${prefix}:{p0}:dispatcher-stats`;
 }
 
-export async function publishStats(redis: Redis, prefix: string, stats: DispatchStats): Promise<void> {
-  const counts = Object.entries(stats.backlogByType).flat();
-  const multi = redis.multi().del(backlogKey(prefix));
-  if (counts.length > 0) multi.hset(backlogKey(prefix), ...counts.map(String));
-  await multi.set(statsKey(prefix), JSON.stringify(stats), "PX", 5000).exec();
+const PUBLISH = luaPreamble() + readFileSync(new URL("./lua/publish-stats-3.lua", import.meta.url), "utf8");
+
+/**
+ * Publishes the stats and the backlog per queue, replaced whole, fenced by the leader's `epoch`:
+ * throws StaleEpochError when a newer leader has fenced the log (a deposed leader's counts would
+ * otherwise mislead admission control).
+ */
+export async function publishStats(
+  redis: Redis,
+  prefix: string,
+  epoch: number,
+  stats: DispatchStats,
+): Promise<void> {
+  const counts = Object.entries(stats.backlogByType).flatMap(([type, count]) => [type, String(count)]);
+  const keys = [partitionKeys(0, prefix).epoch, backlogKey(prefix), statsKey(prefix)];
+  // EVAL, not a command defined on the shared connection: once a second, the script's text is cheap.
+  const [code, value] = (await redis.eval(
+    PUBLISH,
+    3,
+    ...keys,
+    epoch,
+    JSON.stringify(stats),
+    5000,
+    ...counts,
+  )) as [number, string];
+  if (Number(code) !== REPLY.OK) throw replyError(Number(code), value, { epoch });
 }
 
 /** The leading dispatcher's last report (null when none leads): live workers, backlog, unroutable tasks. */

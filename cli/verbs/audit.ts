@@ -24,6 +24,7 @@ export async function replay(argv: string[]): Promise<void> {
   try {
     const [id] = positionals;
     if (!id) throw new ValidationError([{ field: "ID", reason: "is required" }]);
+    await store.checkLayout();
     const events = await store.readTask(id);
     if (events.length === 0) throw new NotFoundError(`task ${id}`);
     let state = initialState();
@@ -32,7 +33,7 @@ export async function replay(argv: string[]): Promise<void> {
       const at = new Date(Number(event.streamId.split("-")[0])).toISOString();
       console.log(`v${event.version} ${at} ${event.type} ${JSON.stringify(event.data)}`);
       console.log(
-        `    → ${state.status} attempt=${state.attempt}${state.cancelRequested ? " cancel-requested" : ""}`,
+        `    → ${state.state} attempt=${state.attempt}${state.cancelRequested ? " cancel-requested" : ""}`,
       );
     }
   } finally {
@@ -48,6 +49,7 @@ export async function verify(argv: string[]): Promise<void> {
   const { config, redis, store, values } = openStore(argv);
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
   try {
+    await store.checkLayout();
     const { verifyReadModel, verifySummary } = await import("../../projections/verify.ts");
     const limit = values.limit === undefined ? undefined : Number(values.limit);
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))

@@ -4,6 +4,10 @@ import type { RejectionReason, TaskEvent } from "./events.ts";
 import { hasAttemptsLeft, retryDelayMs } from "./retry.ts";
 import { isTerminal, type TaskState } from "./state.ts";
 
+/** Progress events an attempt records as they come; past them, one per interval (SDKs throttle too). */
+export const MAX_PROGRESS_PER_ATTEMPT = 100;
+export const PROGRESS_INTERVAL_AFTER_CAP_MS = 60_000;
+
 /**
  * The task decider: which events a command yields against the task's current state. Pure.
  * A command that changes nothing returns []; a start, result or failure from a stale attempt is not
@@ -12,16 +16,16 @@ import { isTerminal, type TaskState } from "./state.ts";
  * cancel was requested still wins: the work was done. The attempt number is the fencing token.
  */
 export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
-  if (command.type !== "SubmitTask" && state.status === "NEW") throw new NotFoundError("task");
+  if (command.type !== "SubmitTask" && state.state === "NEW") throw new NotFoundError("task");
   switch (command.type) {
     case "SubmitTask":
-      if (state.status !== "NEW") return [];
+      if (state.state !== "NEW") return [];
       return [{ type: "TaskSubmitted", data: { spec: command.data.spec, submittedAt: command.data.now } }];
 
     case "AssignTask": {
       const { workerId, now } = command.data;
-      if (state.status !== "QUEUED")
-        throw new IllegalStateError(`cannot assign a task in state ${state.status}`);
+      if (state.state !== "QUEUED")
+        throw new IllegalStateError(`cannot assign a task in state ${state.state}`);
       if (state.cancelRequested) throw new IllegalStateError("cannot assign a task being cancelled");
       if (state.availableAt !== null && state.availableAt > now)
         throw new IllegalStateError("task is not due yet");
@@ -34,7 +38,7 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
 
     case "StartAttempt": {
       const { attempt, workerId, now } = command.data;
-      if (state.status === "RUNNING" && attempt === state.attempt && workerId === state.workerId) return [];
+      if (state.state === "RUNNING" && attempt === state.attempt && workerId === state.workerId) return [];
       const rejection = reportRejection(state, attempt, workerId);
       if (rejection) return [rejected(state, attempt, rejection, now, workerId)];
       return [{ type: "TaskStarted", data: { attempt, workerId, startedAt: now } }];
@@ -43,6 +47,13 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
     case "RecordProgress": {
       const { attempt, details, now, workerId } = command.data;
       if (reportRejection(state, attempt, workerId)) return [];
+      // The log keeps a bounded number of progress events per attempt: the first
+      // MAX_PROGRESS_PER_ATTEMPT as they come, then at most one per PROGRESS_INTERVAL_AFTER_CAP_MS.
+      if (
+        state.progressCount >= MAX_PROGRESS_PER_ATTEMPT &&
+        now - (state.lastProgressAt ?? 0) < PROGRESS_INTERVAL_AFTER_CAP_MS
+      )
+        return [];
       return [{ type: "TaskProgressRecorded", data: { attempt, details, at: now } }];
     }
 
@@ -80,8 +91,8 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
 
     case "CancelTask": {
       const { reason, now } = command.data;
-      if (isTerminal(state)) throw new IllegalStateError(`cannot cancel a task in state ${state.status}`);
-      if (state.status === "QUEUED") return [{ type: "TaskCancelled", data: { reason, at: now } }];
+      if (isTerminal(state)) throw new IllegalStateError(`cannot cancel a task in state ${state.state}`);
+      if (state.state === "QUEUED") return [{ type: "TaskCancelled", data: { reason, at: now } }];
       if (state.cancelRequested) return [];
       return [{ type: "TaskCancelRequested", data: { reason, at: now } }];
     }
@@ -89,7 +100,7 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
     case "ExpireSchedule": {
       const { now } = command.data;
       const limit = state.spec?.timeouts.scheduleToStartMs ?? null;
-      if (state.status !== "QUEUED" || limit === null || now < (state.availableAt ?? 0) + limit) return [];
+      if (state.state !== "QUEUED" || limit === null || now < (state.availableAt ?? 0) + limit) return [];
       const lastError = {
         message: `not started within ${limit} ms of being due`,
         type: "SCHEDULE_TO_START_TIMEOUT",
@@ -105,8 +116,8 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
 
     case "RetryTask": {
       const { maxAttempts, reason, now } = command.data;
-      if (state.status !== "DEAD_LETTERED") {
-        throw new IllegalStateError(`only a dead-lettered task can be retried; this one is ${state.status}`);
+      if (state.state !== "DEAD_LETTERED") {
+        throw new IllegalStateError(`only a dead-lettered task can be retried; this one is ${state.state}`);
       }
       const attemptBudget = state.attempt + (maxAttempts ?? state.spec!.retry.maxAttempts);
       return [
@@ -133,7 +144,7 @@ function reportRejection(
 ): RejectionReason | null {
   if (isTerminal(state)) return "TASK_TERMINAL";
   if (attempt !== state.attempt) return "STALE_ATTEMPT";
-  if (state.status !== "ASSIGNED" && state.status !== "RUNNING") return "NOT_ASSIGNED";
+  if (state.state !== "ASSIGNED" && state.state !== "RUNNING") return "NOT_ASSIGNED";
   if (workerId !== undefined && workerId !== state.workerId) return "WRONG_WORKER";
   return null;
 }

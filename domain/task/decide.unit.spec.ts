@@ -244,6 +244,34 @@ describe("decide", () => {
         .then([{ type: "TaskProgressRecorded", data: { attempt: 1, details: { pct: 50 }, at: NOW } }]);
     });
 
+    it("keeps a bounded number of progress events per attempt: past 100, one a minute", () => {
+      const recorded = (n: number, at: number): TaskEvent[] =>
+        Array.from({ length: n }, (_, i) => ({
+          type: "TaskProgressRecorded" as const,
+          data: { attempt: 1, details: { i }, at: at + i },
+        }));
+      const at = (now: number): TaskCommand => ({
+        type: "RecordProgress",
+        data: { attempt: 1, details: { last: true }, now },
+      });
+      const history = [...running(1), ...recorded(100, NOW - 1000)];
+      spec.given(history).when(at(NOW)).thenNothing();
+      spec
+        .given(history)
+        .when(at(NOW - 1000 + 99 + 60_000))
+        .then([
+          {
+            type: "TaskProgressRecorded",
+            data: { attempt: 1, details: { last: true }, at: NOW - 1000 + 99 + 60_000 },
+          },
+        ]);
+      // A new attempt starts its own count.
+      spec
+        .given([...history, failedRetrying(1), assigned(2), started(2)])
+        .when({ type: "RecordProgress", data: { attempt: 2, details: 1, now: NOW } })
+        .then([{ type: "TaskProgressRecorded", data: { attempt: 2, details: 1, at: NOW } }]);
+    });
+
     it("drops progress from a stale attempt silently", () => {
       spec
         .given([...running(1), failedRetrying(1), assigned(2)])

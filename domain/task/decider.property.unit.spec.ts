@@ -228,7 +228,7 @@ describe("the task decider, over random command sequences", () => {
             });
           }
         }
-        if (RESULT_COMMANDS.has(command.type) && before.status !== "NEW" && "attempt" in command.data) {
+        if (RESULT_COMMANDS.has(command.type) && before.state !== "NEW" && "attempt" in command.data) {
           const { attempt } = command.data;
           if (attempt !== before.attempt) {
             expect(events).toHaveLength(1);
@@ -275,7 +275,7 @@ describe("the task decider, over random command sequences", () => {
     const samples = fc.sample(scenarioArb, { numRuns: NUM_RUNS, seed: 42 });
     for (const scenario of samples) {
       const { history, state } = run(scenario);
-      count(state.status);
+      count(state.state);
       for (const type of new Set(history.map((e) => e.type))) count(type);
       for (const e of history) if (e.type === "TaskResultRejected") count(e.data.reason);
       if (history.some((e) => e.type === "TaskAssigned" && e.data.attempt > 1)) count("retried");

@@ -7,3 +7,4 @@ export * from "./errors.ts";
 export * from "./retry.ts";
 export * from "./partition.ts";
 export * from "./text-rules.ts";
+export * from "./compact-spec.ts";

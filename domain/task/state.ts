@@ -1,9 +1,10 @@
 import type { RecordedEvent, TaskEvent } from "./events.ts";
 import type { Json, TaskError, TaskSpec } from "./spec.ts";
 
-export type TaskStatus =
+/** Where a task is in its lifecycle (docs/task-lifecycle.md); the API calls it the task's `state`. */
+export type TaskStateName =
   "NEW" | "QUEUED" | "ASSIGNED" | "RUNNING" | "SUCCEEDED" | "DEAD_LETTERED" | "CANCELLED";
-export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
+export const TERMINAL_STATES: ReadonlySet<TaskStateName> = new Set([
   "SUCCEEDED",
   "DEAD_LETTERED",
   "CANCELLED",
@@ -11,7 +12,7 @@ export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set([
 
 /** A task's current state: the left fold of its events with `evolve`. */
 export interface TaskState {
-  status: TaskStatus;
+  state: TaskStateName;
   spec: TaskSpec | null;
   /** The latest attempt's number; 0 before the first assignment. */
   attempt: number;
@@ -24,6 +25,9 @@ export interface TaskState {
   result: Json;
   lastError: TaskError | null;
   lastDetails: Json;
+  /** Progress events recorded for the current attempt, and when the last was (decide bounds them). */
+  progressCount: number;
+  lastProgressAt: number | null;
   deadLetterReason: string | null;
   /** The attempt number up to which the task may run: its policy's maxAttempts, raised by each revival. */
   attemptBudget: number;
@@ -34,7 +38,7 @@ export interface TaskState {
 
 export function initialState(): TaskState {
   return {
-    status: "NEW",
+    state: "NEW",
     spec: null,
     attempt: 0,
     workerId: null,
@@ -44,6 +48,8 @@ export function initialState(): TaskState {
     result: null,
     lastError: null,
     lastDetails: null,
+    progressCount: 0,
+    lastProgressAt: null,
     deadLetterReason: null,
     attemptBudget: 0,
     createdAt: null,
@@ -53,12 +59,12 @@ export function initialState(): TaskState {
 }
 
 export function isTerminal(state: TaskState): boolean {
-  return TERMINAL_STATUSES.has(state.status);
+  return TERMINAL_STATES.has(state.state);
 }
 
 /** Whether an attempt of the task is out: assigned to a worker, or running there. */
 export function hasAttemptOut(state: TaskState): boolean {
-  return state.status === "ASSIGNED" || state.status === "RUNNING";
+  return state.state === "ASSIGNED" || state.state === "RUNNING";
 }
 
 /** Applies one event. Pure; never throws: the log is the truth, whatever it holds. */
@@ -69,7 +75,7 @@ export function evolve(state: TaskState, event: TaskEvent): TaskState {
       const { spec, submittedAt } = event.data;
       return {
         ...next,
-        status: "QUEUED",
+        state: "QUEUED",
         spec,
         availableAt: spec.runAt ?? submittedAt,
         attemptBudget: spec.retry.maxAttempts,
@@ -81,22 +87,30 @@ export function evolve(state: TaskState, event: TaskEvent): TaskState {
       const { attempt, workerId, assignedAt, deadlineAt } = event.data;
       return {
         ...next,
-        status: "ASSIGNED",
+        state: "ASSIGNED",
         attempt,
         workerId,
         deadlineAt,
         availableAt: null,
+        progressCount: 0,
+        lastProgressAt: null,
         updatedAt: assignedAt,
       };
     }
     case "TaskStarted":
-      return { ...next, status: "RUNNING", updatedAt: event.data.startedAt };
+      return { ...next, state: "RUNNING", updatedAt: event.data.startedAt };
     case "TaskProgressRecorded":
-      return { ...next, lastDetails: event.data.details, updatedAt: event.data.at };
+      return {
+        ...next,
+        lastDetails: event.data.details,
+        progressCount: state.progressCount + 1,
+        lastProgressAt: event.data.at,
+        updatedAt: event.data.at,
+      };
     case "TaskSucceeded":
       return {
         ...next,
-        status: "SUCCEEDED",
+        state: "SUCCEEDED",
         result: event.data.result,
         deadlineAt: null,
         updatedAt: event.data.completedAt,
@@ -104,13 +118,13 @@ export function evolve(state: TaskState, event: TaskEvent): TaskState {
     case "TaskAttemptFailed": {
       const { error, failedAt, retryAt } = event.data;
       const waiting =
-        retryAt === null ? {} : { status: "QUEUED" as const, availableAt: retryAt, workerId: null };
+        retryAt === null ? {} : { state: "QUEUED" as const, availableAt: retryAt, workerId: null };
       return { ...next, ...waiting, lastError: error, deadlineAt: null, updatedAt: failedAt };
     }
     case "TaskDeadLettered":
       return {
         ...next,
-        status: "DEAD_LETTERED",
+        state: "DEAD_LETTERED",
         deadLetterReason: event.data.reason,
         availableAt: null,
         deadlineAt: null,
@@ -119,11 +133,11 @@ export function evolve(state: TaskState, event: TaskEvent): TaskState {
     case "TaskCancelRequested":
       return { ...next, cancelRequested: true, updatedAt: event.data.at };
     case "TaskCancelled":
-      return { ...next, status: "CANCELLED", availableAt: null, deadlineAt: null, updatedAt: event.data.at };
+      return { ...next, state: "CANCELLED", availableAt: null, deadlineAt: null, updatedAt: event.data.at };
     case "TaskRevived":
       return {
         ...next,
-        status: "QUEUED",
+        state: "QUEUED",
         availableAt: event.data.at,
         attemptBudget: event.data.attemptBudget,
         deadLetterReason: null,

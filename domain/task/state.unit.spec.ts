@@ -34,7 +34,7 @@ describe("initialState", () => {
   it("is a NEW task at version 0 with no attempt", () => {
     const state = initialState();
     expect(state).toMatchObject({
-      status: "NEW",
+      state: "NEW",
       spec: null,
       attempt: 0,
       version: 0,
@@ -47,7 +47,7 @@ describe("initialState", () => {
 
 describe("evolve", () => {
   it("queues a submitted task, available at once or at its runAt", () => {
-    expect(fold([submitted])).toMatchObject({ status: "QUEUED", availableAt: T0, createdAt: T0, version: 1 });
+    expect(fold([submitted])).toMatchObject({ state: "QUEUED", availableAt: T0, createdAt: T0, version: 1 });
     const scheduled = evolve(initialState(), {
       type: "TaskSubmitted",
       data: { spec: { ...taskSpec, runAt: T0 + 60_000 }, submittedAt: T0 },
@@ -76,7 +76,7 @@ describe("evolve", () => {
 
     const waiting = fold(history);
     expect(waiting).toMatchObject({
-      status: "QUEUED",
+      state: "QUEUED",
       attempt: 1,
       workerId: null,
       availableAt: T0 + 1_040,
@@ -90,7 +90,7 @@ describe("evolve", () => {
 
     history.push(assigned(2, T0 + 1_100));
     expect(fold(history)).toMatchObject({
-      status: "ASSIGNED",
+      state: "ASSIGNED",
       attempt: 2,
       workerId: "w2",
       availableAt: null,
@@ -103,7 +103,7 @@ describe("evolve", () => {
       data: { attempt: 1, currentAttempt: 2, reason: "STALE_ATTEMPT", at: T0 + 1_250 },
     });
     const beforeSuccess = fold(history);
-    expect(beforeSuccess).toMatchObject({ status: "RUNNING", attempt: 2, version: 8, updatedAt: T0 + 1_200 });
+    expect(beforeSuccess).toMatchObject({ state: "RUNNING", attempt: 2, version: 8, updatedAt: T0 + 1_200 });
 
     history.push({
       type: "TaskSucceeded",
@@ -111,7 +111,7 @@ describe("evolve", () => {
     });
     const done = fold(history);
     expect(done).toMatchObject({
-      status: "SUCCEEDED",
+      state: "SUCCEEDED",
       attempt: 2,
       result: { rows: 3 },
       deadlineAt: null,
@@ -134,7 +134,7 @@ describe("evolve", () => {
       },
     ]);
     expect(state).toMatchObject({
-      status: "DEAD_LETTERED",
+      state: "DEAD_LETTERED",
       deadLetterReason: "MAX_ATTEMPTS_EXHAUSTED",
       lastError: boom,
       availableAt: null,
@@ -151,13 +151,13 @@ describe("evolve", () => {
       started(1, T0 + 20),
       { type: "TaskCancelRequested", data: { reason: "user", at: T0 + 30 } },
     ]);
-    expect(requested).toMatchObject({ status: "RUNNING", cancelRequested: true, version: 4 });
+    expect(requested).toMatchObject({ state: "RUNNING", cancelRequested: true, version: 4 });
 
     const state = [
       { type: "TaskAttemptFailed", data: { attempt: 1, error: boom, failedAt: T0 + 40, retryAt: null } },
       { type: "TaskCancelled", data: { reason: "user", at: T0 + 40 } },
     ].reduce((s, e) => evolve(s, e as TaskEvent), requested);
-    expect(state).toMatchObject({ status: "CANCELLED", availableAt: null, deadlineAt: null, version: 6 });
+    expect(state).toMatchObject({ state: "CANCELLED", availableAt: null, deadlineAt: null, version: 6 });
     expect(isTerminal(state)).toBe(true);
   });
 

@@ -30,7 +30,7 @@ export function taskView(id: string, state: TaskState): TaskView {
   return {
     id,
     type: spec.type,
-    state: state.status,
+    state: state.state,
     priority: spec.priority,
     attempt: state.attempt,
     maxAttempts: state.attemptBudget,
@@ -44,7 +44,7 @@ export function taskView(id: string, state: TaskState): TaskView {
     cancelRequested: state.cancelRequested,
     createdAt: iso(state.createdAt)!,
     updatedAt: iso(state.updatedAt)!,
-    availableAt: state.status === "QUEUED" ? iso(state.availableAt) : null,
+    availableAt: state.state === "QUEUED" ? iso(state.availableAt) : null,
     version: state.version,
   };
 }

@@ -6,7 +6,8 @@
   KEYS[1]            the partition's event stream        ts:{pN}:events
   KEYS[2]            the partition's fencing epoch       ts:{pN}:epoch
   KEYS[3]            the partition's dispatcher intake   ts:{pN}:intake (written only when ARGV[4] is '1')
-  KEYS[2+2i]         task i's history list               ts:{pN}:task:<id>
+  KEYS[2+2i]         task i's index bucket (a hash)      ts:{pN}:ids:<bucket>: field = task id,
+                     value = its stream ids (include/task-index.lua; its version = their count)
   KEYS[3+2i]         task i's idempotency key            ts:{pN}:idem:<key> (read only when it has one);
                      its value is "<task id> <request hash>" (older values: "<task id>")
 
@@ -39,12 +40,14 @@ local announce = ARGV[4] == '1'
 local out = {OK}
 local a = 5
 for i = 1, tasks do
-  local history, idem = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local bucket, idem = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
   local task_id, expected, has_idem = ARGV[a], tonumber(ARGV[a + 1]), ARGV[a + 2]
   local hash, n = ARGV[a + 3], tonumber(ARGV[a + 4])
   local first = a + 5
   a = first + 2 * n
-  local version = redis.call('LLEN', history)
+  local ids = redis.call('HGET', bucket, task_id) or ''
+  local version = index_count(ids)
+  local last = ids ~= '' and index_ids(ids)[version] or nil
   local existing = has_idem == '1' and redis.call('GET', idem)
   if expected >= 0 and version ~= expected then
     out[#out + 1] = {VERSION_CONFLICT, tostring(version)}
@@ -61,12 +64,14 @@ for i = 1, tasks do
       version = version + 1
       local v, kind, data = tostring(version), ARGV[first + 2 * e], ARGV[first + 2 * e + 1]
       local id = redis.call('XADD', KEYS[1], '*', 'task', task_id, 'v', v, 'type', kind, 'data', data)
-      redis.call('RPUSH', history, id)
+      ids = index_add(ids, last, id)
+      last = id
       if announce then
         redis.call('XADD', KEYS[3], '*', 'task', task_id, 'v', v, 'type', kind, 'data', data, 'id', id)
       end
       result[#result + 1] = id
     end
+    redis.call('HSET', bucket, task_id, ids)
     out[#out + 1] = result
   end
 end

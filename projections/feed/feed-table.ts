@@ -36,7 +36,7 @@ export function taskFeedChannel(prefix: string): string {
 
 /** The feed entry of an applied event; null for a task without a spec (never projected). */
 export function feedEntry(event: StoredEvent, after: TaskState): FeedEntry | null {
-  if (after.spec === null || after.status === "NEW") return null;
+  if (after.spec === null || after.state === "NEW") return null;
   return {
     partition: event.partition,
     streamId: event.streamId,
@@ -44,7 +44,7 @@ export function feedEntry(event: StoredEvent, after: TaskState): FeedEntry | nul
     version: event.version,
     eventType: event.type,
     taskType: after.spec.type,
-    state: after.status,
+    state: after.state,
     priority: after.spec.priority,
     at: streamIdTime(event.streamId),
   };

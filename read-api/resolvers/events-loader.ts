@@ -58,7 +58,7 @@ export function eventsLoader(pool: pg.Pool) {
           type: e.type,
           at: new Date(e.at),
           data: e.data,
-          state: state.status,
+          state: state.state,
         });
       }
     }

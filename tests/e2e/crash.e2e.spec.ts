@@ -66,7 +66,7 @@ describe("crash of the leading dispatcher", () => {
     const states = await eventually(
       async () => {
         const folded = await Promise.all(ids.map(async (id) => fold(await store.readTask(id))));
-        return folded.every((s) => s.status === "SUCCEEDED") ? folded : undefined;
+        return folded.every((s) => s.state === "SUCCEEDED") ? folded : undefined;
       },
       90_000,
       "every task SUCCEEDED",

@@ -184,7 +184,7 @@ describe("a thousand tasks end to end", () => {
     for (const task of unique.filter((t) => t.via === "rest"))
       expect(traces.get(task.response.id)).toContain(traceIdOf(task.index));
     for (const task of unique.slice(0, 50))
-      expect(fold(await server.store.readTask(task.response.id)).status).toBe("SUCCEEDED");
+      expect(fold(await server.store.readTask(task.response.id)).state).toBe("SUCCEEDED");
     const pool = new pg.Pool({ connectionString: testServices.pgUrl, max: 4 });
     try {
       const report = await verifyReadModel({
