@@ -1,6 +1,6 @@
 import { GraphQLError } from "graphql";
 import type pg from "pg";
-import { fold, type TaskEvent } from "../../domain/task/index.ts";
+import { eventFromStored, fold, type TaskEvent } from "../../domain/task/index.ts";
 import { rowFromState, type TaskRow } from "../../projections/task-row.ts";
 
 /** A run's events as `task_event_runs` stores them. */
@@ -57,6 +57,7 @@ export async function taskAsOf(
   );
   const end = upTo.at(-1);
   if (!end) return null;
-  const state = fold(upTo.map((e) => ({ type: e.type, data: e.data }) as TaskEvent));
+  // As stored: a submission's spec without its defaults, made whole before folding.
+  const state = fold(upTo.map((e) => eventFromStored({ type: e.type, data: e.data } as TaskEvent)));
   return rowFromState(id, state, history.partition, end.stream_id);
 }

@@ -1,6 +1,6 @@
 import { GraphQLError } from "graphql";
 import type pg from "pg";
-import { evolve, initialState, type TaskEvent } from "../../domain/task/index.ts";
+import { eventFromStored, evolve, initialState, type TaskEvent } from "../../domain/task/index.ts";
 import type { TaskRow } from "../../projections/task-row.ts";
 import { chargeResponse, type RequestLimits } from "../limits/request-limits.ts";
 
@@ -52,7 +52,8 @@ export function eventsLoader(pool: pg.Pool) {
         state = initialState();
       }
       for (const e of row.events) {
-        state = evolve(state, { type: e.type, data: e.data } as TaskEvent);
+        // As stored: a submission's spec without its defaults, made whole before folding.
+        state = evolve(state, eventFromStored({ type: e.type, data: e.data } as TaskEvent));
         events.push({
           version: e.version,
           type: e.type,
