@@ -2,7 +2,7 @@
 
 export function duration(ms: number | null | undefined): string {
   if (ms == null) return "–";
-  if (ms < 1) return `${ms.toFixed(2)} ms`;
+  if (ms < 1) return ms <= 0 ? "0 ms" : `${ms.toFixed(2)} ms`;
   if (ms < 1000) return `${Math.round(ms)} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
   if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
