@@ -213,6 +213,13 @@ describe("the web console in a real browser", () => {
   it("renders every page at 1280×800 and on a phone, without sideways scrolling, and saves screenshots", async () => {
     const { id } = await rest<{ id: string }>("/v1/tasks", { type: "echo", payload: { shot: true } });
     await eventually(async () => ((await stateOf(id)) === "SUCCEEDED" ? true : undefined), 15_000, "success");
+    await graphql(`
+      mutation {
+        createSchedule(input: { cron: "*/15 * * * *", task: { type: "echo" } }) {
+          id
+        }
+      }
+    `);
     const pages: [name: string, path: string, ready: string][] = [
       ["overview", "/", ".chart"],
       ["tasks", "/tasks", "tbody tr"],

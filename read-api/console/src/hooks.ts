@@ -11,12 +11,13 @@ export interface QueryState<T> {
 
 /**
  * A query run when its variables change, again on `refresh()`, and every `pollMs` while the page is
- * visible. The last answer stays on screen while the next is on its way.
+ * visible; not before `enabled`. The last answer stays on screen while the next is on its way.
  */
 export function useQuery<T>(
   query: string,
   variables: Record<string, unknown> = {},
   pollMs = 0,
+  enabled = true,
 ): QueryState<T> {
   const [state, setState] = useState<{ data: T | null; error: string | null; loading: boolean }>({
     data: null,
@@ -46,6 +47,7 @@ export function useQuery<T>(
       });
   }, [query, key]);
   useEffect(() => {
+    if (!enabled) return;
     setState((s) => ({ ...s, loading: true }));
     run();
     if (!pollMs) return;
@@ -53,8 +55,8 @@ export function useQuery<T>(
       if (document.visibilityState === "visible") run();
     }, pollMs);
     return () => clearInterval(timer);
-  }, [run, pollMs]);
-  return { ...state, refresh: run };
+  }, [run, pollMs, enabled]);
+  return { ...state, refresh: enabled ? run : () => undefined };
 }
 
 /** A subscription for the life of the component (and while `enabled`); resumes after reconnects. */
@@ -124,6 +126,8 @@ export function useLive(): boolean {
   const [live, setLive] = useState(connection.live);
   useEffect(() => {
     connection.listeners.add(setLive);
+    // It may have connected between the first render and now: no listener heard that.
+    setLive(connection.live);
     return () => void connection.listeners.delete(setLive);
   }, []);
   return live;
@@ -142,4 +146,27 @@ export function useThrottle(work: () => void, ms: number): () => void {
       latest.current();
     }, ms);
   }, [ms]);
+}
+
+const HEAD = `query ($filter: TaskEventFilter) { recentEvents(first: 1, filter: $filter) { endCursor } }`;
+
+/**
+ * A query kept current by the task feed, with nothing missed in between: it first takes the feed's
+ * position now, then runs the query, then follows the feed (filtered by `feedFilter`) from that
+ * position and asks again (at most every `throttleMs`) whenever a matching event is projected. A
+ * change committed while the query ran or before the subscription was up is replayed by the feed,
+ * so the page cannot stay behind the read model.
+ */
+export function useLiveQuery<T>(
+  query: string,
+  variables: Record<string, unknown>,
+  feedFilter: Record<string, unknown> | null,
+  throttleMs = 300,
+): QueryState<T> {
+  const head = useQuery<{ recentEvents: { endCursor: string } }>(HEAD, { filter: feedFilter });
+  const cursor = head.data?.recentEvents.endCursor;
+  const state = useQuery<T>(query, variables, 0, cursor !== undefined);
+  const soon = useThrottle(state.refresh, throttleMs);
+  useTaskFeed(feedFilter, soon, cursor);
+  return state;
 }

@@ -1,38 +1,33 @@
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { ErrorNote } from "../components/bits.tsx";
 import { gql } from "../graphql.ts";
 import { shortId } from "../format.ts";
-import { useQuery, useSubscription } from "../hooks.ts";
+import { useLiveQuery } from "../hooks.ts";
 import { SUMMARY, TaskTable, type TaskSummary } from "./tasks.tsx";
 
-const QUERY = `query ($after: String) {
-  tasks(filter: { state: DEAD_LETTERED }, orderBy: NEWEST_FIRST, first: 50, after: $after) {
-    edges { node { ${SUMMARY} lastError { message } } } pageInfo { hasNextPage endCursor }
+const QUERY = `{
+  tasks(filter: { state: DEAD_LETTERED }, orderBy: NEWEST_FIRST, first: 100) {
+    edges { node { ${SUMMARY} version lastError { message } } }
   }
 }`;
-const ARRIVALS = `subscription { tasksUpdated(filter: { state: DEAD_LETTERED }) { ${SUMMARY} lastError { message } } }`;
 
-type DeadTask = TaskSummary & { lastError: { message: string } | null };
+type DeadTask = TaskSummary & { version: number; lastError: { message: string } | null };
 
-/** Dead letters: inspect why each died, retry one or many. */
+/** Dead letters: inspect why each died, retry one or many; the list follows the feed of dead letters. */
 export function DeadLettersPage() {
-  const { data, error, refresh } = useQuery<{ tasks: { edges: { node: DeadTask }[] } }>(QUERY, {}, 10_000);
-  const [rows, setRows] = useState<DeadTask[]>([]);
+  const { data, error, refresh } = useLiveQuery<{ tasks: { edges: { node: DeadTask }[] } }>(
+    QUERY,
+    {},
+    { states: ["DEAD_LETTERED"] },
+  );
   const [selected, setSelected] = useState(new Set<string>());
   const [notice, setNotice] = useState<string | null>(null);
-  // Retried here: hidden even if a read that raced the projector still lists them as dead, until
-  // they die again (a live update says so).
-  const [retried, setRetried] = useState(new Set<string>());
-  useEffect(() => setRows(data?.tasks.edges.map((e) => e.node) ?? []), [data]);
-  useSubscription<{ tasksUpdated: DeadTask }>(ARRIVALS, {}, ({ tasksUpdated: task }) => {
-    setRetried((current) => {
-      const next = new Set(current);
-      next.delete(task.id);
-      return next;
-    });
-    setRows((current) => (current.some((t) => t.id === task.id) ? current : [task, ...current]));
-  });
-  const shown = rows.filter((t) => !retried.has(t.id));
+  // Retried here, with the version the retry made: hidden while a read that raced the projector
+  // still lists them as dead, shown again only if they die again (a later version).
+  const [retried, setRetried] = useState(new Map<string, number>());
+  const shown = (data?.tasks.edges.map((e) => e.node) ?? []).filter(
+    (t) => t.version > (retried.get(t.id) ?? 0),
+  );
   const toggle = (id: string) =>
     setSelected((current) => {
       const next = new Set(current);
@@ -42,20 +37,22 @@ export function DeadLettersPage() {
   const retry = async (ids: string[]) => {
     setNotice(null);
     const failures: string[] = [];
+    const versions = new Map<string, number>();
     for (const id of ids) {
       try {
-        await gql(`mutation ($id: ID!) { retryTask(id: $id) { id } }`, { id });
+        const { retryTask } = await gql<{ retryTask: { version: number } }>(
+          `mutation ($id: ID!) { retryTask(id: $id) { version } }`,
+          { id },
+        );
+        versions.set(id, retryTask.version);
       } catch (e) {
         failures.push(`${id}: ${(e as Error).message}`);
       }
     }
-    const done = ids.length - failures.length;
-    setRows((current) =>
-      current.filter((t) => !ids.includes(t.id) || failures.some((f) => f.startsWith(t.id))),
-    );
+    setRetried((current) => new Map([...current, ...versions]));
     setSelected(new Set());
     setNotice(
-      `${done} retried${failures.length ? `; ${failures.length} failed: ${failures.join("; ")}` : ""}.`,
+      `${versions.size} retried${failures.length ? `; ${failures.length} failed: ${failures.join("; ")}` : ""}.`,
     );
     refresh();
   };

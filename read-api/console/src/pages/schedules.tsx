@@ -6,6 +6,7 @@ import { useQuery } from "../hooks.ts";
 
 interface Schedule {
   id: string;
+  version: number;
   cron: string;
   timeZone: string;
   status: string;
@@ -15,22 +16,43 @@ interface Schedule {
   upcoming: string[];
 }
 
-const QUERY = `{ schedules(first: 100) { edges { node { id cron timeZone status task lastFiredAt firingCount upcoming(first: 3) } } } }`;
+const FIELDS = "id version cron timeZone status task lastFiredAt firingCount upcoming(first: 3)";
+const QUERY = `{ schedules(first: 100) { edges { node { ${FIELDS} } } } }`;
 
 /** Schedules: list with their next firings; create, pause, resume, delete. */
 export function SchedulesPage() {
   const { data, error, refresh } = useQuery<{ schedules: { edges: { node: Schedule }[] } }>(QUERY, {}, 5000);
   const [problem, setProblem] = useState<string | null>(null);
+  // What the mutations answered (from the log): shown until the read model has caught up with them.
+  const [local, setLocal] = useState(new Map<string, Schedule>());
+  const remember = (schedule: Schedule) => setLocal((current) => new Map(current).set(schedule.id, schedule));
   const run = (mutation: string, id: string) =>
-    gql(`mutation ($id: ID!) { ${mutation}(id: $id) { id } }`, { id }).then(refresh, (e: Error) =>
-      setProblem(e.message),
+    gql<Record<string, Schedule>>(`mutation ($id: ID!) { ${mutation}(id: $id) { ${FIELDS} } }`, { id }).then(
+      (answer) => {
+        remember(answer[mutation]!);
+        refresh();
+      },
+      (e: Error) => setProblem(e.message),
     );
-  const schedules = data?.schedules.edges.map((e) => e.node) ?? [];
+  const projected = data?.schedules.edges.map((e) => e.node) ?? [];
+  const newer = (s: Schedule) => {
+    const mine = local.get(s.id);
+    return mine && mine.version > s.version ? mine : s;
+  };
+  const schedules = [
+    ...[...local.values()].filter((s) => !projected.some((p) => p.id === s.id)),
+    ...projected.map(newer),
+  ].filter((s) => s.status !== "DELETED");
   return (
     <>
       <h1>Schedules</h1>
       <ErrorNote error={error ?? problem} />
-      <CreateSchedule created={refresh} />
+      <CreateSchedule
+        created={(schedule) => {
+          remember(schedule);
+          refresh();
+        }}
+      />
       {data && schedules.length === 0 && <p class="muted">No schedules.</p>}
       <ul class="cards">
         {schedules.map((s) => (
@@ -71,7 +93,7 @@ export function SchedulesPage() {
   );
 }
 
-function CreateSchedule({ created }: { created: () => void }) {
+function CreateSchedule({ created }: { created: (schedule: Schedule) => void }) {
   const [cron, setCron] = useState("*/5 * * * *");
   const [timeZone, setTimeZone] = useState("UTC");
   const [task, setTask] = useState('{"type": "echo", "payload": {"from": "schedule"}}');
@@ -89,12 +111,13 @@ function CreateSchedule({ created }: { created: () => void }) {
           setProblem("task: not JSON");
           return;
         }
-        gql(`mutation ($input: ScheduleInput!) { createSchedule(input: $input) { id } }`, {
-          input: { cron, timeZone, task: template },
-        }).then(
-          () => {
+        gql<{ createSchedule: Schedule }>(
+          `mutation ($input: ScheduleInput!) { createSchedule(input: $input) { ${FIELDS} } }`,
+          { input: { cron, timeZone, task: template } },
+        ).then(
+          ({ createSchedule }) => {
             setProblem(null);
-            created();
+            created(createSchedule);
           },
           (e: Error) => setProblem(e.message),
         );

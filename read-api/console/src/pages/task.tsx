@@ -1,14 +1,13 @@
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { ErrorNote, JsonBlock, StateBadge } from "../components/bits.tsx";
 import { Link } from "../components/layout.tsx";
 import { gql } from "../graphql.ts";
 import { duration, time } from "../format.ts";
-import { useQuery, useSubscription, useThrottle } from "../hooks.ts";
+import { useLiveQuery, useQuery } from "../hooks.ts";
 
 const FIELDS = `id type state priority attempt maxAttempts payload result idempotencyKey requires metadata
   workerId cancelRequested createdAt updatedAt availableAt version lastError { message type nonRetryable }`;
 const QUERY = `query ($id: ID!) { task(id: $id) { ${FIELDS} events(first: 500) { version type at state data } } }`;
-const UPDATED = `subscription ($id: ID!) { taskUpdated(id: $id) { ${FIELDS} } }`;
 const AS_OF = `query ($id: ID!, $version: Int!) {
   task(id: $id, asOf: { version: $version }) { state attempt workerId result availableAt cancelRequested lastError { message } }
 }`;
@@ -46,15 +45,10 @@ const TERMINAL = new Set(["SUCCEEDED", "DEAD_LETTERED", "CANCELLED"]);
 
 /** One task: its fields, payload and result, live; its history as a timeline, replayed event by event. */
 export function TaskPage({ id }: { id: string }) {
-  const { data, error, refresh } = useQuery<{ task: Task | null }>(QUERY, { id });
-  const [task, setTask] = useState<Task | null>(null);
+  // Asked again whenever an event of this task is projected (the feed, from before the first read).
+  const { data, error, refresh } = useLiveQuery<{ task: Task | null }>(QUERY, { id }, { taskId: id }, 150);
   const [notice, setNotice] = useState<string | null>(null);
-  useEffect(() => setTask(data?.task ?? null), [data]);
-  const soon = useThrottle(refresh, 300);
-  useSubscription<{ taskUpdated: Task }>(UPDATED, { id }, ({ taskUpdated }) => {
-    setTask((current) => ({ ...taskUpdated, events: current?.events }));
-    soon();
-  });
+  const task = data?.task ?? null;
   if (error) return <ErrorNote error={error} />;
   if (!data) return <p class="muted">Loading…</p>;
   if (!task) return <p>No task {id}.</p>;

@@ -1,8 +1,8 @@
-import { useEffect, useState } from "preact/hooks";
+import { useState } from "preact/hooks";
 import { ErrorNote, StateBadge } from "../components/bits.tsx";
 import { Link } from "../components/layout.tsx";
 import { shortId, time } from "../format.ts";
-import { useQuery, useSubscription } from "../hooks.ts";
+import { useLiveQuery } from "../hooks.ts";
 import { navigate, useRoute } from "../router.ts";
 
 export const STATES = ["QUEUED", "ASSIGNED", "RUNNING", "SUCCEEDED", "DEAD_LETTERED", "CANCELLED"];
@@ -28,7 +28,6 @@ const QUERY = `query ($filter: TaskFilter, $orderBy: TaskOrder, $after: String) 
     edges { node { ${SUMMARY} } } pageInfo { hasNextPage endCursor }
   }
 }`;
-const UPDATES = `subscription ($filter: TaskFilter) { tasksUpdated(filter: $filter) { ${SUMMARY} } }`;
 
 /** The filter of the task list, kept in the URL (?state=&type=&priority=&key=&order=&after=). */
 function filterOf(params: URLSearchParams) {
@@ -47,19 +46,15 @@ export function TasksPage() {
   const filter = filterOf(params);
   const orderBy = params.get("order") === "oldest" ? "OLDEST_FIRST" : "NEWEST_FIRST";
   const after = params.get("after");
-  const { data, error } = useQuery<{
+  // The page is asked again (at most once a second) whenever a task it may show changes: the feed,
+  // narrowed to the state and type filtered on, from before the first read.
+  const feedFilter: Record<string, unknown> = {};
+  if (filter.state) feedFilter.states = [filter.state];
+  if (filter.type) feedFilter.queues = [filter.type];
+  const { data, error } = useLiveQuery<{
     tasks: { edges: { node: TaskSummary }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
-  }>(QUERY, { filter, orderBy, after });
-  const [rows, setRows] = useState<TaskSummary[]>([]);
-  useEffect(() => setRows(data?.tasks.edges.map((e) => e.node) ?? []), [data]);
-  useSubscription<{ tasksUpdated: TaskSummary }>(UPDATES, { filter }, ({ tasksUpdated: task }) =>
-    setRows((current) => {
-      const at = current.findIndex((t) => t.id === task.id);
-      if (at >= 0) return current.map((t, i) => (i === at ? task : t));
-      // A new task shows at the top of the first page, newest first.
-      return orderBy === "NEWEST_FIRST" && !after ? [task, ...current].slice(0, 25) : current;
-    }),
-  );
+  }>(QUERY, { filter, orderBy, after }, feedFilter, 1000);
+  const rows = data?.tasks.edges.map((e) => e.node) ?? [];
   const set = (changes: Record<string, string | null>) => {
     const next = new URLSearchParams(params);
     for (const [key, value] of Object.entries(changes)) {
