@@ -34,6 +34,14 @@ export interface Config {
   maxWorkerSlots: number;
   /** Largest result or progress details a worker may report, in bytes of JSON. */
   maxResultBytes: number;
+  /** How long after it finished a task's events stay in Redis before they move to the archive. */
+  retentionMs: number;
+  /** Archived days older than this are dropped; 0 keeps the archive forever. */
+  archiveRetentionDays: number;
+  /** Pause between the archiver's rounds. */
+  archiveIntervalMs: number;
+  /** How often the leading dispatcher snapshots its live tasks. */
+  snapshotIntervalMs: number;
   /** Browser origins allowed to call the HTTP API cross-site (CORS, WebSocket); none by default. */
   corsOrigins: string[];
   /** Trust pages served from loopback on any port (development: `taskstream dev`). */
@@ -88,6 +96,26 @@ const SETTINGS = {
   "lease-ttl-seconds": ["TASKSTREAM_LEASE_TTL_SECONDS", "10", int("lease-ttl-seconds", 2, 300)],
   "priority-aging": ["TASKSTREAM_PRIORITY_AGING", "20", parseAging],
   "max-backlog": ["TASKSTREAM_MAX_BACKLOG", "1000000", int("max-backlog", 1, 1_000_000_000)],
+  "retention-ms": [
+    "TASKSTREAM_RETENTION_MS",
+    String(7 * 24 * 3600_000),
+    int("retention-ms", 0, 3650 * 24 * 3600_000),
+  ],
+  "archive-retention-days": [
+    "TASKSTREAM_ARCHIVE_RETENTION_DAYS",
+    "0",
+    int("archive-retention-days", 0, 100_000),
+  ],
+  "archive-interval-ms": [
+    "TASKSTREAM_ARCHIVE_INTERVAL_MS",
+    "10000",
+    int("archive-interval-ms", 100, 3600_000),
+  ],
+  "snapshot-interval-ms": [
+    "TASKSTREAM_SNAPSHOT_INTERVAL_MS",
+    "30000",
+    int("snapshot-interval-ms", 100, 3600_000),
+  ],
   "max-worker-slots": ["TASKSTREAM_MAX_WORKER_SLOTS", "1000", int("max-worker-slots", 1, 100_000)],
   "max-result-bytes": [
     "TASKSTREAM_MAX_RESULT_BYTES",
@@ -150,6 +178,10 @@ export function loadConfig(
     logLevel: value("log-level"),
     agingBound: value("priority-aging"),
     maxBacklog: value("max-backlog"),
+    retentionMs: value("retention-ms"),
+    archiveRetentionDays: value("archive-retention-days"),
+    archiveIntervalMs: value("archive-interval-ms"),
+    snapshotIntervalMs: value("snapshot-interval-ms"),
     maxWorkerSlots: value("max-worker-slots"),
     maxResultBytes: value("max-result-bytes"),
     corsOrigins: value("cors-origins"),

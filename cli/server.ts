@@ -28,6 +28,9 @@ import { ScheduleServiceService } from "../proto/gen/taskstream/v1/schedules.ts"
 import type { Config } from "./config.ts";
 import { ReadModelRetention } from "../projections/retention.ts";
 import { listTasks, type TaskListQuery } from "../read-api/queries/task-list.ts";
+import { ArchiveStore } from "../event-store/archive/archive-store.ts";
+import { Archiver } from "../event-store/archive/archiver.ts";
+import { TaskHistory } from "../event-store/history.ts";
 
 /** A running Taskstream process: its roles, its listeners, and how to stop it. */
 export interface RunningServer {
@@ -80,6 +83,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     metrics.admissionRejected.inc(),
   );
 
+  // The archive of finished tasks' events (docs/retention-and-archive.md): read by every history.
+  const archive = new ArchiveStore(pool);
   let commands: TaskCommands | undefined;
   let scheduleCommands: ScheduleCommands | undefined;
   if (config.roles.has("api")) {
@@ -90,6 +95,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         onSubmitted: (_spec, deduplicated) => (deduplicated ? metrics.deduplicated : metrics.submitted).inc(),
         settings,
         admission,
+        history: new TaskHistory(store, archive),
       },
     );
     scheduleCommands = new ScheduleCommands(schedules, commands);
@@ -122,7 +128,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
       metrics: metrics.dispatcher,
       log: http.log,
       settings,
-      scheduler: new Scheduler({ store: schedules, tasks: firingCommands, log: http.log }),
+      scheduler: new Scheduler({
+        store: schedules,
+        tasks: firingCommands,
+        log: http.log,
+        snapshotIntervalMs: config.snapshotIntervalMs,
+      }),
     });
     grpc.addService(WorkerServiceService, dispatcher.workerService());
     const leader = dispatcher;
@@ -141,6 +152,18 @@ export async function startServer(config: Config): Promise<RunningServer> {
       readSide.projector = await startProjector({ store, redis, pool, metrics, log: http.log });
       const projector = readSide.projector;
       closers.push(() => projector.stop());
+      const archiver = new Archiver({
+        log: store,
+        archive,
+        pool,
+        retentionMs: config.retentionMs,
+        archiveRetentionDays: config.archiveRetentionDays,
+        intervalMs: config.archiveIntervalMs,
+        logger: http.log,
+        onArchived: (tasks) => metrics.archivedTasks.inc(tasks),
+      });
+      archiver.start();
+      closers.push(() => archiver.stop());
       checks.push({
         name: "projector",
         check: async () => {

@@ -3,6 +3,7 @@ import { newId } from "./ids.ts";
 import {
   ConcurrencyError,
   IdempotencyConflictError,
+  IllegalStateError,
   jsonTextProblem,
   NotFoundError,
   ValidationError,
@@ -19,6 +20,7 @@ import {
 import type { EventLog } from "../event-store/event-log.ts";
 import type { StoredEvent } from "../event-store/stream-format.ts";
 import { taskView, type TaskView } from "../domain/task/view.ts";
+import { TaskHistory } from "../event-store/history.ts";
 import type { Admission } from "../queues/admission.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { mapAllOrFail } from "./validation/collect.ts";
@@ -40,6 +42,8 @@ export interface CommandOptions {
   settings?: QueueSettingsStore;
   /** Admission control: refuses tasks for full queues. */
   admission?: Admission;
+  /** Reads histories across the log and the archive (default: the log alone). */
+  history?: TaskHistory;
 }
 
 /**
@@ -48,6 +52,7 @@ export interface CommandOptions {
  */
 export class TaskCommands {
   private readonly store: EventLog;
+  private readonly histories: TaskHistory;
   private readonly limits: SubmissionLimits;
   private readonly options: CommandOptions;
   /** The hash of the request each keyed spec was validated from (a retry hashes the same). */
@@ -55,6 +60,7 @@ export class TaskCommands {
 
   constructor(store: EventLog, limits: SubmissionLimits, options: CommandOptions = {}) {
     this.store = store;
+    this.histories = options.history ?? new TaskHistory(store, null);
     this.limits = limits;
     this.options = options;
   }
@@ -107,13 +113,14 @@ export class TaskCommands {
     return taskView(id, state);
   }
 
-  /** A task's current state, folded from its events in the log. */
+  /** A task's current state, folded from its history (the log, and the archive once it left the log). */
   async get(id: string): Promise<TaskView> {
-    return taskView(id, await this.load(id));
+    return taskView(id, (await this.load(id)).state);
   }
 
+  /** Every event of a task, in order, across the log and the archive. */
   async history(id: string): Promise<StoredEvent[]> {
-    const events = await this.store.readTask(id);
+    const { events } = await this.histories.read(id);
     if (events.length === 0) throw new NotFoundError(`task ${id}`);
     return events;
   }
@@ -148,18 +155,21 @@ export class TaskCommands {
       : { id: result.taskId, deduplicated: true };
   }
 
-  private async load(id: string): Promise<TaskState> {
-    const state = fold(await this.store.readTask(id));
+  private async load(id: string): Promise<{ state: TaskState; archived: boolean }> {
+    const { events, archived } = await this.histories.read(id);
+    const state = fold(events);
     if (state.state === "NEW") throw new NotFoundError(`task ${id}`);
-    return state;
+    return { state, archived };
   }
 
   /** Decide and append, re-reading the task when a concurrent writer got there first. */
   private async execute(id: string, command: TaskCommand): Promise<TaskState> {
     for (let attempt = 0; ; attempt++) {
-      const state = await this.load(id);
+      const { state, archived } = await this.load(id);
       const events = decide(command, state);
       if (events.length === 0) return state;
+      if (archived)
+        throw new IllegalStateError(`task ${id} finished and was archived: it can no longer change`);
       try {
         await this.store.append(id, state.version, events);
         return events.reduce(evolve, state);

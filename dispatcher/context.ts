@@ -17,6 +17,8 @@ export interface DispatcherConfig {
   maxWorkerSlots: number;
   /** Largest result or progress details a worker may report, in bytes of JSON. */
   maxResultBytes: number;
+  /** How often the leader snapshots its live tasks (docs/snapshots.md). */
+  snapshotIntervalMs: number;
 }
 
 /** What a dispatcher term needs from its surroundings. */

@@ -34,6 +34,8 @@ export class LiveTasks {
   /** Terminal tasks in the order they became terminal here, with when: purged from the front. */
   private readonly terminalSince = new Map<string, number>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Writes in flight (see `settled`). */
+  private readonly writing = new Set<Promise<Execution>>();
   private readonly store: EventLog;
   private readonly epoch: number;
   private readonly onChange: (taskId: string, state: TaskState, events: TaskEvent[]) => void;
@@ -83,8 +85,35 @@ export class LiveTasks {
     return true;
   }
 
+  /**
+   * Takes a task's state from a snapshot (the leader's fold as of a log position, docs/snapshots.md);
+   * events after it are folded by `apply` as usual, and versions it already has are skipped.
+   */
+  restore(taskId: string, state: TaskState): void {
+    const current = this.byId.get(taskId);
+    if (current && current.version >= state.version) return;
+    this.put(taskId, state, current);
+  }
+
+  /** Every task held that is not finished, for a snapshot. */
+  *unfinished(): Iterable<[string, TaskState]> {
+    for (const [taskId, state] of this.byId) if (!isTerminal(state)) yield [taskId, state];
+  }
+
+  /** Resolves once every write started before the call has settled (a snapshot's barrier). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.writing]);
+  }
+
   /** Runs `command` against the task's state, serialised per task; retries on a concurrent write. */
-  async execute(
+  execute(taskId: string, command: (state: TaskState) => TaskCommand | TaskCommand[]): Promise<Execution> {
+    const write = this.executeSerialised(taskId, command);
+    this.writing.add(write);
+    void write.finally(() => this.writing.delete(write)).catch(() => undefined);
+    return write;
+  }
+
+  private executeSerialised(
     taskId: string,
     command: (state: TaskState) => TaskCommand | TaskCommand[],
   ): Promise<Execution> {
@@ -142,9 +171,22 @@ export class LiveTasks {
 
   private async load(taskId: string): Promise<TaskState> {
     const state = fold(await this.store.readTask(taskId));
-    if (state.state === "NEW") throw new NotFoundError(`task ${taskId}`);
+    if (state.state === "NEW") {
+      // Gone from the log (archived after it finished, past a stale snapshot's view): forget it.
+      this.forget(taskId);
+      throw new NotFoundError(`task ${taskId}`);
+    }
     this.put(taskId, state, this.byId.get(taskId));
     return state;
+  }
+
+  private forget(taskId: string): void {
+    const known = this.byId.get(taskId);
+    if (!known) return;
+    this.byId.delete(taskId);
+    this.queuedIds.delete(taskId);
+    this.activeIds.delete(taskId);
+    this.terminalSince.delete(taskId);
   }
 
   private async reload(taskId: string): Promise<void> {

@@ -17,6 +17,8 @@ import { IntakeFollower } from "./intake-follower.ts";
 import { LiveTasks } from "./live-tasks.ts";
 import { Placement } from "./placement.ts";
 import { StartCoalescer } from "./start-coalescer.ts";
+import { decodeSnapshot } from "./snapshot-codec.ts";
+import { Snapshotter } from "./snapshotter.ts";
 import { computeStats } from "./stats.ts";
 import { failureAtDeadline, reportAck, reportCommand } from "./worker-reports.ts";
 import type { SessionStream, WorkerSession } from "./worker-session.ts";
@@ -30,8 +32,11 @@ const DEADLINE_CANCEL_DELAY_MS = 1000;
 
 /** What a term announces, for logs and for tests that await instead of polling. */
 export interface TermEvents {
-  /** The log is folded and the term accepts work. */
-  leading: [info: { epoch: number; tasks: number; ready: number }];
+  /**
+   * The log is folded and the term accepts work: `restored` tasks came from snapshots, `read`
+   * events from the log after them.
+   */
+  leading: [info: { epoch: number; tasks: number; ready: number; restored: number; read: number }];
   /** The term ended (demoted, or its start failed). */
   closed: [reason: string];
   /** A worker was lost and its attempts are being retried. */
@@ -54,6 +59,7 @@ export class Term extends EventEmitter<TermEvents> {
   private readonly timers: AttemptTimers;
   private readonly starts: StartCoalescer;
   private intake: IntakeFollower | null = null;
+  private snapshots: Snapshotter | null = null;
   private readonly cancelSent = new Set<string>();
   private readonly failing = new Set<string>();
   private readonly abort = new AbortController();
@@ -61,6 +67,8 @@ export class Term extends EventEmitter<TermEvents> {
   private startedAt = 0;
   private rebuilding = true;
   accepting = false;
+  /** What the term announced when it began to lead (null before). */
+  leadingSince: TermEvents["leading"][0] | null = null;
 
   constructor(epoch: number, ctx: DispatcherContext) {
     super();
@@ -109,10 +117,17 @@ export class Term extends EventEmitter<TermEvents> {
     // intake past it, one appended before is in the log read below (docs/dispatcher-intake.md).
     const partitions = Array.from({ length: this.store.partitions }, (_, p) => p);
     const heads = await Promise.all(partitions.map((p) => this.store.intakeHead(p)));
+    // Each partition from its last snapshot (docs/snapshots.md), then the log after it: a takeover
+    // costs the live tasks and the recent log, not the whole history.
+    let restored = 0;
+    let read = 0;
     for (const partition of partitions) {
-      for await (const page of this.store.readAll(partition)) {
+      const { after, tasks } = await this.restoreSnapshot(partition);
+      restored += tasks;
+      for await (const page of this.store.readAll(partition, { after })) {
         if (this.abort.signal.aborted) break;
         for (const event of page) this.live.apply(event);
+        read += page.length;
       }
     }
     // Demoted while rebuilding: a term that lost its lease must never start.
@@ -131,11 +146,31 @@ export class Term extends EventEmitter<TermEvents> {
       this.ctx.log,
     );
     await this.intake.start();
+    this.snapshots = new Snapshotter(this.store, this.epoch, this.live, this.intake, this.ctx.log);
+    this.snapshots.start(
+      this.ctx.config.snapshotIntervalMs,
+      Math.min(5000, this.ctx.config.snapshotIntervalMs),
+    );
     this.timers.start();
     this.sweeper = setInterval(() => this.sweep(), 1000);
-    const info = { epoch: this.epoch, tasks: this.live.states.size, ready: this.ready.size };
+    const info = { epoch: this.epoch, tasks: this.live.states.size, ready: this.ready.size, restored, read };
     this.ctx.log.info(info, "dispatcher leading");
+    this.leadingSince = info;
     this.emit("leading", info);
+  }
+
+  /** Folds the partition's last snapshot, if any; returns the position to read the log from. */
+  private async restoreSnapshot(partition: number): Promise<{ after: string; tasks: number }> {
+    const stored = await this.store.loadSnapshot(partition);
+    const snapshot = stored && decodeSnapshot(stored);
+    if (!snapshot) return { after: "0", tasks: 0 };
+    for (const [taskId, state] of snapshot.tasks) this.live.restore(taskId, state);
+    return { after: snapshot.position, tasks: snapshot.tasks.length };
+  }
+
+  /** Takes a snapshot of every partition now (tests, and the bench's takeover measurement). */
+  async snapshotNow(): Promise<void> {
+    await this.snapshots?.takeAll();
   }
 
   close(reason: string): void {
@@ -144,6 +179,7 @@ export class Term extends EventEmitter<TermEvents> {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     void this.intake?.stop();
+    void this.snapshots?.stop();
     this.placement.close();
     this.starts.close();
     this.timers.close();

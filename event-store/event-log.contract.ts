@@ -233,5 +233,49 @@ export function eventLogContract(name: string, factory: () => LogFactory): void 
       expect(await log.intakeHead(0)).toBe(head);
       expect(await readIntake(log, 0, 1)).toHaveLength(1);
     });
+
+    it("tells the log position of the oldest event waiting in the intake", async () => {
+      const log = factory().make({ partitions: 1 });
+      expect(await log.intakeTail(0)).toBeNull();
+      const first = uuidv7();
+      await log.append(first, 0, [submitted]);
+      await log.append(uuidv7(), 0, [submitted]);
+      const [entry] = await log.readPartition(0, "0", 1);
+      expect(await log.intakeTail(0)).toBe(entry!.streamId);
+    });
+
+    it("removes an archived aggregate's entries and index, unless its history changed", async () => {
+      const log = factory().make({ partitions: 1 });
+      const done = uuidv7();
+      const moved = uuidv7();
+      const kept = uuidv7();
+      await log.append(done, 0, [submitted, assigned(1)]);
+      await log.append(kept, 0, [submitted]);
+      await log.append(moved, 0, [submitted]);
+      await log.append(moved, 1, [assigned(1)]);
+      expect(
+        await log.dropArchived(0, [
+          { id: done, version: 2 },
+          { id: moved, version: 1 },
+        ]),
+      ).toEqual([true, false]);
+      expect(await log.readTask(done)).toEqual([]);
+      expect((await log.readTask(moved)).map((e) => e.version)).toEqual([1, 2]);
+      expect((await log.readPartition(0, "0", 10)).map((e) => e.taskId)).toEqual([kept, moved, moved]);
+      // Removed, a task starts again from nothing (its id is never reused: the archive holds it).
+      expect(await log.dropArchived(0, [{ id: done, version: 2 }])).toEqual([false]);
+    });
+
+    it("tells a partition's newest position, and keeps a snapshot fenced by the epoch", async () => {
+      const log = factory().make({ partitions: 1 });
+      expect(await log.head(0)).toBe("0-0");
+      expect(await log.loadSnapshot(0)).toBeNull();
+      const { streamIds } = (await log.append(uuidv7(), 0, [submitted])) as { streamIds: string[] };
+      expect(await log.head(0)).toBe(streamIds[0]);
+      await log.fence(4);
+      await log.saveSnapshot(0, 4, Buffer.from("four"));
+      await expect(log.saveSnapshot(0, 3, Buffer.from("three"))).rejects.toBeInstanceOf(StaleEpochError);
+      expect((await log.loadSnapshot(0))?.toString()).toBe("four");
+    });
   });
 }

@@ -33,6 +33,15 @@ export interface EventLog<E extends { type: string; data: unknown } = TaskEvent>
    * of new events in log order per partition, until `signal` aborts.
    */
   follow(options: FollowOptions): AsyncIterable<StoredOf<E>[]>;
+  /** The position of the partition's newest event ('0-0' while it has none). */
+  head(partition: number): Promise<string>;
+  /**
+   * Saves a snapshot of a partition (opaque to the log: what a reader folded up to a position),
+   * fenced by `epoch`; throws StaleEpochError when a newer leader has fenced the partition.
+   */
+  saveSnapshot(partition: number, epoch: number, snapshot: Buffer): Promise<void>;
+  /** The partition's last saved snapshot, or null. */
+  loadSnapshot(partition: number): Promise<Buffer | null>;
   /**
    * Raises every partition's fencing epoch to `epoch` and returns the highest epoch the partitions
    * now hold: `epoch` itself when the caller's lease is the newest, higher when it is not.
@@ -42,6 +51,17 @@ export interface EventLog<E extends { type: string; data: unknown } = TaskEvent>
   intakeHead(partition: number): Promise<string>;
   /** Drops intake entries before `beforeId`, fenced by `epoch`; returns how many were dropped. */
   trimIntake(partition: number, epoch: number, beforeId: string): Promise<number>;
+  /**
+   * The log position of the oldest event still waiting in the partition's intake (null when it is
+   * empty): the leading dispatcher has read every event before it.
+   */
+  intakeTail(partition: number): Promise<string | null>;
+  /**
+   * Removes archived aggregates of one partition from the log — their entries and their index —
+   * each only if its history still holds exactly `version` events (docs/retention-and-archive.md).
+   * Returns, per aggregate, whether it was removed.
+   */
+  dropArchived(partition: number, archived: { id: string; version: number }[]): Promise<boolean[]>;
 }
 
 export interface AppendOptions {

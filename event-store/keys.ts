@@ -10,6 +10,7 @@ import { partitionOfTaskId, slotOfKey } from "../domain/task/index.ts";
  *                          Redis, a hash field ~110)
  *   ts:{pN}:idem:<key>     idempotency key → task id, expiring with the dedup window
  *   ts:{pN}:epoch          the highest dispatcher fencing epoch this partition has accepted
+ *   ts:{pN}:snapshot       the leader's snapshot of the partition's live tasks at a log position
  *   ts:{pN}:intake         a copy of the events unfenced writers (the command API) appended, for the
  *                          leading dispatcher, trimmed as it reads them (docs/dispatcher-intake.md)
  */
@@ -18,11 +19,18 @@ export interface PartitionKeys {
   events: string;
   epoch: string;
   intake: string;
+  snapshot: string;
 }
 
 export function partitionKeys(partition: number, prefix = "ts"): PartitionKeys {
   const tag = `${prefix}:{p${partition}}`;
-  return { partition, events: `${tag}:events`, epoch: `${tag}:epoch`, intake: `${tag}:intake` };
+  return {
+    partition,
+    events: `${tag}:events`,
+    epoch: `${tag}:epoch`,
+    intake: `${tag}:intake`,
+    snapshot: `${tag}:snapshot`,
+  };
 }
 
 /** Buckets per partition of the task index (the last three hex digits of the id: its random part). */

@@ -50,6 +50,7 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
   private readonly histories = new Map<string, Entry[]>();
   private readonly keys = new Map<string, { value: string; expiresAt: number }>();
   private readonly appended = new EventEmitter();
+  private readonly snapshots = new Map<number, Buffer>();
 
   constructor(options: MemoryEventLogOptions) {
     this.partitions = options.partitions;
@@ -193,6 +194,40 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
     const dropped = keep < 0 ? intake.length : keep;
     intake.splice(0, dropped);
     return Promise.resolve(dropped);
+  }
+
+  head(partition: number): Promise<string> {
+    return Promise.resolve(this.logs[partition]?.at(-1)?.id ?? "0-0");
+  }
+
+  saveSnapshot(partition: number, epoch: number, snapshot: Buffer): Promise<void> {
+    const highest = this.epochs[partition]!;
+    if (epoch < highest) return Promise.reject(new StaleEpochError(epoch, highest));
+    this.snapshots.set(partition, Buffer.from(snapshot));
+    return Promise.resolve();
+  }
+
+  loadSnapshot(partition: number): Promise<Buffer | null> {
+    const saved = this.snapshots.get(partition);
+    return Promise.resolve(saved ? Buffer.from(saved) : null);
+  }
+
+  intakeTail(partition: number): Promise<string | null> {
+    return Promise.resolve(this.intakes[partition]?.[0]?.logId ?? null);
+  }
+
+  dropArchived(partition: number, archived: { id: string; version: number }[]): Promise<boolean[]> {
+    return Promise.resolve(
+      archived.map(({ id, version }) => {
+        const history = this.histories.get(id);
+        if (!history || history.length !== version || version === 0) return false;
+        const gone = new Set(history.map((entry) => entry.id));
+        const log = this.logs[partition]!;
+        this.logs[partition] = log.filter((entry) => !gone.has(entry.id));
+        this.histories.delete(id);
+        return true;
+      }),
+    );
   }
 
   /** How many entries a partition's intake holds (tests). */

@@ -21,6 +21,13 @@ interface ScriptedRedis extends Redis {
   tsAppendBatch(...args: (string | number)[]): Promise<[number, ...(TaskReply | string)[]]>;
   tsReadTask(...args: string[]): Promise<[number, ...(string | string[])[]]>;
   tsFence(key: string, epoch: number): Promise<string>;
+  tsDropArchived(...args: (string | number)[]): Promise<number[]>;
+  tsSaveSnapshot(
+    epochKey: string,
+    snapshotKey: string,
+    epoch: number,
+    snapshot: Buffer,
+  ): Promise<[number, string]>;
   tsTrimIntake(
     epochKey: string,
     intakeKey: string,
@@ -71,6 +78,8 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
       redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
       redis.defineCommand("tsTrimIntake", { numberOfKeys: 2, lua: script("trim-intake-2.lua") });
+      redis.defineCommand("tsDropArchived", { lua: script("drop-archived.lua") });
+      redis.defineCommand("tsSaveSnapshot", { numberOfKeys: 2, lua: script("save-snapshot-2.lua") });
     }
   }
 
@@ -271,6 +280,47 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       options.signal.removeEventListener("abort", abort);
       connection.disconnect();
     }
+  }
+
+  async head(partition: number): Promise<string> {
+    const [newest] = (await this.redis.xrevrange(this.streamKey(partition), "+", "-", "COUNT", 1)) as [
+      string,
+      string[],
+    ][];
+    return newest?.[0] ?? "0-0";
+  }
+
+  async saveSnapshot(partition: number, epoch: number, snapshot: Buffer): Promise<void> {
+    const keys = partitionKeys(partition, this.prefix);
+    const [code, value] = await this.redis.tsSaveSnapshot(keys.epoch, keys.snapshot, epoch, snapshot);
+    if (Number(code) !== REPLY.OK) throw replyError(Number(code), value, { epoch });
+  }
+
+  loadSnapshot(partition: number): Promise<Buffer | null> {
+    return this.redis.getBuffer(partitionKeys(partition, this.prefix).snapshot);
+  }
+
+  async intakeTail(partition: number): Promise<string | null> {
+    const [oldest] = (await this.redis.xrange(this.intakeKey(partition), "-", "+", "COUNT", 1)) as [
+      string,
+      string[],
+    ][];
+    if (!oldest) return null;
+    const fields = oldest[1];
+    const at = fields.lastIndexOf("id");
+    return at >= 0 && at % 2 === 0 ? (fields[at + 1] ?? null) : oldest[0];
+  }
+
+  async dropArchived(partition: number, archived: { id: string; version: number }[]): Promise<boolean[]> {
+    if (archived.length === 0) return [];
+    const keys = [
+      this.streamKey(partition),
+      ...archived.map((a) => taskIndexKey(a.id, this.partitions, this.prefix)),
+    ];
+    const args = [archived.length, ...archived.flatMap((a) => [a.id, a.version])];
+    const [code, ...results] = await this.redis.tsDropArchived(keys.length, ...keys, ...args);
+    if (Number(code) !== REPLY.OK) throw replyError(Number(code), String(results[0]), {});
+    return results.map((removed) => Number(removed) === 1);
   }
 
   /** A task's whole history, in order (empty when the task is unknown), read a page at a time. */

@@ -1,3 +1,4 @@
+import { gunzipSync, gzipSync } from "node:zlib";
 import { evolve, initialState, type ScheduleState } from "../domain/schedule/index.ts";
 import { SCHEDULE_PARTITION, type ScheduleStore, type StoredScheduleEvent } from "./schedule-store.ts";
 
@@ -17,12 +18,16 @@ export class ScheduleIndex {
     this.store = store;
   }
 
-  /** Folds everything appended since the last call; returns the ids of the schedules that changed. */
+  /**
+   * Folds everything appended since the last call — the first time from the stream's snapshot, if
+   * the leader saved one, and the stream after it; returns the ids of the schedules that changed.
+   */
   refresh(pageSize = 1000): Promise<Set<string>> {
     // One read at a time: two overlapping reads would fold the same entries (harmless, but wasted).
     this.refreshing ??= (async () => {
       const changed = new Set<string>();
       try {
+        if (this.position === "0-0") for (const id of await this.restore()) changed.add(id);
         for (;;) {
           const page = await this.store.readPartition(SCHEDULE_PARTITION, this.position, pageSize);
           for (const id of this.apply(page)) changed.add(id);
@@ -50,6 +55,29 @@ export class ScheduleIndex {
       this.position = event.streamId;
     }
     return changed;
+  }
+
+  /**
+   * Saves every schedule's state as of the last folded position, fenced by the leader's `epoch`
+   * (docs/snapshots.md): the next reader folds it and only the stream after it.
+   */
+  async saveSnapshot(epoch: number): Promise<void> {
+    const snapshot = { format: 1, position: this.position, schedules: [...this.states] };
+    await this.store.saveSnapshot(SCHEDULE_PARTITION, epoch, gzipSync(JSON.stringify(snapshot)));
+  }
+
+  private async restore(): Promise<string[]> {
+    const stored = await this.store.loadSnapshot(SCHEDULE_PARTITION);
+    if (!stored) return [];
+    const snapshot = JSON.parse(gunzipSync(stored).toString("utf8")) as {
+      format: number;
+      position: string;
+      schedules: [string, ScheduleState][];
+    };
+    if (snapshot.format !== 1) return [];
+    for (const [id, state] of snapshot.schedules) this.set(id, state);
+    this.position = snapshot.position;
+    return snapshot.schedules.map(([id]) => id);
   }
 
   /** Replaces a schedule's state: after this process appended to it, or re-read it from the log. */

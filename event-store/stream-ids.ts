@@ -31,3 +31,18 @@ export function compareStreamIds(a: string, b: string): number {
 export function streamIdTime(streamId: string): number {
   return Number(streamId.slice(0, streamId.indexOf("-")));
 }
+
+/** The greatest stream id before `id` (every id of a partition is after it or equal to it). */
+export function streamIdBefore(id: string): string {
+  const dash = id.indexOf("-");
+  const ms = Number(id.slice(0, dash));
+  const seq = Number(id.slice(dash + 1));
+  if (seq > 0) return `${ms}-${seq - 1}`;
+  return ms > 0 ? `${ms - 1}-${Number.MAX_SAFE_INTEGER}` : STREAM_START;
+}
+
+/** The least stream id after `id`. */
+export function streamIdAfter(id: string): string {
+  const dash = id.indexOf("-");
+  return `${id.slice(0, dash)}-${Number(id.slice(dash + 1)) + 1}`;
+}

@@ -43,6 +43,10 @@ export function createMetrics(registry = new Registry()) {
     "Submissions refused because their queue was full.",
   );
   const projectedEvents = counter("taskstream_projected_events_total", "Events folded into the read model.");
+  const archivedTasks = counter(
+    "taskstream_archived_tasks_total",
+    "Finished tasks whose events moved from Redis to the PostgreSQL archive.",
+  );
   const projectionErrors = counter(
     "taskstream_projection_errors_total",
     "Projector failures: transient (the batch is retried) or poison (an event that cannot be applied stops its partition).",
@@ -81,6 +85,7 @@ export function createMetrics(registry = new Registry()) {
     dispatcher: createDispatcherMetrics(registry),
     projectionLag,
     projectedEvents,
+    archivedTasks,
     projectionErrors,
     projectionBacklog,
     readinessCheck,

@@ -38,7 +38,7 @@ describe("verifyReadModel", () => {
     const limited = await verifyReadModel({ store: fx.store, pool: fx.pool, limit: 1 });
     expect(limited).toMatchObject({ checked: 1, total: 3 });
     expect(verifySummary(limited)).toBe(
-      "checked 1 of 3 tasks in the log (limited by --limit): 0 mismatches among those checked; 2 tasks were not checked",
+      "checked 1 of 3 tasks (limited by --limit): 0 mismatches among those checked; 2 tasks were not checked",
     );
   });
 

@@ -1,11 +1,12 @@
 import type pg from "pg";
 import { fold, type TaskState } from "../domain/task/index.ts";
+import type { ArchiveStore } from "../event-store/archive/archive-store.ts";
 import type { EventLog } from "../event-store/event-log.ts";
-import { STREAM_START } from "../event-store/stream-ids.ts";
+import { TaskHistory } from "../event-store/history.ts";
 import type { TaskRow } from "./task-row.ts";
 import { loadTasks } from "./task-table.ts";
 
-/** One field on which a task's read-model row differs from the fold of its log. */
+/** One field on which a task's read-model row differs from the fold of its history. */
 export interface Mismatch {
   taskId: string;
   field: string;
@@ -15,7 +16,7 @@ export interface Mismatch {
 
 export interface VerifyReport {
   checked: number;
-  /** Tasks there were to check (in the log, or given); more than `checked` when a limit cut them. */
+  /** Tasks there were to check; more than `checked` when a limit cut them. */
   total: number;
   mismatches: Mismatch[];
 }
@@ -23,15 +24,19 @@ export interface VerifyReport {
 export interface VerifyOptions {
   store: EventLog;
   pool: pg.Pool;
-  /** The tasks to check; default every task in the log (found by reading every partition). */
+  /** The archive of finished tasks: their histories are read there once they left the log. */
+  archive?: ArchiveStore | null;
+  /** The tasks to check; default every task (every row, every task in the log and the archive). */
   taskIds?: string[];
   /** Checks at most this many tasks. */
   limit?: number;
+  /** After each chunk, with how many tasks were checked so far. */
+  onProgress?: (checked: number) => void;
 }
 
 const CHUNK = 500;
 
-/** The compared fields: what the log's fold says and what the row says. */
+/** The compared fields: what the history's fold says and what the row says. */
 const FIELDS: [string, (state: TaskState) => unknown, (row: TaskRow) => unknown][] = [
   ["state", (s) => s.state, (r) => r.state],
   ["type", (s) => s.spec?.type ?? null, (r) => r.type],
@@ -50,51 +55,80 @@ const FIELDS: [string, (state: TaskState) => unknown, (row: TaskRow) => unknown]
 ];
 
 /**
- * Proves the read model against the source of truth: folds each task's events from the log and
- * compares the result with the task's row. A missing row is a mismatch on field "row". A projector
- * still catching up shows as version mismatches on the newest tasks.
+ * Proves the read model against the source of truth, in bounded memory whatever the history's
+ * size: every row is compared, field by field, with the fold of its task's history (the log, or
+ * the archive once the task left it), a chunk at a time; then the log and the archive are scanned
+ * for tasks that have no row. A projector still catching up shows as version mismatches on the
+ * newest tasks.
  */
 export async function verifyReadModel(options: VerifyOptions): Promise<VerifyReport> {
-  const { store, pool, limit } = options;
-  const all = options.taskIds ?? (await taskIdsInLog(store));
-  const ids = all.slice(0, limit);
-  const mismatches: Mismatch[] = [];
-  for (let i = 0; i < ids.length; i += CHUNK) {
-    const chunk = ids.slice(i, i + CHUNK);
+  const { store, pool, limit, onProgress } = options;
+  const history = new TaskHistory(store, options.archive ?? null);
+  const report: VerifyReport = { checked: 0, total: 0, mismatches: [] };
+  const check = async (ids: string[]) => {
     const [rows, histories] = await Promise.all([
-      loadTasks(pool, chunk),
-      Promise.all(chunk.map((id) => store.readTask(id))),
+      loadTasks(pool, ids),
+      Promise.all(ids.map((id) => history.read(id))),
     ]);
-    chunk.forEach((taskId, index) => {
-      const state = fold(histories[index] ?? []);
-      const row = rows.get(taskId);
-      if (!row) {
-        mismatches.push({ taskId, field: "row", log: `${state.version} events`, readModel: null });
-        return;
-      }
-      for (const [field, fromLog, fromRow] of FIELDS) {
-        const log = fromLog(state);
-        const readModel = fromRow(row);
-        if (canonical(log) !== canonical(readModel)) mismatches.push({ taskId, field, log, readModel });
-      }
-    });
+    ids.forEach((taskId, index) => compare(taskId, fold(histories[index]!.events), rows.get(taskId), report));
+    report.checked += ids.length;
+    onProgress?.(report.checked);
+  };
+  if (options.taskIds) {
+    const ids = options.taskIds.slice(0, limit);
+    report.total = options.taskIds.length;
+    for (let i = 0; i < ids.length; i += CHUNK) await check(ids.slice(i, i + CHUNK));
+    return report;
   }
-  return { checked: ids.length, total: all.length, mismatches };
-}
-
-/** Every task id in the log, in partition then log order. */
-async function taskIdsInLog(store: EventLog): Promise<string[]> {
-  const ids = new Set<string>();
+  const { rows: counted } = await pool.query<{ n: number }>("select count(*)::int as n from tasks");
+  report.total = counted[0]?.n ?? 0;
+  for (let after = ""; ;) {
+    const left = limit === undefined ? CHUNK : Math.min(CHUNK, limit - report.checked);
+    if (left <= 0) return report;
+    const { rows } = await pool.query<{ id: string }>(
+      "select id from tasks where id > $1 order by id limit $2",
+      [after, left],
+    );
+    if (rows.length === 0) break;
+    await check(rows.map((row) => row.id));
+    after = rows.at(-1)!.id;
+  }
+  // Tasks with no row at all: every task starts with its version-1 event, in the log or the archive.
+  const missing = async (ids: string[]) => {
+    if (ids.length === 0) return;
+    const rows = await loadTasks(pool, ids);
+    for (const id of ids) {
+      if (rows.has(id)) continue;
+      report.mismatches.push({ taskId: id, field: "row", log: "a history", readModel: null });
+      report.total++;
+    }
+  };
   for (let partition = 0; partition < store.partitions; partition++) {
-    for (let after = STREAM_START; ;) {
-      const events = await store.readPartition(partition, after, 1000);
-      const last = events.at(-1);
-      if (!last) break;
-      for (const event of events) ids.add(event.taskId);
-      after = last.streamId;
+    for await (const page of store.readAll(partition, { pageSize: CHUNK })) {
+      await missing(page.filter((event) => event.version === 1).map((event) => event.taskId));
     }
   }
-  return [...ids];
+  if (options.archive) {
+    for (let after = ""; ;) {
+      const ids = await options.archive.taskIds(after, CHUNK);
+      if (ids.length === 0) break;
+      await missing(ids);
+      after = ids.at(-1)!;
+    }
+  }
+  return report;
+}
+
+function compare(taskId: string, state: TaskState, row: TaskRow | undefined, report: VerifyReport): void {
+  if (!row) {
+    report.mismatches.push({ taskId, field: "row", log: `${state.version} events`, readModel: null });
+    return;
+  }
+  for (const [field, fromLog, fromRow] of FIELDS) {
+    const log = fromLog(state);
+    const readModel = fromRow(row);
+    if (canonical(log) !== canonical(readModel)) report.mismatches.push({ taskId, field, log, readModel });
+  }
 }
 
 /** JSON with object keys sorted: PostgreSQL's jsonb does not keep key order. */
@@ -111,7 +145,7 @@ export function verifySummary(report: VerifyReport): string {
   const found = `${report.mismatches.length} mismatches`;
   if (report.checked < report.total)
     return (
-      `checked ${report.checked} of ${report.total} tasks in the log (limited by --limit): ${found} ` +
+      `checked ${report.checked} of ${report.total} tasks (limited by --limit): ${found} ` +
       `among those checked; ${report.total - report.checked} tasks were not checked`
     );
   return `checked ${report.checked} tasks: ${found}`;

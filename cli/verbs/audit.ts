@@ -3,9 +3,14 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { NotFoundError, ValidationError, evolve, initialState } from "../../domain/task/index.ts";
 import { RedisEventLog } from "../../event-store/redis-event-log.ts";
+import { ArchiveStore } from "../../event-store/archive/archive-store.ts";
+import { TaskHistory } from "../../event-store/history.ts";
 import { CONFIG_OPTIONS, loadConfig } from "../config.ts";
 
-/** Audit verbs: they read the log itself, the source of truth, not any projection of it. */
+/**
+ * Audit verbs: they read the log itself, the source of truth, not any projection of it — and the
+ * archive, where finished tasks' events go after the retention period.
+ */
 function openStore(argv: string[]) {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -15,18 +20,21 @@ function openStore(argv: string[]) {
   const config = loadConfig(values);
   const redis = new Redis(config.redisUrl, { enableAutoPipelining: true });
   const store = new RedisEventLog(redis, { partitions: config.partitions, prefix: config.prefix });
-  return { config, redis, store, values, positionals };
+  const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
+  const archive = new ArchiveStore(pool);
+  return { config, redis, store, pool, archive, values, positionals };
 }
 
 /** `taskstream replay ID`: each event in order with the state it leads to. */
 export async function replay(argv: string[]): Promise<void> {
-  const { redis, store, positionals } = openStore(argv);
+  const { redis, store, pool, archive, positionals } = openStore(argv);
   try {
     const [id] = positionals;
     if (!id) throw new ValidationError([{ field: "ID", reason: "is required" }]);
     await store.checkLayout();
-    const events = await store.readTask(id);
+    const { events, archived } = await new TaskHistory(store, archive).read(id);
     if (events.length === 0) throw new NotFoundError(`task ${id}`);
+    if (archived) console.log(`(finished and archived: read from the event archive)`);
     let state = initialState();
     for (const event of events) {
       state = evolve(state, event);
@@ -37,6 +45,7 @@ export async function replay(argv: string[]): Promise<void> {
       );
     }
   } finally {
+    await pool.end();
     redis.disconnect();
   }
 }
@@ -46,15 +55,14 @@ export async function replay(argv: string[]): Promise<void> {
  * row, then the counts by state with the rows they count.
  */
 export async function verify(argv: string[]): Promise<void> {
-  const { config, redis, store, values } = openStore(argv);
-  const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
+  const { redis, store, pool, archive, values } = openStore(argv);
   try {
     await store.checkLayout();
     const { verifyReadModel, verifySummary } = await import("../../projections/verify.ts");
     const limit = values.limit === undefined ? undefined : Number(values.limit);
     if (limit !== undefined && (!Number.isInteger(limit) || limit < 1))
       throw new ValidationError([{ field: "limit", reason: "must be a positive integer" }]);
-    const report = await verifyReadModel({ store, pool, limit });
+    const report = await verifyReadModel({ store, pool, archive, limit });
     console.log(verifySummary(report));
     for (const mismatch of report.mismatches.slice(0, 50)) console.log(JSON.stringify(mismatch));
     // The counts by state the overview shows, against the rows they count.

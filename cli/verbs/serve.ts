@@ -6,7 +6,8 @@ import { startTelemetry } from "../../observability/telemetry.ts";
 export async function serve(argv: string[]): Promise<void> {
   const telemetry = startTelemetry();
   const config = loadConfig(parseFlags(argv).values);
-  if (config.roles.has("projector") || config.roles.has("read-api")) {
+  // Every role but a lone dispatcher reads PostgreSQL (the read model; the API the event archive).
+  if (config.roles.has("projector") || config.roles.has("read-api") || config.roles.has("api")) {
     const { migrateUrl } = await import("./migrate.ts");
     await migrateUrl(config.pgUrl);
   }

@@ -13,6 +13,7 @@ import { testServices, uniquePrefix } from "../../tests/support/services.ts";
 import { Leadership } from "../leadership.ts";
 import { firingKey } from "./firing.ts";
 import { Scheduler } from "./scheduler.ts";
+import { ScheduleIndex } from "../../event-store/schedule-index.ts";
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const EVERY_SECOND = "* * * * * *";
@@ -225,5 +226,33 @@ describe("scheduler: firing recurring schedules on the real services", () => {
         epoch: epochA,
       }),
     ).rejects.toBeInstanceOf(StaleEpochError);
+  });
+
+  it("a new reader folds the saved snapshot and only the stream after it, to the same states", async () => {
+    const t = await setup("sched-snapshot");
+    const a = await t.schedules.create({ cron: "0 0 * * *", task: { type: "a" } });
+    const b = await t.schedules.create({ cron: "0 0 * * *", task: { type: "b" } });
+    await t.schedules.pause(a.id);
+    const first = new ScheduleIndex(t.store);
+    await first.refresh();
+    await first.saveSnapshot(1);
+    await t.schedules.pause(b.id);
+    const c = await t.schedules.create({ cron: "0 0 * * *", task: { type: "c" } });
+
+    const readFrom: string[] = [];
+    const reads = Object.create(t.store) as ScheduleStore;
+    reads.readPartition = (partition, after, count) => {
+      readFrom.push(after);
+      return t.store.readPartition(partition, after, count);
+    };
+    const restored = new ScheduleIndex(reads);
+    const changed = await restored.refresh();
+    expect(readFrom[0]).not.toBe("0-0");
+    expect([...changed].sort()).toEqual([a.id, b.id, c.id].sort());
+
+    const full = new ScheduleIndex(t.store);
+    await full.refresh();
+    expect(new Map(restored.entries())).toEqual(new Map(full.entries()));
+    expect(restored.get(b.id)?.status).toBe("PAUSED");
   });
 });

@@ -31,6 +31,8 @@ export interface SchedulerOptions {
   retryMs?: number;
   /** Longest sleep between checks, in ms (default 60 000): bounds the effect of wall-clock jumps. */
   maxSleepMs?: number;
+  /** How often the leader saves a snapshot of every schedule, in ms (default 60 000). */
+  snapshotIntervalMs?: number;
   /** How long one blocking read of the schedule stream waits, in ms (default 1000). */
   blockMs?: number;
 }
@@ -92,6 +94,7 @@ export class Scheduler {
   /** When each ACTIVE schedule next needs attention: its next fire time, or a retry after a failure. */
   private readonly dueAt = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
+  private snapshotTimer: NodeJS.Timeout | null = null;
   private work: Promise<void> = Promise.resolve();
   private generation = 0;
 
@@ -130,6 +133,11 @@ export class Scheduler {
     for (const [id] of index.entries()) this.refreshDue(id);
     await follower.start();
     this.arm();
+    this.snapshotTimer = setInterval(() => {
+      void run.index.saveSnapshot(epoch).catch((error: unknown) => {
+        if (this.run === run) this.options.log.warn({ err: error }, "schedule snapshot failed");
+      });
+    }, this.options.snapshotIntervalMs ?? 60_000);
     this.options.log.info({ epoch, schedules: this.dueAt.size }, "scheduler started");
   }
 
@@ -143,6 +151,8 @@ export class Scheduler {
 
   private halt(): Run | null {
     this.generation++;
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    this.snapshotTimer = null;
     const run = this.run;
     this.run = null;
     if (this.timer) clearTimeout(this.timer);

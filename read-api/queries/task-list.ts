@@ -55,7 +55,7 @@ export interface TaskPage {
 /**
  * One page of tasks in id order (or reverse) after `afterId`: keyset pagination. Ids are UUIDv7 from
  * the same clock reading as created_at, so this is creation order (migrations/004_task_indexes_by_id.sql).
- * State, type, priority and worker filters ride on an index each (migrations/006); labels,
+ * State, type, priority and worker filters ride on an index each (migrations/007); labels,
  * metadata and last-change times are checked on the rows the order walks, within the read pool's
  * statement timeout — combine them with an indexed filter on a large table.
  * Shared by GraphQL `tasks` and gRPC `ListTasks`.

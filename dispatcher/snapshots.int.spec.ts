@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { TaskCommands } from "../commands/task-commands.ts";
+import { succeededLife } from "../domain/testing/task-events.ts";
+import { RawWorker } from "../tests/support/raw-worker.ts";
+import { eventually, startTestServer } from "../tests/support/server.ts";
+import { uniquePrefix } from "../tests/support/services.ts";
+
+const noTrace = { traceparent: null, tracestate: null };
+
+/** A new leader starts from the last snapshot and the log after it, not from the whole history. */
+describe("dispatcher snapshots", () => {
+  const cleanup: (() => Promise<void> | void)[] = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  });
+  const start = async (prefix: string) => {
+    const server = await startTestServer({
+      prefix,
+      roles: new Set(["api", "dispatcher"]),
+      snapshotIntervalMs: 3_600_000,
+    });
+    cleanup.push(() => server.close());
+    return server;
+  };
+
+  it("restores the live tasks from the snapshot and reads only the log after it", async () => {
+    const prefix = uniquePrefix("snap");
+    const first = await start(prefix);
+    await eventually(() => (first.dispatcher!.leading ? true : undefined), 15_000, "leadership");
+    const commands = new TaskCommands(first.store, { maxPayloadBytes: 1 << 20 });
+    // History: 200 finished tasks (800 events) the next leader must not read again.
+    const T0 = Date.now() - 60_000;
+    for (let i = 0; i < 200; i++)
+      await first.store.append(
+        `0193f0c0-0000-7000-8000-${String(i).padStart(12, "0")}`,
+        0,
+        succeededLife(T0),
+      );
+    const before = new Set<string>();
+    for (let i = 0; i < 10; i++)
+      before.add((await commands.submit({ type: "snap", payload: i }, noTrace)).id);
+    await eventually(() => (first.dispatcher!.term!.ready.size >= 10 ? true : undefined), 5000, "ten ready");
+    await first.dispatcher!.term!.snapshotNow();
+    const after = new Set<string>();
+    for (let i = 0; i < 5; i++) after.add((await commands.submit({ type: "snap", payload: i }, noTrace)).id);
+    await first.close();
+
+    const second = await start(prefix);
+    const leading = await eventually(
+      () => second.dispatcher!.term?.leadingSince ?? undefined,
+      15_000,
+      "leading",
+    );
+    expect(leading.restored).toBe(10);
+    // The five submissions after the snapshot (and nothing of the 800 finished events before it).
+    expect(leading.read).toBe(5);
+    const worker = new RawWorker(second.grpcAddress);
+    cleanup.push(() => worker.close());
+    await worker.register(["snap"], { slots: 50 });
+    const seen = new Set<string>();
+    while (seen.size < 15) seen.add((await worker.next("assignment")).taskId);
+    expect(seen).toEqual(new Set([...before, ...after]));
+  });
+});
