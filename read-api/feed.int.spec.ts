@@ -324,6 +324,66 @@ describe("the task feed: eventsSince and the resumable taskEvents subscription",
     await subscription.return();
   });
 
+  it("replays only as fast as the subscriber takes events, and drops one that falls too far behind", async () => {
+    let reads = 0;
+    const real = new FeedStore(fx.pool, PARTITIONS, fx.prefix);
+    const store = {
+      readPast: (...args: Parameters<FeedStore["readPast"]>) => {
+        reads++;
+        return real.readPast(...args);
+      },
+      head: () => real.head(),
+    } as unknown as FeedStore;
+    let listener: FeedListener = () => {};
+    const hub = {
+      acquire: async (l: FeedListener) => {
+        listener = l;
+        return () => {};
+      },
+    } as unknown as FeedHub;
+    const total = (await fx.pool.query<{ n: number }>("select count(*)::int n from task_feed")).rows[0]!.n;
+    const replay = await new FeedSubscription(store, hub, null, new Map(), {
+      replayPage: 4,
+      maxBuffered: 6,
+    }).start();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(reads).toBeLessThanOrEqual(2); // the first page, and at most the next one: nobody took any
+    for (let i = 0; i < total; i++) expect((await replay.next()).done).toBe(false);
+    expect(reads).toBeGreaterThanOrEqual(total / 4);
+    await replay.return();
+
+    // Live: batches keep coming to a subscriber that takes nothing.
+    const slow = await new FeedSubscription(store, hub, null, null, { maxBuffered: 6 }).start();
+    const head = await real.head();
+    const entry = (i: number) => ({
+      partition: 0,
+      streamId: `${Number.MAX_SAFE_INTEGER - 1000 + i}-0`,
+      taskId: `t-${i}`,
+      version: 1,
+      eventType: "TaskSubmitted",
+      taskType: "slow",
+      state: "QUEUED" as const,
+      priority: 5,
+      at: 0,
+    });
+    const expected = `${(head.get(0) ?? [0, 0]).join("-")}`;
+    listener({
+      moves: [{ partition: 0, expected, next: entry(9).streamId }],
+      entries: [...Array(10).keys()].map(entry),
+    });
+    const taken: string[] = [];
+    await expect(
+      (async () => {
+        for (;;) {
+          const result = await slow.next();
+          if (result.done) return;
+          taken.push(result.value.taskEvents.taskId);
+        }
+      })(),
+    ).rejects.toMatchObject({ extensions: { code: "SUBSCRIBER_TOO_SLOW" } });
+    expect(taken).toEqual(["t-0", "t-1", "t-2", "t-3", "t-4", "t-5"]);
+  });
+
   it("refuses a cursor older than what retention kept", async () => {
     const start = await graphql(`
       {

@@ -1,3 +1,4 @@
+import { GraphQLError } from "graphql";
 import type { FeedBatch, FeedEntry } from "../../projections/feed/feed-table.ts";
 import {
   advance,
@@ -15,6 +16,9 @@ export type FeedEvent = FeedEntry & { cursor: string };
 
 /** Entries read from the read model per round while catching up. */
 const REPLAY_PAGE = 500;
+/** Most events delivered-but-not-taken, and live batches not processed, before the subscriber is dropped. */
+const MAX_BUFFERED = 10_000;
+const MAX_INBOX = 1_000;
 
 /**
  * One `taskEvents` subscription: replays from the read model what follows its cursor, then goes
@@ -39,17 +43,25 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
   private readonly ready: FeedEvent[] = [];
   private readonly waiting: ((result: IteratorResult<{ taskEvents: FeedEvent }>) => void)[] = [];
   private failure: Error | null = null;
+  /** Resolves when the subscriber has taken enough that another page may be read. */
+  private room: (() => void) | null = null;
   private release: (() => void) | null = null;
   private working = false;
   private done = false;
 
-  /** `after` null: from the projector's position now (live only). */
+  private readonly replayPage: number;
+  private readonly maxBuffered: number;
+
+  /** `after` null: from the projector's position now (live only). `limits` are for tests. */
   constructor(
     store: FeedStore,
     hub: FeedHub,
     filter: FeedFilter | null | undefined,
     after: FeedPosition | null,
+    limits: { replayPage?: number; maxBuffered?: number } = {},
   ) {
+    this.replayPage = limits.replayPage ?? REPLAY_PAGE;
+    this.maxBuffered = limits.maxBuffered ?? MAX_BUFFERED;
     this.store = store;
     this.hub = hub;
     this.filter = filter;
@@ -57,15 +69,20 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
     this.fromHead = after === null;
   }
 
-  /** Listens, then catches up; rejects (CURSOR_EXPIRED, a database error) before anything is delivered. */
+  /**
+   * Listens, then reads the first page past the cursor; rejects (CURSOR_EXPIRED, a database error)
+   * before anything is delivered. The rest of the replay is read as the subscriber takes events.
+   */
   async start(): Promise<this> {
     this.release = await this.hub.acquire((batch) => {
+      if (this.inbox.length >= MAX_INBOX) return this.fail(tooSlow(this.maxBuffered));
       this.inbox.push(batch);
       this.pump();
     });
     try {
       if (this.fromHead) this.position = await this.store.head();
-      else await this.catchUp();
+      // More to replay: before any live batch received meanwhile.
+      else if (await this.readPage()) this.inbox.unshift(null);
     } catch (error) {
       this.close();
       throw error;
@@ -80,6 +97,10 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
 
   next(): Promise<IteratorResult<{ taskEvents: FeedEvent }>> {
     const event = this.ready.shift();
+    if (this.room && this.ready.length < this.replayPage) {
+      this.room();
+      this.room = null;
+    }
     if (event) return Promise.resolve({ value: { taskEvents: event }, done: false });
     if (this.failure) return Promise.reject(this.failure);
     if (this.done) return Promise.resolve({ value: undefined, done: true });
@@ -101,7 +122,21 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
     this.done = true;
     this.release?.();
     this.inbox.length = 0;
+    this.room?.();
+    this.room = null;
     for (const resolve of this.waiting.splice(0)) resolve({ value: undefined, done: true });
+  }
+
+  /**
+   * Ends the subscription with an error, after the events already buffered: the subscriber resumes
+   * from the last cursor it received, with nothing lost.
+   */
+  private fail(error: Error): void {
+    if (this.done) return;
+    this.failure = error;
+    const waiting = this.waiting.splice(0);
+    this.close();
+    for (const resolve of waiting) resolve(Promise.reject(error) as never);
   }
 
   /** Processes received batches one at a time, in order. */
@@ -112,10 +147,7 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
       try {
         while (this.inbox.length > 0 && !this.done) await this.apply(this.inbox.shift()!);
       } catch (error) {
-        this.failure = asError(error);
-        const resolve = this.waiting.shift();
-        this.close();
-        if (resolve) resolve(Promise.reject(this.failure) as never);
+        this.fail(asError(error));
       } finally {
         this.working = false;
       }
@@ -126,27 +158,36 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
   private async apply(batch: FeedBatch | null): Promise<void> {
     if (batch === null) return this.catchUp();
     const follows = batch.moves.every((m) => covers(this.position, m.partition, parseStreamId(m.expected)));
-    if (follows) for (const entry of batch.entries) this.offer(entry);
+    if (follows) for (const entry of batch.entries) this.offer(entry, true);
     // Not following: read everything past the position; the batch committed before it was
     // published, so the read sees it whole.
     else await this.catchUp();
     for (const move of batch.moves) advance(this.position, move.partition, parseStreamId(move.next));
   }
 
-  /** Reads past the position until the read model has nothing more. */
+  /**
+   * Reads past the position until the read model has nothing more, a page at a time, and only as
+   * fast as the subscriber takes events: a replay of millions of events is never held in memory.
+   */
   private async catchUp(): Promise<void> {
     for (;;) {
-      const read = await this.store.readPast(this.position, this.filter, REPLAY_PAGE);
-      if (this.done) return;
-      for (const entry of read.entries) this.offer(entry);
-      // Past what the read looked at and did not match, too.
-      for (const [partition, point] of read.position) advance(this.position, partition, point);
-      if (!read.more) return;
+      if (this.ready.length >= this.replayPage) await new Promise<void>((resolve) => (this.room = resolve));
+      if (this.done || !(await this.readPage())) return;
     }
   }
 
+  /** One page past the position: delivered, and the position moved past it; whether more may follow. */
+  private async readPage(): Promise<boolean> {
+    const read = await this.store.readPast(this.position, this.filter, this.replayPage);
+    if (this.done) return false;
+    for (const entry of read.entries) this.offer(entry, false);
+    // Past what the read looked at and did not match, too.
+    for (const [partition, point] of read.position) advance(this.position, partition, point);
+    return read.more;
+  }
+
   /** Delivers an entry the position does not cover yet (when it matches), and moves past it. */
-  private offer(entry: FeedEntry): void {
+  private offer(entry: FeedEntry, live: boolean): void {
     const point = parseStreamId(entry.streamId);
     if (covers(this.position, entry.partition, point)) return;
     advance(this.position, entry.partition, point);
@@ -154,8 +195,16 @@ export class FeedSubscription implements AsyncIterableIterator<{ taskEvents: Fee
     const event = { ...entry, cursor: encodePosition(this.position) };
     const resolve = this.waiting.shift();
     if (resolve) resolve({ value: { taskEvents: event }, done: false });
+    // The replay waits for room; live batches cannot wait: past the limit the subscriber goes.
+    else if (live && this.ready.length >= this.maxBuffered) this.fail(tooSlow(this.maxBuffered));
     else this.ready.push(event);
   }
 }
 
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
+
+const tooSlow = (max: number) =>
+  new GraphQLError(
+    `subscriber too slow: more than ${max} events waiting; resume from the last cursor received`,
+    { extensions: { code: "SUBSCRIBER_TOO_SLOW" } },
+  );
