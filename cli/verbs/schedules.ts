@@ -59,7 +59,7 @@ export const create: Verb = {
     const extra = c.jsonValue("task");
     if (extra !== undefined && (typeof extra !== "object" || extra === null || Array.isArray(extra)))
       throw new UsageError("--task: must be a JSON object");
-    const task: Record<string, unknown> = { ...(extra), type };
+    const task: Record<string, unknown> = { ...extra, type };
     if (c.string("payload") !== undefined) task.payload = c.jsonValue("payload");
     const priority = c.int("priority", 0, 9);
     if (priority !== undefined) task.priority = priority;
