@@ -76,7 +76,9 @@ describe("taskstream audit verbs", () => {
     const lines = result.stdout.trimEnd().split("\n");
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(/^V\s+AT\s+EVENT\s+STATE AFTER\s+ATTEMPT\s+DATA$/);
-    expect(lines[1]).toMatch(/^1\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+TaskSubmitted\s+QUEUED\s+0\s+\{"spec":\{"payload":\{"x":1\},.*…$/);
+    expect(lines[1]).toMatch(
+      /^1\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+TaskSubmitted\s+QUEUED\s+0\s+\{"spec":\{"payload":\{"x":1\},.*…$/,
+    );
     expect(lines[2]).toMatch(/^2\s+\S+\s+TaskCancelled\s+CANCELLED\s+0\s+\{"reason":"replay me"/);
 
     const json = await run("replay", id, "--json");
@@ -110,7 +112,12 @@ describe("taskstream audit verbs", () => {
     // Not a terminal: no bar drawn, one line when done.
     expect(clean.stderr).toBe(`verifying: ${total} tasks checked\n`);
     const json = await run("verify", "--json");
-    expect(JSON.parse(json.stdout)).toEqual({ checked: total, total, mismatches: [], stateCountMismatches: [] });
+    expect(JSON.parse(json.stdout)).toEqual({
+      checked: total,
+      total,
+      mismatches: [],
+      stateCountMismatches: [],
+    });
 
     await server.pool.query("update tasks set state = 'RUNNING', attempt = 9 where id = $1", [id]);
     try {

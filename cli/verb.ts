@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
-import { ApiClient, serverUrl } from "./client/api-client.ts";
+import { ApiClient, ApiError, serverUrl, UnreachableError } from "./client/api-client.ts";
 import { CONFIG_OPTIONS } from "./config.ts";
+import { TaskstreamError } from "../domain/task/index.ts";
 
 /**
  * How every verb is declared and run: its flags (each with a line of help), its arguments and an
@@ -246,4 +247,17 @@ export async function runVerb(verb: Verb, argv: string[]): Promise<void> {
     return;
   }
   await verb.run(context);
+}
+
+/** What to print for a failure, and the exit code: 2 for the command line, 1 for the rest. */
+export function describeFailure(error: unknown): { message: string; code: number } {
+  if (error instanceof UsageError) return { message: error.message, code: 2 };
+  if (error instanceof ApiError) return { message: error.describe(), code: 1 };
+  if (error instanceof UnreachableError) return { message: error.message, code: 1 };
+  if (error instanceof TaskstreamError)
+    return { message: error.message, code: error.code === "VALIDATION" ? 2 : 1 };
+  // A connection failure of Redis or PostgreSQL (replay, verify) carries a system code.
+  if (error instanceof Error && typeof (error as { code?: unknown }).code === "string")
+    return { message: error.message, code: 1 };
+  return { message: error instanceof Error ? (error.stack ?? error.message) : String(error), code: 1 };
 }
