@@ -217,4 +217,49 @@ describe("taskstream task verbs", () => {
       new RegExp(`^taskstream list: cannot reach Taskstream at ${url} \\(.*ECONNREFUSED.*\\)`),
     );
   });
+
+  it("list --watch resumes after the server restarts, from the last event it printed: no gap, no repeat", async () => {
+    const type = uniqueType("cli-resume");
+    const roles = new Set(["api", "projector", "read-api"] as const);
+    let first: RunningServer | undefined = await startTestServer({ roles }, "cli-resume");
+    const { prefix } = first.config;
+    const port = Number(new URL(first.httpUrl).port);
+    let second: RunningServer | undefined;
+    const submit = async (url: string) => {
+      const response = await fetch(`${url}/v1/tasks`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ type }),
+      });
+      return ((await response.json()) as Submitted).id;
+    };
+    try {
+      const watch = startTaskstream(["list", "--type", type, "--watch", "--json"], {
+        TASKSTREAM_URL: first.httpUrl,
+      });
+      await watch.printed(/\n/);
+      const before = await submit(first.httpUrl);
+      await watch.printed(new RegExp(before));
+      await first.close();
+      first = undefined;
+      second = await startTestServer({ roles, prefix, httpPort: port }, "cli-resume");
+      const after = await submit(second.httpUrl);
+      await watch.printed(new RegExp(after));
+      const ended = await watch.stop("SIGINT");
+      expect(ended.code, ended.stderr).toBe(0);
+      expect(ended.stderr).toMatch(/resuming after the last event seen/);
+      const events = ended.stdout
+        .trimEnd()
+        .split("\n")
+        .slice(1)
+        .map((line) => JSON.parse(line) as { taskId: string; type: string });
+      expect(events.map((e) => [e.taskId, e.type])).toEqual([
+        [before, "TaskSubmitted"],
+        [after, "TaskSubmitted"],
+      ]);
+    } finally {
+      await first?.close();
+      await second?.close();
+    }
+  });
 });

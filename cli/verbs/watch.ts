@@ -1,5 +1,6 @@
 import type { TaskView } from "../../domain/task/view.ts";
-import { subscribe } from "../client/subscription.ts";
+import { ApiError, UnreachableError } from "../client/api-client.ts";
+import { subscribe, type Subscription } from "../client/subscription.ts";
 import { table } from "../output/table.ts";
 import type { VerbContext } from "../verb.ts";
 import { isTerminal, listTasks, taskDetails, TASK_COLUMNS } from "./tasks.ts";
@@ -18,9 +19,13 @@ interface FeedEvent {
   queue: string;
   state: string;
   at: string;
+  /** Where the feed resumes after this event. */
+  cursor: string;
 }
 
-const FEED_FIELDS = "taskId version type queue state at";
+/** Attempts in a row to resume a lost subscription before giving up (about half a minute). */
+const MAX_RECONNECTS = 8;
+const FEED_FIELDS = "cursor taskId version type queue state at";
 const HEAD = `query($filter: TaskEventFilter) { recentEvents(filter: $filter, first: 1) { endCursor } }`;
 const FOLLOW = `subscription($filter: TaskEventFilter, $after: String) { taskEvents(filter: $filter, after: $after) { ${FEED_FIELDS} } }`;
 
@@ -30,27 +35,55 @@ export const eventLine = (e: FeedEvent, withTask: boolean) =>
     "  ",
   );
 
-/** Follows the feed from `after` until `onEvent` says stop, or SIGINT. */
+/** Whether a subscription failed on its connection (worth resuming), not on what it asked. */
+const connectionLost = (error: unknown) =>
+  error instanceof UnreachableError || (error instanceof ApiError && error.code.startsWith("WS_"));
+
+/**
+ * Follows the feed from `after` until `onEvent` says stop, or SIGINT. A lost connection (a server
+ * restarting) is resumed from the last event's cursor: nothing is missed, nothing printed twice.
+ */
 async function follow(
   c: VerbContext,
   filter: Record<string, unknown>,
   after: string,
   onEvent: (event: FeedEvent) => "stop" | void,
 ): Promise<void> {
-  const subscription = subscribe(
-    c.api.url,
-    FOLLOW,
-    { filter, after },
-    (data) => {
-      if (onEvent(data.taskEvents as FeedEvent) === "stop") subscription.stop();
-    },
-    c.string("api-key") ?? process.env.TASKSTREAM_API_KEY,
-  );
-  const interrupt = () => subscription.stop();
+  let cursor = after;
+  let stopped = false;
+  let failures = 0;
+  let current: Subscription | undefined;
+  const interrupt = () => {
+    stopped = true;
+    current?.stop();
+  };
   process.once("SIGINT", interrupt);
   process.once("SIGTERM", interrupt);
   try {
-    await subscription.done;
+    while (!stopped) {
+      const subscription = subscribe(
+        c.api.url,
+        FOLLOW,
+        { filter, after: cursor },
+        (data) => {
+          const event = data.taskEvents as FeedEvent;
+          cursor = event.cursor;
+          failures = 0;
+          if (onEvent(event) === "stop") interrupt();
+        },
+        c.string("api-key") ?? process.env.TASKSTREAM_API_KEY,
+      );
+      current = subscription;
+      // The feed never ends by itself: an end we did not ask for (a server shutting down) is a loss.
+      const lost = await subscription.done.then(
+        () => new ApiError("the server ended the subscription", null, "WS_COMPLETE"),
+        (error: unknown) => error,
+      );
+      if (stopped) return;
+      if (!connectionLost(lost) || ++failures > MAX_RECONNECTS) throw lost;
+      console.error(`taskstream: ${(lost as Error).message}; resuming after the last event seen…`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 200 * 2 ** failures)));
+    }
   } finally {
     process.off("SIGINT", interrupt);
     process.off("SIGTERM", interrupt);
