@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { ApiClient, ApiError, serverUrl, UnreachableError } from "./client/api-client.ts";
-import { CONFIG_OPTIONS } from "./config.ts";
+import { CONFIG_FLAGS, CONFIG_OPTIONS } from "./config.ts";
 import { TaskstreamError } from "../domain/task/index.ts";
 
 /**
@@ -44,7 +44,7 @@ export class UsageError extends Error {
 }
 
 const COMMON: Record<string, Flag> = {
-  json: { type: "boolean", help: "print JSON (one document; one line per event with --watch)" },
+  json: { type: "boolean", help: "print JSON instead of text" },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 const CLIENT: Record<string, Flag> = {
@@ -180,15 +180,24 @@ export function helpText(verb: Verb): string {
     "",
     "flags:",
     ...flags.map(([, flag], i) => `  ${left[i]!.padEnd(width)}  ${flag.help}`),
-    ...(verb.config
-      ? [
-          "  plus the server's configuration flags (--redis-url, --pg-url, --prefix, --partitions, …) or TASKSTREAM_* variables",
-        ]
-      : []),
+    ...(verb.config ? configHelp() : []),
     "",
     verb.examples.length > 1 ? "examples:" : "example:",
     ...verb.examples.map((example) => `  ${example}`),
   ].join("\n");
+}
+
+/** The server's configuration flags: a flag beats its variable, which beats the default. */
+function configHelp(): string[] {
+  const width = Math.max(...CONFIG_FLAGS.map(({ flag }) => flag.length + 8));
+  return [
+    "",
+    "configuration (a flag beats its variable, which beats the default):",
+    ...CONFIG_FLAGS.map(
+      ({ flag, variable, fallback }) =>
+        `  ${`--${flag} VALUE`.padEnd(width)}  ${variable}${fallback ? ` (default ${fallback})` : ""}`,
+    ),
+  ];
 }
 
 /** Parses the verb's command line, or throws a UsageError that names the bad flag. */

@@ -96,7 +96,7 @@ export const get: Verb = {
     watch: {
       type: "boolean",
       short: "w",
-      help: "then print each change as it happens, until the task finishes",
+      help: "then print each change as it happens, until the task finishes (--json: a line each)",
     },
   },
   examples: ["taskstream get 0193a0c2-7f1e-7b4a-9c1d-2f0e5a6b7c8d --watch"],
@@ -197,7 +197,7 @@ export const list: Verb = {
     watch: {
       type: "boolean",
       short: "w",
-      help: "then print each task event as it happens (filters: --state, --type), until interrupted",
+      help: "then print each task event as it happens (filters: --state, --type; --json: a line each), until interrupted",
     },
   },
   examples: [
