@@ -97,6 +97,7 @@ export async function registerReadApi(
     pool: deps.pool,
     redis: deps.redis,
     prefix: deps.store.prefix,
+    partitions: deps.store.partitions,
     graphiql: deps.graphiql,
     allowOrigin: (origin: string, host: string | undefined) =>
       sameOrigin(origin, host) || originAllowed(origin, deps.origins),

@@ -2,12 +2,13 @@ import type { Redis } from "ioredis";
 import type { Logger } from "../observability/log.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
 import type { EventLog } from "../event-store/event-log.ts";
-import type { WorkerRegistry } from "./worker-registry.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
+import type { PartitionStats } from "../queues/dispatch-stats.ts";
+import type { OwnerMessage } from "../proto/gen/taskstream/cluster/v1/peers.ts";
 
 export interface DispatcherConfig {
   heartbeatIntervalMs: number;
-  /** A connected worker silent this long is lost and its attempts retried. */
+  /** A connected worker silent this long is lost (by its host) and its attempts retried. */
   heartbeatTimeoutMs: number;
   /** How long a worker whose stream broke (or a new leader's inherited attempts) may take to reconnect. */
   reconnectGraceMs: number;
@@ -21,17 +22,16 @@ export interface DispatcherConfig {
   snapshotIntervalMs: number;
 }
 
-/** What a dispatcher term needs from its surroundings. */
+/** What a partition's term needs from its surroundings. */
 export interface DispatcherContext {
   store: EventLog;
   redis: Redis;
-  registry: WorkerRegistry;
   settings: QueueSettingsStore;
   config: DispatcherConfig;
   metrics: DispatcherMetrics;
   log: Logger;
-  /** This dispatcher's address, as workers reach it. */
-  candidate: string;
-  /** A failure the term cannot recover from (its tail broke): the dispatcher steps down. */
-  onFatal(error: unknown): void;
+  /** Sends a message to a worker's host (the dispatcher holding its stream), over the link to it. */
+  toHost(hostId: string, message: OwnerMessage): void;
+  /** The partition's stats of the last second, for this dispatcher's metrics. */
+  reportStats(stats: PartitionStats): void;
 }

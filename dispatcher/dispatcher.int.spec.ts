@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
 import { eventually } from "../tests/support/server.ts";
 import { noTrace, useDispatcher } from "../tests/support/dispatcher-fixture.ts";
+import { readyDepth } from "../tests/support/terms.ts";
 
 describe("dispatcher on real Redis and etcd", () => {
   const fx = useDispatcher("disp");
@@ -38,7 +39,7 @@ describe("dispatcher on real Redis and etcd", () => {
     for (const priority of [1, 9, 6])
       ids[priority] = (await fx.commands.submit({ type: "prio", priority }, noTrace)).id;
     // The dispatcher learns of submissions from the log: let it hold all three before a slot opens.
-    const depth = () => fx.server.dispatcher!.term!.ready.depthByPriority();
+    const depth = () => readyDepth(fx.server.dispatcher!);
     const allReady = () => [1, 6, 9].every((priority) => (depth()[priority] ?? 0) >= 1);
     await eventually(() => (allReady() ? true : undefined), 5000, "the three tasks ready");
     const w = fx.worker();

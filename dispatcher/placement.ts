@@ -20,6 +20,8 @@ export interface PlacementOptions {
   accepting: () => boolean;
   /** After an assignment settled (written or not): put the task where its state now says. */
   settled: (taskId: string, state: TaskState) => void;
+  /** After every matching pass, with the sessions that had free slots and got nothing they may run. */
+  passed: (starved: ReadonlySet<WorkerSession>) => void;
 }
 
 /**
@@ -76,12 +78,33 @@ export class Placement {
     return this.assignedAtById.get(taskId);
   }
 
-  /** The task's attempt ended: its concurrency slot is free, and so is its worker's slot. */
-  release(taskId: string): void {
+  /**
+   * The task's attempt ended: its concurrency slot is free, and so is its worker's slot. Returns the
+   * session and attempt when the attempt was still out on a worker (it ended without its result).
+   */
+  release(taskId: string): { session: WorkerSession; attempt: number } | null {
     this.assignedAtById.delete(taskId);
     this.limits.release(taskId);
-    if (this.assigning.has(taskId)) return;
-    if (this.options.sessions.unhold(taskId)) this.schedule();
+    if (this.assigning.has(taskId)) return null;
+    const ended = this.options.sessions.unhold(taskId);
+    this.schedule();
+    return ended;
+  }
+
+  /** Whether any ready task could go to the session now, and how many (at most `cap`), the most urgent first. */
+  wanted(session: WorkerSession, cap: number): { count: number; priority: number } {
+    this.limits.begin(Date.now());
+    return this.ready.peek(session, (task) => this.isCurrent(task), this.limits, cap);
+  }
+
+  private isCurrent(task: ReadyTask): boolean {
+    const state = this.options.live.states.get(task.taskId);
+    return (
+      state !== undefined &&
+      this.queued.get(task.taskId) === state.version &&
+      state.state === "QUEUED" &&
+      !this.assigning.has(task.taskId)
+    );
   }
 
   /** Runs a matching pass in the next event-loop turn (once, however often it is asked). */
@@ -108,18 +131,10 @@ export class Placement {
    * (bench/README.md: the 1 x 50 drain with the read side stopped went from ~11,700 to ~14,500/s).
    */
   private pump(): void {
-    const { live, sessions } = this.options;
-    const isCurrent = (task: ReadyTask) => {
-      const state = live.states.get(task.taskId);
-      return (
-        state !== undefined &&
-        this.queued.get(task.taskId) === state.version &&
-        state.state === "QUEUED" &&
-        !this.assigning.has(task.taskId)
-      );
-    };
+    const { sessions } = this.options;
+    const isCurrent = (task: ReadyTask) => this.isCurrent(task);
     this.limits.begin(Date.now());
-    const { waveFull, heldBack } = matchPass(
+    const { waveFull, heldBack, starved } = matchPass(
       [...sessions.values()],
       () => this.ready.size > 0,
       (session) => this.ready.take(session, isCurrent, this.limits),
@@ -131,6 +146,7 @@ export class Placement {
         void this.assign(session, task);
       },
     );
+    this.options.passed(starved);
     if (waveFull && this.ready.size > 0) this.schedule();
     // Work held back by a rate limit: look again when a bucket has a token.
     const refill = heldBack ? this.limits.nextRefillInMs() : null;

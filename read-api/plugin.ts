@@ -31,6 +31,8 @@ export interface ReadApiOptions {
   redis: Redis;
   /** The event store's key prefix: the updates arrive on `${prefix}:task-updates`. */
   prefix: string;
+  /** The log's partition count: the dispatch stats are read per partition (default 8). */
+  partitions?: number;
   /** Serve GraphiQL at /graphiql. */
   graphiql: boolean;
   /** Answers `task(id)` for a task not projected yet; see `taskFromLog`. Its `events` stay empty until projected. */
@@ -68,7 +70,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
   const { pool, redis, prefix, graphiql, getTaskFromLog, commands, scheduleCommands } = options;
   const queryLimits = options.queryLimits ?? DEFAULT_QUERY_LIMITS;
   const responseLimits = options.responseLimits ?? DEFAULT_RESPONSE_LIMITS;
-  const dispatch = dispatchResolvers(redis, prefix);
+  const dispatch = dispatchResolvers(redis, prefix, options.partitions ?? 8);
   // Each extension brings resolvers and loaders for its schema file; they are merged type by type.
   const extensions = [scheduleResolvers({ pool, commands: scheduleCommands })];
   // Mercurius and its `graphql` decoration stay encapsulated in a context of their own.
