@@ -4,6 +4,7 @@ import type { DispatcherMetrics } from "../observability/metrics.ts";
 import type { EventLog } from "../event-store/event-log.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import type { PartitionStats } from "../queues/dispatch-stats.ts";
+import type { LimitsStore } from "../queues/limits-store.ts";
 import type { OwnerMessage } from "../proto/gen/taskstream/cluster/v1/peers.ts";
 
 export interface DispatcherConfig {
@@ -27,6 +28,8 @@ export interface DispatcherContext {
   store: EventLog;
   redis: Redis;
   settings: QueueSettingsStore;
+  /** The dispatch limits every partition shares (queues/shared-limits.ts). */
+  limits: LimitsStore;
   config: DispatcherConfig;
   metrics: DispatcherMetrics;
   log: Logger;

@@ -7,6 +7,7 @@ import type { Logger } from "../observability/log.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
 import { publishHostStats, removeHostStats } from "../queues/dispatch-stats.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
+import { SharedLimits } from "../queues/shared-limits.ts";
 import type { DispatcherConfig } from "./context.ts";
 import { WorkerHost } from "./host/worker-host.ts";
 import { Leadership } from "./leadership.ts";
@@ -64,6 +65,7 @@ export class Dispatcher {
       store: options.store,
       redis: options.redis,
       settings: options.settings,
+      limits: new SharedLimits(options.redis, options.store.prefix),
       config: options.config,
       metrics: options.metrics,
       log: options.log,

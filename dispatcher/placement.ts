@@ -2,6 +2,7 @@ import { IllegalStateError, type TaskState } from "../domain/task/index.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { assignmentMessage } from "./assignment.ts";
+import type { LimitsStore } from "../queues/limits-store.ts";
 import { DispatchLimits } from "./limits.ts";
 import type { LiveTasks } from "./live-tasks.ts";
 import { matchPass } from "./matching.ts";
@@ -10,9 +11,13 @@ import type { WorkerSession } from "./worker-session.ts";
 import type { WorkerSessions } from "./worker-sessions.ts";
 
 export interface PlacementOptions {
+  /** The partition placed (its tasks' concurrency permits are recorded as its own). */
+  partition: number;
   live: LiveTasks;
   sessions: WorkerSessions;
   settings: QueueSettingsStore;
+  /** The limits shared with the other partitions (default: in memory, for this partition alone). */
+  limits?: LimitsStore;
   metrics: DispatcherMetrics;
   /** K_p per priority: dispatches of more urgent work after which a waiting level is served. */
   agingBound: number[];
@@ -45,7 +50,7 @@ export class Placement {
   constructor(options: PlacementOptions) {
     this.options = options;
     this.ready = new ReadyQueue(options.agingBound);
-    this.limits = new DispatchLimits(options.settings);
+    this.limits = new DispatchLimits(options.settings, options.limits, options.partition, () => this.schedule());
   }
 
   /** Whether the task is in the ready queue at this version, or being assigned. */
@@ -149,7 +154,7 @@ export class Placement {
     this.options.passed(starved);
     if (waveFull && this.ready.size > 0) this.schedule();
     // Work held back by a rate limit: look again when a bucket has a token.
-    const refill = heldBack ? this.limits.nextRefillInMs() : null;
+    const refill = heldBack || this.ready.size > 0 ? this.limits.nextRefillInMs() : null;
     if (refill !== null && this.refillTimer === null) {
       this.refillTimer = setTimeout(() => {
         this.refillTimer = null;
@@ -162,6 +167,8 @@ export class Placement {
     const { live, sessions, metrics } = this.options;
     const readyAt = live.states.get(task.taskId)?.availableAt ?? Date.now();
     try {
+      // The concurrency key's permit, shared by every partition, before the assignment is written.
+      if (!(await this.limits.permit(task))) throw new IllegalStateError("concurrency key full");
       const { state, events } = await live.execute(task.taskId, () => ({
         type: "AssignTask",
         data: { workerId: session.id, now: Date.now() },

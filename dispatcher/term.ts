@@ -76,6 +76,7 @@ export class Term extends EventEmitter<TermEvents> {
   private readonly abort = new AbortController();
   private sweeper: NodeJS.Timeout | null = null;
   private startedAt = 0;
+  private permitsCheckedAt = 0;
   private rebuilding = true;
   accepting = false;
   /** What the term announced when it began to lead (null before). */
@@ -90,9 +91,11 @@ export class Term extends EventEmitter<TermEvents> {
       if (!this.rebuilding) this.reconcile(taskId, state);
     });
     this.placement = new Placement({
+      partition,
       live: this.live,
       sessions: this.sessions,
       settings: ctx.settings,
+      limits: ctx.limits,
       metrics: ctx.metrics,
       agingBound: ctx.config.agingBound,
       accepting: () => this.accepting,
@@ -444,6 +447,10 @@ export class Term extends EventEmitter<TermEvents> {
           this.failAttempt(taskId, state.attempt, "WORKER_LOST", "no live worker holds the attempt");
       }
     }
+    if (now - this.permitsCheckedAt > 10_000) {
+      this.permitsCheckedAt = now;
+      void this.freeStrayPermits();
+    }
     this.live.purgeTerminal(now - 30_000);
     this.timers.compact(this.live.states.size);
     this.intake?.trim();
@@ -462,6 +469,24 @@ export class Term extends EventEmitter<TermEvents> {
       () => undefined,
     );
     this.emit("swept");
+  }
+
+  /**
+   * Frees the concurrency permits the partition's tasks hold although they do not run (an owner that
+   * crashed between taking a permit and writing the assignment, or before releasing it).
+   */
+  private async freeStrayPermits(): Promise<void> {
+    try {
+      for (const [key, taskIds] of await this.ctx.limits.permitsOf(this.partition))
+        for (const taskId of taskIds) {
+          const state = this.live.states.get(taskId);
+          if (state && hasAttemptOut(state)) continue;
+          if (this.placement.isAssigning(taskId) || this.placement.limits.holds(taskId)) continue;
+          await this.ctx.limits.releasePermit(key, taskId);
+        }
+    } catch (error) {
+      if (this.accepting) this.ctx.log.warn({ err: error, partition: this.partition }, "permit check failed");
+    }
   }
 
   private *queuedStates(): Iterable<TaskState> {
