@@ -1,8 +1,7 @@
-import type { Redis } from "ioredis";
 import type { Logger } from "../observability/log.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
 import type { EventLog } from "../event-store/event-log.ts";
-import type { QueueSettingsStore } from "../queues/queue-settings.ts";
+import type { QueueSettingsSource } from "../queues/queue-settings.ts";
 import type { PartitionStats } from "../queues/dispatch-stats.ts";
 import type { LimitsStore } from "../queues/limits-store.ts";
 import type { OwnerMessage } from "../proto/gen/taskstream/cluster/v1/peers.ts";
@@ -26,8 +25,7 @@ export interface DispatcherConfig {
 /** What a partition's term needs from its surroundings. */
 export interface DispatcherContext {
   store: EventLog;
-  redis: Redis;
-  settings: QueueSettingsStore;
+  settings: QueueSettingsSource;
   /** The dispatch limits every partition shares (queues/shared-limits.ts). */
   limits: LimitsStore;
   config: DispatcherConfig;
@@ -35,6 +33,11 @@ export interface DispatcherContext {
   log: Logger;
   /** Sends a message to a worker's host (the dispatcher holding its stream), over the link to it. */
   toHost(hostId: string, message: OwnerMessage): void;
-  /** The partition's stats of the last second, for this dispatcher's metrics. */
-  reportStats(stats: PartitionStats): void;
+  /**
+   * Where the term's once-a-second stats go: this dispatcher's metrics, and Redis fenced by the
+   * partition's epoch (queues/dispatch-stats.ts).
+   */
+  publishStats(stats: PartitionStats): Promise<void>;
+  /** A write was refused for a newer epoch: the term has closed; its claim should go. */
+  fencedOut(): void;
 }

@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import type { Etcd3 } from "etcd3";
 import type { Redis } from "ioredis";
 import type { EventLog } from "../event-store/event-log.ts";
@@ -5,7 +6,7 @@ import type { PeerServiceServer } from "../proto/gen/taskstream/cluster/v1/peers
 import type { WorkerServiceServer } from "../proto/gen/taskstream/v1/workers.ts";
 import type { Logger } from "../observability/log.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
-import { publishHostStats, removeHostStats } from "../queues/dispatch-stats.ts";
+import { publishHostStats, publishStats, removeHostStats } from "../queues/dispatch-stats.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { SharedLimits } from "../queues/shared-limits.ts";
 import type { DispatcherConfig } from "./context.ts";
@@ -15,6 +16,7 @@ import { Links, peerService } from "./links/links.ts";
 import { Ownership } from "./ownership/ownership.ts";
 import { preference } from "./ownership/rendezvous.ts";
 import { PartitionOwner } from "./partition-owner.ts";
+import type { Term, TermEvents } from "./term.ts";
 import type { Scheduler } from "./schedules/scheduler.ts";
 import { WorkerRegistry } from "./worker-registry.ts";
 import { WorkerTokens } from "./worker-tokens.ts";
@@ -42,7 +44,15 @@ export interface DispatcherOptions {
  *   linked to every partition's owner (Links: in-process to itself, gRPC to the others).
  * One of them also holds the coordinator lease and runs the scheduler.
  */
-export class Dispatcher {
+/** What a dispatcher announces (readiness changes; its partitions' sweeps and intake batches, for tests). */
+export interface DispatcherEvents {
+  /** Ownership or a term's state changed: `leading` may have changed. */
+  changed: [];
+  swept: [partition: number, info: TermEvents["swept"][0]];
+  intake: [partition: number];
+}
+
+export class Dispatcher extends EventEmitter<DispatcherEvents> {
   readonly registry: WorkerRegistry;
   readonly owner: PartitionOwner;
   readonly leadership: Leadership;
@@ -55,6 +65,7 @@ export class Dispatcher {
   private statsTimer: NodeJS.Timeout | null = null;
 
   constructor(options: DispatcherOptions) {
+    super();
     this.options = options;
     this.registry = new WorkerRegistry(
       options.etcd,
@@ -63,13 +74,18 @@ export class Dispatcher {
     );
     this.owner = new PartitionOwner({
       store: options.store,
-      redis: options.redis,
+      fencedOut: (partition) => void this.ownership?.relinquish(partition),
+      publishStats: (partition, epoch, stats) =>
+        publishStats(options.redis, options.store.prefix, partition, epoch, stats),
       settings: options.settings,
       limits: new SharedLimits(options.redis, options.store.prefix),
       config: options.config,
       metrics: options.metrics,
       log: options.log,
     });
+    this.owner.on("changed", () => this.emit("changed"));
+    this.owner.on("swept", (partition, info) => this.emit("swept", partition, info));
+    this.owner.on("intake", (partition) => this.emit("intake", partition));
     this.leadership = new Leadership(options.etcd, {
       key: `${options.etcdPrefix}leader`,
       ttlSeconds: options.leaseTtlSeconds,
@@ -79,7 +95,9 @@ export class Dispatcher {
       this.options.metrics.leadership(null);
       void this.options.scheduler?.stop();
     });
-    this.leadership.on("error", (error: unknown) => options.log.warn({ err: error }, "coordinator election failed"));
+    this.leadership.on("error", (error: unknown) =>
+      options.log.warn({ err: error }, "coordinator election failed"),
+    );
   }
 
   /**
@@ -116,7 +134,10 @@ export class Dispatcher {
       accepting: () => ownership.trusted,
     });
     const host = this.host;
-    ownership.on("map", () => host.holdersChanged(holderMembers(ownership)));
+    ownership.on("map", () => {
+      host.holdersChanged(holderMembers(ownership));
+      this.emit("changed");
+    });
     host.start();
     await ownership.start();
     host.holdersChanged(holderMembers(ownership));
@@ -155,6 +176,11 @@ export class Dispatcher {
     return true;
   }
 
+  /** The term of the partition the task belongs to, when this dispatcher owns it. */
+  termFor(taskId: string): Term | undefined {
+    return this.owner.terms.get(this.options.store.partitionOf(taskId));
+  }
+
   /** The partitions this dispatcher owns now, with their epochs. */
   get partitions(): ReadonlyMap<number, number> {
     return this.owner.epochs();
@@ -185,7 +211,10 @@ export class Dispatcher {
     try {
       await this.options.scheduler?.start(epoch);
     } catch (error) {
-      this.options.log.error({ err: error, epoch }, "scheduler could not start; giving up the coordinator lease");
+      this.options.log.error(
+        { err: error, epoch },
+        "scheduler could not start; giving up the coordinator lease",
+      );
       this.options.metrics.leadership(null);
       const candidate = this.leadership.candidate;
       await this.leadership.stop();

@@ -4,6 +4,7 @@ import { RawWorker } from "../tests/support/raw-worker.ts";
 import { eventually, startTestServer } from "../tests/support/server.ts";
 import { readyDepth } from "../tests/support/terms.ts";
 import type { RunningServer } from "../cli/server.ts";
+import { until } from "../tests/support/signals.ts";
 
 const noTrace = { traceparent: null, tracestate: null };
 const AGING = 5;
@@ -30,7 +31,11 @@ describe("fair priorities under a saturating flood", () => {
     await eventually(() => (server.dispatcher!.leading ? true : undefined), 15_000, "leadership");
     const readyLow = () => readyDepth(server.dispatcher!)[0] ?? 0;
     for (let i = 0; i < 200; i++) await commands.submit({ type: "flood", priority: 9 }, noTrace);
-    await eventually(() => ((readyDepth(server.dispatcher!)[9] ?? 0) >= 200 ? true : undefined), 5000, "flood ready");
+    await eventually(
+      () => ((readyDepth(server.dispatcher!)[9] ?? 0) >= 200 ? true : undefined),
+      5000,
+      "flood ready",
+    );
     const worker = new RawWorker(server.grpcAddress);
     cleanup.push(() => worker.close());
     await worker.register(["flood"], { slots: 1 });
@@ -49,7 +54,7 @@ describe("fair priorities under a saturating flood", () => {
         if (dispatches % 25 === 0 && low.size === 0) {
           const before = readyLow();
           const { id } = await commands.submit({ type: "flood", priority: 0 }, noTrace);
-          await eventually(() => (readyLow() > before ? true : undefined), 5000, "low task ready");
+          await until(server.dispatcher!, "intake", () => readyLow() > before);
           low.set(id, 0);
         }
       }

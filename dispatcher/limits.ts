@@ -1,8 +1,7 @@
-import type { QueueSettingsStore } from "../queues/queue-settings.ts";
+import type { QueueSettingsSource } from "../queues/queue-settings.ts";
 import type { LimitsStore } from "../queues/limits-store.ts";
 import { MemoryLimits } from "../queues/memory-limits.ts";
 import type { ReadyTask, TakeFilter } from "./ready-queue.ts";
-
 
 /** A key refused a permit is not asked again for this long (unless one of this partition's tasks frees one). */
 const FULL_KEY_RETRY_MS = 200;
@@ -24,10 +23,10 @@ interface Tokens {
  * and `wake` runs a matching pass when they arrive; a concurrency key is open while this partition's
  * own tasks under it are below the limit and the shared permits did not just refuse it. The permit
  * itself is taken before the assignment is written (`permit`); a refusal puts the task back.
- * Settings come from QueueSettingsStore and apply within a second of a change.
+ * Settings come from QueueSettingsSource and apply within a second of a change.
  */
 export class DispatchLimits implements TakeFilter {
-  private readonly settings: QueueSettingsStore;
+  private readonly settings: QueueSettingsSource;
   private readonly shared: LimitsStore;
   private readonly partition: number;
   private readonly wake: () => void;
@@ -35,12 +34,14 @@ export class DispatchLimits implements TakeFilter {
   private readonly running = new Map<string, number>();
   /** Task id → the concurrency key whose slot it holds. */
   private readonly holding = new Map<string, string>();
+  /** Tasks that hold their key's shared permit. */
+  private readonly permitted = new Set<string>();
   /** Keys the shared permits refused, until when. */
   private readonly full = new Map<string, number>();
   private now = Date.now();
 
   constructor(
-    settings: QueueSettingsStore,
+    settings: QueueSettingsSource,
     shared: LimitsStore = new MemoryLimits(),
     partition = 0,
     wake: () => void = () => undefined,
@@ -86,7 +87,8 @@ export class DispatchLimits implements TakeFilter {
     if (task.concurrencyKey === null) return true;
     const key = task.concurrencyKey;
     const ok = await this.shared.acquirePermit(key, task.taskId, this.partition, this.limitOf(key, task));
-    if (!ok) {
+    if (ok) this.permitted.add(task.taskId);
+    else {
       this.full.set(key, Date.now() + FULL_KEY_RETRY_MS);
       setTimeout(() => this.wake(), FULL_KEY_RETRY_MS).unref();
     }
@@ -97,6 +99,7 @@ export class DispatchLimits implements TakeFilter {
   hold(taskId: string, key: string): void {
     if (this.holding.has(taskId)) return;
     this.holdLocally(taskId, key);
+    this.permitted.add(taskId);
     void this.shared.holdPermit(key, taskId, this.partition).catch(() => undefined);
   }
 
@@ -108,6 +111,7 @@ export class DispatchLimits implements TakeFilter {
     const left = (this.running.get(key) ?? 1) - 1;
     if (left <= 0) this.running.delete(key);
     else this.running.set(key, left);
+    if (!this.permitted.delete(taskId)) return; // it never got the shared permit: nothing freed
     this.full.delete(key);
     void this.shared.releasePermit(key, taskId).catch(() => undefined);
   }

@@ -1,14 +1,20 @@
+import { EventEmitter } from "node:events";
 import type { HostMessage, OwnerMessage } from "../proto/gen/taskstream/cluster/v1/peers.ts";
 import { mergePartitionStats, type PartitionStats } from "../queues/dispatch-stats.ts";
 import type { DispatcherContext } from "./context.ts";
 import type { OwnerEndpoint } from "./links/links.ts";
-import { Term } from "./term.ts";
+import { Term, type TermEvents } from "./term.ts";
 
 /** Most messages held for a partition while its term starts; past it the oldest go back to their hosts. */
 const MAX_HELD = 100_000;
 
 /** What the owner needs besides what its terms need. */
-export type OwnerContext = Omit<DispatcherContext, "toHost" | "reportStats">;
+export type OwnerContext = Omit<DispatcherContext, "toHost" | "publishStats" | "fencedOut"> & {
+  /** A partition's term was fenced out by a newer owner: its claim should be given up. */
+  fencedOut(partition: number): void;
+  /** Publishes a partition's stats, fenced by its epoch (queues/dispatch-stats.ts). */
+  publishStats(partition: number, epoch: number, stats: PartitionStats): Promise<void>;
+};
 
 /**
  * The partitions this dispatcher owns, one Term each, and the hosts linked to them
@@ -16,7 +22,17 @@ export type OwnerContext = Omit<DispatcherContext, "toHost" | "reportStats">;
  * partition it does not own goes back to the host (`gone`), which routes it to the next owner.
  * Messages that arrive while a term starts are held and handed over once it leads.
  */
-export class PartitionOwner implements OwnerEndpoint {
+/** What the owner announces, for the dispatcher's readiness and for tests that await instead of polling. */
+export interface OwnerEvents {
+  /** A partition's term began to lead, or a partition was released or lost. */
+  changed: [];
+  /** A partition's term swept (once a second each). */
+  swept: [partition: number, info: TermEvents["swept"][0]];
+  /** A partition's intake follower folded a batch of other writers' events. */
+  intake: [partition: number];
+}
+
+export class PartitionOwner extends EventEmitter<OwnerEvents> implements OwnerEndpoint {
   private readonly ctx: OwnerContext;
   readonly terms = new Map<number, Term>();
   private readonly held = new Map<number, { hostId: string; message: HostMessage }[]>();
@@ -24,6 +40,7 @@ export class PartitionOwner implements OwnerEndpoint {
   private readonly stats = new Map<number, PartitionStats>();
 
   constructor(ctx: OwnerContext) {
+    super();
     this.ctx = ctx;
   }
 
@@ -74,12 +91,21 @@ export class PartitionOwner implements OwnerEndpoint {
     const term = new Term(partition, epoch, {
       ...this.ctx,
       toHost: (hostId, message) => this.hosts.get(hostId)?.(message),
-      reportStats: (stats) => this.stats.set(partition, stats),
+      fencedOut: () => {
+        if (this.terms.get(partition) === term) this.lost([partition], "fenced out");
+        this.ctx.fencedOut(partition);
+      },
+      publishStats: (stats) => {
+        this.stats.set(partition, stats);
+        return this.ctx.publishStats(partition, epoch, stats);
+      },
     });
     this.terms.set(partition, term);
     this.held.set(partition, []);
+    term.on("swept", (info) => this.emit("swept", partition, info));
     try {
       await term.start();
+      term.intake?.on("handled", () => this.emit("intake", partition));
     } catch (error) {
       if (this.terms.get(partition) === term) this.terms.delete(partition);
       this.giveBack(partition, this.held.get(partition) ?? []);
@@ -93,6 +119,7 @@ export class PartitionOwner implements OwnerEndpoint {
     for (const send of this.hosts.values()) send({ msg: { $case: "owned", value: { partition } } });
     for (const { hostId, message } of held) term.fromHost(hostId, message.msg);
     this.ctx.metrics.ownership(this.epochs(), this.ctx.store.partitions);
+    this.emit("changed");
   }
 
   /** Hands the partition over: its term settles, snapshots and closes. */
@@ -104,6 +131,7 @@ export class PartitionOwner implements OwnerEndpoint {
     this.held.delete(partition);
     await term?.handOver();
     this.ctx.metrics.ownership(this.epochs(), this.ctx.store.partitions);
+    this.emit("changed");
   }
 
   /** The partitions were lost (the claim is no longer trusted): their terms close at once. */
@@ -116,6 +144,7 @@ export class PartitionOwner implements OwnerEndpoint {
       this.held.delete(partition);
     }
     this.ctx.metrics.ownership(this.epochs(), this.ctx.store.partitions);
+    this.emit("changed");
   }
 
   /** Closes every term (the dispatcher stops without handing over, or its etcd lease is gone). */
@@ -135,7 +164,8 @@ export class PartitionOwner implements OwnerEndpoint {
     for (const [hostId, undelivered] of byHost)
       this.hosts.get(hostId)?.({ msg: { $case: "gone", value: { partition, undelivered } } });
     if (messages.length === 0)
-      for (const send of this.hosts.values()) send({ msg: { $case: "gone", value: { partition, undelivered: [] } } });
+      for (const send of this.hosts.values())
+        send({ msg: { $case: "gone", value: { partition, undelivered: [] } } });
   }
 }
 
@@ -147,7 +177,9 @@ function partitionOf(message: HostMessage): number | null {
     case "report":
     case "left":
       return message.msg.value.partition;
-    default:
+    case "batch":
+    case "hello":
+    case undefined:
       return null;
   }
 }

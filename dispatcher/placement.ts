@@ -1,6 +1,6 @@
 import { IllegalStateError, type TaskState } from "../domain/task/index.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
-import type { QueueSettingsStore } from "../queues/queue-settings.ts";
+import type { QueueSettingsSource } from "../queues/queue-settings.ts";
 import { assignmentMessage } from "./assignment.ts";
 import type { LimitsStore } from "../queues/limits-store.ts";
 import { DispatchLimits } from "./limits.ts";
@@ -15,7 +15,7 @@ export interface PlacementOptions {
   partition: number;
   live: LiveTasks;
   sessions: WorkerSessions;
-  settings: QueueSettingsStore;
+  settings: QueueSettingsSource;
   /** The limits shared with the other partitions (default: in memory, for this partition alone). */
   limits?: LimitsStore;
   metrics: DispatcherMetrics;
@@ -50,7 +50,9 @@ export class Placement {
   constructor(options: PlacementOptions) {
     this.options = options;
     this.ready = new ReadyQueue(options.agingBound);
-    this.limits = new DispatchLimits(options.settings, options.limits, options.partition, () => this.schedule());
+    this.limits = new DispatchLimits(options.settings, options.limits, options.partition, () =>
+      this.schedule(),
+    );
   }
 
   /** Whether the task is in the ready queue at this version, or being assigned. */

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { succeededLife } from "../domain/testing/task-events.ts";
 import { RawWorker } from "../tests/support/raw-worker.ts";
-import { eventually, startTestServer } from "../tests/support/server.ts";
+import { startTestServer } from "../tests/support/server.ts";
+import { leading, until } from "../tests/support/signals.ts";
 import { uniquePrefix } from "../tests/support/services.ts";
 import { readySize, termsOf } from "../tests/support/terms.ts";
 
@@ -27,7 +28,7 @@ describe("dispatcher snapshots", () => {
   it("restores the live tasks from the snapshot and reads only the log after it", async () => {
     const prefix = uniquePrefix("snap");
     const first = await start(prefix);
-    await eventually(() => (first.dispatcher!.leading ? true : undefined), 15_000, "leadership");
+    await leading(first.dispatcher!);
     const commands = new TaskCommands(first.store, { maxPayloadBytes: 1 << 20 });
     // History: 200 finished tasks (800 events) the next leader must not read again.
     const T0 = Date.now() - 60_000;
@@ -40,7 +41,7 @@ describe("dispatcher snapshots", () => {
     const before = new Set<string>();
     for (let i = 0; i < 10; i++)
       before.add((await commands.submit({ type: "snap", payload: i }, noTrace)).id);
-    await eventually(() => (readySize(first.dispatcher!) >= 10 ? true : undefined), 5000, "ten ready");
+    await until(first.dispatcher!, "intake", () => readySize(first.dispatcher!) >= 10);
     for (const term of termsOf(first.dispatcher!)) await term.snapshotNow();
     const after = new Set<string>();
     for (let i = 0; i < 5; i++) after.add((await commands.submit({ type: "snap", payload: i }, noTrace)).id);
@@ -49,17 +50,17 @@ describe("dispatcher snapshots", () => {
     await first.close();
 
     const second = await start(prefix);
-    await eventually(() => (second.dispatcher!.leading ? true : undefined), 15_000, "leading");
-    const leading = termsOf(second.dispatcher!).reduce(
+    await leading(second.dispatcher!);
+    const took = termsOf(second.dispatcher!).reduce(
       (sum, term) => ({
         restored: sum.restored + (term.leadingSince?.restored ?? 0),
         read: sum.read + (term.leadingSince?.read ?? 0),
       }),
       { restored: 0, read: 0 },
     );
-    expect(leading.restored).toBe(10);
+    expect(took.restored).toBe(10);
     // The five submissions after the snapshot (and nothing of the 800 finished events before it).
-    expect(leading.read).toBe(5);
+    expect(took.read).toBe(5);
     const worker = new RawWorker(second.grpcAddress);
     cleanup.push(() => worker.close());
     await worker.register(["snap"], { slots: 50 });

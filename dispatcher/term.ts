@@ -11,7 +11,6 @@ import {
 import type { EventLog } from "../event-store/event-log.ts";
 import type { HostMessage, OwnerMessage } from "../proto/gen/taskstream/cluster/v1/peers.ts";
 import type { WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
-import { publishStats } from "../queues/dispatch-stats.ts";
 import { AttemptTimers } from "./attempt-timers.ts";
 import type { DispatcherContext } from "./context.ts";
 import { IntakeFollower } from "./intake-follower.ts";
@@ -45,8 +44,11 @@ export interface TermEvents {
   closed: [reason: string];
   /** A worker was lost and its attempts in this partition are being retried. */
   workerLost: [info: { workerId: string; reason: string; attempts: number }];
-  /** A pass over the sessions ended (tests await it). */
-  swept: [];
+  /**
+   * A sweep ran (once a second): `lost` workers were lost in it; `holdsChecked` says it also failed
+   * the attempts no live worker holds, which it does only once the term's reconnect grace is over.
+   */
+  swept: [info: { lost: number; holdsChecked: boolean }];
 }
 
 /**
@@ -69,7 +71,7 @@ export class Term extends EventEmitter<TermEvents> {
   private readonly timers: AttemptTimers;
   private readonly starts: StartCoalescer;
   private readonly wants: WorkerWants;
-  private intake: IntakeFollower | null = null;
+  private follower: IntakeFollower | null = null;
   private snapshots: Snapshotter | null = null;
   private readonly cancelSent = new Set<string>();
   private readonly failing = new Set<string>();
@@ -87,9 +89,20 @@ export class Term extends EventEmitter<TermEvents> {
     this.partition = partition;
     this.epoch = epoch;
     this.ctx = ctx;
-    this.live = new LiveTasks(ctx.store, epoch, (taskId, state) => {
-      if (!this.rebuilding) this.reconcile(taskId, state);
-    });
+    this.live = new LiveTasks(
+      ctx.store,
+      epoch,
+      (taskId, state) => {
+        if (!this.rebuilding) this.reconcile(taskId, state);
+      },
+      // Another owner claimed the partition (its lease outlived ours, or etcd was restored): stop now.
+      () => {
+        if (this.abort.signal.aborted) return;
+        this.ctx.log.warn({ partition, epoch }, "fenced out by a newer owner of the partition; closing");
+        this.close("fenced out");
+        this.ctx.fencedOut();
+      },
+    );
     this.placement = new Placement({
       partition,
       live: this.live,
@@ -116,6 +129,14 @@ export class Term extends EventEmitter<TermEvents> {
 
   get store(): EventLog {
     return this.ctx.store;
+  }
+
+  /**
+   * The follower of the partition's intake, from when the term leads: its `handled` events say
+   * what it folded of other writers' events (submissions, cancel requests).
+   */
+  get intake(): IntakeFollower | null {
+    return this.follower;
   }
 
   /** The ready queue (stats, tests). */
@@ -151,10 +172,26 @@ export class Term extends EventEmitter<TermEvents> {
     this.startedAt = Date.now();
     this.accepting = true;
     for (const [taskId, state] of this.live.states) this.reconcile(taskId, state);
-    this.intake = new IntakeFollower(this.store, this.epoch, this.live, new Map([[partition, head]]), this.ctx.log);
-    await this.intake.start();
-    this.snapshots = new Snapshotter(this.store, partition, this.epoch, this.live, this.intake, this.ctx.log);
-    this.snapshots.start(this.ctx.config.snapshotIntervalMs, Math.min(5000, this.ctx.config.snapshotIntervalMs));
+    this.follower = new IntakeFollower(
+      this.store,
+      this.epoch,
+      this.live,
+      new Map([[partition, head]]),
+      this.ctx.log,
+    );
+    await this.follower.start();
+    this.snapshots = new Snapshotter(
+      this.store,
+      partition,
+      this.epoch,
+      this.live,
+      this.follower,
+      this.ctx.log,
+    );
+    this.snapshots.start(
+      this.ctx.config.snapshotIntervalMs,
+      Math.min(5000, this.ctx.config.snapshotIntervalMs),
+    );
     this.timers.start();
     this.sweeper = setInterval(() => this.sweep(), 1000);
     const info = {
@@ -204,7 +241,7 @@ export class Term extends EventEmitter<TermEvents> {
     this.abort.abort();
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
-    void this.intake?.stop();
+    void this.follower?.stop();
     void this.snapshots?.stop();
     this.placement.close();
     this.starts.close();
@@ -251,7 +288,9 @@ export class Term extends EventEmitter<TermEvents> {
         } else this.sessions.disconnected(session, Date.now());
         return;
       }
-      default:
+      case "batch":
+      case "hello":
+      case undefined:
         return;
     }
   }
@@ -369,7 +408,13 @@ export class Term extends EventEmitter<TermEvents> {
    * Ends an attempt the worker cannot report on (lost worker, timeout); once per attempt. `unstarted`:
    * the worker never received it, so it does not use up one of the task's attempts.
    */
-  private failAttempt(taskId: string, attempt: number, type: string, message: string, unstarted = false): void {
+  private failAttempt(
+    taskId: string,
+    attempt: number,
+    type: string,
+    message: string,
+    unstarted = false,
+  ): void {
     const key = `${taskId}#${attempt}`;
     if (this.failing.has(key)) return;
     this.failing.add(key);
@@ -438,8 +483,10 @@ export class Term extends EventEmitter<TermEvents> {
   private sweep(): void {
     const now = Date.now();
     const { reconnectGraceMs } = this.ctx.config;
-    for (const { session, reason } of this.sessions.sweep(now, { reconnectGraceMs })) this.lose(session, reason);
-    if (now - this.startedAt > reconnectGraceMs) {
+    const lost = this.sessions.sweep(now, { reconnectGraceMs });
+    for (const { session, reason } of lost) this.lose(session, reason);
+    const holdsChecked = now - this.startedAt > reconnectGraceMs;
+    if (holdsChecked) {
       for (const taskId of this.live.active) {
         const state = this.live.states.get(taskId);
         if (!state || this.placement.isAssigning(taskId)) continue;
@@ -453,7 +500,7 @@ export class Term extends EventEmitter<TermEvents> {
     }
     this.live.purgeTerminal(now - 30_000);
     this.timers.compact(this.live.states.size);
-    this.intake?.trim();
+    this.follower?.trim();
     const stats = computeStats(
       this.partition,
       this.epoch,
@@ -462,13 +509,12 @@ export class Term extends EventEmitter<TermEvents> {
       this.ready.depthByPriority(),
       now,
     );
-    this.ctx.reportStats(stats);
-    void publishStats(this.ctx.redis, this.store.prefix, this.partition, this.epoch, stats).catch(() => undefined);
+    void this.ctx.publishStats(stats).catch(() => undefined);
     void this.ctx.settings.refresh().then(
       () => this.placement.schedule(),
       () => undefined,
     );
-    this.emit("swept");
+    this.emit("swept", { lost: lost.length, holdsChecked });
   }
 
   /**
@@ -498,7 +544,8 @@ export class Term extends EventEmitter<TermEvents> {
 
   private lose(session: WorkerSession, reason: string): void {
     const attempts = session.attempts.size;
-    if (attempts > 0) this.ctx.log.warn({ workerId: session.id, reason, attempts, partition: this.partition }, "worker lost");
+    if (attempts > 0)
+      this.ctx.log.warn({ workerId: session.id, reason, attempts, partition: this.partition }, "worker lost");
     this.emit("workerLost", { workerId: session.id, reason, attempts });
     for (const [taskId, attempt] of session.attempts) {
       if (attempt > 0)

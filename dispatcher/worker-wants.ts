@@ -56,7 +56,12 @@ export class WorkerWants {
       this.send(session.host, {
         msg: {
           $case: "wanted",
-          value: { partition: this.partition, workerId: session.id, count: want.count, priority: want.priority },
+          value: {
+            partition: this.partition,
+            workerId: session.id,
+            count: want.count,
+            priority: want.priority,
+          },
         },
       });
     }

@@ -134,7 +134,9 @@ export function eventLogContract(name: string, factory: () => LogFactory): void 
       expect(await log.claim(1, 5)).toBe(1001);
       const id = withSlot(uuidv7(), 1);
       await log.append(id, 0, [submitted]);
-      await expect(log.append(id, 1, [assigned(1)], { epoch: second })).rejects.toBeInstanceOf(StaleEpochError);
+      await expect(log.append(id, 1, [assigned(1)], { epoch: second })).rejects.toBeInstanceOf(
+        StaleEpochError,
+      );
       await log.append(id, 1, [assigned(1)], { epoch: 1001 });
       // Partition 0 is not fenced by partition 1's claims.
       expect(await log.claim(0)).toBe(1);

@@ -54,7 +54,10 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
     "taskstream_dispatcher_epoch",
     "The fencing epoch of the coordinator lease this dispatcher holds; 0 when it holds none.",
   );
-  const owned = gauge("taskstream_dispatcher_partitions_owned", "Partitions of the log this dispatcher owns.");
+  const owned = gauge(
+    "taskstream_dispatcher_partitions_owned",
+    "Partitions of the log this dispatcher owns.",
+  );
   const partitionCount = gauge("taskstream_dispatcher_partitions", "Partitions of the log in all.");
   const partitionEpoch = gauge(
     "taskstream_dispatcher_partition_epoch",

@@ -119,7 +119,13 @@ describe("dispatcher metrics", () => {
     const registry = new Registry();
     const metrics = createDispatcherMetrics(registry);
     metrics.leadership(42);
-    metrics.ownership(new Map([[0, 5], [3, 9]]), 8);
+    metrics.ownership(
+      new Map([
+        [0, 5],
+        [3, 9],
+      ]),
+      8,
+    );
     metrics.queueDepth([0, 0, 0, 0, 0, 3]);
     expect(await samples(registry, "taskstream_dispatcher_leader")).toEqual({ "": 1 });
     expect(await samples(registry, "taskstream_dispatcher_epoch")).toEqual({ "": 42 });

@@ -36,7 +36,9 @@ describe("the partitions' dispatch stats", () => {
     const older = await log.claim(1);
     const newer = await log.claim(1);
     await publishStats(redis, prefix, 1, newer, stats(1, newer, 40));
-    await expect(publishStats(redis, prefix, 1, older, stats(1, older, 0))).rejects.toBeInstanceOf(StaleEpochError);
+    await expect(publishStats(redis, prefix, 1, older, stats(1, older, 0))).rejects.toBeInstanceOf(
+      StaleEpochError,
+    );
     expect(await redis.hgetall(backlogKey(prefix, 1))).toEqual({ mail: "40" });
   });
 
@@ -46,7 +48,11 @@ describe("the partitions' dispatch stats", () => {
     for (const p of [0, 2]) await publishStats(redis, prefix, p, await log.claim(p), stats(p, 1, 10 + p));
     const worker = { id: "w1", name: "w1", types: ["mail"], labels: {}, slots: 4, busy: 1, connected: true };
     await publishHostStats(redis, prefix, { at: new Date().toISOString(), host: "a", workers: [worker] });
-    await publishHostStats(redis, prefix, { at: new Date(0).toISOString(), host: "gone", workers: [{ ...worker, id: "w2" }] });
+    await publishHostStats(redis, prefix, {
+      at: new Date(0).toISOString(),
+      host: "gone",
+      workers: [{ ...worker, id: "w2" }],
+    });
     expect(await readBacklog(redis, prefix, 3)).toEqual(new Map([["mail", 22]]));
     const merged = await readDispatchStats(redis, prefix, 3);
     expect(merged).toMatchObject({

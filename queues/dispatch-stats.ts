@@ -78,7 +78,11 @@ export async function publishStats(
   stats: PartitionStats,
 ): Promise<void> {
   const counts = Object.entries(stats.backlogByType).flatMap(([type, count]) => [type, String(count)]);
-  const keys = [partitionKeys(partition, prefix).epoch, backlogKey(prefix, partition), statsKey(prefix, partition)];
+  const keys = [
+    partitionKeys(partition, prefix).epoch,
+    backlogKey(prefix, partition),
+    statsKey(prefix, partition),
+  ];
   // EVAL, not a command defined on the shared connection: once a second, the script's text is cheap.
   const [code, value] = (await redis.eval(
     PUBLISH,
@@ -103,7 +107,11 @@ export async function removeHostStats(redis: Redis, prefix: string, host: string
 }
 
 /** Each queue's backlog summed over the partitions: what admission control checks. */
-export async function readBacklog(redis: Redis, prefix: string, partitions: number): Promise<Map<string, number>> {
+export async function readBacklog(
+  redis: Redis,
+  prefix: string,
+  partitions: number,
+): Promise<Map<string, number>> {
   const pipeline = redis.pipeline();
   for (let p = 0; p < partitions; p++) pipeline.hgetall(backlogKey(prefix, p));
   const backlog = new Map<string, number>();
@@ -146,7 +154,9 @@ export function mergePartitionStats(
   now: number,
 ): Omit<DispatchStats, "workers" | "partitions"> {
   const merged: Omit<DispatchStats, "workers" | "partitions"> = {
-    at: new Date(parts.reduce((latest, part) => Math.max(latest, Date.parse(part.at)), 0) || now).toISOString(),
+    at: new Date(
+      parts.reduce((latest, part) => Math.max(latest, Date.parse(part.at)), 0) || now,
+    ).toISOString(),
     partitionsReporting: parts.length,
     backlogByType: {},
     dueByType: {},
@@ -157,11 +167,17 @@ export function mergePartitionStats(
   for (const part of parts) {
     for (const [type, n] of Object.entries(part.backlogByType))
       merged.backlogByType[type] = (merged.backlogByType[type] ?? 0) + n;
-    for (const [type, n] of Object.entries(part.dueByType)) merged.dueByType[type] = (merged.dueByType[type] ?? 0) + n;
+    for (const [type, n] of Object.entries(part.dueByType))
+      merged.dueByType[type] = (merged.dueByType[type] ?? 0) + n;
     for (const [type, at] of Object.entries(part.oldestDueAtByType))
-      merged.oldestDueAtByType[type] = Math.min(merged.oldestDueAtByType[type] ?? Number.POSITIVE_INFINITY, at);
+      merged.oldestDueAtByType[type] = Math.min(
+        merged.oldestDueAtByType[type] ?? Number.POSITIVE_INFINITY,
+        at,
+      );
     merged.unroutable += part.unroutable;
-    part.queueDepthByPriority.forEach((n, p) => (merged.queueDepthByPriority[p] = (merged.queueDepthByPriority[p] ?? 0) + n));
+    part.queueDepthByPriority.forEach(
+      (n, p) => (merged.queueDepthByPriority[p] = (merged.queueDepthByPriority[p] ?? 0) + n),
+    );
   }
   return merged;
 }

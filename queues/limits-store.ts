@@ -5,7 +5,12 @@
  */
 export interface LimitsStore {
   /** Takes up to `wanted` tokens of the queue's bucket; also says how long until the next one. */
-  takeTokens(type: string, rate: number, burst: number, wanted: number): Promise<{ granted: number; waitMs: number }>;
+  takeTokens(
+    type: string,
+    rate: number,
+    burst: number,
+    wanted: number,
+  ): Promise<{ granted: number; waitMs: number }>;
   /** Takes one of the key's `limit` running slots for the task; false when all are taken. */
   acquirePermit(key: string, taskId: string, partition: number, limit: number): Promise<boolean>;
   /** Records that the task runs under the key, whatever the count (found running in the log). */

@@ -13,7 +13,12 @@ export class MemoryLimits implements LimitsStore {
     this.now = now;
   }
 
-  takeTokens(type: string, rate: number, burst: number, wanted: number): Promise<{ granted: number; waitMs: number }> {
+  takeTokens(
+    type: string,
+    rate: number,
+    burst: number,
+    wanted: number,
+  ): Promise<{ granted: number; waitMs: number }> {
     const now = this.now();
     const bucket = this.buckets.get(type) ?? { tokens: burst, at: now };
     bucket.tokens = Math.min(burst, bucket.tokens + (Math.max(0, now - bucket.at) * rate) / 1000);

@@ -46,7 +46,8 @@ export class CreditLedger {
 
   constructor(slots: number, agingBound: number | readonly number[] = DEFAULT_HOST_AGING_BOUND) {
     this.slots = slots;
-    this.agingBound = typeof agingBound === "number" ? () => agingBound : (p) => agingBound[p] ?? DEFAULT_HOST_AGING_BOUND;
+    this.agingBound =
+      typeof agingBound === "number" ? () => agingBound : (p) => agingBound[p] ?? DEFAULT_HOST_AGING_BOUND;
   }
 
   /** Slots neither lent nor running an attempt. */

@@ -1,11 +1,7 @@
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
 import { v7 as uuidv7 } from "uuid";
 import type { HostMessage, OwnerMessage } from "../../proto/gen/taskstream/cluster/v1/peers.ts";
-import type {
-  DispatcherMessage,
-  Register,
-  WorkerMessage,
-} from "../../proto/gen/taskstream/v1/workers.ts";
+import type { DispatcherMessage, Register, WorkerMessage } from "../../proto/gen/taskstream/v1/workers.ts";
 import type { Logger } from "../../observability/log.ts";
 import type { DispatcherMetrics } from "../../observability/metrics.ts";
 import type { HostStats } from "../../queues/dispatch-stats.ts";
@@ -207,7 +203,11 @@ export class WorkerHost {
         if (holder !== undefined && holder !== owner) this.routeTo(partition, holder);
         return;
       }
-      default:
+      case "deliver":
+      case "wanted":
+      case "returned":
+      case "ended":
+      case undefined:
         break;
     }
     const value = message.msg?.value as { partition: number; workerId: string } | undefined;
@@ -226,7 +226,7 @@ export class WorkerHost {
       case "ended":
         if (worker.ledger.finished(message.msg.value.taskId, message.msg.value.attempt)) this.lend(worker);
         return;
-      default:
+      case undefined:
         return;
     }
   }
@@ -288,7 +288,8 @@ export class WorkerHost {
       }
       if (message.msg?.$case !== "register")
         return stream.close(status.FAILED_PRECONDITION, "the first message must be register");
-      if (!this.options.accepting()) return stream.close(status.UNAVAILABLE, "not leader: dispatcher is starting");
+      if (!this.options.accepting())
+        return stream.close(status.UNAVAILABLE, "not leader: dispatcher is starting");
       const register = message.msg.value;
       const problems = registerProblems(register, { maxSlots: this.options.config.maxWorkerSlots });
       if (problems.length > 0)
@@ -325,7 +326,8 @@ export class WorkerHost {
       if (message.msg?.$case !== "batch") return receive(message);
       // A batch's messages are handled in order, exactly as if they had arrived one by one.
       for (const inner of message.msg.value.messages) {
-        if (inner.msg?.$case === "batch") this.options.log.warn({ workerId: worker?.id }, "nested batch ignored");
+        if (inner.msg?.$case === "batch")
+          this.options.log.warn({ workerId: worker?.id }, "nested batch ignored");
         else receive(inner);
       }
     });
@@ -384,7 +386,10 @@ export class WorkerHost {
         return;
       case "started":
       case "progress":
-        return this.toPartition(this.options.partitionOf(msg.value.taskId), report(this.options.partitionOf(msg.value.taskId), worker.id, message));
+        return this.toPartition(
+          this.options.partitionOf(msg.value.taskId),
+          report(this.options.partitionOf(msg.value.taskId), worker.id, message),
+        );
       case "completed":
       case "failed": {
         const { taskId, attempt } = msg.value;
@@ -396,7 +401,9 @@ export class WorkerHost {
         this.lend(worker);
         return;
       }
-      default:
+      case "batch":
+      case "register":
+      case undefined:
         return;
     }
   }

@@ -154,7 +154,9 @@ export class Links extends EventEmitter<LinkEvents> {
       const current = client.link();
       call = current;
       let opened = false;
-      current.write({ msg: { $case: "hello", value: { host: this.host, proof: linkProof(this.secret, this.host) } } });
+      current.write({
+        msg: { $case: "hello", value: { host: this.host, proof: linkProof(this.secret, this.host) } },
+      });
       const broken = (why: unknown) => {
         if (call !== current) return;
         call = null;
@@ -207,7 +209,8 @@ export function peerService(owner: OwnerEndpoint, secret: Buffer, log: Logger): 
           return;
         }
         if (host === null) {
-          if (message.msg?.$case !== "hello") return call.destroy(new Error("the first message must be hello"));
+          if (message.msg?.$case !== "hello")
+            return call.destroy(new Error("the first message must be hello"));
           const expected = Buffer.from(linkProof(secret, message.msg.value.host));
           const given = Buffer.from(message.msg.value.proof);
           if (given.length !== expected.length || !timingSafeEqual(given, expected)) {

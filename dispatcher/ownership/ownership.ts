@@ -105,7 +105,8 @@ export class Ownership extends EventEmitter<OwnershipEvents> {
   /** Every partition's holder, as etcd says (partitions between holders are absent). */
   holders(): Map<number, PartitionHolder> {
     const map = new Map<number, PartitionHolder>();
-    for (const [key, value] of this.claims.entries) map.set(Number(key), JSON.parse(value) as PartitionHolder);
+    for (const [key, value] of this.claims.entries)
+      map.set(Number(key), JSON.parse(value) as PartitionHolder);
     return map;
   }
 
@@ -275,6 +276,17 @@ export class Ownership extends EventEmitter<OwnershipEvents> {
       this.busy.delete(partition);
       this.reconcileSoon();
     }
+  }
+
+  /**
+   * Gives up a held partition without a handover (its term was fenced out by a newer epoch): the
+   * claim is deleted, and claimed afresh — with a higher epoch — if this member is still preferred.
+   */
+  async relinquish(partition: number): Promise<void> {
+    if (!this.held.has(partition)) return;
+    this.held.delete(partition);
+    await this.deleteClaim(partition);
+    this.reconcileSoon();
   }
 
   /** Our claim was lost to another member: stop writing to the partition now. */

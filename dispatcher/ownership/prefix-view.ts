@@ -46,7 +46,8 @@ export class PrefixView extends EventEmitter<{ changed: []; error: [unknown] }> 
     const response = await this.etcd.getAll().prefix(this.prefix).exec();
     if (generation !== this.generation) return;
     this.values.clear();
-    for (const kv of response.kvs) this.values.set(kv.key.toString().slice(this.prefix.length), kv.value.toString());
+    for (const kv of response.kvs)
+      this.values.set(kv.key.toString().slice(this.prefix.length), kv.value.toString());
     const watcher = await this.etcd
       .watch()
       .prefix(this.prefix)

@@ -78,7 +78,12 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
         ];
       }
       if (command.data.unstarted)
-        return [{ type: "TaskAttemptFailed", data: { attempt, error, failedAt: now, retryAt: now, unstarted: true } }];
+        return [
+          {
+            type: "TaskAttemptFailed",
+            data: { attempt, error, failedAt: now, retryAt: now, unstarted: true },
+          },
+        ];
       const policy = state.spec!.retry;
       if (!error.nonRetryable && hasAttemptsLeft(state.attemptBudget, attempt)) {
         const retryAt = now + retryDelayMs(policy, attempt, jitter);

@@ -13,7 +13,13 @@ export type TaskEvent =
   | {
       type: "TaskAttemptFailed";
       /** `unstarted`: the worker never received the attempt; it does not count against the budget. */
-      data: { attempt: number; error: TaskError; failedAt: number; retryAt: number | null; unstarted?: boolean };
+      data: {
+        attempt: number;
+        error: TaskError;
+        failedAt: number;
+        retryAt: number | null;
+        unstarted?: boolean;
+      };
     }
   | {
       type: "TaskDeadLettered";
