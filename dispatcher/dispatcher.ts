@@ -14,7 +14,7 @@ import { WorkerHost } from "./host/worker-host.ts";
 import { Leadership } from "./leadership.ts";
 import { Links, peerService } from "./links/links.ts";
 import { Ownership } from "./ownership/ownership.ts";
-import { preference } from "./ownership/rendezvous.ts";
+import { preferences } from "./ownership/rendezvous.ts";
 import { PartitionOwner } from "./partition-owner.ts";
 import type { Term, TermEvents } from "./term.ts";
 import type { Scheduler } from "./schedules/scheduler.ts";
@@ -171,8 +171,9 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     if (!ownership?.trusted || !this.owner.settled) return false;
     const members = ownership.memberIds();
     const owned = this.owner.epochs();
+    const lines = preferences(this.options.store.partitions, members);
     for (let p = 0; p < this.options.store.partitions; p++)
-      if (preference(p, members)[0] === this.member && !owned.has(p)) return false;
+      if (lines[p]![0] === this.member && !owned.has(p)) return false;
     return true;
   }
 

@@ -53,7 +53,7 @@ export class PartitionOwner extends EventEmitter<OwnerEvents> implements OwnerEn
 
   /** Whether every partition held has a term that leads (none is starting). */
   get settled(): boolean {
-    return this.held.size === 0 && [...this.terms.values()].every((term) => term.accepting);
+    return [...this.terms.values()].every((term) => term.accepting);
   }
 
   attach(hostId: string, send: (message: OwnerMessage) => void): () => void {
@@ -101,7 +101,7 @@ export class PartitionOwner extends EventEmitter<OwnerEvents> implements OwnerEn
       },
     });
     this.terms.set(partition, term);
-    this.held.set(partition, []);
+    this.held.set(partition, this.held.get(partition) ?? []);
     term.on("swept", (info) => this.emit("swept", partition, info));
     try {
       await term.start();
@@ -122,14 +122,26 @@ export class PartitionOwner extends EventEmitter<OwnerEvents> implements OwnerEn
     this.emit("changed");
   }
 
-  /** Hands the partition over: its term settles, snapshots and closes. */
+  /**
+   * Hands the partition over: its term settles, snapshots and closes, and only then are the hosts
+   * told it is `gone` — the assignments the settling term still sends must find the hosts routing
+   * the partition here, or they would be dropped, written but never delivered. What the hosts send
+   * meanwhile is held and handed back with the `gone`.
+   */
   async release(partition: number): Promise<void> {
     const term = this.terms.get(partition);
     this.terms.delete(partition);
     this.stats.delete(partition);
-    this.giveBack(partition, this.held.get(partition) ?? []);
-    this.held.delete(partition);
-    await term?.handOver();
+    const held = this.held.get(partition) ?? [];
+    this.held.set(partition, held);
+    try {
+      await term?.handOver();
+    } finally {
+      if (this.held.get(partition) === held) {
+        this.held.delete(partition);
+        this.giveBack(partition, held);
+      }
+    }
     this.ctx.metrics.ownership(this.epochs(), this.ctx.store.partitions);
     this.emit("changed");
   }

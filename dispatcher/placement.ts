@@ -42,6 +42,8 @@ export class Placement {
   private readonly queued = new Map<string, number>();
   /** Tasks whose assignment is being written. */
   private readonly assigning = new Set<string>();
+  /** The assignments being written: a handover waits for each to be written and sent, or dropped. */
+  private readonly inFlight = new Set<Promise<void>>();
   /** Task id → when this term handed out its current attempt (for the attempt's run time). */
   private readonly assignedAtById = new Map<string, number>();
   private pumpScheduled = false;
@@ -124,6 +126,16 @@ export class Placement {
     });
   }
 
+  /**
+   * Resolves once every assignment begun has been written and sent to its worker, or dropped. With
+   * `accepting()` false no new one begins, and one still waiting for its concurrency permit is
+   * dropped before its write: an assignment written after the handover's snapshot and never sent
+   * would wait out the next owner's reconnect grace and cost the task an attempt.
+   */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
   close(): void {
     if (this.refillTimer) clearTimeout(this.refillTimer);
     this.refillTimer = null;
@@ -150,7 +162,9 @@ export class Placement {
         this.queued.delete(task.taskId);
         this.assigning.add(task.taskId);
         sessions.hold(task.taskId, session, 0);
-        void this.assign(session, task);
+        const assigned = this.assign(session, task);
+        this.inFlight.add(assigned);
+        void assigned.finally(() => this.inFlight.delete(assigned));
       },
     );
     this.options.passed(starved);
@@ -171,6 +185,7 @@ export class Placement {
     try {
       // The concurrency key's permit, shared by every partition, before the assignment is written.
       if (!(await this.limits.permit(task))) throw new IllegalStateError("concurrency key full");
+      if (!this.options.accepting()) throw new IllegalStateError("handing over");
       const { state, events } = await live.execute(task.taskId, () => ({
         type: "AssignTask",
         data: { workerId: session.id, now: Date.now() },

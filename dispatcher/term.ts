@@ -228,6 +228,7 @@ export class Term extends EventEmitter<TermEvents> {
   async handOver(): Promise<void> {
     if (!this.accepting) return this.close("handed over");
     this.accepting = false;
+    await this.placement.settled();
     await this.live.settled();
     await this.snapshots?.takeAll().catch((error: unknown) => {
       this.ctx.log.warn({ err: error, partition: this.partition }, "handover snapshot failed");

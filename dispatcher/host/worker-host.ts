@@ -126,7 +126,11 @@ export class WorkerHost {
     if (!this.route.has(partition)) return;
     this.route.delete(partition);
     this.joinedTo.delete(partition);
-    for (const worker of this.workers.values()) worker.ledger.reset(partition);
+    // What was lent to the partition's old owner is free again: lend it to the others.
+    for (const worker of this.workers.values()) {
+      worker.ledger.reset(partition);
+      this.lend(worker);
+    }
   }
 
   /** Joins every worker to the partition at `owner`, then sends what waited for an owner. */
@@ -135,6 +139,7 @@ export class WorkerHost {
     for (const worker of this.workers.values()) {
       worker.ledger.reset(partition);
       this.options.links.send(owner, joined(partition, worker));
+      this.lend(worker);
     }
     const waiting = this.pending.get(partition) ?? [];
     this.pending.delete(partition);

@@ -3,7 +3,7 @@ import type { Etcd3, Lease } from "etcd3";
 import type { Logger } from "../../observability/log.ts";
 import { defaultMarginMs } from "../leadership.ts";
 import { PrefixView } from "./prefix-view.ts";
-import { preference } from "./rendezvous.ts";
+import { preferences } from "./rendezvous.ts";
 
 /** Who holds a partition, as its claim key in etcd says. */
 export interface PartitionHolder {
@@ -218,10 +218,11 @@ export class Ownership extends EventEmitter<OwnershipEvents> {
     if (!members.includes(this.options.member)) return; // our member key is not seen yet
     const holders = this.holders();
     const now = Date.now();
+    const lines = preferences(this.options.partitions, members);
     for (let partition = 0; partition < this.options.partitions; partition++) {
       if (this.busy.has(partition)) continue;
       const holder = holders.get(partition);
-      const line = preference(partition, members);
+      const line = lines[partition]!;
       if (holder) this.vacantSince.delete(partition);
       if (this.held.has(partition)) {
         if (holder && holder.member !== this.options.member) {
