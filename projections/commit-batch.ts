@@ -5,7 +5,15 @@ import { advanceCheckpoints, type CheckpointMove } from "./checkpoints.ts";
 import { findGaps, foldBatch, rowsFromHistory, type FoldResult } from "./fold-batch.ts";
 import type { RowCache } from "./row-cache.ts";
 import type { TaskRow } from "./task-row.ts";
-import { insertEvents, loadTasks, recordedVersions, updateTasks, upsertTasks } from "./task-table.ts";
+import {
+  insertEvents,
+  loadTasks,
+  readModelGeneration,
+  recordedVersions,
+  updateTasks,
+  upsertTasks,
+  type Queryable,
+} from "./task-table.ts";
 
 export interface CommitTarget {
   pool: pg.Pool;
@@ -16,10 +24,13 @@ export interface CommitTarget {
   cache: RowCache;
 }
 
+/** Another compare-and-set a batch must pass to commit (a rebuild's archive cursor); false rolls back. */
+export type BatchClaim = (db: Queryable) => Promise<boolean>;
+
 /**
  * Projects one batch in ONE transaction: moves the checkpoints by compare-and-set, folds the events
  * onto their tasks' current rows, writes the rows and records the events. Returns what changed, or
- * null — everything rolled back — when a checkpoint no longer held its expected stream id.
+ * null — everything rolled back — when a checkpoint (or the `claim`) no longer held.
  *
  * The transaction commits asynchronously (synchronous_commit off): the read model is a fold of the
  * log and the checkpoint commits with the rows, so a PostgreSQL crash loses at most the last batches
@@ -29,12 +40,13 @@ export async function commitBatch(
   target: CommitTarget,
   events: StoredEvent[],
   moves: CheckpointMove[],
+  claim?: BatchClaim,
 ): Promise<FoldResult | null> {
   const client = await target.pool.connect();
   try {
     await client.query("begin");
     await client.query("set local synchronous_commit = off");
-    const outcome = await write(client, target, events, moves);
+    const outcome = claim && !(await claim(client)) ? null : await writeBatch(client, target, events, moves);
     await client.query(outcome ? "commit" : "rollback");
     client.release();
     if (outcome) target.cache.remember(outcome.changed);
@@ -51,13 +63,20 @@ export async function commitBatch(
   }
 }
 
-async function write(
+/**
+ * The body of `commitBatch`, inside a transaction the caller owns (the rebuild's swap folds its last
+ * events this way). The cache is consulted but not filled: the caller remembers the rows after COMMIT.
+ */
+export async function writeBatch(
   client: pg.PoolClient,
   target: CommitTarget,
   events: StoredEvent[],
   moves: CheckpointMove[],
 ): Promise<FoldResult | null> {
   if (!(await advanceCheckpoints(client, target.checkpointKey, moves))) return null;
+  // Read after the checkpoint locks are held, in a statement of its own (a fresh snapshot): a swap
+  // that replaced the tables (docs/projection-rebuild.md) has committed by now, or has not begun.
+  target.cache.keepIfGeneration(await readModelGeneration(client, target.checkpointKey));
   const rows = await currentRows(client, target.cache, events);
   const rebuilt = await rowsFromHistory(findGaps(events, rows), (id) => target.store.readTask(id));
   for (const row of rebuilt) rows.set(row.id, row);

@@ -48,6 +48,8 @@ describe("migrate", () => {
     expect(rows.map((row) => row.table_name)).toEqual([
       "archive_cursors",
       "projection_checkpoints",
+      "projection_rebuilds",
+      "read_model_generations",
       "schedule_events",
       "schedule_firings",
       "schedules",

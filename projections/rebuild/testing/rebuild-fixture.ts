@@ -1,0 +1,116 @@
+import pg from "pg";
+import { v7 as uuidv7 } from "uuid";
+import type { TaskEvent } from "../../../domain/task/index.ts";
+import { taskEvents as on, succeededLife, taskSpec } from "../../../domain/testing/task-events.ts";
+import { ArchiveStore } from "../../../event-store/archive/archive-store.ts";
+import { Archiver } from "../../../event-store/archive/archiver.ts";
+import { RedisEventLog } from "../../../event-store/redis-event-log.ts";
+import { testServices } from "../../../tests/support/services.ts";
+import { TasksProjector } from "../../tasks-projector.ts";
+import { createReadModelFixture, type ReadModelFixture } from "../../testing/read-model-fixture.ts";
+import { rebuildProjection, type RebuildOptions, type RebuildReport } from "../rebuild.ts";
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+/**
+ * A read side to rebuild: a log without an intake (no dispatcher here, so the archiver may move
+ * finished tasks at once), the archive, a live projector over the fixture's schema, and the
+ * rebuild wired to them.
+ */
+export interface RebuildFixture extends ReadModelFixture {
+  log: RedisEventLog;
+  archive: ArchiveStore;
+  archiver: Archiver;
+  live: TasksProjector;
+  /** A pool on this search_path (how the rebuild opens its fresh tables' pool). */
+  openPool(searchPath: string): pg.Pool;
+  rebuild(options?: Partial<RebuildOptions>): Promise<RebuildReport>;
+  /** Appends `count` tasks of varied lives; returns their ids. */
+  seed(count: number): Promise<string[]>;
+  /** The whole read model, ordered: every row and every recorded event. */
+  snapshot(pool?: pg.Pool): Promise<{ tasks: unknown[]; events: unknown[] }>;
+}
+
+export async function createRebuildFixture(name: string, partitions = 4): Promise<RebuildFixture> {
+  const fx = await createReadModelFixture(name, partitions);
+  const log = new RedisEventLog(fx.redis, { partitions, prefix: fx.prefix, intake: false });
+  const archive = new ArchiveStore(fx.pool);
+  const archiver = new Archiver({
+    log,
+    archive,
+    pool: fx.pool,
+    retentionMs: 0,
+    archiveRetentionDays: 0,
+    intervalMs: 1000,
+    logger: quiet,
+  });
+  const live = new TasksProjector({ store: log, redis: fx.redis, pool: fx.newPool() });
+  const extraPools: pg.Pool[] = [];
+  const openPool = (searchPath: string) => {
+    const pool = new pg.Pool({ connectionString: testServices.pgUrl, options: `-c search_path=${searchPath}`, max: 4 });
+    extraPools.push(pool);
+    return pool;
+  };
+  let clock = Date.now() - 3600_000;
+  const lives = (i: number): TaskEvent[] => {
+    const at = (clock += 10);
+    const spec = taskSpec({ type: `type-${i % 3}`, priority: i % 10, payload: { i } });
+    switch (i % 5) {
+      case 0:
+        return succeededLife(at, { i }, spec);
+      case 1:
+        return [on.submitted(at, spec), on.assigned(1, at + 1), on.started(1, at + 2)];
+      case 2:
+        return [
+          on.submitted(at, spec),
+          on.assigned(1, at + 1),
+          on.started(1, at + 2),
+          on.failed(1, at + 3, at + 4),
+          on.assigned(2, at + 5, "worker-2"),
+          on.started(2, at + 6, "worker-2"),
+          on.succeeded(2, at + 7, { i, attempt: 2 }),
+        ];
+      case 3:
+        return [on.submitted(at, spec), on.cancelRequested(at + 1), on.cancelled(at + 2)];
+      default:
+        return [on.submitted(at, spec)];
+    }
+  };
+  return {
+    ...fx,
+    log,
+    archive,
+    archiver,
+    live,
+    openPool,
+    rebuild: (options = {}) =>
+      rebuildProjection({ store: log, archive, pool: fx.pool, openPool, ...options }),
+    async seed(count) {
+      const ids: string[] = [];
+      await Promise.all(
+        Array.from({ length: count }, async (_, i) => {
+          const id = uuidv7();
+          ids.push(id);
+          await log.append(id, 0, lives(i));
+        }),
+      );
+      return ids;
+    },
+    async snapshot(pool = fx.pool) {
+      const tasks = await pool.query("select * from tasks order by id");
+      const events = await pool.query(
+        "select task_id, version, type, data::text, stream_id, partition, recorded_at from task_events order by task_id, version",
+      );
+      return { tasks: tasks.rows, events: events.rows };
+    },
+    async close() {
+      await live.stop();
+      await Promise.all(extraPools.filter((pool) => !pool.ended).map((pool) => pool.end()));
+      const admin = new pg.Pool({ connectionString: testServices.pgUrl, max: 1 });
+      await admin.query(`drop schema if exists ${fx.schema}_rebuild cascade`);
+      await admin.query(`drop schema if exists ${fx.schema}_replaced cascade`);
+      await admin.end();
+      await fx.close();
+    },
+  };
+}
