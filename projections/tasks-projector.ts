@@ -99,7 +99,9 @@ export class TasksProjector extends FollowingService<TaskEvent> {
    * cannot be applied is tried again; if one still stops, the rest is projected and then its
    * ProjectionStalledError is thrown. An aborted `signal` stops it between two batches.
    */
-  async catchUp(options: { until?: ReadonlyMap<number, string>; signal?: AbortSignal } = {}): Promise<number> {
+  async catchUp(
+    options: { until?: ReadonlyMap<number, string>; signal?: AbortSignal } = {},
+  ): Promise<number> {
     const { store } = this.options;
     const { until, signal } = options;
     this.stalls.clear();

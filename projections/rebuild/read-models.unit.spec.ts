@@ -21,7 +21,11 @@ describe("the tasks read model's declaration", () => {
   it("classifies every table and view the migrations create: rebuilt, or left in place", async () => {
     const created = await createdRelations();
     expect(created.has("tasks")).toBe(true);
-    const declared = new Set([...TASKS_READ_MODEL.tables, ...TASKS_READ_MODEL.views, ...Object.keys(LEFT_IN_PLACE)]);
+    const declared = new Set([
+      ...TASKS_READ_MODEL.tables,
+      ...TASKS_READ_MODEL.views,
+      ...Object.keys(LEFT_IN_PLACE),
+    ]);
     const unclassified = [...created]
       .filter(([name]) => !declared.has(name))
       .map(

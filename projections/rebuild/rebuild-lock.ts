@@ -51,7 +51,12 @@ export async function acquireRebuildLock(pool: pg.Pool, projector: string): Prom
 
 /** Who holds the lock, as PostgreSQL knows the session. */
 async function holder(client: pg.PoolClient, name: string): Promise<string> {
-  const { rows } = await client.query<{ pid: number; application: string; client: string | null; since: Date }>(
+  const { rows } = await client.query<{
+    pid: number;
+    application: string;
+    client: string | null;
+    since: Date;
+  }>(
     `select a.pid, a.application_name as application, a.client_addr::text as client, a.backend_start as since
      from pg_locks l join pg_stat_activity a on a.pid = l.pid
      where l.locktype = 'advisory' and l.granted and l.objsubid = 1

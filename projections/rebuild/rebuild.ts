@@ -24,7 +24,6 @@ import {
   checkReadModel,
   createShadowTables,
   dropRebuildSchema,
-  ident,
   qualified,
   rebuildSchemas,
   searchPath,
@@ -63,6 +62,8 @@ export interface RebuildOptions {
   signal?: AbortSignal;
   /** Called after each committed page, with its phase and the number of pages this run committed. */
   onPage?: (phase: "archive" | "log", pages: number) => void;
+  /** Awaited before each attempt to swap (tests move the live projector here). */
+  beforeSwap?: (attempt: number) => Promise<void>;
 }
 
 export interface RebuildProgress {
@@ -115,7 +116,9 @@ export async function rebuildProjection(options: RebuildOptions): Promise<Rebuil
 }
 
 /** Drops an unfinished rebuild (its fresh tables, checkpoint and state); false when there was none. */
-export async function discardRebuild(options: Pick<RebuildOptions, "store" | "pool" | "name">): Promise<boolean> {
+export async function discardRebuild(
+  options: Pick<RebuildOptions, "store" | "pool" | "name">,
+): Promise<boolean> {
   const liveKey = `${options.store.prefix}:${options.name ?? "tasks"}`;
   const lock = await acquireRebuildLock(options.pool, liveKey);
   try {
@@ -175,9 +178,12 @@ class RebuildRun {
     const liveKey = `${options.store.prefix}:${options.name ?? "tasks"}`;
     const lock = await acquireRebuildLock(options.pool, liveKey);
     try {
-      const { rows } = await options.pool.query<{ schema: string | null }>("select current_schema() as schema");
+      const { rows } = await options.pool.query<{ schema: string | null }>(
+        "select current_schema() as schema",
+      );
       const live = rows[0]?.schema;
-      if (!live) throw new IllegalStateError("the database connection has no current schema (check search_path)");
+      if (!live)
+        throw new IllegalStateError("the database connection has no current schema (check search_path)");
       return new RebuildRun(options, live, () => lock.release());
     } catch (error) {
       await lock.release();
@@ -247,7 +253,8 @@ class RebuildRun {
   private async estimate(state: RebuildState): Promise<void> {
     const { store, archive } = this.options;
     let expected = 0;
-    if (state.phase === "archive" && archive) expected += (await archive.countAfter(state.archiveAfter)).events;
+    if (state.phase === "archive" && archive)
+      expected += (await archive.countAfter(state.archiveAfter)).events;
     for (let p = 0; p < store.partitions; p++) expected += await store.size(p);
     this.progress.expectedEvents = expected;
   }
@@ -269,7 +276,10 @@ class RebuildRun {
       ).catch((error: unknown) => {
         throw new Error(`folding the archive after task "${from}": ${describe(error)}`, { cause: error });
       });
-      if (!outcome) throw new IllegalStateError("the rebuild's archive cursor moved under it: is another rebuild running?");
+      if (!outcome)
+        throw new IllegalStateError(
+          "the rebuild's archive cursor moved under it: is another rebuild running?",
+        );
       after = last;
       this.advance("archive", outcome.applied.length, countFirst(outcome.applied));
       this.report.archiveEvents += outcome.applied.length;
@@ -302,11 +312,13 @@ class RebuildRun {
     const catchUp = async () =>
       projector.catchUp({ until: await loadCheckpoints(pool, this.liveKey, store.partitions), signal });
     while ((await catchUp()) > maxTail);
-    for (const table of this.model.tables) await pool.query(`analyze ${qualified(this.schemas.shadow, table)}`);
+    for (const table of this.model.tables)
+      await pool.query(`analyze ${qualified(this.schemas.shadow, table)}`);
     await dropRebuildSchema(pool, this.schemas.replaced);
     this.emit("swap");
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted();
+      await this.options.beforeSwap?.(attempt);
       const outcome = await trySwap({
         pool,
         store,

@@ -62,7 +62,8 @@ export async function checkReadModel(db: Queryable, live: string, model: ReadMod
        where k.contype = 'f' and (k.conrelid = any($1::oid[]) or k.confrelid = any($1::oid[]))`,
     [oids],
   );
-  for (const extra of extras) problems.push(`${live}.${extra.relname} ${extra.what}, which a rebuild does not copy`);
+  for (const extra of extras)
+    problems.push(`${live}.${extra.relname} ${extra.what}, which a rebuild does not copy`);
   const { rows: readers } = await db.query<{ schema: string; view: string; table: string }>(
     `select distinct n.nspname as schema, v.relname as view, t.relname as table
      from pg_depend d
@@ -79,7 +80,8 @@ export async function checkReadModel(db: Queryable, live: string, model: ReadMod
         `view ${reader.schema}.${reader.view} reads ${live}.${reader.table}, which a rebuild replaces: ` +
           `declare it in projections/rebuild/read-models.ts`,
       );
-  if (problems.length > 0) throw new IllegalStateError(`cannot rebuild the read model: ${problems.join("; ")}`);
+  if (problems.length > 0)
+    throw new IllegalStateError(`cannot rebuild the read model: ${problems.join("; ")}`);
 }
 
 /**
@@ -126,7 +128,8 @@ async function createTwin(db: Queryable, live: string, shadow: string, table: st
      where conrelid = $1::regclass and contype in ('p', 'u', 'x') order by conname`,
     [from],
   );
-  for (const c of constraints) await db.query(`alter table ${to} add constraint ${ident(c.name)} ${c.definition}`);
+  for (const c of constraints)
+    await db.query(`alter table ${to} add constraint ${ident(c.name)} ${c.definition}`);
   // The other indexes, from their definitions with the table swapped: same names, same methods.
   const { rows: indexes } = await db.query<{ definition: string }>(
     `select pg_get_indexdef(i.indexrelid) as definition from pg_index i
@@ -137,7 +140,8 @@ async function createTwin(db: Queryable, live: string, shadow: string, table: st
   );
   for (const { definition } of indexes) {
     const onTwin = definition.replace(/ ON (ONLY )?\S+ USING /, ` ON ${to} USING `);
-    if (onTwin === definition) throw new IllegalStateError(`cannot copy index of ${live}.${table}: ${definition}`);
+    if (onTwin === definition)
+      throw new IllegalStateError(`cannot copy index of ${live}.${table}: ${definition}`);
     await db.query(onTwin);
   }
   // `like` copies a serial column's default, which names the live table's sequence: give the twin
@@ -154,7 +158,9 @@ async function createTwin(db: Queryable, live: string, shadow: string, table: st
     const sequence = qualified(shadow, serial.sequence);
     await db.query(`create sequence ${sequence} start with ${Number(serial.next ?? 1)}`);
     await db.query(`alter sequence ${sequence} owned by ${to}.${ident(serial.column)}`);
-    await db.query(`alter table ${to} alter column ${ident(serial.column)} set default nextval('${sequence}')`);
+    await db.query(
+      `alter table ${to} alter column ${ident(serial.column)} set default nextval('${sequence}')`,
+    );
   }
   await copyOwnerAndGrants(db, live, shadow, table, "table");
 }
@@ -173,7 +179,8 @@ async function copyOwnerAndGrants(
      from pg_class where oid = $1::regclass`,
     [from],
   );
-  if (owner[0] && !owner[0].mine) await db.query(`alter ${kind} ${to} owner to "${owner[0].owner.replaceAll('"', '""')}"`);
+  if (owner[0] && !owner[0].mine)
+    await db.query(`alter ${kind} ${to} owner to "${owner[0].owner.replaceAll('"', '""')}"`);
   const { rows: grants } = await db.query<{ grantee: string | null; privilege: string; grantable: boolean }>(
     `select case when a.grantee = 0 then null else pg_get_userbyid(a.grantee) end as grantee,
             a.privilege_type as privilege, a.is_grantable as grantable
@@ -218,7 +225,11 @@ export async function dropRebuildSchema(db: Queryable, schema: string): Promise<
 }
 
 /** Whether `schema` holds every declared table. */
-export async function shadowComplete(db: Queryable, schema: string, model: ReadModelRelations): Promise<boolean> {
+export async function shadowComplete(
+  db: Queryable,
+  schema: string,
+  model: ReadModelRelations,
+): Promise<boolean> {
   const { rows } = await db.query<{ n: number }>(
     `select count(*)::int as n from pg_class c join pg_namespace n on n.oid = c.relnamespace
      where n.nspname = $1 and c.relname = any($2::text[])`,

@@ -75,7 +75,9 @@ export async function trySwap(plan: SwapPlan): Promise<SwapOutcome> {
       );
       const target = { pool, store, checkpointKey: plan.rebuildKey, cache: new RowCache() };
       if (!(await writeBatch(client, target, tail, moves)))
-        throw new Error(`the checkpoint ${plan.rebuildKey} moved during the swap: is another rebuild running?`);
+        throw new Error(
+          `the checkpoint ${plan.rebuildKey} moved during the swap: is another rebuild running?`,
+        );
       for (const move of moves) rebuilt.set(move.partition, move.next);
       await client.query("select set_config('search_path', $1, true)", [path[0]!.search_path]);
     }
@@ -116,7 +118,8 @@ async function lockCheckpoints(db: Queryable, key: string, partitions: number): 
      where projector = $1 and partition < $2 order by partition for update`,
     [key, partitions],
   );
-  if (rows.length !== partitions) throw new Error(`checkpoint ${key}: ${rows.length} of ${partitions} partitions`);
+  if (rows.length !== partitions)
+    throw new Error(`checkpoint ${key}: ${rows.length} of ${partitions} partitions`);
   return new Map(rows.map((row) => [row.partition, row.stream_id]));
 }
 

@@ -47,7 +47,11 @@ export async function createRebuildFixture(name: string, partitions = 4): Promis
   const live = new TasksProjector({ store: log, redis: fx.redis, pool: fx.newPool() });
   const extraPools: pg.Pool[] = [];
   const openPool = (searchPath: string) => {
-    const pool = new pg.Pool({ connectionString: testServices.pgUrl, options: `-c search_path=${searchPath}`, max: 4 });
+    const pool = new pg.Pool({
+      connectionString: testServices.pgUrl,
+      options: `-c search_path=${searchPath}`,
+      max: 4,
+    });
     extraPools.push(pool);
     return pool;
   };
