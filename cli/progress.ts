@@ -24,9 +24,10 @@ const WINDOW_MS = 5000;
 const BAR = 24;
 
 /**
- * A progress display: on a terminal, a bar redrawn in place with the rate and the time left; on
- * anything else (a log file, CI), a plain line every few seconds and at each new phase. The rate is
- * measured over the last few seconds, the time left from it and the estimated total.
+ * A progress display: on a terminal, a bar redrawn in place with the rate and the time left, one
+ * line per phase; on anything else (a log file, CI), a plain line every few seconds, and the first
+ * and last figures of each phase. The rate is measured over the last few seconds, the time left
+ * from it and the estimated total.
  */
 export class ProgressDisplay {
   private readonly write: (text: string) => void;
@@ -35,6 +36,8 @@ export class ProgressDisplay {
   private lastDraw = Number.NEGATIVE_INFINITY;
   private lastPhase = "";
   private drawn = false;
+  /** The latest sample not drawn yet: drawn when its phase ends, so each phase's last figures show. */
+  private pending: string | null = null;
 
   constructor(write: (text: string) => void, options: ProgressOptions) {
     this.write = write;
@@ -43,25 +46,37 @@ export class ProgressDisplay {
 
   update(sample: ProgressSample): void {
     const now = this.options.now();
+    const newPhase = sample.phase !== this.lastPhase;
+    if (newPhase) {
+      this.flush();
+      if (this.drawn) this.write("\n");
+      this.drawn = false;
+      this.samples.length = 0;
+    }
     this.samples.push({ at: now, done: sample.done });
     while (this.samples.length > 2 && now - this.samples[0]!.at > WINDOW_MS) this.samples.shift();
-    const newPhase = sample.phase !== this.lastPhase;
+    this.pending = formatProgress(sample, this.rate(), this.options.tty);
     const wait = this.options.tty ? this.options.redrawMs : this.options.lineMs;
     if (!newPhase && now - this.lastDraw < wait) return;
-    if (newPhase) this.samples.splice(0, this.samples.length - 1);
     this.lastDraw = now;
     this.lastPhase = sample.phase;
-    const text = formatProgress(sample, this.rate(), this.options.tty);
-    if (this.options.tty) {
-      this.write(`\r\x1b[2K${text}`);
-      this.drawn = true;
-    } else this.write(`${text}\n`);
+    this.flush();
   }
 
-  /** Ends the line a terminal display was redrawing. */
+  /** Draws the last figures and ends the line a terminal display was redrawing. */
   end(): void {
+    this.flush();
     if (this.drawn) this.write("\n");
     this.drawn = false;
+  }
+
+  private flush(): void {
+    if (this.pending === null) return;
+    if (this.options.tty) {
+      this.write(`\r\x1b[2K${this.pending}`);
+      this.drawn = true;
+    } else this.write(`${this.pending}\n`);
+    this.pending = null;
   }
 
   /** Units per second over the window (0 until two samples span some time). */

@@ -43,7 +43,7 @@ describe("progress display", () => {
     expect(out[2]).toBe("\n");
   });
 
-  it("prints plain lines elsewhere: every lineMs, and at once when the phase changes", () => {
+  it("prints plain lines elsewhere: every lineMs, and each phase's first and last figures", () => {
     let now = 0;
     const out: string[] = [];
     const display = new ProgressDisplay((text) => out.push(text), {
@@ -58,8 +58,18 @@ describe("progress display", () => {
     display.update({ phase: "log", done: 3, total: 10, unit: "events" });
     now = 6200;
     display.update({ phase: "log", done: 8, total: 10, unit: "events" });
+    now = 6300;
+    display.update({ phase: "log", done: 9, total: 10, unit: "events" }); // too soon, shown at the end
     display.end();
-    expect(out.map((line) => line.split("  ")[0]!.trim())).toEqual(["archive", "log", "log"]);
+    expect(out.map((line) => line.split("  ")[0]!.trim())).toEqual([
+      "archive",
+      "archive",
+      "log",
+      "log",
+      "log",
+    ]);
+    expect(out[1]).toContain("2/10 events");
+    expect(out[4]).toContain("9/10 events");
     expect(out.every((line) => line.endsWith("\n") && !line.includes("\r") && !line.includes("["))).toBe(
       true,
     );

@@ -114,6 +114,31 @@ describe("projection rebuild", () => {
     expect(report.verify?.mismatches).toEqual([]);
   });
 
+  it("holds the archiver back until the rebuild has passed a task in the log: none is missed at the seam", async () => {
+    await fx.seed(60);
+    await fx.live.catchUp();
+    await fx.archiver.runOnce();
+    await fx.seed(60); // finished ones among them could be archived now: every reader has passed them
+    await fx.live.catchUp();
+    const before = await fx.snapshot();
+    const stopAt = (phase: "archive" | "log", page: number) => {
+      const stop = new AbortController();
+      return {
+        signal: stop.signal,
+        onPage: (p: "archive" | "log", pages: number) => p === phase && pages === page && stop.abort(),
+      };
+    };
+    await expect(fx.rebuild({ pageSize: 40, ...stopAt("archive", 1) })).rejects.toThrow();
+    // The rebuild's checkpoint is at the log's start: nothing may leave the log.
+    expect((await fx.archiver.runOnce()).archived).toBe(0);
+    await expect(fx.rebuild({ pageSize: 40, ...stopAt("log", 2) })).rejects.toThrow();
+    // Tasks the rebuild has folded from the log may go now; it will not read them again.
+    expect((await fx.archiver.runOnce()).archived).toBeGreaterThan(0);
+    const report = await fx.rebuild({ pageSize: 40 });
+    expect(await fx.snapshot()).toEqual(before);
+    expect(report.verify?.mismatches).toEqual([]);
+  });
+
   it("discards an unfinished rebuild with restart and starts from nothing", async () => {
     const before = await partlyArchived();
     const stop = new AbortController();
