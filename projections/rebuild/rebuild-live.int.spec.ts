@@ -32,7 +32,7 @@ describe("projection rebuild beside live readers and a live projector", () => {
   /** Every task's recorded events are exactly versions 1..n, once each. */
   const doubledOrMissing = async () =>
     (
-      await fx.pool.query(
+      await fx.pool.query<{ id: string; version: number; events: number; distinct_events: number }>(
         `select t.id, t.version, count(e.version)::int as events, count(distinct e.version)::int as distinct_events
          from tasks t left join task_events e on e.task_id = t.id
          group by t.id, t.version having count(e.version) <> t.version or count(distinct e.version) <> t.version`,
@@ -87,7 +87,7 @@ describe("projection rebuild beside live readers and a live projector", () => {
       while (rebuilding) await read();
     })();
     const atSwap: Promise<void>[] = [];
-    const updates = await fx.redis.duplicate();
+    const updates = fx.redis.duplicate();
     const published: string[] = [];
     await updates.subscribe(`${fx.prefix}:task-updates`);
     updates.on("message", (_channel, message: string) => published.push(message));
