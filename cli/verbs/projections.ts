@@ -46,7 +46,13 @@ export async function projectionsVerb(argv: string[]): Promise<void> {
   const store = new RedisEventLog(redis, { partitions: config.partitions, prefix: config.prefix });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
   const abort = new AbortController();
-  const stop = () => abort.abort(new TaskstreamError("UNAVAILABLE", "stopped by a signal"));
+  const stop = () =>
+    abort.abort(
+      new TaskstreamError(
+        "UNAVAILABLE",
+        "stopped by a signal; run the command again to resume where it stopped",
+      ),
+    );
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
   const display = new ProgressDisplay((text) => process.stderr.write(text), { tty: process.stderr.isTTY });

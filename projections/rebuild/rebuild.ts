@@ -22,6 +22,7 @@ import {
 } from "./rebuild-state.ts";
 import {
   checkReadModel,
+  createShadowIndexes,
   createShadowTables,
   dropRebuildSchema,
   qualified,
@@ -178,12 +179,16 @@ class RebuildRun {
     const liveKey = `${options.store.prefix}:${options.name ?? "tasks"}`;
     const lock = await acquireRebuildLock(options.pool, liveKey);
     try {
-      const { rows } = await options.pool.query<{ schema: string | null }>(
-        "select current_schema() as schema",
+      const { rows } = await options.pool.query<{ schema: string | null; migrated: boolean }>(
+        "select current_schema() as schema, to_regclass('projection_rebuilds') is not null as migrated",
       );
       const live = rows[0]?.schema;
       if (!live)
         throw new IllegalStateError("the database connection has no current schema (check search_path)");
+      if (!rows[0]?.migrated)
+        throw new IllegalStateError(
+          "the database lacks migration 008_projection_rebuilds: run taskstream migrate",
+        );
       return new RebuildRun(options, live, () => lock.release());
     } catch (error) {
       await lock.release();
@@ -312,6 +317,7 @@ class RebuildRun {
     const catchUp = async () =>
       projector.catchUp({ until: await loadCheckpoints(pool, this.liveKey, store.partitions), signal });
     while ((await catchUp()) > maxTail);
+    await createShadowIndexes(pool, this.schemas.live, this.schemas.shadow, this.model);
     for (const table of this.model.tables)
       await pool.query(`analyze ${qualified(this.schemas.shadow, table)}`);
     await dropRebuildSchema(pool, this.schemas.replaced);

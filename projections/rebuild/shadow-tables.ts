@@ -86,9 +86,10 @@ export async function checkReadModel(db: Queryable, live: string, model: ReadMod
 
 /**
  * Creates schema `shadow` holding an empty twin of each declared table of `live` — columns,
- * defaults, check constraints, storage, the same index and constraint names, its own sequences
- * (starting after the live ones), the same owner and grants — and each declared view, recreated
- * from its live definition over the twins. Runs in the caller's transaction.
+ * defaults, check constraints, storage, the constraints and their indexes under the same names, its
+ * own sequences (starting after the live ones), the same owner and grants — and each declared view,
+ * recreated from its live definition over the twins. The other indexes come later
+ * (`createShadowIndexes`). Runs in the caller's transaction.
  */
 export async function createShadowTables(
   db: Queryable,
@@ -130,20 +131,6 @@ async function createTwin(db: Queryable, live: string, shadow: string, table: st
   );
   for (const c of constraints)
     await db.query(`alter table ${to} add constraint ${ident(c.name)} ${c.definition}`);
-  // The other indexes, from their definitions with the table swapped: same names, same methods.
-  const { rows: indexes } = await db.query<{ definition: string }>(
-    `select pg_get_indexdef(i.indexrelid) as definition from pg_index i
-     where i.indrelid = $1::regclass
-       and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid)
-     order by i.indexrelid`,
-    [from],
-  );
-  for (const { definition } of indexes) {
-    const onTwin = definition.replace(/ ON (ONLY )?\S+ USING /, ` ON ${to} USING `);
-    if (onTwin === definition)
-      throw new IllegalStateError(`cannot copy index of ${live}.${table}: ${definition}`);
-    await db.query(onTwin);
-  }
   // `like` copies a serial column's default, which names the live table's sequence: give the twin
   // its own, starting after the live one, owned by the twin's column (it moves with the table).
   const { rows: serials } = await db.query<{ column: string; sequence: string; next: string }>(
@@ -191,6 +178,39 @@ async function copyOwnerAndGrants(
   for (const g of grants) {
     const role = g.grantee === null ? "public" : `"${g.grantee.replaceAll('"', '""')}"`;
     await db.query(`grant ${g.privilege} on ${to} to ${role}${g.grantable ? " with grant option" : ""}`);
+  }
+}
+
+/**
+ * Creates on each twin the live table's indexes that back no constraint, under the same names, from
+ * their definitions with the table swapped; those already there are left alone. The rebuild calls
+ * it once the bulk of the fold is done: building an index once is cheaper than keeping it up to date
+ * row by row.
+ */
+export async function createShadowIndexes(
+  db: Queryable,
+  live: string,
+  shadow: string,
+  model: ReadModelRelations,
+): Promise<void> {
+  for (const table of model.tables) {
+    const to = qualified(shadow, table);
+    const { rows: indexes } = await db.query<{ definition: string }>(
+      `select pg_get_indexdef(i.indexrelid) as definition
+       from pg_index i join pg_class c on c.oid = i.indexrelid
+       where i.indrelid = $1::regclass
+         and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)
+         and not exists (select 1 from pg_class t join pg_namespace n on n.oid = t.relnamespace
+                         where n.nspname = $2 and t.relname = c.relname)
+       order by c.relname`,
+      [qualified(live, table), shadow],
+    );
+    for (const { definition } of indexes) {
+      const onTwin = definition.replace(/ ON (ONLY )?\S+ USING /, ` ON ${to} USING `);
+      if (onTwin === definition)
+        throw new IllegalStateError(`cannot copy index of ${live}.${table}: ${definition}`);
+      await db.query(onTwin);
+    }
   }
 }
 
