@@ -5,6 +5,8 @@ import { advanceCheckpoints, type CheckpointMove } from "./checkpoints.ts";
 import { findGaps, foldBatch, rowsFromHistory, type FoldResult } from "./fold-batch.ts";
 import type { RowCache } from "./row-cache.ts";
 import type { TaskRow } from "./task-row.ts";
+import { SideModels } from "./side-models.ts";
+import type { FeedEntry } from "./feed/feed-table.ts";
 import {
   insertEvents,
   loadTasks,
@@ -24,13 +26,17 @@ export interface CommitTarget {
   cache: RowCache;
 }
 
+/** What a committed batch changed: its rows and events, and its task feed entries. */
+export type CommittedBatch = FoldResult & { feed: FeedEntry[] };
+
 /** Another compare-and-set a batch must pass to commit (a rebuild's archive cursor); false rolls back. */
 export type BatchClaim = (db: Queryable) => Promise<boolean>;
 
 /**
  * Projects one batch in ONE transaction: moves the checkpoints by compare-and-set, folds the events
- * onto their tasks' current rows, writes the rows and records the events. Returns what changed, or
- * null — everything rolled back — when a checkpoint (or the `claim`) no longer held.
+ * onto their tasks' current rows, writes the rows, records the events and updates the side models
+ * (analytics, feed, counts: projections/side-models.ts). Returns what changed, or null —
+ * everything rolled back — when a checkpoint (or the `claim`) no longer held.
  *
  * The transaction commits asynchronously (synchronous_commit off): the read model is a fold of the
  * log and the checkpoint commits with the rows, so a PostgreSQL crash loses at most the last batches
@@ -41,7 +47,7 @@ export async function commitBatch(
   events: StoredEvent[],
   moves: CheckpointMove[],
   claim?: BatchClaim,
-): Promise<FoldResult | null> {
+): Promise<CommittedBatch | null> {
   const client = await target.pool.connect();
   try {
     await client.query("begin");
@@ -72,7 +78,7 @@ export async function writeBatch(
   target: CommitTarget,
   events: StoredEvent[],
   moves: CheckpointMove[],
-): Promise<FoldResult | null> {
+): Promise<CommittedBatch | null> {
   if (!(await advanceCheckpoints(client, target.checkpointKey, moves))) return null;
   // Read after the checkpoint locks are held, in a statement of its own (a fresh snapshot): a swap
   // that replaced the tables (docs/projection-rebuild.md) has committed by now, or has not begun.
@@ -80,7 +86,8 @@ export async function writeBatch(
   const rows = await currentRows(client, target.cache, events);
   const rebuilt = await rowsFromHistory(findGaps(events, rows), (id) => target.store.readTask(id));
   for (const row of rebuilt) rows.set(row.id, row);
-  const outcome = foldBatch(events, rows);
+  const side = new SideModels();
+  const outcome = foldBatch(events, rows, side.observe);
   const existing: TaskRow[] = [];
   const fresh: TaskRow[] = [];
   for (const row of outcome.changed) (rows.has(row.id) ? existing : fresh).push(row);
@@ -89,7 +96,8 @@ export async function writeBatch(
   await upsertTasks(client, updated === existing.length ? fresh : outcome.changed);
   const unknown = [...fresh, ...rebuilt].map((row) => row.id);
   await insertEvents(client, await unrecorded(client, outcome.applied, unknown));
-  return outcome;
+  await side.write(client, rows, outcome.changed);
+  return { ...outcome, feed: side.feed };
 }
 
 /**
