@@ -65,7 +65,7 @@ describe("taskstream projections rebuild (the program)", () => {
       resumed: false,
       tasks: 80,
       generation: 1,
-      verify: { checked: 80, mismatchCount: 0, mismatches: [] },
+      verify: { checked: 80, mismatchCount: 0, mismatches: [], counts: [] },
       replacedSchema: null,
     });
     expect(report.eventsPerSecond).toBeGreaterThan(0);

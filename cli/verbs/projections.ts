@@ -87,11 +87,12 @@ export async function projectionsVerb(argv: string[]): Promise<void> {
     });
     display.end();
     console.log(values.json ? JSON.stringify(jsonReport(report)) : summary(report));
-    if ((report.verify?.mismatches.length ?? 0) > 0) {
+    const verify = report.verify;
+    if (verify && verify.mismatches.length + verify.counts.length > 0) {
+      const tasks = new Set(verify.mismatches.map((m) => m.taskId)).size;
       console.error(
-        `taskstream projections: the rebuilt read model differs from the log for ` +
-          `${new Set(report.verify!.mismatches.map((m) => m.taskId)).size} tasks; ` +
-          `the replaced tables are kept in schema ${report.replacedSchema}`,
+        `taskstream projections: the rebuilt read model differs from the log for ${tasks} tasks` +
+          ` and ${verify.counts.length} counts by state; the replaced tables are kept in schema ${report.replacedSchema}`,
       );
       process.exitCode = 1;
     }
@@ -143,9 +144,11 @@ function summary(report: RebuildReport): string {
       `verify: checked ${count(report.verify.checked)} tasks: ${report.verify.mismatches.length} mismatches` +
         (report.verify.behind > 0
           ? ` (${report.verify.behind} tasks not yet folded by the live projector)`
-          : ""),
+          : "") +
+        `; counts by state: ${report.verify.counts.length} mismatches`,
     );
   for (const mismatch of report.verify?.mismatches.slice(0, 20) ?? []) lines.push(JSON.stringify(mismatch));
+  for (const mismatch of report.verify?.counts ?? []) lines.push(JSON.stringify(mismatch));
   if (report.replacedSchema) lines.push(`the replaced tables are kept in schema ${report.replacedSchema}`);
   return lines.join("\n");
 }

@@ -13,11 +13,31 @@ export interface ReadModelRelations {
   tables: readonly string[];
   /** Views over those tables, recreated from the live definitions. */
   views: readonly string[];
+  /**
+   * Serial columns that keep the order the projector committed rows in. The rebuild folds the
+   * archive task by task, so before the swap it numbers these rows again in `orderBy`, which must
+   * follow each partition's log order.
+   */
+  commitOrder: readonly { table: string; column: string; orderBy: string }[];
 }
 
 export const TASKS_READ_MODEL: ReadModelRelations = {
-  tables: ["tasks", "task_event_runs"],
+  tables: [
+    "tasks",
+    "task_event_runs",
+    // The side models written in the same batch (projections/side-models.ts).
+    "task_state_counts",
+    "analytics_minutes",
+    "analytics_hours",
+    "analytics_worker_minutes",
+    "analytics_worker_hours",
+    "analytics_open_attempts",
+    "task_feed",
+    // What retention dropped from the feed: the rebuilt feed holds everything again.
+    "task_feed_horizon",
+  ],
   views: ["task_events"],
+  commitOrder: [{ table: "task_feed", column: "seq", orderBy: "stream_ms, stream_seq, partition" }],
 };
 
 /** Relations migrations create that a rebuild of the tasks read model leaves where they are. */

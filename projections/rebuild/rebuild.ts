@@ -27,6 +27,7 @@ import {
   dropRebuildSchema,
   qualified,
   rebuildSchemas,
+  restoreCommitOrder,
   searchPath,
   shadowComplete,
 } from "./shadow-tables.ts";
@@ -317,6 +318,7 @@ class RebuildRun {
     const catchUp = async () =>
       projector.catchUp({ until: await loadCheckpoints(pool, this.liveKey, store.partitions), signal });
     while ((await catchUp()) > maxTail);
+    await restoreCommitOrder(pool, this.schemas.shadow, this.model);
     await createShadowIndexes(pool, this.schemas.live, this.schemas.shadow, this.model);
     for (const table of this.model.tables)
       await pool.query(`analyze ${qualified(this.schemas.shadow, table)}`);
@@ -366,7 +368,9 @@ class RebuildRun {
         },
       });
     }
-    const keep = (this.options.keepReplaced ?? false) || (this.report.verify?.mismatches.length ?? 0) > 0;
+    const failed =
+      (this.report.verify?.mismatches.length ?? 0) + (this.report.verify?.counts.length ?? 0) > 0;
+    const keep = (this.options.keepReplaced ?? false) || failed;
     if (keep) this.report.replacedSchema = this.schemas.replaced;
     else await dropRebuildSchema(pool, this.schemas.replaced);
     await inTransaction(pool, async (db) => {

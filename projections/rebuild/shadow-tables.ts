@@ -214,6 +214,31 @@ export async function createShadowIndexes(
   }
 }
 
+/**
+ * Numbers the rows of each `commitOrder` table again in its order, above the highest number there
+ * (no new number meets an old one), and moves the twin's sequence past them.
+ */
+export async function restoreCommitOrder(
+  db: Queryable,
+  shadow: string,
+  model: ReadModelRelations,
+): Promise<void> {
+  for (const { table, column, orderBy } of model.commitOrder) {
+    const twin = qualified(shadow, table);
+    const col = ident(column);
+    await db.query(
+      `update ${twin} t set ${col} = o.top + r.n
+       from (select ${col} as old, row_number() over (order by ${orderBy}) as n from ${twin}) r,
+            (select coalesce(max(${col}), 0) as top from ${twin}) o
+       where t.${col} = r.old`,
+    );
+    await db.query(
+      `select setval(pg_get_serial_sequence($1, $2), greatest((select max(${col}) from ${twin}), 1))`,
+      [twin, column],
+    );
+  }
+}
+
 /** A recreated view must read the twins, never a live table the rebuild replaces. */
 async function checkViewsReadTwins(
   db: Queryable,

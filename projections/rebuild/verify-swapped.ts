@@ -4,6 +4,7 @@ import type { ArchiveStore } from "../../event-store/archive/archive-store.ts";
 import type { EventLog } from "../../event-store/event-log.ts";
 import { TaskHistory } from "../../event-store/history.ts";
 import { compareStreamIds, STREAM_START } from "../../event-store/stream-ids.ts";
+import { verifyStateCounts, type CountMismatch } from "../state-counts.ts";
 import { loadTasks } from "../task-table.ts";
 import { rowMismatches, verifyReadModel, type Mismatch } from "../verify.ts";
 
@@ -13,10 +14,14 @@ export interface SwappedVerifyReport {
   mismatches: Mismatch[];
   /** Tasks the live projector had not folded yet: each row is exact up to its version, and covers every event up to the checkpoint. */
   behind: number;
+  /** Counts by state (`task_state_counts`) that differ from the rows they count. */
+  counts: CountMismatch[];
 }
 
 /**
- * `taskstream verify` over the swapped-in tables while the live projector goes on. verify folds each
+ * `taskstream verify` over the swapped-in tables while the live projector goes on: the rows, and the
+ * counts by state against the rows (one snapshot, so a projector committing meanwhile cannot make
+ * them differ). verify folds each
  * task's whole history; a task that changed after the projector's checkpoint then differs without
  * being wrong. Each task verify flags is looked at again, in this order: the live checkpoint of its
  * partition, its row, its history (each read after the one before, so the history holds at least
@@ -60,7 +65,7 @@ export async function verifySwapped(options: {
     }
     mismatches.push(...rowMismatches(taskId, fold(events), row));
   }
-  return { checked: report.checked, mismatches, behind };
+  return { checked: report.checked, mismatches, behind, counts: await verifyStateCounts(pool) };
 }
 
 async function liveCheckpoint(pool: pg.Pool, key: string, partition: number): Promise<string> {

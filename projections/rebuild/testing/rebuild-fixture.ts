@@ -27,9 +27,25 @@ export interface RebuildFixture extends ReadModelFixture {
   rebuild(options?: Partial<RebuildOptions>): Promise<RebuildReport>;
   /** Appends `count` tasks of varied lives; returns their ids. */
   seed(count: number): Promise<string[]>;
-  /** The whole read model, ordered: every row and every recorded event. */
-  snapshot(pool?: pg.Pool): Promise<{ tasks: unknown[]; events: unknown[] }>;
+  /** The whole read model, ordered: every row, every recorded event, and the side models. */
+  snapshot(pool?: pg.Pool): Promise<ReadModelSnapshot>;
+  /** Feed entries whose commit order (`seq`) disagrees with their partition's log order. */
+  feedOutOfOrder(): Promise<number>;
 }
+
+/** Every table of the tasks read model, rows in a stable order. */
+export type ReadModelSnapshot = Record<
+  | "tasks"
+  | "events"
+  | "counts"
+  | "minutes"
+  | "hours"
+  | "workerMinutes"
+  | "workerHours"
+  | "openAttempts"
+  | "feed",
+  unknown[]
+>;
 
 export async function createRebuildFixture(name: string, partitions = 4): Promise<RebuildFixture> {
   const fx = await createReadModelFixture(name, partitions);
@@ -101,11 +117,33 @@ export async function createRebuildFixture(name: string, partitions = 4): Promis
       return ids;
     },
     async snapshot(pool = fx.pool) {
-      const tasks = await pool.query("select * from tasks order by id");
-      const events = await pool.query(
-        "select task_id, version, type, data::text, stream_id, partition, recorded_at from task_events order by task_id, version",
+      const read = async (sql: string) => (await pool.query(sql)).rows as unknown[];
+      return {
+        tasks: await read("select * from tasks order by id"),
+        events: await read(
+          "select task_id, version, type, data::text, stream_id, partition, recorded_at from task_events order by task_id, version",
+        ),
+        // A count that went back to zero keeps its row in the live model.
+        counts: await read("select * from task_state_counts where count <> 0 order by task_type, state"),
+        minutes: await read("select * from analytics_minutes order by minute, task_type"),
+        hours: await read("select * from analytics_hours order by hour, task_type"),
+        workerMinutes: await read("select * from analytics_worker_minutes order by minute, worker_id"),
+        workerHours: await read("select * from analytics_worker_hours order by hour, worker_id"),
+        openAttempts: await read("select * from analytics_open_attempts order by task_id"),
+        feed: await read(
+          `select partition, stream_ms, stream_seq, task_id, version, event_type, task_type, state, priority, recorded_at
+           from task_feed order by partition, stream_ms, stream_seq`,
+        ),
+      };
+    },
+    async feedOutOfOrder() {
+      const { rows } = await fx.pool.query<{ n: number }>(
+        `select count(*)::int as n from (
+           select seq, lag(seq) over (partition by partition order by stream_ms, stream_seq) as before
+           from task_feed) f
+         where f.before > f.seq`,
       );
-      return { tasks: tasks.rows, events: events.rows };
+      return rows[0]!.n;
     },
     async close() {
       await live.stop();
