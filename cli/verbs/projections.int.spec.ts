@@ -23,11 +23,12 @@ describe("taskstream projections rebuild (the program)", () => {
     await fx?.close();
   });
 
-  const run = (...args: string[]) =>
+  /** The program with these arguments, over the fixture's read model and log. */
+  const program = (...args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const url = new URL(testServices.pgUrl);
       url.searchParams.set("options", `-c search_path=${fx.schema}`);
-      const child = spawn(process.execPath, [MAIN, "projections", ...args], {
+      const child = spawn(process.execPath, [MAIN, ...args], {
         env: {
           ...process.env,
           TASKSTREAM_PG_URL: url.toString(),
@@ -44,6 +45,7 @@ describe("taskstream projections rebuild (the program)", () => {
       child.on("error", reject);
       child.on("exit", (code) => resolve({ code, stdout, stderr }));
     });
+  const run = (...args: string[]) => program("projections", ...args);
 
   it("rebuilds, printing progress lines on stderr and the summary as JSON on stdout", async () => {
     await fx.seed(50);
@@ -70,6 +72,44 @@ describe("taskstream projections rebuild (the program)", () => {
     });
     expect(report.eventsPerSecond).toBeGreaterThan(0);
     expect(await fx.snapshot()).toEqual(before);
+
+    // What an operator checks next: `taskstream verify` over the swapped-in tables is clean.
+    const verified = await program("verify");
+    expect(verified.stderr).toBe("");
+    expect(verified.stdout).toContain("counts by state: equal to the rows");
+    expect(verified.code).toBe(0);
+  });
+
+  it("exits 1 and keeps the replaced tables when the rebuilt counts by state differ from the rows", async () => {
+    await fx.seed(40);
+    await fx.live.catchUp();
+    // A rebuild stopped after its first page, one of its fresh counts then made wrong (as a faulty
+    // fold would), and the program resuming it.
+    const stop = new AbortController();
+    await expect(
+      fx.rebuild({
+        pageSize: 10,
+        signal: stop.signal,
+        onPage: (_phase, pages) => pages === 1 && stop.abort(),
+      }),
+    ).rejects.toThrow();
+    const spoiled = await fx.pool.query(
+      `update ${fx.schema}_rebuild.task_state_counts set count = count + 1
+       where ctid = (select ctid from ${fx.schema}_rebuild.task_state_counts limit 1)`,
+    );
+    expect(spoiled.rowCount).toBe(1);
+
+    const { code, stdout, stderr } = await run("rebuild");
+
+    expect(code).toBe(1);
+    expect(stdout).toContain("counts by state: 1 mismatches");
+    expect(stderr).toContain(
+      "failed verification (0 tasks differ from the log, 1 counts by state differ from the rows); " +
+        `the replaced tables are kept in schema ${fx.schema}_replaced`,
+    );
+    const verified = await program("verify");
+    expect(verified.stdout).toContain("counts by state: 1 differ");
+    expect(verified.code).toBe(1);
   });
 
   it("exits non-zero with a clear message when another rebuild runs, or the input is bad, and changes nothing", async () => {

@@ -91,8 +91,9 @@ export async function projectionsVerb(argv: string[]): Promise<void> {
     if (verify && verify.mismatches.length + verify.counts.length > 0) {
       const tasks = new Set(verify.mismatches.map((m) => m.taskId)).size;
       console.error(
-        `taskstream projections: the rebuilt read model differs from the log for ${tasks} tasks` +
-          ` and ${verify.counts.length} counts by state; the replaced tables are kept in schema ${report.replacedSchema}`,
+        `taskstream projections: the rebuilt read model failed verification (${tasks} tasks differ ` +
+          `from the log, ${verify.counts.length} counts by state differ from the rows); ` +
+          `the replaced tables are kept in schema ${report.replacedSchema}`,
       );
       process.exitCode = 1;
     }

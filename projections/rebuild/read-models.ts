@@ -33,8 +33,6 @@ export const TASKS_READ_MODEL: ReadModelRelations = {
     "analytics_worker_hours",
     "analytics_open_attempts",
     "task_feed",
-    // What retention dropped from the feed: the rebuilt feed holds everything again.
-    "task_feed_horizon",
   ],
   views: ["task_events"],
   commitOrder: [{ table: "task_feed", column: "seq", orderBy: "stream_ms, stream_seq, partition" }],
@@ -51,4 +49,7 @@ export const LEFT_IN_PLACE: Readonly<Record<string, string>> = {
   schedule_events: "the schedules projector's read model",
   task_event_archive: "the archive: a source of the rebuild, not a fold",
   archive_cursors: "the archiver's positions",
+  task_feed_horizon:
+    "what retention dropped from the feed: cursors at or before it stay refused, since the rebuilt " +
+    "feed lacks the tasks whose archived days were dropped (retention moves it on as before)",
 };

@@ -6,6 +6,7 @@ import { STREAM_START } from "../../event-store/stream-ids.ts";
 import { readApiPlugin } from "../../read-api/plugin.ts";
 import { commitBatch } from "../commit-batch.ts";
 import { RowCache } from "../row-cache.ts";
+import { verifyStateCounts } from "../state-counts.ts";
 import { loadTasks } from "../task-table.ts";
 import { verifyReadModel } from "../verify.ts";
 import { createRebuildFixture, type RebuildFixture } from "./testing/rebuild-fixture.ts";
@@ -154,11 +155,19 @@ describe("projection rebuild beside live readers and a live projector", () => {
     written += 10;
     await fx.live.waitFor(await heads());
     expect(report.verify?.mismatches).toEqual([]);
-    expect((await fx.snapshot()).tasks).toHaveLength(written);
+    expect(report.verify?.counts).toEqual([]);
+    const after = await fx.snapshot();
+    expect(after.tasks).toHaveLength(written);
     expect(await doubledOrMissing()).toEqual([]);
     expect((await verifyReadModel({ store: fx.log, pool: fx.pool, archive: fx.archive })).mismatches).toEqual(
       [],
     );
+    // The side models too: the rebuild's part and the live projector's after it add up to one fold
+    // of the log from nothing — each event once in the feed, in each partition's order, and counted
+    // once in the counts by state and the analytics.
+    expect(await verifyStateCounts(fx.pool)).toEqual([]);
+    expect(await fx.feedOutOfOrder()).toBe(0);
+    expect(after).toEqual(await fx.referenceFold());
   });
 
   it("makes a projector forget the rows it remembers: after a swap they describe tables that are gone", async () => {

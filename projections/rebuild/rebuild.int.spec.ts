@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import pg from "pg";
 import { testServices } from "../../tests/support/services.ts";
+import { verifyStateCounts } from "../state-counts.ts";
 import { verifyReadModel } from "../verify.ts";
 import { acquireRebuildLock, RebuildRunningError } from "./rebuild-lock.ts";
 import { loadRebuild } from "./rebuild-state.ts";
@@ -67,6 +68,29 @@ describe("projection rebuild", () => {
       [`${fx.schema}\\_%`],
     );
     expect(left[0]).toEqual({ rebuilds: 0, checkpoints: 0, schemas: 0 });
+  });
+
+  it("rebuilds the counts by state, the analytics and the feed from the history, and keeps the feed's horizon", async () => {
+    const before = await partlyArchived();
+    // What a faulty fold could have left: counts that drifted, a lost minute, lost feed entries.
+    await fx.pool.query("update task_state_counts set count = count + 3 where state = 'SUCCEEDED'");
+    await fx.pool.query(
+      "delete from analytics_minutes where minute = (select min(minute) from analytics_minutes)",
+    );
+    await fx.pool.query("delete from task_feed where seq % 3 = 0");
+    // Retention's mark: a cursor at or before it was refused, and stays refused.
+    await fx.pool.query("insert into task_feed_horizon (partition, stream_ms, stream_seq) values (0, 5, 1)");
+    expect(await verifyStateCounts(fx.pool)).not.toEqual([]);
+    expect(await fx.snapshot()).not.toEqual(before);
+
+    const report = await fx.rebuild({ pageSize: 40 });
+
+    expect(report.verify).toMatchObject({ mismatches: [], counts: [] });
+    expect(await verifyStateCounts(fx.pool)).toEqual([]);
+    expect(await fx.snapshot()).toEqual(before);
+    expect(await fx.feedOutOfOrder()).toBe(0);
+    const { rows: horizon } = await fx.pool.query("select * from task_feed_horizon");
+    expect(horizon).toEqual([{ partition: 0, stream_ms: "5", stream_seq: "1" }]);
   });
 
   it("resumes after being stopped, from its own checkpoints, and leaves the live tables alone meanwhile", async () => {

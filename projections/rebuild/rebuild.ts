@@ -318,7 +318,7 @@ class RebuildRun {
     const catchUp = async () =>
       projector.catchUp({ until: await loadCheckpoints(pool, this.liveKey, store.partitions), signal });
     while ((await catchUp()) > maxTail);
-    await restoreCommitOrder(pool, this.schemas.shadow, this.model);
+    await inTransaction(pool, (db) => restoreCommitOrder(db, this.schemas.shadow, this.model));
     await createShadowIndexes(pool, this.schemas.live, this.schemas.shadow, this.model);
     for (const table of this.model.tables)
       await pool.query(`analyze ${qualified(this.schemas.shadow, table)}`);
@@ -338,7 +338,7 @@ class RebuildRun {
         maxTailEvents: maxTail,
         lockTimeoutMs: this.options.swapLockTimeoutMs ?? 5000,
       }).catch((error: unknown) => {
-        if (!isLockTimeout(error) || attempt >= MAX_SWAP_ATTEMPTS) throw error;
+        if (!isLockConflict(error) || attempt >= MAX_SWAP_ATTEMPTS) throw error;
         return null;
       });
       if (outcome?.swapped) {
@@ -418,9 +418,13 @@ function countFirst(events: readonly { version: number }[]): number {
   return events.reduce((count, event) => count + (event.version === 1 ? 1 : 0), 0);
 }
 
-/** PostgreSQL's lock_not_available (lock_timeout expired). */
-function isLockTimeout(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === "55P03";
+/**
+ * PostgreSQL's lock_not_available (lock_timeout expired) or deadlock_detected: a reader whose one
+ * statement locks two of the tables in the order opposite to the swap's can close a cycle with it.
+ */
+function isLockConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "55P03" || code === "40P01";
 }
 
 function describe(error: unknown): string {

@@ -216,7 +216,9 @@ export async function createShadowIndexes(
 
 /**
  * Numbers the rows of each `commitOrder` table again in its order, above the highest number there
- * (no new number meets an old one), and moves the twin's sequence past them.
+ * (no new number meets an old one), and moves the twin's sequence past them — in the caller's
+ * transaction, so a crash cannot leave the rows renumbered past a sequence that would then hand out
+ * their numbers again.
  */
 export async function restoreCommitOrder(
   db: Queryable,

@@ -5,6 +5,7 @@ import { taskEvents as on, succeededLife, taskSpec } from "../../../domain/testi
 import { ArchiveStore } from "../../../event-store/archive/archive-store.ts";
 import { Archiver } from "../../../event-store/archive/archiver.ts";
 import { RedisEventLog } from "../../../event-store/redis-event-log.ts";
+import { migrate } from "../../../migrations/migrate.ts";
 import { testServices } from "../../../tests/support/services.ts";
 import { TasksProjector } from "../../tasks-projector.ts";
 import { createReadModelFixture, type ReadModelFixture } from "../../testing/read-model-fixture.ts";
@@ -31,6 +32,11 @@ export interface RebuildFixture extends ReadModelFixture {
   snapshot(pool?: pg.Pool): Promise<ReadModelSnapshot>;
   /** Feed entries whose commit order (`seq`) disagrees with their partition's log order. */
   feedOutOfOrder(): Promise<number>;
+  /**
+   * The snapshot of a read model folded from nothing, by a projector of its own, over the whole log
+   * as it stands (the archive is not read: for tests that archive nothing).
+   */
+  referenceFold(): Promise<ReadModelSnapshot>;
 }
 
 /** Every table of the tasks read model, rows in a stable order. */
@@ -62,6 +68,7 @@ export async function createRebuildFixture(name: string, partitions = 4): Promis
   });
   const live = new TasksProjector({ store: log, redis: fx.redis, pool: fx.newPool() });
   const extraPools: pg.Pool[] = [];
+  const reference = `${fx.schema}_reference`;
   const openPool = (searchPath: string) => {
     const pool = new pg.Pool({
       connectionString: testServices.pgUrl,
@@ -96,6 +103,26 @@ export async function createRebuildFixture(name: string, partitions = 4): Promis
         return [on.submitted(at, spec)];
     }
   };
+  const snapshot = async (pool = fx.pool): Promise<ReadModelSnapshot> => {
+    const read = async (sql: string) => (await pool.query(sql)).rows as unknown[];
+    return {
+      tasks: await read("select * from tasks order by id"),
+      events: await read(
+        "select task_id, version, type, data::text, stream_id, partition, recorded_at from task_events order by task_id, version",
+      ),
+      // A count that went back to zero keeps its row in the live model.
+      counts: await read("select * from task_state_counts where count <> 0 order by task_type, state"),
+      minutes: await read("select * from analytics_minutes order by minute, task_type"),
+      hours: await read("select * from analytics_hours order by hour, task_type"),
+      workerMinutes: await read("select * from analytics_worker_minutes order by minute, worker_id"),
+      workerHours: await read("select * from analytics_worker_hours order by hour, worker_id"),
+      openAttempts: await read("select * from analytics_open_attempts order by task_id"),
+      feed: await read(
+        `select partition, stream_ms, stream_seq, task_id, version, event_type, task_type, state, priority, recorded_at
+         from task_feed order by partition, stream_ms, stream_seq`,
+      ),
+    };
+  };
   return {
     ...fx,
     log,
@@ -116,26 +143,7 @@ export async function createRebuildFixture(name: string, partitions = 4): Promis
       );
       return ids;
     },
-    async snapshot(pool = fx.pool) {
-      const read = async (sql: string) => (await pool.query(sql)).rows as unknown[];
-      return {
-        tasks: await read("select * from tasks order by id"),
-        events: await read(
-          "select task_id, version, type, data::text, stream_id, partition, recorded_at from task_events order by task_id, version",
-        ),
-        // A count that went back to zero keeps its row in the live model.
-        counts: await read("select * from task_state_counts where count <> 0 order by task_type, state"),
-        minutes: await read("select * from analytics_minutes order by minute, task_type"),
-        hours: await read("select * from analytics_hours order by hour, task_type"),
-        workerMinutes: await read("select * from analytics_worker_minutes order by minute, worker_id"),
-        workerHours: await read("select * from analytics_worker_hours order by hour, worker_id"),
-        openAttempts: await read("select * from analytics_open_attempts order by task_id"),
-        feed: await read(
-          `select partition, stream_ms, stream_seq, task_id, version, event_type, task_type, state, priority, recorded_at
-           from task_feed order by partition, stream_ms, stream_seq`,
-        ),
-      };
-    },
+    snapshot,
     async feedOutOfOrder() {
       const { rows } = await fx.pool.query<{ n: number }>(
         `select count(*)::int as n from (
@@ -145,12 +153,23 @@ export async function createRebuildFixture(name: string, partitions = 4): Promis
       );
       return rows[0]!.n;
     },
+    async referenceFold() {
+      await fx.pool.query(`drop schema if exists ${reference} cascade; create schema ${reference}`);
+      const pool = openPool(reference);
+      await migrate(pool);
+      const projector = new TasksProjector({ store: log, pool });
+      await projector.catchUp();
+      const folded = await snapshot(pool);
+      await pool.end();
+      return folded;
+    },
     async close() {
       await live.stop();
       await Promise.all(extraPools.filter((pool) => !pool.ended).map((pool) => pool.end()));
       const admin = new pg.Pool({ connectionString: testServices.pgUrl, max: 1 });
       await admin.query(`drop schema if exists ${fx.schema}_rebuild cascade`);
       await admin.query(`drop schema if exists ${fx.schema}_replaced cascade`);
+      await admin.query(`drop schema if exists ${reference} cascade`);
       await admin.end();
       await fx.close();
     },
