@@ -150,6 +150,7 @@ try {
       totalSeconds: report.seconds,
       liveProjectorEventsPerS: Math.round(liveRate),
       mismatches: report.verify?.mismatches.length ?? null,
+      countMismatches: report.verify?.counts.length ?? null,
       tasksRebuilt: (last as RebuildProgress | null)?.tasks ?? null,
     },
   };
