@@ -263,4 +263,55 @@ describe("projection rebuild", () => {
       await reader.end();
     }
   });
+  it("tries again when PostgreSQL aborts the swap to break a deadlock with a reader, and the reader goes on", async () => {
+    await partlyArchived();
+    const reader = new pg.Client({
+      connectionString: testServices.pgUrl,
+      options: `-c search_path=${fx.schema}`,
+    });
+    await reader.connect();
+    /** Whether the swap waits for its lock on the live `task_state_counts` (it holds `tasks`' by then). */
+    const swapWaits = async () =>
+      (
+        await fx.pool.query<{ n: number }>(
+          `select count(*)::int as n from pg_locks l join pg_class c on c.oid = l.relation
+           join pg_namespace s on s.oid = c.relnamespace
+           where not l.granted and l.mode = 'AccessExclusiveLock' and c.relname = 'task_state_counts'
+             and s.nspname = $1`,
+          [fx.schema],
+        )
+      ).rows[0]!.n > 0;
+    let attempts = 0;
+    let reading: Promise<unknown> = Promise.resolve();
+    let readerError: unknown = null;
+    try {
+      const report = await fx.rebuild({
+        // Only the deadlock ends the first attempt.
+        swapLockTimeoutMs: 60_000,
+        beforeSwap: async (attempt) => {
+          attempts = attempt;
+          if (attempt !== 1) return;
+          // A reader holding the counts' lock, that then reads `tasks`: the order opposite to the swap's.
+          await reader.query("begin");
+          await reader.query("select count(*) from task_state_counts");
+          reading = (async () => {
+            for (let i = 0; i < 2000 && !(await swapWaits()); i++)
+              await new Promise((resolve) => setTimeout(resolve, 10));
+            await reader.query("select count(*) from tasks");
+            await reader.query("commit");
+          })().catch((error: unknown) => {
+            readerError = error;
+          });
+        },
+      });
+      await reading;
+      expect(readerError).toBeNull();
+      expect(attempts).toBe(2);
+      expect(report.generation).toBe(1);
+      expect(report.verify).toMatchObject({ mismatches: [], counts: [] });
+    } finally {
+      await reading;
+      await reader.end();
+    }
+  });
 });
