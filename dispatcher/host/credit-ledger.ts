@@ -22,8 +22,9 @@ export const DEFAULT_HOST_AGING_BOUND = 20;
  * Lending follows the partitions' wants: the most urgent first, partitions of equal urgency in
  * turn, and — as the ready queue's aging does within a partition — a wanting partition passed over
  * while K credits went to others (K: the aging bound of its want's priority) is served next,
- * whatever its urgency. So no partition waits for more than K credits (plus the one grant in
- * progress) to be lent elsewhere. Each grant also carries the assignments the worker took from
+ * whatever its urgency; only partitions more overdue go first, each once. So no wanting partition
+ * sees more than K − 1 + P·slots credits lent elsewhere (P partitions), and for a one-slot worker
+ * K + P − 1. Each grant also carries the assignments the worker took from
  * other partitions meanwhile, which the partition's ready queue counts towards its own aging.
  * Pure: no I/O, no clock.
  */
