@@ -177,6 +177,11 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
     return true;
   }
 
+  /** The ledgers of the workers this dispatcher hosts (WorkerHost.ledgers). */
+  hostedLedgers() {
+    return this.host?.ledgers() ?? [];
+  }
+
   /** The term of the partition the task belongs to, when this dispatcher owns it. */
   termFor(taskId: string): Term | undefined {
     return this.owner.terms.get(this.options.store.partitionOf(taskId));

@@ -64,12 +64,24 @@ describe("dispatchers sharing the partitions", () => {
    * Takes assignments until every task is done, completing them SLOTS at a time — so the owners
    * must wait for credits coming back — and returns the most it ever held at once.
    */
-  const drain = async (w: RawWorker, ids: Set<string>) => {
+  const drain = async (w: RawWorker, ids: Set<string>, servers: RunningServer[]) => {
     const running = new Map<string, number>();
     const done = new Set<string>();
     let most = 0;
     while (done.size < ids.size) {
-      const assignment = await w.next("assignment", 15_000);
+      const assignment = await w.next("assignment", 15_000).catch((error: unknown) => {
+        // What the worker's host and the owners knew when it waited in vain.
+        const state = servers.map((s) => ({
+          owns: [...s.dispatcher!.partitions.keys()],
+          ledgers: s.dispatcher!.hostedLedgers(),
+          terms: [...s.dispatcher!.owner.terms.values()].map((t) => ({
+            p: t.partition,
+            ready: t.ready.size,
+            sessions: [...t.sessions.values()].map((x) => [x.slots, x.attempts.size, x.stream !== null]),
+          })),
+        }));
+        throw new Error(`${(error as Error).message}; running ${running.size}: ${JSON.stringify(state)}`);
+      });
       running.set(assignment.taskId, assignment.attempt);
       most = Math.max(most, running.size);
       if (running.size === SLOTS || done.size + running.size === ids.size) {
@@ -99,7 +111,7 @@ describe("dispatchers sharing the partitions", () => {
     // One worker with three slots, on the third dispatcher: it completes each task it is given.
     const w = worker(servers[2]!);
     await w.register(["spread"], { slots: SLOTS });
-    const { done, most } = await drain(w, ids);
+    const { done, most } = await drain(w, ids, servers);
     expect(done).toEqual(ids);
     expect(most).toBeLessThanOrEqual(SLOTS);
     for (const id of ids)
@@ -122,7 +134,7 @@ describe("dispatchers sharing the partitions", () => {
     await w.register(["moving"], { slots: SLOTS });
     const servers = [first];
     const [{ done, most }] = await Promise.all([
-      drain(w, ids),
+      drain(w, ids, servers),
       (async () => {
         servers.push(await start(prefix, "m2"));
         servers.push(await start(prefix, "m3"));

@@ -58,6 +58,16 @@ export class CreditLedger {
     return Math.max(0, this.slots - lent - this.attempts.size);
   }
 
+  /** The ledger as data: for logs and for tests that must say why a worker waited. */
+  describe(): { free: number; attempts: number; lent: [number, number][]; wants: [number, number][] } {
+    return {
+      free: this.free,
+      attempts: this.attempts.size,
+      lent: [...this.lent],
+      wants: [...this.wants].map(([partition, want]) => [partition, want.count]),
+    };
+  }
+
   /** Credits lent to the partition and not yet used or returned. */
   lentTo(partition: number): number {
     return this.lent.get(partition) ?? 0;

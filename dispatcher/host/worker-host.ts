@@ -424,7 +424,16 @@ export class WorkerHost {
       });
   }
 
-  /** Once a second: silent workers are lost; unacknowledged results are sent again. */
+  /** Each hosted worker's ledger, described (CreditLedger.describe). */
+  ledgers(): (ReturnType<HostedWorker["ledger"]["describe"]> & { workerId: string })[] {
+    return [...this.workers.values()].map((worker) => ({ workerId: worker.id, ...worker.ledger.describe() }));
+  }
+
+  /**
+   * Once a second: silent workers are lost; unacknowledged results are sent again; free slots are
+   * offered again (lending follows each event that frees a slot, and this bounds what a missed
+   * one could cost to a second).
+   */
   private sweep(): void {
     const now = Date.now();
     for (const worker of [...this.workers.values()]) {
@@ -438,6 +447,7 @@ export class WorkerHost {
           result.sentAt = now;
           this.toPartition(result.partition, report(result.partition, worker.id, result.message));
         }
+      if (worker.ledger.free > 0) this.lend(worker);
     }
   }
 }
