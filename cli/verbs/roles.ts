@@ -34,3 +34,20 @@ export const migrate: Verb = {
   examples: ["taskstream migrate --pg-url postgres://taskstream@db/taskstream"],
   run: async (c) => (await import("./migrate.ts")).migrateVerb(c.argv),
 };
+
+export const projections: Verb = {
+  name: "projections",
+  summary:
+    "Refill the read model from the archive and the log in fresh tables, then swap it in (docs/projection-rebuild.md); progress on stderr.",
+  args: ["rebuild"],
+  config: true,
+  flags: {
+    restart: { type: "boolean", help: "discard an unfinished rebuild and start over" },
+    discard: { type: "boolean", help: "only discard an unfinished rebuild" },
+    "no-verify": { type: "boolean", help: "skip the verification of the new tables" },
+    "keep-old": { type: "boolean", help: "keep the replaced tables beside the new ones" },
+    "page-size": { type: "string", value: "N", help: "events per page, 1-100000 (default 4000)" },
+  },
+  examples: ["taskstream projections rebuild --json"],
+  run: async (c) => (await import("./projections.ts")).projectionsVerb(c.argv),
+};
