@@ -76,7 +76,7 @@ describe("taskstream dead-letters, workers, queues, schedules and stats", () => 
     expect(listed.find((w) => w.name === name)).toMatchObject({ slots: 3, connected: true });
   });
 
-  it("dead-letters list shows what failed for good and why; retry revives every match, with a summary on stderr", async () => {
+  it("dead-letters list shows what failed for good and why; retry revives every match", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await client.submit({ type: brittle, payload: { i } })).id);
     for (const id of ids) await logState(server.store, id, (s) => s.state === "DEAD_LETTERED");
@@ -97,7 +97,7 @@ describe("taskstream dead-letters, workers, queues, schedules and stats", () => 
     const retried = await run("dead-letters", "retry", "--type", brittle, "--max-attempts", "2");
     expect(retried.code, retried.stderr).toBe(0);
     expect(retried.stdout).toBe("retried 3 of 3 dead letters\n");
-    expect(retried.stderr).toBe("retrying: 3 retried, 0 failed\n");
+    expect(retried.stderr).toBe("");
     for (const id of ids) {
       const state = await logState(server.store, id, (s) => s.state === "SUCCEEDED");
       expect(state.result).toEqual({ i: ids.indexOf(id) });

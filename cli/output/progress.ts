@@ -1,6 +1,7 @@
 /**
- * A progress bar on stderr for long work (verify, bulk retry): redrawn in place on a terminal, and
- * on anything else (a pipe, a log file) nothing until `done`, which prints one summary line.
+ * A progress bar on stderr for long work (verify, bulk retry): redrawn in place on a terminal and
+ * ended with a summary line; nothing at all on anything else (a pipe, a log file), where stdout
+ * carries the result.
  */
 export class ProgressBar {
   private drawn = 0;
@@ -31,9 +32,9 @@ export class ProgressBar {
     this.stream.write(`\r${renderBar(this.label, current, this.total)}`);
   }
 
-  /** Ends the bar with a summary line. */
+  /** Ends the bar with a summary line (on a terminal; stdout carries the result either way). */
   done(summary: string): void {
-    this.stream.write(`${this.live ? "\r\x1b[2K" : ""}${this.label}: ${summary}\n`);
+    if (this.live) this.stream.write(`\r\x1b[2K${this.label}: ${summary}\n`);
   }
 }
 
