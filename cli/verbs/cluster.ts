@@ -191,7 +191,7 @@ interface Stats {
   totals: TypeStats;
   byType: TypeStats[];
   projection: { lagMs: number; partitionsBehind: number };
-  dispatch: { epoch: number; unroutable: number; queueDepthByPriority: number[] } | null;
+  dispatch: { unroutable: number; queueDepthByPriority: number[] } | null;
 }
 
 const TYPE_STATS = `type submitted succeeded failed deadLettered cancelled failureRate
@@ -218,7 +218,7 @@ export const stats: Verb = {
         byState { state count } total window { from to }
         totals { ${TYPE_STATS} } byType(first: 20) { ${TYPE_STATS} }
         projection { lagMs partitionsBehind }
-        dispatch { epoch unroutable queueDepthByPriority }
+        dispatch { unroutable queueDepthByPriority }
       } }`,
       { window: c.string("window") ?? "1h", type: c.string("type") },
     );
@@ -245,8 +245,8 @@ export const stats: Verb = {
         [
           "dispatcher",
           stats.dispatch
-            ? `epoch ${stats.dispatch.epoch}, ${stats.dispatch.unroutable} unroutable, ready by priority 0-9: ${stats.dispatch.queueDepthByPriority.join(" ")}`
-            : "no leader reporting",
+            ? `${stats.dispatch.unroutable} unroutable, ready by priority 0-9: ${stats.dispatch.queueDepthByPriority.join(" ")}`
+            : "no dispatcher reporting",
         ],
       ]);
       const types = table(
