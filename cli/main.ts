@@ -48,7 +48,9 @@ function help(): void {
   console.log("usage: taskstream <verb> [flags]\n");
   for (const [name, verb] of Object.entries(VERBS)) console.log(`  ${name.padEnd(8)} ${verb.summary}`);
   console.log(
-    "\nConfiguration: flags (--redis-url, --pg-url, --etcd-endpoints, --http-port, --grpc-port, …) or TASKSTREAM_* variables.",
+    "\nConfiguration: flags (--redis-url, --pg-url, --etcd-endpoints, --http-port, --grpc-port, …) or TASKSTREAM_* variables." +
+      "\nLogs: --log-level fatal|error|warn|info|debug|trace|silent (info), --log-format pretty|json (dev: pretty, serve: json)." +
+      "\nTracing: the standard OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, …).",
   );
 }
 

@@ -34,6 +34,7 @@ export interface DispatcherOptions {
   scheduler?: Scheduler;
 }
 
+const SHUTTING_DOWN = "shutting down";
 /**
  * The dispatcher role: campaigns for leadership, and while it leads runs a Term (see term.ts) that
  * matches ready tasks to connected workers. Workers connect to any dispatcher; a follower ends the
@@ -78,7 +79,7 @@ export class Dispatcher {
 
   async stop(): Promise<void> {
     await this.options.scheduler?.stop(); // waits for a firing in flight; stepDown's stop is then a no-op
-    this.stepDown("shutting down");
+    this.stepDown(SHUTTING_DOWN);
     await this.leadership.stop();
     await this.registry.close();
   }
@@ -124,7 +125,9 @@ export class Dispatcher {
     this.term = null;
     if (term) {
       term.close(reason);
-      this.options.log.warn({ epoch: term.epoch, reason }, "dispatcher stepped down");
+      // A step down on shutdown is the plan; any other is worth a look.
+      const level = reason === SHUTTING_DOWN ? "info" : "warn";
+      this.options.log[level]({ epoch: term.epoch, reason }, "dispatcher stepped down");
     }
   }
 

@@ -8,6 +8,7 @@ import {
   type Sampler,
   type SamplingResult,
 } from "@opentelemetry/sdk-trace";
+import { ValidationError } from "../domain/task/index.ts";
 
 /**
  * The sampler Taskstream runs with: the one OTEL_TRACES_SAMPLER names (parent-based always-on by
@@ -54,11 +55,13 @@ export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): Sampler {
   const name = env.OTEL_TRACES_SAMPLER?.trim() || "parentbased_always_on";
   const ratio = () => {
     const value = Number(env.OTEL_TRACES_SAMPLER_ARG ?? "1");
-    if (!Number.isFinite(value) || value < 0 || value > 1)
-      throw new Error(
-        `OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1; got "${env.OTEL_TRACES_SAMPLER_ARG}"`,
-      );
-    return value;
+    if (Number.isFinite(value) && value >= 0 && value <= 1) return value;
+    throw new ValidationError([
+      {
+        field: "OTEL_TRACES_SAMPLER_ARG",
+        reason: `must be a number from 0 to 1; got "${env.OTEL_TRACES_SAMPLER_ARG}"`,
+      },
+    ]);
   };
   switch (name) {
     case "always_on":
@@ -74,9 +77,11 @@ export function samplerFromEnv(env: NodeJS.ProcessEnv = process.env): Sampler {
     case "parentbased_traceidratio":
       return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) });
     default:
-      throw new Error(
-        `OTEL_TRACES_SAMPLER "${name}" is not one of always_on, always_off, traceidratio, ` +
-          "parentbased_always_on, parentbased_always_off, parentbased_traceidratio",
-      );
+      throw new ValidationError([
+        { field: "OTEL_TRACES_SAMPLER", reason: `must be one of ${SAMPLERS}; got "${name}"` },
+      ]);
   }
 }
+
+const SAMPLERS =
+  "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio";
