@@ -15,6 +15,7 @@ export class RequestLogController extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
+    if (!error && reply.log.level !== "debug" && reply.log.level !== "trace") return;
     const fields = {
       method: request.method,
       url: request.url,
@@ -30,11 +31,12 @@ export class RequestLogController extends LogController {
 
 /**
  * Names each request's server span (made by the HTTP instrumentation) by its route, as
- * `POST /v1/tasks` with `http.route`, instead of by its method alone. A root hook: it sees every route.
+ * `POST /v1/tasks` with `http.route`, instead of by its method alone. A root hook: it sees every
+ * route. Added only when tracing is on (OpenTelemetry starts before the server).
  */
 export function nameServerSpans(app: FastifyInstance): void {
+  if (!tracingOn()) return;
   app.addHook("onRequest", async (request) => {
-    if (!tracingOn()) return;
     const span = trace.getSpan(context.active());
     const route = request.routeOptions.url;
     if (!span?.isRecording() || route === undefined) return;
