@@ -37,6 +37,6 @@ export const demoHandlers = {
   },
 };
 
-export function startDemoWorker(address: string, logger?: Logger, slots = 20): Worker {
+export function startDemoWorker(address: string, slots = 20, logger?: Logger): Worker {
   return new Worker({ addresses: [address], name: "demo-worker", slots, handlers: demoHandlers, logger });
 }

@@ -21,7 +21,7 @@ export async function dev(argv: string[]): Promise<void> {
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   await migrateUrl(config.pgUrl);
   const server = await startServer(config, log);
-  const worker = startDemoWorker(server.grpcAddress, sdkLogger(log.child({ component: "worker" })));
+  const worker = startDemoWorker(server.grpcAddress, 20, sdkLogger(log.child({ component: "worker" })));
   await worker.start();
   const http = server.httpUrl;
   console.log(`
