@@ -18,7 +18,7 @@ import { TaskServiceService } from "../proto/gen/taskstream/v1/tasks.ts";
 import { WorkerServiceService } from "../proto/gen/taskstream/v1/workers.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
 import { createLogger } from "../observability/log.ts";
-import { nameServerSpans, RequestLogController } from "../observability/http-requests.ts";
+import { RequestLogController } from "../observability/http-requests.ts";
 import type { Logger as Pino } from "pino";
 import { healthRoutes, type ReadinessCheck } from "../observability/health.ts";
 import { startProjector, startSchedulesProjector, registerReadApi, type ReadSide } from "./read-side.ts";
@@ -78,7 +78,6 @@ export async function startServer(
     // A bad URL or an over-long path parameter: answered in the error shape of every other refusal.
     frameworkErrors: (error, _request, reply) => void httpErrorHandler(error, _request, reply),
   });
-  nameServerSpans(http);
   http.setErrorHandler(httpErrorHandler);
   http.setNotFoundHandler(notFoundHandler);
   const origins = { allowed: config.corsOrigins, allowLoopback: config.allowLoopbackOrigins };

@@ -1,6 +1,4 @@
-import { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { context, trace } from "@opentelemetry/api";
-import { tracingOn } from "./tracing.ts";
+import { LogController, type FastifyReply, type FastifyRequest } from "fastify";
 
 /**
  * Fastify's request logging, one line per request: Fastify's own two info lines per request
@@ -27,20 +25,4 @@ export class RequestLogController extends LogController {
   }
 
   override routeNotFound(): void {}
-}
-
-/**
- * Names each request's server span (made by the HTTP instrumentation) by its route, as
- * `POST /v1/tasks` with `http.route`, instead of by its method alone. A root hook: it sees every
- * route. Added only when tracing is on (OpenTelemetry starts before the server).
- */
-export function nameServerSpans(app: FastifyInstance): void {
-  if (!tracingOn()) return;
-  app.addHook("onRequest", async (request) => {
-    const span = trace.getSpan(context.active());
-    const route = request.routeOptions.url;
-    if (!span?.isRecording() || route === undefined) return;
-    span.updateName(`${request.method} ${route}`);
-    span.setAttribute("http.route", route);
-  });
 }

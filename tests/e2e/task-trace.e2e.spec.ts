@@ -124,8 +124,13 @@ describe("a task's trace", () => {
     const request = one(spans, "POST /v1/tasks");
     expect(request.kind).toBe(SpanKind.SERVER);
     expect(parentOf(request)).toBe(PRODUCER_SPAN);
+    expect(request.attributes["http.route"]).toBe("/v1/tasks");
+    // Fastify's request span (its instrumentation) is the server span's child, the submission its.
+    const route = one(spans, "request");
+    expect(parentOf(route)).toBe(idOf(request));
+    expect(route.attributes).toMatchObject({ "http.route": "/v1/tasks", "http.response.status_code": 201 });
     const submit = one(spans, "taskstream.submit");
-    expect(parentOf(submit)).toBe(idOf(request));
+    expect(parentOf(submit)).toBe(idOf(route));
     expect(submit.attributes["taskstream.task.id"]).toBe(id);
     const appended = one(spans, "taskstream.append", (s) => events(s) === "TaskSubmitted");
     expect(parentOf(appended)).toBe(idOf(submit));
