@@ -10,12 +10,12 @@
  * Prints one JSON line per measurement, then `{"tracingCost":{mode:{cpuMsPerSubmit,perS}}}` (medians).
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
+import { processCpuMs } from "./cpu.ts";
 import { deletePrefix } from "./redis-admin.ts";
 import { ROOT } from "./proc.ts";
 
@@ -24,18 +24,11 @@ const TASKS = Number(values.tasks ?? 4000);
 const ROUNDS = Number(values.rounds ?? 3);
 const WARM_UP = 1000;
 const IN_FLIGHT = 16;
-const CLOCK_TICK_MS = 10; // /proc/<pid>/stat counts in USER_HZ (100 per second on Linux)
 
 interface Measurement {
   mode: string;
   cpuMsPerSubmit: number;
   perS: number;
-}
-
-/** User + system CPU milliseconds the process has used, all its threads together. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * CLOCK_TICK_MS;
 }
 
 /** An OTLP/HTTP endpoint that answers every export with 200 and keeps nothing. */
@@ -86,11 +79,11 @@ async function measure(mode: string, env: NodeJS.ProcessEnv, prefix: string): Pr
     if (http === "") throw new Error(`taskstream serve (${mode}) exited before serving`);
     child.stdout.resume();
     await submitAll(http, WARM_UP);
-    const before = cpuMs(child.pid!);
+    const before = processCpuMs(child.pid);
     const started = performance.now();
     await submitAll(http, TASKS);
     const seconds = (performance.now() - started) / 1000;
-    const cpuMsPerSubmit = Math.round(((cpuMs(child.pid!) - before) / TASKS) * 1000) / 1000;
+    const cpuMsPerSubmit = Math.round(((processCpuMs(child.pid) - before) / TASKS) * 1000) / 1000;
     return { mode, cpuMsPerSubmit, perS: Math.round(TASKS / seconds) };
   } finally {
     child.kill("SIGTERM");
