@@ -1,5 +1,9 @@
+import { startTelemetry } from "../observability/telemetry.ts";
 import { describeFailure, runVerb, UsageError } from "./verb.ts";
 import { isEntry, overview, VERBS, type Entry } from "./registry.ts";
+
+/** The verbs that run roles, and so are traced when OpenTelemetry is configured. */
+const TRACED_VERBS = new Set(["serve", "dev"]);
 
 /**
  * The `taskstream` program: one binary, a verb per role or operator action (cli/registry.ts).
@@ -37,6 +41,8 @@ async function main(args: string[]): Promise<void> {
       return;
     }
     name = resolved.name;
+    // OpenTelemetry first, when configured: the modules it instruments must be imported after it.
+    if (TRACED_VERBS.has(name)) await startTelemetry();
     await runVerb(await resolved.entry.load(), resolved.rest);
   } catch (error) {
     const { message, code } = describeFailure(error);

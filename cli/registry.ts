@@ -96,5 +96,7 @@ export function overview(): string {
     "",
     "Client verbs talk to a running server: --url or TASKSTREAM_URL (default http://127.0.0.1:8080), --json for JSON.",
     "Exit codes: 0 done, 1 the operation failed, 2 the command line was wrong.",
+    "Logs (serve, dev): --log-level fatal|error|warn|info|debug|trace|silent (info), --log-format pretty|json (dev: pretty, serve: json).",
+    "Tracing (serve, dev): the standard OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, …).",
   ].join("\n");
 }
