@@ -265,15 +265,15 @@ describe.runIf(helm)("Helm chart", () => {
     expect(groups.flatMap((g) => g.rules.map((r) => [r.alert, r.expr]))).toEqual(
       file.groups.flatMap((g) => g.rules.map((r) => [r.alert, r.expr])),
     );
-    const noLeader = groups
+    const unowned = groups
       .flatMap((g) => g.rules)
-      .find((r) => r.alert === "TaskstreamNoLeader") as unknown as {
+      .find((r) => r.alert === "TaskstreamPartitionsUnowned") as unknown as {
       labels: Record<string, string>;
       annotations: Record<string, string>;
     };
-    expect(noLeader.labels).toEqual({ severity: "critical", team: "platform" });
-    expect(noLeader.annotations.runbook_url).toBe(
-      "https://git.example.com/taskstream/blob/main/docs/operations.md#taskstreamnoleader",
+    expect(unowned.labels).toEqual({ severity: "critical", team: "platform" });
+    expect(unowned.annotations.runbook_url).toBe(
+      "https://git.example.com/taskstream/blob/main/docs/operations.md#taskstreampartitionsunowned",
     );
     const dashboards = monitoring.filter((r) => r.kind === "ConfigMap");
     expect(dashboards.map((r) => r.metadata.labels?.grafana_dashboard)).toEqual(["1", "1"]);
