@@ -1,9 +1,9 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { Redis } from "ioredis";
 import pg from "pg";
 import { Etcd3 } from "etcd3";
 import { RedisEventLog } from "../event-store/redis-event-log.ts";
+import { connectRedis } from "../event-store/redis-client.ts";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { httpErrorHandler, notFoundHandler } from "../commands/http/errors.ts";
 import { httpSecurity } from "../commands/http/security.ts";
@@ -48,13 +48,19 @@ export interface RunningServer {
 
 /** Starts the configured roles in this process: one HTTP listener and one gRPC listener shared by all. */
 export async function startServer(config: Config): Promise<RunningServer> {
-  const redis = new Redis(config.redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
+  const redis = connectRedis(config.redisUrl, {
+    cluster: config.redisCluster,
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: null,
+  });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 10 });
   const etcd = config.roles.has("dispatcher") ? new Etcd3({ hosts: config.etcdEndpoints }) : null;
   const store = new RedisEventLog(redis, {
     partitions: config.partitions,
     prefix: config.prefix,
     dedupWindowMs: config.dedupWindowMs,
+    waitReplicas: config.redisWaitReplicas,
+    waitTimeoutMs: config.redisWaitTimeoutMs,
   });
   await store.checkLayout();
   const metrics = createMetrics();
@@ -77,7 +83,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   ];
   const closers: (() => Promise<unknown>)[] = [];
   const settings = new QueueSettingsStore(redis, config.prefix);
-  const schedules = scheduleStore(redis, config.prefix);
+  const schedules = scheduleStore(redis, config.prefix, {
+    waitReplicas: config.redisWaitReplicas,
+    waitTimeoutMs: config.redisWaitTimeoutMs,
+  });
   const admission = new Admission(redis, config.prefix, settings, config.maxBacklog, () =>
     metrics.admissionRejected.inc(),
   );

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import type { Logger } from "../observability/log.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
 import type { EventLog } from "../event-store/event-log.ts";
@@ -24,7 +24,7 @@ export interface DispatcherConfig {
 /** What a dispatcher term needs from its surroundings. */
 export interface DispatcherContext {
   store: EventLog;
-  redis: Redis;
+  redis: RedisClient;
   registry: WorkerRegistry;
   settings: QueueSettingsStore;
   config: DispatcherConfig;

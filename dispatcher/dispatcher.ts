@@ -1,5 +1,5 @@
 import type { Etcd3 } from "etcd3";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { EventLog } from "../event-store/event-log.ts";
 import type {
@@ -21,7 +21,7 @@ import type { SessionStream, WorkerSession } from "./worker-session.ts";
 
 export interface DispatcherOptions {
   store: EventLog;
-  redis: Redis;
+  redis: RedisClient;
   etcd: Etcd3;
   /** etcd key namespace, e.g. `/taskstream/ts/`. */
   etcdPrefix: string;

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import { ResourceExhaustedError } from "../domain/task/index.ts";
 import type { QueueSettingsStore } from "./queue-settings.ts";
 
@@ -9,7 +9,7 @@ import type { QueueSettingsStore } from "./queue-settings.ts";
  * submissions — the price of keeping a counter write off every submission's path.
  */
 export class Admission {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly key: string;
   private readonly settings: QueueSettingsStore;
   private readonly defaultMaxBacklog: number;
@@ -19,7 +19,7 @@ export class Admission {
   private readonly onReject: () => void;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     prefix: string,
     settings: QueueSettingsStore,
     defaultMaxBacklog: number,

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import { StaleEpochError } from "../domain/task/index.ts";
 import { RedisEventLog } from "../event-store/redis-event-log.ts";
-import { testServices, uniquePrefix } from "../tests/support/services.ts";
+import { uniquePrefix, connectTestRedis } from "../tests/support/services.ts";
 import { backlogKey } from "./admission.ts";
 import { publishStats, readDispatchStats, type DispatchStats } from "./dispatch-stats.ts";
 
@@ -18,9 +18,9 @@ const stats = (epoch: number, waiting: number): DispatchStats => ({
 });
 
 describe("the leader's dispatch stats", () => {
-  let redis: Redis;
+  let redis: RedisClient;
   beforeAll(() => {
-    redis = new Redis(testServices.redisUrl);
+    redis = connectTestRedis({ enableAutoPipelining: false });
   });
   afterAll(() => redis.disconnect());
 

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import { partitionKeys } from "../event-store/keys.ts";
 import { luaPreamble, REPLY, replyError } from "../event-store/reply-codes.ts";
 import { backlogKey } from "./admission.ts";
@@ -44,7 +44,7 @@ const PUBLISH = luaPreamble() + readFileSync(new URL("./lua/publish-stats-3.lua"
  * otherwise mislead admission control).
  */
 export async function publishStats(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   epoch: number,
   stats: DispatchStats,
@@ -65,7 +65,7 @@ export async function publishStats(
 }
 
 /** The leading dispatcher's last report (null when none leads): live workers, backlog, unroutable tasks. */
-export async function readDispatchStats(redis: Redis, prefix: string): Promise<DispatchStats | null> {
+export async function readDispatchStats(redis: RedisClient, prefix: string): Promise<DispatchStats | null> {
   const json = await redis.get(statsKey(prefix));
   return json === null ? null : (JSON.parse(json) as DispatchStats);
 }

@@ -1,8 +1,8 @@
 import { parseArgs } from "node:util";
-import { Redis } from "ioredis";
 import pg from "pg";
 import { NotFoundError, ValidationError, evolve, initialState } from "../../domain/task/index.ts";
 import { RedisEventLog } from "../../event-store/redis-event-log.ts";
+import { connectRedis } from "../../event-store/redis-client.ts";
 import { ArchiveStore } from "../../event-store/archive/archive-store.ts";
 import { TaskHistory } from "../../event-store/history.ts";
 import { CONFIG_OPTIONS, loadConfig } from "../config.ts";
@@ -18,7 +18,7 @@ function openStore(argv: string[]) {
     options: { ...CONFIG_OPTIONS, limit: { type: "string" } },
   });
   const config = loadConfig(values);
-  const redis = new Redis(config.redisUrl, { enableAutoPipelining: true });
+  const redis = connectRedis(config.redisUrl, { cluster: config.redisCluster, enableAutoPipelining: true });
   const store = new RedisEventLog(redis, { partitions: config.partitions, prefix: config.prefix });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
   const archive = new ArchiveStore(pool);

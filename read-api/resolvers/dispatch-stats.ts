@@ -1,8 +1,8 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../event-store/redis-client.ts";
 import { readDispatchStats } from "../../queues/dispatch-stats.ts";
 
 /** Stats.dispatch and Query.workers from the dispatcher's report. */
-export function dispatchResolvers(redis: Redis, prefix: string) {
+export function dispatchResolvers(redis: RedisClient, prefix: string) {
   return {
     dispatch: async () => {
       const stats = await readDispatchStats(redis, prefix);
