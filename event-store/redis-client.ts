@@ -20,6 +20,13 @@ export interface RedisConnectOptions {
   reconnect?: boolean;
 }
 
+/**
+ * Script commands whose first argument is their key count, not a key (their number of keys varies):
+ * a cluster client's autopipelining would route them by that number, to the wrong node, so they are
+ * sent on their own (each already carries a whole group commit).
+ */
+export const VARIABLE_KEY_SCRIPTS = ["tsAppendBatch", "tsDropArchived"];
+
 /** The seed URLs of TASKSTREAM_REDIS_URL: one, or several separated by commas (a cluster's nodes). */
 export function redisUrls(value: string): string[] {
   const urls = value
@@ -57,6 +64,7 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
   };
   const clusterOptions: ClusterOptions = {
     enableAutoPipelining,
+    autoPipeliningIgnoredCommands: VARIABLE_KEY_SCRIPTS,
     lazyConnect: rest.lazyConnect,
     redisOptions: nodeOptions,
     // A master that fails is replaced by its replica within the cluster's node timeout plus an

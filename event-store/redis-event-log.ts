@@ -87,6 +87,7 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     this.waitTimeoutMs = options.waitTimeoutMs ?? 1000;
     this.redis = redis as ScriptedRedis;
     if (typeof this.redis.tsAppendBatch !== "function") {
+      // A script whose key count varies is named in VARIABLE_KEY_SCRIPTS (cluster routing).
       redis.defineCommand("tsAppendBatch", { lua: script("append-batch.lua") });
       redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
       redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
