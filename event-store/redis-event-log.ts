@@ -101,11 +101,18 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
   refusedFullAt: number | null = null;
 
   /**
-   * Why Redis would not take an append, for the caller: out of memory (`maxmemory` reached; the
-   * script was refused before it ran, so nothing is half-written) is UNAVAILABLE with the reason.
+   * Why Redis would not take an append, for the caller, as UNAVAILABLE (retry later): out of memory
+   * (`maxmemory` reached; the script was refused before it ran, so nothing is half-written), or no
+   * answer from the node (lost connection, a cluster failing over: the write may or may not be kept,
+   * so the caller retries with its idempotency key).
    */
   private refusal(error: unknown): unknown {
-    if (!(error instanceof Error) || !/^OOM /.test(error.message)) return error;
+    if (!(error instanceof Error) || error instanceof TaskstreamError) return error;
+    if (!/^OOM /.test(error.message))
+      return new TaskstreamError(
+        "UNAVAILABLE",
+        `the event log did not confirm the write (${error.message}); retry with the same idempotency key`,
+      );
     this.refusedFullAt = Date.now();
     return new TaskstreamError(
       "UNAVAILABLE",

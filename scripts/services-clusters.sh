@@ -174,3 +174,16 @@ status_clusters() {
     printf '%-9s %-11s port %-6s pid %s\n' "etcd-m$i" "$state" "$(etcd_member_client "$i")" "${pid:--}"
   done
 }
+
+# Starts again every node of a local cluster that is down (a test killed it), and waits for it.
+revive_clusters() {
+  local port revived=0
+  for port in $(redis_node_ports); do
+    if [[ -f $DATA/redis-cluster/$port/redis.conf ]] && ! redis_node_up "$port"; then
+      start_redis_node "$port"; revived=1
+    fi
+  done
+  if ((revived)); then wait_redis_cluster_ok; say "redis cluster nodes revived"; fi
+  [[ -d $DATA/etcd-cluster/m1 ]] && start_etcd_cluster
+  return 0
+}

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Run Taskstream's backing services (Redis, etcd, PostgreSQL) as private local
 # instances for development and CI, without Docker or the distro's services.
-# Usage: scripts/services.sh start [--redis-cluster] [--etcd-cluster] | stop | status | env | reset
+# Usage: scripts/services.sh start [--redis-cluster] [--etcd-cluster] | stop | status | revive | env | reset
 #   --redis-cluster (or TASKSTREAM_REDIS_CLUSTER=1): a Redis Cluster of three masters and three
 #     replicas on REDIS_PORT+1..+6 (cluster bus REDIS_PORT+7..+12) instead of the single node.
 #   --etcd-cluster (or TASKSTREAM_ETCD_CLUSTER=1): three etcd members, clients on ETCD_PORT+2, +4,
 #     +6 (peers +3, +5, +7; +1 is the single member's peer), instead of the single member.
-# A member that is down (a test killed it) is started again by the next `start` with the same options.
+# A node that is down (a test killed it) is started again by `revive` (or the next `start` with the
+# same options), with the data it kept.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -240,11 +241,12 @@ case "$command" in
     status_line etcd "$ETCD_PORT" "$DATA/etcd/etcd.pid"
     status_line pg "$PG_PORT" "$PG_DIR/data/postmaster.pid"
     status_clusters ;;
+  revive) setup; revive_clusters ;;
   env) print_env ;;
   reset)
     stop_all
     [[ -n $DATA && $DATA != / ]] || die "refusing to delete '$DATA'"
     rm -rf "$DATA" "$PG_TMP"
     say "deleted $DATA and $PG_TMP" ;;
-  *) echo "usage: $0 start [--redis-cluster] [--etcd-cluster] | stop | status | env | reset" >&2; exit 2 ;;
+  *) echo "usage: $0 start [--redis-cluster] [--etcd-cluster] | stop | status | revive | env | reset" >&2; exit 2 ;;
 esac
