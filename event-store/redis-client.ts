@@ -72,6 +72,9 @@ export function connectRedis(url: string, options: RedisConnectOptions = {}): Re
     retryDelayOnFailover: 300,
     retryDelayOnClusterDown: 300,
     retryDelayOnTryAgain: 300,
+    // Every follow opens a client of its own, one per partition, and each first asks for the slot
+    // map: on a busy machine the default second is too short for all of them at once.
+    slotsRefreshTimeout: 5000,
     ...(reconnect ? {} : { clusterRetryStrategy: () => null }),
   };
   return new Cluster(
