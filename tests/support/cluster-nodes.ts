@@ -131,7 +131,7 @@ export function killEtcdMember(name: string): void {
 }
 
 /** Waits until a member reports itself the Raft leader; returns its name. */
-export function etcdLeader(timeoutMs = 20_000): Promise<string> {
+export function etcdLeader(timeoutMs = 60_000): Promise<string> {
   return eventually(
     async () => (await etcdMembers()).find((m) => m.isLeader)?.name,
     timeoutMs,
