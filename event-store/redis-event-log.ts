@@ -289,7 +289,8 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
   }
 
   async claim(partition: number, floor = 0): Promise<number> {
-    return Number(await this.redis.tsClaim(partitionKeys(partition, this.prefix).epoch, floor));
+    const key = partitionKeys(partition, this.prefix).epoch;
+    return Number(await this.replicated((redis) => redis.tsClaim(key, floor)));
   }
 
   /** The id of the partition's newest intake entry ('0-0' while it is empty): where to follow it from. */
