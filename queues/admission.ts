@@ -56,7 +56,12 @@ export class Admission {
   private async refresh(): Promise<void> {
     if (Date.now() - this.loadedAt < 500) return;
     this.loadedAt = Date.now();
-    await this.settings.refresh();
-    this.backlog = await readBacklog(this.redis, this.prefix, this.partitions);
+    try {
+      await this.settings.refresh();
+      this.backlog = await readBacklog(this.redis, this.prefix, this.partitions);
+    } catch {
+      // A Redis node failing over: the last counts stand (the limits are approximate anyway), and
+      // the append that follows answers for the log itself (UNAVAILABLE when it cannot be written).
+    }
   }
 }
