@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import pg from "pg";
 import { Etcd3 } from "etcd3";
@@ -18,6 +18,9 @@ import { LimitsServiceService } from "../proto/gen/taskstream/v1/limits.ts";
 import { TaskServiceService } from "../proto/gen/taskstream/v1/tasks.ts";
 import { WorkerServiceService } from "../proto/gen/taskstream/v1/workers.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
+import { createLogger } from "../observability/log.ts";
+import { RequestLogController } from "../observability/http-requests.ts";
+import type { Logger as Pino } from "pino";
 import { healthRoutes, type ReadinessCheck } from "../observability/health.ts";
 import { startProjector, startSchedulesProjector, registerReadApi, type ReadSide } from "./read-side.ts";
 import { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
@@ -48,8 +51,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Starts the configured roles in this process: one HTTP listener and one gRPC listener shared by all. */
-export async function startServer(config: Config): Promise<RunningServer> {
+/**
+ * Starts the configured roles in this process: one HTTP listener and one gRPC listener shared by all.
+ * Logs through `log` (default: a logger made from the config's level and format), one child per component.
+ */
+export async function startServer(
+  config: Config,
+  log: Pino = createLogger({ level: config.logLevel, format: config.logFormat }),
+): Promise<RunningServer> {
+  const component = (name: string) => log.child({ component: name });
+  // Typed as Fastify's logger, so the instance keeps Fastify's default logger type.
+  const httpLog: FastifyBaseLogger = component("http");
   const redis = connectRedis(config.redisUrl, {
     cluster: config.redisCluster,
     enableAutoPipelining: true,
@@ -67,7 +79,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   await store.checkLayout();
   const metrics = createMetrics();
   const http = Fastify({
-    logger: { level: config.logLevel },
+    loggerInstance: httpLog,
+    logController: new RequestLogController(),
     bodyLimit: config.maxPayloadBytes + 64 * 1024,
     // A bad URL or an over-long path parameter: answered in the error shape of every other refusal.
     frameworkErrors: (error, _request, reply) => void httpErrorHandler(error, _request, reply),
@@ -136,12 +149,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
       leaseTtlSeconds: config.leaseTtlSeconds,
       config,
       metrics: metrics.dispatcher,
-      log: http.log,
+      log: component("dispatcher"),
       settings,
       scheduler: new Scheduler({
         store: schedules,
         tasks: firingCommands,
-        log: http.log,
+        log: component("scheduler"),
         snapshotIntervalMs: config.snapshotIntervalMs,
       }),
     });
@@ -163,7 +176,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     checks.push({ name: "postgres", check: async () => void (await pool.query("select 1")) });
     readSide = { projector: null, schedulesProjector: null };
     if (config.roles.has("projector")) {
-      readSide.projector = await startProjector({ store, redis, pool, metrics, log: http.log });
+      readSide.projector = await startProjector({ store, redis, pool, metrics, log: component("projector") });
       const projector = readSide.projector;
       closers.push(() => projector.stop());
       const archiver = new Archiver({
@@ -173,7 +186,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         retentionMs: config.retentionMs,
         archiveRetentionDays: config.archiveRetentionDays,
         intervalMs: config.archiveIntervalMs,
-        logger: http.log,
+        logger: component("archiver"),
         onArchived: (tasks) => metrics.archivedTasks.inc(tasks),
       });
       archiver.start();
@@ -197,7 +210,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         redis,
         pool,
         metrics,
-        log: http.log,
+        log: component("projector"),
       });
       readSide.schedulesProjector = schedulesProjector;
       closers.push(() => schedulesProjector.stop());
