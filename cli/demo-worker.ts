@@ -37,7 +37,13 @@ export const demoHandlers = {
   },
 };
 
-export function startDemoWorker(address: string, slots = 20): Worker {
-  const worker = new Worker({ addresses: [address], name: "demo-worker", slots, handlers: demoHandlers });
+export function startDemoWorker(address: string, slots = 20, apiKey?: string): Worker {
+  const worker = new Worker({
+    addresses: [address],
+    name: "demo-worker",
+    slots,
+    handlers: demoHandlers,
+    ...(apiKey ? { apiKey } : {}),
+  });
   return worker;
 }

@@ -10,6 +10,10 @@ const VERBS: Record<string, { summary: string; run: (argv: string[]) => Promise<
     summary: "local services + every role + a demo worker (echo, sleep, fail)",
     run: async (a) => (await import("./verbs/dev.ts")).dev(a),
   },
+  keys: {
+    summary: "keys create --namespace NS --scopes submit,read,cancel,admin,worker | list | revoke ID",
+    run: async (a) => (await import("./verbs/keys.ts")).keys(a),
+  },
   migrate: {
     summary: "apply the PostgreSQL migrations",
     run: async (a) => (await import("./verbs/migrate.ts")).migrateVerb(a),

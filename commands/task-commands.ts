@@ -25,6 +25,7 @@ import type { Admission } from "../queues/admission.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { mapAllOrFail } from "./validation/collect.ts";
 import { toTaskSpec, type SubmissionLimits, type TraceContext } from "./validation/task-spec.ts";
+import { ANONYMOUS, requireScope, type Principal } from "../auth/principal.ts";
 
 export interface SubmitResult {
   id: string;
@@ -47,8 +48,10 @@ export interface CommandOptions {
 }
 
 /**
- * The command side shared by REST and gRPC: validate, decide against the task's state folded from
- * the log, append with an optimistic-concurrency check. Nothing is written for a rejected request.
+ * The command side shared by REST, gRPC and GraphQL: authorise, validate, decide against the task's
+ * state folded from the log, append with an optimistic-concurrency check. Nothing is written for a
+ * rejected request. Every method takes the caller (`principal`): the shells pass the authenticated
+ * one; ANONYMOUS (every right) is the default for in-process callers and tests.
  */
 export class TaskCommands {
   private readonly store: EventLog;
@@ -66,19 +69,32 @@ export class TaskCommands {
   }
 
   /** Validates and submits one task. */
-  async submit(input: unknown, trace: TraceContext, now = Date.now()): Promise<SubmitResult> {
+  async submit(
+    input: unknown,
+    trace: TraceContext,
+    principal: Principal = ANONYMOUS,
+    now = Date.now(),
+  ): Promise<SubmitResult> {
+    requireScope(principal, "submit");
     await this.refreshSettings();
-    const spec = this.validate(input, trace, "", now);
-    const [result] = await this.submitValidated([spec], now);
+    const spec = this.validate(input, trace, principal, "", now);
+    const [result] = await this.submitValidated([spec], principal, now);
     if (result!.conflict) throw new IdempotencyConflictError(spec.idempotencyKey ?? "", result!.id);
     return result!;
   }
 
   /** Validates every task first (errors name `tasks[i].field`, all of them at once), then submits them. */
-  async submitMany(inputs: unknown[], trace: TraceContext, now = Date.now()): Promise<SubmitResult[]> {
+  async submitMany(
+    inputs: unknown[],
+    trace: TraceContext,
+    principal: Principal = ANONYMOUS,
+    now = Date.now(),
+  ): Promise<SubmitResult[]> {
+    requireScope(principal, "submit");
     await this.refreshSettings();
     return this.submitValidated(
-      mapAllOrFail(inputs, (input, i) => this.validate(input, trace, `tasks[${i}].`, now)),
+      mapAllOrFail(inputs, (input, i) => this.validate(input, trace, principal, `tasks[${i}].`, now)),
+      principal,
       now,
     );
   }
@@ -88,8 +104,18 @@ export class TaskCommands {
     await this.options.settings?.refresh();
   }
 
-  /** Checks a submission and fills in its defaults; throws ValidationError or PayloadTooLargeError. */
-  validate(input: unknown, trace: TraceContext, pathPrefix = "", now = Date.now()): TaskSpec {
+  /**
+   * Checks a submission and fills in its defaults; throws PermissionDeniedError (the caller may not
+   * submit), ValidationError or PayloadTooLargeError.
+   */
+  validate(
+    input: unknown,
+    trace: TraceContext,
+    principal: Principal = ANONYMOUS,
+    pathPrefix = "",
+    now = Date.now(),
+  ): TaskSpec {
+    requireScope(principal, "submit");
     const type = (input as { type?: unknown } | null)?.type;
     const retryDefaults = typeof type === "string" ? this.options.settings?.queue(type)?.retry : null;
     const spec = toTaskSpec(input, this.limits, trace, pathPrefix, { now, retryDefaults });
@@ -98,13 +124,25 @@ export class TaskCommands {
   }
 
   /** Submits tasks already validated, concurrently (the appends are pipelined to Redis), if their queues admit them. */
-  async submitValidated(specs: TaskSpec[], now = Date.now()): Promise<SubmitResult[]> {
+  async submitValidated(
+    specs: TaskSpec[],
+    principal: Principal = ANONYMOUS,
+    now = Date.now(),
+  ): Promise<SubmitResult[]> {
+    requireScope(principal, "submit");
     await this.options.admission?.check(specs.map((spec) => spec.type));
     return Promise.all(specs.map((spec) => this.submitSpec(spec, now)));
   }
 
   /** Revives a dead-lettered task with fresh attempts (its policy's maxAttempts unless given). */
-  async retry(id: string, maxAttempts: number | null, reason: string, now = Date.now()): Promise<TaskView> {
+  async retry(
+    id: string,
+    maxAttempts: number | null,
+    reason: string,
+    principal: Principal = ANONYMOUS,
+    now = Date.now(),
+  ): Promise<TaskView> {
+    requireScope(principal, "submit");
     checkReason(reason);
     if (maxAttempts !== null && (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 1000)) {
       throw new ValidationError([{ field: "maxAttempts", reason: "must be an integer from 1 to 1000" }]);
@@ -114,19 +152,27 @@ export class TaskCommands {
   }
 
   /** A task's current state, folded from its history (the log, and the archive once it left the log). */
-  async get(id: string): Promise<TaskView> {
+  async get(id: string, principal: Principal = ANONYMOUS): Promise<TaskView> {
+    requireScope(principal, "read");
     return taskView(id, (await this.load(id)).state);
   }
 
   /** Every event of a task, in order, across the log and the archive. */
-  async history(id: string): Promise<StoredEvent[]> {
+  async history(id: string, principal: Principal = ANONYMOUS): Promise<StoredEvent[]> {
+    requireScope(principal, "read");
     const { events } = await this.histories.read(id);
     if (events.length === 0) throw new NotFoundError(`task ${id}`);
     return events;
   }
 
   /** Cancels a task; a task that is running gets a cancel request its dispatcher carries out. */
-  async cancel(id: string, reason: string, now = Date.now()): Promise<TaskView> {
+  async cancel(
+    id: string,
+    reason: string,
+    principal: Principal = ANONYMOUS,
+    now = Date.now(),
+  ): Promise<TaskView> {
+    requireScope(principal, "cancel");
     checkReason(reason);
     const state = await this.execute(id, {
       type: "CancelTask",

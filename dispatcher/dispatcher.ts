@@ -18,6 +18,10 @@ import { WorkerRegistry } from "./worker-registry.ts";
 import { WorkerTokens } from "./worker-tokens.ts";
 import { registerProblems } from "./register-rules.ts";
 import type { SessionStream, WorkerSession } from "./worker-session.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
+import { grpcPrincipal } from "../auth/grpc.ts";
+import type { Principal } from "../auth/principal.ts";
+import { TaskstreamError } from "../domain/task/index.ts";
 
 export interface DispatcherOptions {
   store: EventLog;
@@ -30,6 +34,8 @@ export interface DispatcherOptions {
   metrics: DispatcherMetrics;
   log: Logger;
   settings: QueueSettingsStore;
+  /** Who may connect as a worker: an API key with the `worker` scope (docs/security.md). */
+  authenticator: Authenticator;
   /** Fires recurring schedules while this dispatcher leads (dispatcher/schedules/scheduler.ts). */
   scheduler?: Scheduler;
 }
@@ -138,6 +144,11 @@ export class Dispatcher {
     let term: Term | null = null;
     let open = true;
     let acceptsBatches = false;
+    // The stream's caller, authenticated once as it opens. Until it is known (and the Register
+    // judged), what the worker sends waits in `held`, in order.
+    let principal: Principal | null = null;
+    let held: WorkerMessage[] | null = [];
+    const authenticated = grpcPrincipal(this.options.authenticator, call.metadata);
     const stream: SessionStream = {
       get acceptsBatches() {
         return acceptsBatches;
@@ -156,6 +167,11 @@ export class Dispatcher {
         void term.report(session, message.msg);
         return;
       }
+      if (!open) return;
+      if (principal === null) {
+        held?.push(message);
+        return;
+      }
       if (message.msg?.$case !== "register")
         return stream.close(status.FAILED_PRECONDITION, "the first message must be register");
       term = this.term;
@@ -171,16 +187,19 @@ export class Dispatcher {
           status.INVALID_ARGUMENT,
           problems.map((problem) => `${problem.field}: ${problem.reason}`).join("; "),
         );
+      const refusal = workerRefusal(principal, register.types);
+      if (refusal) return stream.close(status.PERMISSION_DENIED, refusal);
       const tokens = this.tokens;
       if (!tokens) return stream.close(status.UNAVAILABLE, "dispatcher is starting");
-      if (register.workerId !== "" && !tokens.verify(register.workerId, register.resumeToken))
+      const keyId = principal.keyId;
+      if (register.workerId !== "" && !tokens.verify(register.workerId, register.resumeToken, keyId))
         return stream.close(
           status.PERMISSION_DENIED,
           `register.resume_token: does not prove worker ${register.workerId}; ` +
             "register with an empty worker_id for a new identity",
         );
       acceptsBatches = register.acceptsBatches;
-      session = term.register(register, stream);
+      session = term.register(register, stream, principal);
       const { heartbeatIntervalMs, heartbeatTimeoutMs, maxResultBytes } = this.options.config;
       stream.send({
         msg: {
@@ -190,13 +209,13 @@ export class Dispatcher {
             heartbeatIntervalMs,
             heartbeatTimeoutMs,
             acceptsBatches: true,
-            resumeToken: tokens.issue(session.id),
+            resumeToken: tokens.issue(session.id, keyId),
             maxResultBytes,
           },
         },
       });
     };
-    call.on("data", (message: WorkerMessage) => {
+    const arrive = (message: WorkerMessage) => {
       if (message.msg?.$case !== "batch") return receive(message);
       // A batch's messages are handled in order, exactly as if they had arrived one by one.
       for (const inner of message.msg.value.messages) {
@@ -204,7 +223,24 @@ export class Dispatcher {
           this.options.log.warn({ workerId: session?.id }, "nested batch ignored");
         else receive(inner);
       }
-    });
+    };
+    authenticated.then(
+      (caller) => {
+        principal = caller;
+        const waiting = held ?? [];
+        held = null;
+        for (const message of waiting) receive(message);
+      },
+      (error: unknown) => {
+        held = null;
+        const code =
+          error instanceof TaskstreamError && error.code === "UNAUTHENTICATED"
+            ? status.UNAUTHENTICATED
+            : status.UNAVAILABLE;
+        stream.close(code, error instanceof Error ? error.message : String(error));
+      },
+    );
+    call.on("data", (message: WorkerMessage) => arrive(message));
     const finish = () => {
       if (session && term) term.disconnected(session);
       if (open) {
@@ -216,4 +252,18 @@ export class Dispatcher {
     call.on("error", finish);
     call.on("cancelled", finish);
   }
+}
+
+/**
+ * Why the caller may not connect as a worker for `types`, or null when it may: it needs the
+ * `worker` scope, and a key limited to task types may register only for those.
+ */
+function workerRefusal(principal: Principal, types: readonly string[]): string | null {
+  if (!principal.scopes.has("worker")) return 'this API key lacks the "worker" scope';
+  const allowed = principal.taskTypes;
+  if (allowed === null) return null;
+  const others = types.filter((type) => !allowed.has(type));
+  return others.length === 0
+    ? null
+    : `register.types: this API key may not run ${others.map((t) => JSON.stringify(t)).join(", ")}`;
 }

@@ -22,7 +22,7 @@ import { Snapshotter } from "./snapshotter.ts";
 import { computeStats } from "./stats.ts";
 import { failureAtDeadline, reportAck, reportCommand } from "./worker-reports.ts";
 import type { SessionStream, WorkerSession } from "./worker-session.ts";
-import { WorkerSessions } from "./worker-sessions.ts";
+import { WorkerSessions, type WorkerCaller } from "./worker-sessions.ts";
 
 /**
  * How long after an attempt's start-to-close deadline its worker is sent a cancel: the backstop for
@@ -189,13 +189,14 @@ export class Term extends EventEmitter<TermEvents> {
 
   // ——— workers ———
 
-  /** A worker's Register: a new session, or a reconnect that keeps its attempts. */
-  register(message: Register, stream: SessionStream): WorkerSession {
+  /** A worker's Register, from a caller allowed to connect: a new session, or a reconnect that keeps its attempts. */
+  register(message: Register, stream: SessionStream, caller: WorkerCaller): WorkerSession {
     const { session, forgotten } = this.sessions.register(
       message,
       stream,
       (taskId) => this.live.states.get(taskId),
       Date.now(),
+      caller,
     );
     // An assignment sent but never received: the worker does not know it, so try it again.
     for (const [taskId, attempt] of forgotten)

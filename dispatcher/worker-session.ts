@@ -17,6 +17,10 @@ export interface WorkerInfo {
   labels: Record<string, string>;
   slots: number;
   sdk: string;
+  /** The API key it connected with (null when authentication is off). */
+  keyId: string | null;
+  /** The namespaces whose tasks it may run (null: every one). */
+  namespaces: string[] | null;
 }
 
 /**

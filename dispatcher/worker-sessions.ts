@@ -4,6 +4,12 @@ import { hasAttemptOut, type TaskState } from "../domain/task/index.ts";
 import type { Register } from "../proto/gen/taskstream/v1/workers.ts";
 import { WorkerSession, type SessionStream } from "./worker-session.ts";
 
+/** Who connected a worker: its API key (null when authentication is off) and the namespaces it may run. */
+export interface WorkerCaller {
+  keyId: string | null;
+  namespaces: ReadonlySet<string> | "*";
+}
+
 /** Tells when a session is lost (its silence or its absence lasted too long). */
 export interface LivenessLimits {
   /** A connected worker silent this long is lost. */
@@ -51,6 +57,7 @@ export class WorkerSessions {
     stream: SessionStream,
     stateOf: (taskId: string) => TaskState | undefined,
     now: number,
+    caller: WorkerCaller = { keyId: null, namespaces: "*" },
   ): { session: WorkerSession; forgotten: [taskId: string, attempt: number][] } {
     const id = message.workerId || uuidv7();
     const info = {
@@ -60,6 +67,8 @@ export class WorkerSessions {
       labels: message.labels,
       slots: message.slots,
       sdk: message.sdk,
+      keyId: caller.keyId,
+      namespaces: caller.namespaces === "*" ? null : [...caller.namespaces].sort(),
     };
     const previous = this.byId.get(id);
     const session = new WorkerSession(info, stream, now);

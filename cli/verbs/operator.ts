@@ -1,7 +1,10 @@
 import { parseArgs } from "node:util";
 import { ValidationError } from "../../domain/task/index.ts";
 
-/** Operator verbs that talk to a running Taskstream over its HTTP API (`--api`, default the local one). */
+/**
+ * Operator verbs that talk to a running Taskstream over its HTTP API (`--api`, default the local
+ * one), with the API key in TASKSTREAM_API_KEY when the server requires one.
+ */
 const apiOption = { api: { type: "string" as const } };
 const apiBase = (value: string | undefined) =>
   (
@@ -13,9 +16,13 @@ const apiBase = (value: string | undefined) =>
 async function call(method: string, url: string, body?: unknown): Promise<unknown> {
   // State-changing calls always say JSON (the API refuses them otherwise; docs/http-security.md).
   const sendsBody = body !== undefined || method !== "GET";
+  const headers: Record<string, string> = sendsBody ? { "content-type": "application/json" } : {};
+  // The API key, when the server requires one (docs/security.md).
+  const key = process.env.TASKSTREAM_API_KEY;
+  if (key) headers.authorization = `Bearer ${key}`;
   const response = await fetch(url, {
     method,
-    headers: sendsBody ? { "content-type": "application/json" } : {},
+    headers,
     body: sendsBody ? JSON.stringify(body ?? {}) : undefined,
   });
   const text = await response.text();

@@ -13,6 +13,7 @@ import { ScheduleIndex } from "../../event-store/schedule-index.ts";
 import { parseListQuery, parseScheduleInput } from "./schedule-input.ts";
 import type { ScheduleStore, StoredScheduleEvent } from "../../event-store/schedule-store.ts";
 import { scheduleView, type ScheduleView } from "../../domain/schedule/view.ts";
+import { ANONYMOUS, requireScope, type Principal } from "../../auth/principal.ts";
 
 /** No trace context: a schedule's template is checked outside any submission. */
 const NO_TRACE = { traceparent: null, tracestate: null };
@@ -41,11 +42,12 @@ export class ScheduleCommands {
   }
 
   /** Validates and creates a schedule (status ACTIVE); its id is a fresh UUIDv7. */
-  async create(input: unknown, now = Date.now()): Promise<ScheduleView> {
+  async create(input: unknown, principal: Principal = ANONYMOUS, now = Date.now()): Promise<ScheduleView> {
+    requireScope(principal, "submit");
     await this.tasks.refreshSettings();
     const definition = parseScheduleInput(
       input,
-      (template) => void this.tasks.validate(template, NO_TRACE, "task.", now),
+      (template) => void this.tasks.validate(template, NO_TRACE, principal, "task.", now),
       now,
     );
     const id = newId();
@@ -55,7 +57,8 @@ export class ScheduleCommands {
   }
 
   /** A schedule's current state, folded from its events in the log. */
-  async get(id: string): Promise<ScheduleView> {
+  async get(id: string, principal: Principal = ANONYMOUS): Promise<ScheduleView> {
+    requireScope(principal, "read");
     return scheduleView(id, await this.load(id));
   }
 
@@ -63,7 +66,11 @@ export class ScheduleCommands {
    * Schedules in id order (UUIDv7: creation order), `limit` per page after the id `after`; by
    * `status` when given, else every schedule not deleted. Folded from the log, incrementally.
    */
-  async list(query: { status?: unknown; limit?: unknown; after?: unknown } = {}): Promise<SchedulePage> {
+  async list(
+    query: { status?: unknown; limit?: unknown; after?: unknown } = {},
+    principal: Principal = ANONYMOUS,
+  ): Promise<SchedulePage> {
+    requireScope(principal, "read");
     const { status, limit, after } = parseListQuery(query);
     await this.index.refresh();
     const wanted = (s: ScheduleState) => (status ? s.status === status : s.status !== "DELETED");
@@ -75,22 +82,26 @@ export class ScheduleCommands {
   }
 
   /** Pauses a schedule: it does not fire until resumed. Pausing a paused schedule changes nothing. */
-  pause(id: string, now = Date.now()): Promise<ScheduleView> {
+  async pause(id: string, principal: Principal = ANONYMOUS, now = Date.now()): Promise<ScheduleView> {
+    requireScope(principal, "submit");
     return this.execute(id, { type: "PauseSchedule", data: { now } });
   }
 
   /** Resumes a paused schedule from now on: firings that fell due while paused are not fired. */
-  resume(id: string, now = Date.now()): Promise<ScheduleView> {
+  async resume(id: string, principal: Principal = ANONYMOUS, now = Date.now()): Promise<ScheduleView> {
+    requireScope(principal, "submit");
     return this.execute(id, { type: "ResumeSchedule", data: { now } });
   }
 
   /** Deletes a schedule for good (it stays readable, DELETED). */
-  delete(id: string, now = Date.now()): Promise<ScheduleView> {
+  async delete(id: string, principal: Principal = ANONYMOUS, now = Date.now()): Promise<ScheduleView> {
+    requireScope(principal, "submit");
     return this.execute(id, { type: "DeleteSchedule", data: { now } });
   }
 
   /** Every event of a schedule, in order, from the log. */
-  async history(id: string): Promise<StoredScheduleEvent[]> {
+  async history(id: string, principal: Principal = ANONYMOUS): Promise<StoredScheduleEvent[]> {
+    requireScope(principal, "read");
     const events = await this.store.readTask(id);
     if (events.length === 0) throw new NotFoundError(`schedule ${id}`);
     return events;

@@ -5,6 +5,7 @@ import type { ScheduleMutations } from "../command-ports.ts";
 import type { ScheduleView } from "../../domain/schedule/view.ts";
 import type { ScheduleRecord } from "../../projections/schedules/schedule-table.ts";
 import { loadTasks } from "../../projections/task-table.ts";
+import { principalOf, type CallerContext } from "../access.ts";
 
 /** A `Schedule` as resolved: from a read-model row, or from the command side's view (mutations). */
 export interface ScheduleNode {
@@ -102,13 +103,17 @@ export function scheduleResolvers({ pool, commands }: ScheduleResolverDeps) {
   return {
     resolvers: {
       Query: {
-        schedule: async (_root: unknown, { id }: { id: string }): Promise<ScheduleNode | null> => {
+        schedule: async (
+          _root: unknown,
+          { id }: { id: string },
+          context: CallerContext,
+        ): Promise<ScheduleNode | null> => {
           const { rows } = await pool.query<ScheduleRecord>("select * from schedules where id = $1", [id]);
           if (rows[0]) return fromRecord(rows[0]);
           // Not projected yet: answer from the log rather than "not found" right after creation.
           if (!commands) return null;
           try {
-            return fromView(await commands.get(id));
+            return fromView(await commands.get(id, principalOf(context)));
           } catch (error) {
             if (error instanceof NotFoundError) return null;
             throw error;
@@ -137,11 +142,17 @@ export function scheduleResolvers({ pool, commands }: ScheduleResolverDeps) {
         },
       },
       Mutation: {
-        createSchedule: (_root: unknown, { input }: { input: Record<string, unknown> }) =>
-          run((c) => c.create(withoutNulls(input))),
-        pauseSchedule: (_root: unknown, { id }: { id: string }) => run((c) => c.pause(id)),
-        resumeSchedule: (_root: unknown, { id }: { id: string }) => run((c) => c.resume(id)),
-        deleteSchedule: (_root: unknown, { id }: { id: string }) => run((c) => c.delete(id)),
+        createSchedule: (
+          _root: unknown,
+          { input }: { input: Record<string, unknown> },
+          context: CallerContext,
+        ) => run((c) => c.create(withoutNulls(input), principalOf(context))),
+        pauseSchedule: (_root: unknown, { id }: { id: string }, context: CallerContext) =>
+          run((c) => c.pause(id, principalOf(context))),
+        resumeSchedule: (_root: unknown, { id }: { id: string }, context: CallerContext) =>
+          run((c) => c.resume(id, principalOf(context))),
+        deleteSchedule: (_root: unknown, { id }: { id: string }, context: CallerContext) =>
+          run((c) => c.delete(id, principalOf(context))),
       },
     },
     loaders: {
