@@ -6,12 +6,13 @@ import { withSubmissionSpan } from "../../observability/trace-context.ts";
 import type { TaskCommands } from "../task-commands.ts";
 import type { TaskView } from "../../domain/task/view.ts";
 import { authenticatedUnary, type GrpcAuthenticate } from "./unary.ts";
-import { requireScope } from "../../auth/principal.ts";
+import { requireScope, visibleNamespaces } from "../../auth/principal.ts";
 import { submissionFromMessage } from "./task-spec-message.ts";
 import { mapAllOrFail } from "../validation/collect.ts";
 
 /** A page of the read model's task listing (read-api/queries/task-list.ts), as the API role is given it. */
 export type ListTasks = (query: {
+  namespaces: string[] | null;
   state: string | null;
   type: string | null;
   afterId: string | null;
@@ -35,6 +36,7 @@ export function taskService(
       const { state, type, pageSize, pageToken } = call.request;
       const afterId = pageToken === "" ? null : decodePageToken(pageToken);
       const page = await listTasks({
+        namespaces: visibleNamespaces(principal),
         state: state === "" ? null : state,
         type: type === "" ? null : type,
         afterId,

@@ -82,3 +82,9 @@ export function describeActor(stored: string | null | undefined): string {
     }
   }
 }
+
+/** The stored actor of an event (its data's `actor`), or null when it has none. */
+export function actorOf(event: { data: unknown }): string | null {
+  const actor = (event.data as { actor?: unknown } | null)?.actor;
+  return typeof actor === "string" ? actor : null;
+}

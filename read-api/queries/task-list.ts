@@ -15,6 +15,8 @@ export const MAX_PAGE_SIZE = 500;
 
 /** Which tasks a listing holds. */
 export interface TaskListQuery {
+  /** Only tasks of these namespaces (null: every one). */
+  namespaces?: string[] | null;
   state?: RowState | null;
   type?: string | null;
   /** Only tasks whose id sorts after this one (keyset pagination). */
@@ -34,7 +36,7 @@ export interface TaskPage {
  * Shared by GraphQL `tasks` and gRPC `ListTasks`.
  */
 export async function listTasks(pool: pg.Pool, query: TaskListQuery): Promise<TaskPage> {
-  const { state, type, afterId, first } = query;
+  const { namespaces, state, type, afterId, first } = query;
   if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
     throw new ValidationError([{ field: "first", reason: `must be between 1 and ${MAX_PAGE_SIZE}` }]);
   }
@@ -44,6 +46,7 @@ export async function listTasks(pool: pg.Pool, query: TaskListQuery): Promise<Ta
   const params: unknown[] = [];
   const param = (value: unknown) => `$${params.push(value)}`;
   const where: string[] = [];
+  if (namespaces != null) where.push(`namespace = any(${param(namespaces)}::text[])`);
   if (state != null) where.push(`state = ${param(state)}`);
   if (type != null) where.push(`type = ${param(type)}`);
   if (afterId != null) where.push(`id > ${param(afterId)}`);

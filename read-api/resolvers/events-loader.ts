@@ -1,6 +1,7 @@
 import { GraphQLError } from "graphql";
 import type pg from "pg";
 import type { TaskRow } from "../../projections/task-row.ts";
+import { actorOf, describeActor } from "../../domain/task/index.ts";
 import { chargeResponse, type RequestLimits } from "../limits/request-limits.ts";
 
 interface RunRecord {
@@ -14,6 +15,9 @@ export interface TaskEventNode {
   type: string;
   at: Date;
   data: unknown;
+  /** Who caused it (domain/task/actor.ts), null when not recorded. */
+  actor: string | null;
+  actorDescription: string;
 }
 
 /** The arguments of `Task.events`. */
@@ -55,7 +59,15 @@ export function eventsLoader(pool: pg.Pool) {
         const events = byTask.get(key) ?? [];
         for (const e of row.events) {
           if (e.version <= after) continue;
-          events.push({ version: e.version, type: e.type, at: new Date(e.at), data: e.data });
+          const actor = actorOf(e);
+          events.push({
+            version: e.version,
+            type: e.type,
+            at: new Date(e.at),
+            data: e.data,
+            actor,
+            actorDescription: describeActor(actor),
+          });
         }
         byTask.set(key, events);
       }
