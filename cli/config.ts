@@ -55,6 +55,10 @@ export interface Config {
   tlsClientCa: string;
   /** Serve /metrics on this port alone, not on the HTTP port (null: on the HTTP port, for admin keys). */
   metricsPort: number | null;
+  /** How long per-minute analytics are kept, in hours (docs/analytics.md). */
+  analyticsRetentionHours: number;
+  /** How long the task feed keeps events for readers to resume from, in hours (docs/task-feed.md). */
+  feedRetentionHours: number;
 }
 
 /** Each setting: its flag, its environment variable, its default and its parser. */
@@ -133,6 +137,12 @@ const SETTINGS = {
     "false",
     (v: string) => v === "true" || v === "1",
   ],
+  "analytics-retention-hours": [
+    "TASKSTREAM_ANALYTICS_RETENTION_HOURS",
+    String(7 * 24),
+    int("analytics-retention-hours", 1, 366 * 24),
+  ],
+  "feed-retention-hours": ["TASKSTREAM_FEED_RETENTION_HOURS", "24", int("feed-retention-hours", 1, 31 * 24)],
   graphiql: ["TASKSTREAM_GRAPHIQL", "false", (v: string) => v === "true" || v === "1"],
   auth: ["TASKSTREAM_AUTH", "required", parseAuth],
   "tls-cert": ["TASKSTREAM_TLS_CERT", "", String],
@@ -205,6 +215,8 @@ export function loadConfig(
     tlsKey,
     tlsClientCa,
     metricsPort: value("metrics-port"),
+    analyticsRetentionHours: value("analytics-retention-hours"),
+    feedRetentionHours: value("feed-retention-hours"),
   };
 }
 

@@ -11,6 +11,7 @@ import { ProjectionStalledError } from "../projections/poison.ts";
 import { originAllowed, sameOrigin, type OriginPolicy } from "../commands/http/origins.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Principal } from "../auth/principal.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 
 export interface ReadSide {
   projector: TasksProjector | null;
@@ -90,6 +91,7 @@ export async function registerReadApi(
     commands?: TaskCommands;
     scheduleCommands?: ScheduleCommands;
     authenticate: (authorization: string | undefined) => Promise<Principal>;
+    queueSettings?: QueueSettingsStore;
   },
 ): Promise<void> {
   const { readApiPlugin } = await import("../read-api/plugin.ts");
@@ -106,5 +108,7 @@ export async function registerReadApi(
     commands: deps.commands,
     scheduleCommands: deps.scheduleCommands,
     authenticate: deps.authenticate,
+    partitions: deps.store.partitions,
+    queueSettings: deps.queueSettings,
   });
 }

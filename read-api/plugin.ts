@@ -24,8 +24,14 @@ import {
 import { scheduleResolvers } from "./resolvers/schedules.ts";
 import type { ScheduleMutations, TaskMutations } from "./command-ports.ts";
 import { asGraphQLError, graphqlAccess } from "./access.ts";
-import { requireScope, type Principal } from "../auth/principal.ts";
+import { ANONYMOUS, requireScope, type Principal } from "../auth/principal.ts";
 import { TaskstreamError } from "../domain/task/index.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
+import { analyticsResolvers } from "./resolvers/analytics.ts";
+import { feedResolvers } from "./resolvers/feed.ts";
+import { queueResolvers } from "./resolvers/queues.ts";
+import { FeedHub } from "./feed/feed-hub.ts";
+import { consoleRoutes } from "./console-routes.ts";
 
 export interface ReadApiOptions {
   /** The read model's database. */
@@ -51,11 +57,18 @@ export interface ReadApiOptions {
   queryLimits?: QueryLimits;
   /** Bounds on each request's time and answer; defaults in limits/request-limits.ts. */
   responseLimits?: ResponseLimits;
+  /** The log's partition count (the task feed's cursors and the projection lag); default 8. */
+  partitions?: number;
+  /** Queue settings, for Query.queues; changing them also needs `commands` (the api role). */
+  queueSettings?: QueueSettingsStore;
+  /** Serve the web console at /ui (default true). */
+  console?: boolean;
   /**
    * Authenticates a subscription's credentials (`Bearer <key>`, from the WebSocket handshake's
    * header or its connection_init payload); HTTP requests arrive authenticated (auth/http.ts).
+   * Absent: every caller has every right (in-process use and tests; the server always sets it).
    */
-  authenticate: (authorization: string | undefined) => Promise<Principal>;
+  authenticate?: (authorization: string | undefined) => Promise<Principal>;
 }
 
 /** The `authorization` a connection_init payload carries: `{authorization}` or `{headers: {authorization}}`. */
@@ -86,13 +99,31 @@ const schema = ["schema.graphql", ...schemaFiles.sort()].map((name) =>
  */
 export async function readApiPlugin(app: FastifyInstance, options: ReadApiOptions): Promise<void> {
   const { pool, redis, prefix, graphiql, getTaskFromLog, commands, scheduleCommands } = options;
+  const authenticate = options.authenticate ?? (async () => ANONYMOUS);
   const queryLimits = options.queryLimits ?? DEFAULT_QUERY_LIMITS;
   const responseLimits = options.responseLimits ?? DEFAULT_RESPONSE_LIMITS;
   const dispatch = dispatchResolvers(redis, prefix);
-  // Each extension brings resolvers and loaders for its schema file; they are merged type by type.
-  const extensions = [scheduleResolvers({ pool, commands: scheduleCommands })];
+  const partitions = options.partitions ?? 8;
+  if (options.console !== false) await app.register(consoleRoutes);
   // Mercurius and its `graphql` decoration stay encapsulated in a context of their own.
   await app.register(async (graphqlApp) => {
+    const hub = new FeedHub(redis, prefix, graphqlApp.log);
+    // Each extension brings resolvers and loaders for its schema file; they are merged type by type.
+    const extensions = [
+      scheduleResolvers({ pool, commands: scheduleCommands }),
+      feedResolvers({ pool, hub, partitions, prefix }),
+      { resolvers: analyticsResolvers({ pool, redis, prefix, partitions }), loaders: {} },
+      {
+        resolvers: queueResolvers({
+          pool,
+          redis,
+          prefix,
+          settings: options.queueSettings,
+          writable: commands !== undefined,
+        }),
+        loaders: {},
+      },
+    ];
     // Mercurius' pubsub exists once it is registered, before any update can arrive.
     const feed = new TaskUpdatesFeed(
       redis,
@@ -129,7 +160,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
           if (!ok) return next(false, 403, `origin ${origin} is not allowed`);
           const authorization = info.req.headers.authorization;
           if (authorization === undefined) return next(true);
-          options.authenticate(authorization).then(
+          authenticate(authorization).then(
             () => next(true),
             (error: unknown) =>
               next(
@@ -142,7 +173,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
         // The handshake's header, already checked by verifyClient (cached, so no second scrypt);
         // without one, whoever the authenticator lets in with no key (everyone when it is off).
         context: async (_socket, request) => {
-          const principal = await options.authenticate(request.headers.authorization).catch(() => undefined);
+          const principal = await authenticate(request.headers.authorization).catch(() => undefined);
           return principal ? { principal } : {};
         },
         // connection_init: a key in its payload is authenticated and must read; a wrong key is
@@ -152,7 +183,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
           const authorization = payloadAuthorization(payload);
           if (authorization === undefined) return {};
           try {
-            const principal = await options.authenticate(authorization);
+            const principal = await authenticate(authorization);
             requireScope(principal, "read");
             return { principal };
           } catch {
@@ -176,7 +207,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
         // Authenticated by the server's HTTP hook (auth/http.ts); mounted without it, by this plugin.
         const principal =
           (request.principal as Principal | undefined) ??
-          (await options.authenticate(request.headers.authorization).catch(() => null));
+          (await authenticate(request.headers.authorization).catch(() => null));
         return { limits: new RequestLimits(responseLimits, abandoned.signal), principal };
       },
       errorFormatter: (execution, context) => {
@@ -195,6 +226,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
     if (graphiql) await graphqlApp.register(graphiqlRoutes);
     graphqlApp.addHook("onClose", (_instance, done) => {
       feed.close();
+      hub.close();
       done();
     });
   });

@@ -1,7 +1,7 @@
 import mercurius, { type MercuriusContext } from "mercurius";
 import type { TaskRow } from "../../projections/task-row.ts";
 import { TASKS_TOPIC, taskTopic, type TaskUpdatesFeed } from "../task-updates.ts";
-import type { TaskFilter } from "./query.ts";
+import { rowMatches, type TaskFilter } from "./query.ts";
 import { inNamespace } from "../../auth/principal.ts";
 import { principalOf, type CallerContext } from "../access.ts";
 
@@ -38,11 +38,7 @@ export function subscriptionResolvers(feed: TaskUpdatesFeed) {
         { filter?: TaskFilter | null }
       >(
         (_root, _args, { pubsub }) => subscribe(pubsub, TASKS_TOPIC),
-        ({ tasksUpdated: task }, { filter }, context) =>
-          visible(task, context) &&
-          (filter?.namespace == null || task.namespace === filter.namespace) &&
-          (filter?.state == null || task.state === filter.state) &&
-          (filter?.type == null || task.type === filter.type),
+        ({ tasksUpdated: task }, { filter }, context) => visible(task, context) && rowMatches(task, filter),
       ),
     },
   };
