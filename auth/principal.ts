@@ -59,6 +59,17 @@ export function requireNamespace(principal: Principal, namespace: string): void 
 }
 
 /**
+ * Throws PermissionDeniedError (403) unless the principal may use every namespace: for what sees or
+ * changes all tenants at once (`what` names it), such as cluster-wide queue settings.
+ */
+export function requireEveryNamespace(principal: Principal, what: string): void {
+  if (principal.namespaces !== ALL_NAMESPACES)
+    throw new PermissionDeniedError(
+      `${what} covers every namespace: it needs an API key for every namespace ("*")`,
+    );
+}
+
+/**
  * The namespace a request works in: the one it names (checked: a valid name the key may use), else
  * the key's only namespace, else `default`. `field` names the input in errors.
  */

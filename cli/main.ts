@@ -19,7 +19,8 @@ const VERBS: Record<string, { summary: string; run: (argv: string[]) => Promise<
     run: async (a) => (await import("./verbs/migrate.ts")).migrateVerb(a),
   },
   submit: {
-    summary: "submit TYPE [--payload JSON] [--priority N] [--key IDEMPOTENCY_KEY] [--run-at RFC3339]",
+    summary:
+      "submit TYPE [--payload JSON] [--priority N] [--key IDEMPOTENCY_KEY] [--run-at RFC3339] [--namespace NS]",
     run: async (a) => (await import("./verbs/operator.ts")).submit(a),
   },
   get: {
@@ -31,7 +32,7 @@ const VERBS: Record<string, { summary: string; run: (argv: string[]) => Promise<
     run: async (a) => (await import("./verbs/operator.ts")).cancel(a),
   },
   list: {
-    summary: "list [--state S] [--type T] [--first N]: tasks from the read model",
+    summary: "list [--namespace NS] [--state S] [--type T] [--first N]: tasks from the read model",
     run: async (a) => (await import("./verbs/operator.ts")).list(a),
   },
   replay: {

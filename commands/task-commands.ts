@@ -181,10 +181,7 @@ export class TaskCommands {
     requireScope(principal, "read");
     const { events } = await this.histories.read(id);
     const submitted = events[0];
-    if (
-      submitted?.type !== "TaskSubmitted" ||
-      !inNamespace(principal, submitted.data.spec.namespace)
-    )
+    if (submitted?.type !== "TaskSubmitted" || !inNamespace(principal, submitted.data.spec.namespace))
       throw new NotFoundError(`task ${id}`);
     return events;
   }
@@ -198,17 +195,20 @@ export class TaskCommands {
   ): Promise<TaskView> {
     requireScope(principal, "cancel");
     checkReason(reason);
-    const state = await this.execute(id, {
-      type: "CancelTask",
-      data: { reason: reason || "cancelled by request", now },
-    }, principal);
+    const state = await this.execute(
+      id,
+      {
+        type: "CancelTask",
+        data: { reason: reason || "cancelled by request", now },
+      },
+      principal,
+    );
     return taskView(id, state);
   }
 
   private async submitSpec(spec: TaskSpec, actor: string, now: number): Promise<SubmitResult> {
     // An idempotency key belongs to its namespace: the same key in two namespaces names two tasks.
-    const idempotencyKey =
-      spec.idempotencyKey === null ? null : qualify(spec.namespace, spec.idempotencyKey);
+    const idempotencyKey = spec.idempotencyKey === null ? null : qualify(spec.namespace, spec.idempotencyKey);
     const slot = idempotencyKey === null ? randomSlot() : slotOfKey(idempotencyKey);
     const id = withSlot(newId(now), slot);
     const events = withActor(decide({ type: "SubmitTask", data: { spec, now } }, fold([])), actor);

@@ -45,7 +45,10 @@ function termOver(store: MemoryEventLog = memoryLog(2), config: Partial<Dispatch
   /** A worker registered with the term, its stream kept. */
   const worker = (types = ["echo"], slots = 4) => {
     const stream = new FakeSessionStream();
-    const session = term.register(registerMessage({ types, slots }), stream, { keyId: null, namespaces: "*" });
+    const session = term.register(registerMessage({ types, slots }), stream, {
+      keyId: null,
+      namespaces: "*",
+    });
     return { session, stream, report: (msg: WorkerMessage["msg"]) => term.report(session, msg) };
   };
   const submit = async (spec: Partial<TaskSpec> = {}) => (await submitTask(store, null, spec)).id;

@@ -1,7 +1,49 @@
-import { GraphQLError, OperationTypeNode, getOperationAST, type DocumentNode } from "graphql";
+import {
+  GraphQLError,
+  Kind,
+  OperationTypeNode,
+  getOperationAST,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type SelectionSetNode,
+} from "graphql";
 import type { FastifyInstance } from "fastify";
 import { HTTP_STATUS, TaskstreamError, UnauthenticatedError } from "../domain/task/index.ts";
-import { requireScope, type Principal } from "../auth/principal.ts";
+import { requireEveryNamespace, requireScope, type Principal, type Scope } from "../auth/principal.ts";
+
+/**
+ * Root fields that see or change every tenant at once — counts and analytics over all tasks, the
+ * task feed, the workers, the queue settings — answer only keys for every namespace, plus the
+ * scope listed (queries and subscriptions also need `read`).
+ */
+const CROSS_TENANT_FIELDS: ReadonlyMap<string, Scope | null> = new Map([
+  ["stats", null],
+  ["workers", null],
+  ["queues", null],
+  ["queue", null],
+  ["concurrencyLimits", null],
+  ["recentEvents", null],
+  ["eventsSince", null],
+  ["taskEvents", null],
+  ["setQueue", "admin"],
+  ["setConcurrencyLimit", "admin"],
+]);
+
+/** The names of the fields an operation selects at its root (through fragments too). */
+function rootFields(document: DocumentNode, selectionSet: SelectionSetNode, into = new Set<string>()) {
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.FIELD) into.add(selection.name.value);
+    else if (selection.kind === Kind.INLINE_FRAGMENT) rootFields(document, selection.selectionSet, into);
+    else {
+      const fragment = document.definitions.find(
+        (d): d is FragmentDefinitionNode =>
+          d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === selection.name.value,
+      );
+      if (fragment) rootFields(document, fragment.selectionSet, into);
+    }
+  }
+  return into;
+}
 
 /** What the read API's resolvers find in their context about the caller. */
 export interface CallerContext {
@@ -34,10 +76,17 @@ export function asGraphQLError(error: TaskstreamError): GraphQLError {
 export function graphqlAccess(app: FastifyInstance): void {
   const check = (document: DocumentNode, context: CallerContext) => {
     // A document of several operations without a name to pick one is held to `read` too.
-    const operation = getOperationAST(document)?.operation;
+    const ast = getOperationAST(document);
+    const operation = ast?.operation;
     try {
       const principal = principalOf(context);
       if (operation !== OperationTypeNode.MUTATION) requireScope(principal, "read");
+      for (const field of ast ? rootFields(document, ast.selectionSet) : []) {
+        if (!CROSS_TENANT_FIELDS.has(field)) continue;
+        const scope = CROSS_TENANT_FIELDS.get(field);
+        if (scope) requireScope(principal, scope);
+        requireEveryNamespace(principal, field);
+      }
     } catch (error) {
       throw error instanceof TaskstreamError ? asGraphQLError(error) : error;
     }

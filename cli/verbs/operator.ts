@@ -43,6 +43,7 @@ export async function submit(argv: string[]): Promise<void> {
       priority: { type: "string" },
       key: { type: "string" },
       "run-at": { type: "string" },
+      namespace: { type: "string" },
     },
   });
   const [type] = positionals;
@@ -51,6 +52,7 @@ export async function submit(argv: string[]): Promise<void> {
       { field: "TYPE", reason: "is required: taskstream submit TYPE [--payload JSON]" },
     ]);
   const body: Record<string, unknown> = { type };
+  if (values.namespace !== undefined) body.namespace = values.namespace;
   if (values.payload !== undefined) body.payload = JSON.parse(values.payload);
   if (values.priority !== undefined) body.priority = Number(values.priority);
   if (values.key !== undefined) body.idempotencyKey = values.key;
@@ -81,12 +83,19 @@ export async function cancel(argv: string[]): Promise<void> {
 export async function list(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...apiOption, state: { type: "string" }, type: { type: "string" }, first: { type: "string" } },
+    options: {
+      ...apiOption,
+      namespace: { type: "string" },
+      state: { type: "string" },
+      type: { type: "string" },
+      first: { type: "string" },
+    },
   });
   const filter: Record<string, string> = {};
+  if (values.namespace) filter.namespace = values.namespace;
   if (values.state) filter.state = values.state;
   if (values.type) filter.type = values.type;
-  const query = `query($filter: TaskFilter, $first: Int) { tasks(filter: $filter, first: $first) { edges { node { id type state priority attempt updatedAt } } pageInfo { hasNextPage endCursor } } }`;
+  const query = `query($filter: TaskFilter, $first: Int) { tasks(filter: $filter, first: $first) { edges { node { id namespace type state priority attempt updatedAt } } pageInfo { hasNextPage endCursor } } }`;
   const result = (await call("POST", `${apiBase(values.api)}/graphql`, {
     query,
     variables: { filter, first: Number(values.first ?? 20) },

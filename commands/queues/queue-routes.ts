@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { LimitsServiceServer, QueueLimits } from "../../proto/gen/taskstream/v1/limits.ts";
 import { authenticatedUnary, type GrpcAuthenticate } from "../grpc/unary.ts";
-import { requireScope, type Scope } from "../../auth/principal.ts";
+import { requireEveryNamespace, requireScope, type Scope } from "../../auth/principal.ts";
 import type { QueueSettings, QueueSettingsStore } from "../../queues/queue-settings.ts";
 
 const typeParams = { type: "object", properties: { type: { type: "string" } }, required: ["type"] } as const;
@@ -13,6 +13,8 @@ const keyParams = { type: "object", properties: { key: { type: "string" } }, req
  */
 export function queueRoutes(settings: QueueSettingsStore) {
   return async function routes(app: FastifyInstance): Promise<void> {
+    // Queue settings are the cluster's, over every namespace: only keys for every one see or set them.
+    app.addHook("preHandler", async (request) => requireEveryNamespace(request.principal, "queue settings"));
     app.get("/v1/queues", { config: { scope: "read" } }, async () => {
       await settings.refresh(true);
       return { queues: settings.listQueues(), concurrencyLimits: settings.listConcurrency() };
@@ -40,6 +42,7 @@ export function limitsService(
   const unary = <Req, Res>(scope: Scope, handler: (request: Req) => Promise<Res>) =>
     authenticated<Req, Res>(async (call, principal) => {
       requireScope(principal, scope);
+      requireEveryNamespace(principal, "queue settings");
       return handler(call.request);
     });
   const message = (q: QueueSettings): QueueLimits => ({
