@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Etcd3 } from "etcd3";
 import type { Redis } from "ioredis";
 import { status, type ServerDuplexStream } from "@grpc/grpc-js";
@@ -152,6 +153,7 @@ export class Dispatcher {
     let held: WorkerMessage[] | null = [];
     const authenticated = grpcPrincipal(this.options.authenticator, call.metadata);
     const stream: SessionStream = {
+      connection: randomBytes(6).toString("base64url"),
       get acceptsBatches() {
         return acceptsBatches;
       },

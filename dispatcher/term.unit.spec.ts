@@ -1,6 +1,6 @@
 import { once } from "node:events";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DEFAULT_RETRY, fold, type TaskSpec } from "../domain/task/index.ts";
+import { actorOf, DEFAULT_RETRY, fold, type TaskSpec } from "../domain/task/index.ts";
 import type { MemoryEventLog } from "../event-store/memory-event-log.ts";
 import type { WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
 import type { DispatcherConfig } from "./context.ts";
@@ -78,6 +78,12 @@ describe("Term", () => {
     expect(await stream.next("ack")).toEqual({ taskId: id, attempt: 1, accepted: true, reason: "" });
     expect(await history(id)).toEqual(["TaskSubmitted", "TaskAssigned", "TaskStarted", "TaskSucceeded"]);
     expect(fold(await term.store.readTask(id))).toMatchObject({ state: "SUCCEEDED", result: { ok: true } });
+    // Who caused each: the leader (epoch 1) assigned it, the worker on its connection reported.
+    expect((await term.store.readTask(id)).slice(1).map((event) => actorOf(event))).toEqual([
+      "d:1",
+      `w:${session.id}/c1`,
+      `w:${session.id}/c1`,
+    ]);
   });
 
   it("refuses another worker's report of an attempt, and records the refusal", async () => {

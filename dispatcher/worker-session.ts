@@ -8,6 +8,8 @@ export interface SessionStream {
   send(message: DispatcherMessage): void;
   /** Ends the stream with a gRPC status, so the worker reconnects (elsewhere). */
   close(code: number, details: string): void;
+  /** Names this connection of the worker in the actor of what it reports (domain/task/actor.ts). */
+  readonly connection?: string;
 }
 
 export interface WorkerInfo {

@@ -27,6 +27,7 @@ export const turn = (): Promise<void> => new Promise((resolve) => setImmediate(r
 /** A worker's stream as the term writes to it: every message kept (batches unpacked), awaitable. */
 export class FakeSessionStream implements SessionStream {
   readonly acceptsBatches: boolean;
+  readonly connection = "c1";
   /** Every message received, in order, batches unpacked. */
   readonly received: Message[] = [];
   closed: { code: number; details: string } | null = null;
