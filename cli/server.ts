@@ -59,7 +59,15 @@ export interface RunningServer {
 
 /** Paths anyone may reach: liveness, readiness, the GraphiQL page (its queries authenticate). */
 function isPublicPath(path: string): boolean {
-  return path === "/healthz" || path === "/readyz" || path === "/graphiql" || path.startsWith("/graphiql/");
+  // The console's and GraphiQL's pages are static: the queries they send authenticate.
+  return (
+    path === "/healthz" ||
+    path === "/readyz" ||
+    path === "/graphiql" ||
+    path.startsWith("/graphiql/") ||
+    path === "/ui" ||
+    path.startsWith("/ui/")
+  );
 }
 
 /** Starts the configured roles in this process: one HTTP listener and one gRPC listener shared by all. */

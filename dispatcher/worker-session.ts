@@ -34,6 +34,8 @@ export class WorkerSession implements Capabilities {
   readonly info: WorkerInfo;
   readonly types: ReadonlySet<string>;
   readonly labels: Readonly<Record<string, string>>;
+  /** The namespaces whose tasks it is offered (its key's); null: every one. */
+  readonly namespaces: ReadonlySet<string> | null;
   /** Attempts this worker holds; 0 marks an assignment still being written. */
   readonly attempts = new Map<string, number>();
   /**
@@ -51,6 +53,7 @@ export class WorkerSession implements Capabilities {
   constructor(info: WorkerInfo, stream: SessionStream, now: number) {
     this.info = info;
     this.types = new Set(info.types);
+    this.namespaces = info.namespaces ? new Set(info.namespaces) : null;
     this.labels = info.labels;
     this.stream = stream;
     this.lastSeenAt = now;
