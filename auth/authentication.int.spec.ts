@@ -190,7 +190,7 @@ describe("authentication and scopes on every interface (TASKSTREAM_AUTH=required
       (
         await unary(
           tasks.listTasks.bind(tasks),
-          { state: "", type: "", pageSize: 1, pageToken: "" },
+          { namespace: "", state: "", type: "", pageSize: 1, pageToken: "" },
           keys.submitter,
         )
       ).code,

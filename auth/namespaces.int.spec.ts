@@ -268,14 +268,14 @@ describe("namespaces: a key sees and changes only its own", () => {
     const listing = await eventually(async () => {
       const answer = await unary<ListTasksRequest, ListTasksResponse>(
         tasks.listTasks.bind(tasks),
-        { state: "", type: "", pageSize: 500, pageToken: "" },
+        { namespace: "", state: "", type: "", pageSize: 500, pageToken: "" },
         key.a,
       );
       return answer.response?.tasks.some((task) => task.id === id) ? answer.response : undefined;
     });
     const ofB = await unary<ListTasksRequest, ListTasksResponse>(
       tasks.listTasks.bind(tasks),
-      { state: "", type: "", pageSize: 500, pageToken: "" },
+      { namespace: "", state: "", type: "", pageSize: 500, pageToken: "" },
       key.b,
     );
     expect(ofB.response?.tasks.map((task) => task.id)).not.toContain(id);

@@ -1,5 +1,5 @@
 import type { ServerUnaryCall, UntypedHandleCall } from "@grpc/grpc-js";
-import { TaskstreamError, ValidationError } from "../../domain/task/index.ts";
+import { actorOf, TaskstreamError, ValidationError } from "../../domain/task/index.ts";
 import type { TaskRow } from "../../projections/task-row.ts";
 import type { Task, TaskServiceServer } from "../../proto/gen/taskstream/v1/tasks.ts";
 import { withSubmissionSpan } from "../../observability/trace-context.ts";
@@ -36,7 +36,7 @@ export function taskService(
       const { state, type, pageSize, pageToken } = call.request;
       const afterId = pageToken === "" ? null : decodePageToken(pageToken);
       const page = await listTasks({
-        namespaces: visibleNamespaces(principal),
+        namespaces: visibleNamespaces(principal, call.request.namespace || null),
         state: state === "" ? null : state,
         type: type === "" ? null : type,
         afterId,
@@ -90,6 +90,7 @@ export function taskService(
         type: event.type,
         at: new Date(Number(event.streamId.split("-")[0])).toISOString(),
         dataJson: JSON.stringify(event.data),
+        actor: actorOf(event) ?? "",
       })),
     })),
   };
@@ -123,6 +124,7 @@ function viewOfRow(row: TaskRow): TaskView {
 export function taskMessage(view: TaskView): Task {
   return {
     id: view.id,
+    namespace: view.namespace,
     type: view.type,
     state: view.state,
     priority: view.priority,

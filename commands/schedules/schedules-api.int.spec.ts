@@ -39,6 +39,7 @@ describe("schedules over REST and gRPC", () => {
   /** Everything in the schedule stream: proves a rejected request wrote nothing. */
   const logLength = async () => (await store.readPartition(SCHEDULE_PARTITION, "0", 100_000)).length;
   const taskSpec = (overrides: Partial<TaskSpec> = {}): TaskSpec => ({
+    namespace: "",
     type: "report",
     payloadJson: '{"scope":"daily"}',
     requires: {},

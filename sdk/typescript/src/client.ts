@@ -159,9 +159,10 @@ export class TaskstreamClient {
    * `pageSize` (1-500, default 100); pass the answer's `nextPageToken` for the next page ("" at the end).
    */
   async list(
-    query: { state?: string; type?: string; pageSize?: number; pageToken?: string } = {},
+    query: { namespace?: string; state?: string; type?: string; pageSize?: number; pageToken?: string } = {},
   ): Promise<{ tasks: TaskInfo[]; nextPageToken: string }> {
     const request = {
+      namespace: query.namespace ?? "",
       state: query.state ?? "",
       type: query.type ?? "",
       pageSize: query.pageSize ?? 0,

@@ -11,6 +11,7 @@ import { TaskstreamClient, TaskstreamError } from "../src/client.ts";
 
 const task: Task = {
   id: "t1",
+  namespace: "default",
   type: "echo",
   state: "SUCCEEDED",
   priority: 7,
@@ -76,7 +77,13 @@ const service: TaskServiceServer = {
   getTaskHistory: (_call, callback) =>
     callback(null, {
       events: [
-        { version: 1, type: "TaskSubmitted", at: "2025-01-01T00:00:00.000Z", dataJson: '{"type":"echo"}' },
+        {
+          version: 1,
+          type: "TaskSubmitted",
+          at: "2025-01-01T00:00:00.000Z",
+          dataJson: '{"type":"echo"}',
+          actor: "k:abc",
+        },
       ],
     }),
 };
