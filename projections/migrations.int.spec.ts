@@ -54,6 +54,8 @@ describe("migrate", () => {
       "api_keys",
       "archive_cursors",
       "projection_checkpoints",
+      "projection_rebuilds",
+      "read_model_generations",
       "schedule_events",
       "schedule_firings",
       "schedules",
