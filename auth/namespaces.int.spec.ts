@@ -6,6 +6,7 @@ import {
   type ListTasksResponse,
 } from "../proto/gen/taskstream/v1/tasks.ts";
 import { ScheduleServiceClient } from "../proto/gen/taskstream/v1/schedules.ts";
+import { LimitsServiceClient } from "../proto/gen/taskstream/v1/limits.ts";
 import type { RunningServer } from "../cli/server.ts";
 import { eventually, startTestServer } from "../tests/support/server.ts";
 import { openWs } from "../tests/support/ws-client.ts";
@@ -314,5 +315,18 @@ describe("namespaces: a key sees and changes only its own", () => {
       `,
     );
     expect(mutation.errors?.[0]?.extensions?.code).toBe("PERMISSION_DENIED");
+    const limits = new LimitsServiceClient(server.grpcAddress, credentials.createInsecure());
+    try {
+      const set = (as: string) =>
+        unary(
+          limits.setQueueLimits.bind(limits),
+          { type: "echo", ratePerSecond: 5, burst: 5, maxBacklog: 0 },
+          as,
+        );
+      expect((await set(key.adminA)).code).toBe(status.PERMISSION_DENIED);
+      expect((await set(key.operator)).code).toBe(status.OK);
+    } finally {
+      limits.close();
+    }
   });
 });

@@ -102,7 +102,7 @@ export function workerInfo(overrides: Partial<WorkerInfo> = {}): WorkerInfo {
     keyId: null,
     namespaces: null,
     ...overrides,
-  } as WorkerInfo;
+  };
 }
 
 /** Queue settings that stay as given (refresh counts the calls and changes nothing). */
