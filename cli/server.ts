@@ -10,6 +10,7 @@ import { httpSecurity } from "../commands/http/security.ts";
 import { taskRoutes } from "../commands/http/task-routes.ts";
 import { taskService } from "../commands/grpc/task-service.ts";
 import { Dispatcher } from "../dispatcher/dispatcher.ts";
+import { PeerServiceService } from "../proto/gen/taskstream/cluster/v1/peers.ts";
 import { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { Admission } from "../queues/admission.ts";
 import { limitsService, queueRoutes } from "../commands/queues/queue-routes.ts";
@@ -113,7 +114,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const closers: (() => Promise<unknown>)[] = [];
   const settings = new QueueSettingsStore(redis, config.prefix);
   const schedules = scheduleStore(redis, config.prefix);
-  const admission = new Admission(redis, config.prefix, settings, config.maxBacklog, () =>
+  const admission = new Admission(redis, config.prefix, config.partitions, settings, config.maxBacklog, () =>
     metrics.admissionRejected.inc(),
   );
 
@@ -175,10 +176,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
       }),
     });
     grpc.addService(WorkerServiceService, dispatcher.workerService());
+    grpc.addService(PeerServiceService, dispatcher.peerService());
     const leader = dispatcher;
     checks.push({
-      name: "dispatcher-lease",
-      check: async () => void (leader.leading || fail("not leading: no lease held")),
+      name: "dispatcher-partitions",
+      check: async () =>
+        void (
+          leader.leading || fail("not ready: not a member, or a partition it should own is not leading yet")
+        ),
     });
     closers.push(() => leader.stop());
   }
@@ -283,14 +288,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const httpUrl = await http.listen({ host: config.host, port: config.httpPort });
   const grpcAddress = `${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${grpcPort}`;
   if (dispatcher) {
-    // Behind a Kubernetes Service, a demoted leader's workers would send their next Register over
-    // the same HTTP/2 connection, back to this process, which now refuses it. Closing every
-    // connection (GOAWAY; calls in flight get 5 s) makes them connect anew, to the ready leader.
-    const bound = `${config.host}:${grpcPort}`;
-    dispatcher.leadership.on("demoted", () => grpc.drain(bound, 5000));
-  }
-  if (dispatcher) {
-    // The election value must be reachable by workers: use the real port when port 0 was asked for.
+    // The member id must be reachable by the other dispatchers: the real port when port 0 was asked for.
     await dispatcher.start(config.advertiseAddress.endsWith(":0") ? grpcAddress : config.advertiseAddress);
   }
 

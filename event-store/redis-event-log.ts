@@ -21,6 +21,7 @@ interface ScriptedRedis extends Redis {
   tsAppendBatch(...args: (string | number)[]): Promise<[number, ...(TaskReply | string)[]]>;
   tsReadTask(...args: string[]): Promise<[number, ...(string | string[])[]]>;
   tsFence(key: string, epoch: number): Promise<string>;
+  tsClaim(key: string, floor: number): Promise<string>;
   tsDropArchived(...args: (string | number)[]): Promise<number[]>;
   tsSaveSnapshot(
     epochKey: string,
@@ -77,6 +78,7 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       redis.defineCommand("tsAppendBatch", { lua: script("append-batch.lua") });
       redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
       redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
+      redis.defineCommand("tsClaim", { numberOfKeys: 1, lua: script("claim-1.lua") });
       redis.defineCommand("tsTrimIntake", { numberOfKeys: 2, lua: script("trim-intake-2.lua") });
       redis.defineCommand("tsDropArchived", { lua: script("drop-archived.lua") });
       redis.defineCommand("tsSaveSnapshot", { numberOfKeys: 2, lua: script("save-snapshot-2.lua") });
@@ -230,6 +232,10 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       partitions.map((p) => this.redis.tsFence(partitionKeys(p, this.prefix).epoch, epoch)),
     );
     return Math.max(...highest.map(Number));
+  }
+
+  async claim(partition: number, floor = 0): Promise<number> {
+    return Number(await this.redis.tsClaim(partitionKeys(partition, this.prefix).epoch, floor));
   }
 
   /** The id of the partition's newest intake entry ('0-0' while it is empty): where to follow it from. */
