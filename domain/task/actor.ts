@@ -4,8 +4,8 @@
  *
  *   k:<key id>                an API key (a producer, an operator)
  *   a                         anyone: authentication was off (development on loopback)
- *   w:<worker id>/<session>   a worker's report, on one connection (session) of that worker
- *   d:<epoch>                 the leading dispatcher's own decision (assignment, timeout, lost worker)
+ *   w:<worker id>/<session>   a worker's report; session: the dispatcher hosting its stream
+ *   d:<epoch>                 the partition owner's own decision (assignment, timeout, lost worker)
  *   s:<epoch>                 the scheduler, leading with that epoch (a schedule's firing)
  */
 export type Actor =

@@ -85,7 +85,7 @@ export interface TaskHistoryEvent {
   type: string;
   at: string;
   data: unknown;
-  /** Who caused it (`k:<key id>`, `w:<worker>/<connection>`, `d:<epoch>`, …); empty when not recorded. */
+  /** Who caused it (`k:<key id>`, `w:<worker>/<host>`, `d:<epoch>`, …); empty when not recorded. */
   actor: string;
 }
 

@@ -187,7 +187,7 @@ export interface TaskEvent {
   /** JSON text of the event's data. */
   dataJson: string;
   /**
-   * Who caused it: k:<key id>, a (authentication off), w:<worker id>/<connection>, d:<epoch> (the
+   * Who caused it: k:<key id>, a (authentication off), w:<worker id>/<host>, d:<epoch> (the
    * leading dispatcher), s:<epoch> (the scheduler); empty for events recorded before actors were.
    */
   actor: string;

@@ -1200,7 +1200,7 @@ type TaskEvent struct {
 	At      string                 `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
 	// JSON text of the event's data.
 	DataJson string `protobuf:"bytes,4,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
-	// Who caused it: k:<key id>, a (authentication off), w:<worker id>/<connection>, d:<epoch> (the
+	// Who caused it: k:<key id>, a (authentication off), w:<worker id>/<host>, d:<epoch> (the
 	// leading dispatcher), s:<epoch> (the scheduler); empty for events recorded before actors were.
 	Actor         string `protobuf:"bytes,5,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields

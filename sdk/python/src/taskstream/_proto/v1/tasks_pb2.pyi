@@ -661,7 +661,7 @@ class TaskEvent(_message.Message):
     data_json: _builtins.str
     """JSON text of the event's data."""
     actor: _builtins.str
-    """Who caused it: k:<key id>, a (authentication off), w:<worker id>/<connection>, d:<epoch> (the
+    """Who caused it: k:<key id>, a (authentication off), w:<worker id>/<host>, d:<epoch> (the
     leading dispatcher), s:<epoch> (the scheduler); empty for events recorded before actors were.
     """
     def __init__(
