@@ -1,4 +1,4 @@
-import { NonRetryableError, Worker, type TaskContext } from "../sdk/typescript/src/index.ts";
+import { NonRetryableError, Worker, type Logger, type TaskContext } from "../sdk/typescript/src/index.ts";
 
 /** Sleeps `ms`, ending early with the signal's reason when the attempt is cancelled. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -37,13 +37,13 @@ export const demoHandlers = {
   },
 };
 
-export function startDemoWorker(address: string, slots = 20, apiKey?: string): Worker {
-  const worker = new Worker({
+export function startDemoWorker(address: string, slots = 20, logger?: Logger, apiKey?: string): Worker {
+  return new Worker({
     addresses: [address],
     name: "demo-worker",
     slots,
     handlers: demoHandlers,
+    logger,
     ...(apiKey ? { apiKey } : {}),
   });
-  return worker;
 }

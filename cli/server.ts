@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { Server, ServerCredentials, type Metadata } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import pg from "pg";
@@ -18,6 +18,9 @@ import { LimitsServiceService } from "../proto/gen/taskstream/v1/limits.ts";
 import { TaskServiceService } from "../proto/gen/taskstream/v1/tasks.ts";
 import { WorkerServiceService } from "../proto/gen/taskstream/v1/workers.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
+import { createLogger } from "../observability/log.ts";
+import { RequestLogController } from "../observability/http-requests.ts";
+import type { Logger as Pino } from "pino";
 import { healthRoutes, type ReadinessCheck } from "../observability/health.ts";
 import { startProjector, startSchedulesProjector, registerReadApi, type ReadSide } from "./read-side.ts";
 import { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
@@ -71,9 +74,18 @@ function isPublicPath(path: string): boolean {
   );
 }
 
-/** Starts the configured roles in this process: one HTTP listener and one gRPC listener shared by all. */
-export async function startServer(config: Config): Promise<RunningServer> {
+/**
+ * Starts the configured roles in this process: one HTTP listener and one gRPC listener shared by all.
+ * Logs through `log` (default: a logger made from the config's level and format), one child per component.
+ */
+export async function startServer(
+  config: Config,
+  log: Pino = createLogger({ level: config.logLevel, format: config.logFormat }),
+): Promise<RunningServer> {
   checkAuthExposure(config);
+  const component = (name: string) => log.child({ component: name });
+  // Typed as Fastify's logger, so the instance keeps Fastify's default logger type.
+  const httpLog: FastifyBaseLogger = component("http");
   const redis = new Redis(config.redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 10 });
   const etcd = config.roles.has("dispatcher") ? new Etcd3({ hosts: config.etcdEndpoints }) : null;
@@ -94,7 +106,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   // Fastify's type follows its server (http or https); the rest of the program sees one shape.
   const http = Fastify({
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
-    logger: { level: config.logLevel },
+    loggerInstance: httpLog,
+    logController: new RequestLogController(),
     bodyLimit: config.maxPayloadBytes + 64 * 1024,
     // A bad URL or an over-long path parameter: answered in the error shape of every other refusal.
     frameworkErrors: (error, _request, reply) => void httpErrorHandler(error, _request, reply),
@@ -165,13 +178,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
       leaseTtlSeconds: config.leaseTtlSeconds,
       config,
       metrics: metrics.dispatcher,
-      log: http.log,
+      log: component("dispatcher"),
       settings,
       authenticator,
       scheduler: new Scheduler({
         store: schedules,
         tasks: firingCommands,
-        log: http.log,
+        log: component("scheduler"),
         snapshotIntervalMs: config.snapshotIntervalMs,
       }),
     });
@@ -193,7 +206,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     checks.push({ name: "postgres", check: async () => void (await pool.query("select 1")) });
     readSide = { projector: null, schedulesProjector: null };
     if (config.roles.has("projector")) {
-      readSide.projector = await startProjector({ store, redis, pool, metrics, log: http.log });
+      readSide.projector = await startProjector({ store, redis, pool, metrics, log: component("projector") });
       const projector = readSide.projector;
       closers.push(() => projector.stop());
       const archiver = new Archiver({
@@ -203,7 +216,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         retentionMs: config.retentionMs,
         archiveRetentionDays: config.archiveRetentionDays,
         intervalMs: config.archiveIntervalMs,
-        logger: http.log,
+        logger: component("archiver"),
         onArchived: (tasks) => metrics.archivedTasks.inc(tasks),
       });
       archiver.start();
@@ -227,7 +240,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         redis,
         pool,
         metrics,
-        log: http.log,
+        log: component("projector"),
       });
       readSide.schedulesProjector = schedulesProjector;
       closers.push(() => schedulesProjector.stop());

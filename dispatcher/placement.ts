@@ -1,4 +1,7 @@
+import { ROOT_CONTEXT, trace, type Context } from "@opentelemetry/api";
 import { IllegalStateError, type TaskState } from "../domain/task/index.ts";
+import { failed, traceHeadersOf } from "../observability/tracing.ts";
+import { startDispatchSpan, underSpan } from "./attempt-tracing.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
 import type { QueueSettingsSource } from "../queues/queue-settings.ts";
 import { assignmentMessage } from "./assignment.ts";
@@ -46,6 +49,8 @@ export class Placement {
   private readonly inFlight = new Set<Promise<void>>();
   /** Task id → when this term handed out its current attempt (for the attempt's run time). */
   private readonly assignedAtById = new Map<string, number>();
+  /** Task id → its current attempt's dispatch span, while tracing (attempt-tracing.ts). */
+  private readonly traces = new Map<string, Context>();
   private pumpScheduled = false;
   private refillTimer: NodeJS.Timeout | null = null;
 
@@ -88,12 +93,18 @@ export class Placement {
     return this.assignedAtById.get(taskId);
   }
 
+  /** The trace context of the task's current attempt (its dispatch span), when this term traced it. */
+  attemptTrace(taskId: string): Context | undefined {
+    return this.traces.get(taskId);
+  }
+
   /**
    * The task's attempt ended: its concurrency slot is free, and so is its worker's slot. Returns the
    * session and attempt when the attempt was still out on a worker (it ended without its result).
    */
   release(taskId: string): { session: WorkerSession; attempt: number } | null {
     this.assignedAtById.delete(taskId);
+    this.traces.delete(taskId);
     this.limits.release(taskId);
     if (this.assigning.has(taskId)) return null;
     const ended = this.options.sessions.unhold(taskId);
@@ -182,27 +193,40 @@ export class Placement {
 
   private async assign(session: WorkerSession, task: ReadyTask): Promise<void> {
     const { live, sessions, metrics } = this.options;
-    const readyAt = live.states.get(task.taskId)?.availableAt ?? Date.now();
+    const current = live.states.get(task.taskId);
+    const readyAt = current?.availableAt ?? Date.now();
+    const span = startDispatchSpan(task.taskId, current, session.id);
     try {
       // The concurrency key's permit, shared by every partition, before the assignment is written.
       if (!(await this.limits.permit(task))) throw new IllegalStateError("concurrency key full");
       if (!this.options.accepting()) throw new IllegalStateError("handing over");
-      const { state, events } = await live.execute(task.taskId, () => ({
-        type: "AssignTask",
-        data: { workerId: session.id, now: Date.now() },
-      }));
+      const { state, events } = await underSpan(span, () =>
+        live.execute(task.taskId, () => ({
+          type: "AssignTask",
+          data: { workerId: session.id, now: Date.now() },
+        })),
+      );
       if (events[0]?.type !== "TaskAssigned") throw new IllegalStateError("not assigned");
       const { assignedAt } = events[0].data;
       this.assignedAtById.set(task.taskId, assignedAt);
       metrics.recordEvents(events, { type: task.type });
       metrics.scheduleToStart(task.type, Math.max(0, assignedAt - readyAt) / 1000);
       session.attempts.set(task.taskId, state.attempt);
-      session.send({ msg: { $case: "assignment", value: assignmentMessage(task.taskId, state) } });
-    } catch {
+      let handlerTrace: ReturnType<typeof traceHeadersOf> | undefined;
+      if (span) {
+        span.setAttribute("taskstream.task.attempt", state.attempt);
+        this.traces.set(task.taskId, trace.setSpan(ROOT_CONTEXT, span));
+        handlerTrace = traceHeadersOf(span);
+      }
+      const assignment = assignmentMessage(task.taskId, state, handlerTrace);
+      session.send({ msg: { $case: "assignment", value: assignment } });
+    } catch (error) {
+      if (span) failed(span, error);
       this.limits.release(task.taskId);
       if (session.attempts.get(task.taskId) === 0) session.attempts.delete(task.taskId);
       if (sessions.holderOf(task.taskId) === session) sessions.unhold(task.taskId);
     } finally {
+      span?.end();
       this.assigning.delete(task.taskId);
       const state = live.states.get(task.taskId);
       if (state) this.options.settled(task.taskId, state);

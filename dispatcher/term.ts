@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import type { Context, Span } from "@opentelemetry/api";
 import {
   formatActor,
   IllegalStateError,
@@ -11,8 +12,9 @@ import {
 } from "../domain/task/index.ts";
 import type { EventLog } from "../event-store/event-log.ts";
 import type { HostMessage, OwnerMessage } from "../proto/gen/taskstream/cluster/v1/peers.ts";
-import type { WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
+import type { ReportAck, WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
 import { AttemptTimers } from "./attempt-timers.ts";
+import { startAttemptEndSpan, taskTraceContext, underSpan } from "./attempt-tracing.ts";
 import type { DispatcherContext } from "./context.ts";
 import { IntakeFollower } from "./intake-follower.ts";
 import { LiveTasks } from "./live-tasks.ts";
@@ -358,27 +360,38 @@ export class Term extends EventEmitter<TermEvents> {
     }
     // The worker's report, through its host, is the actor of what it leads to.
     const actor = formatActor({ kind: "worker", workerId: session.id, session: session.host });
-    const events = await this.run(
-      report.taskId,
-      (state) => {
-        // Another worker's attempt: the decider refuses it and the log records the refusal.
-        if (state.workerId !== session.id) return command;
-        // A failure reported at or after the deadline is the deadline's, whoever reports it first.
-        const decided = failureAtDeadline(command, state);
-        if (start) return [start, decided];
-        // A result with no start recorded or pending (the SDK leaves out a start that its result
-        // follows at once): the start is implied, and recorded with the result.
-        if (report.acknowledge && state.state === "ASSIGNED" && state.attempt === attempt) {
-          const implied: TaskCommand = {
-            type: "StartAttempt",
-            data: { attempt, workerId: session.id, now: command.data.now },
-          };
-          return [implied, decided];
-        }
-        return decided;
-      },
-      actor,
+    const span = report.acknowledge
+      ? startAttemptEndSpan("taskstream.record_result", () => this.attemptTrace(report.taskId), {
+          "taskstream.task.id": report.taskId,
+          "taskstream.task.attempt": attempt,
+          "taskstream.worker.id": session.id,
+          "taskstream.report": message?.$case ?? "",
+        })
+      : undefined;
+    const events = await underSpan(span, () =>
+      this.run(
+        report.taskId,
+        (state) => {
+          // Another worker's attempt: the decider refuses it and the log records the refusal.
+          if (state.workerId !== session.id) return command;
+          // A failure reported at or after the deadline is the deadline's, whoever reports it first.
+          const decided = failureAtDeadline(command, state);
+          if (start) return [start, decided];
+          // A result with no start recorded or pending (the SDK leaves out a start that its result
+          // follows at once): the start is implied, and recorded with the result.
+          if (report.acknowledge && state.state === "ASSIGNED" && state.attempt === attempt) {
+            const implied: TaskCommand = {
+              type: "StartAttempt",
+              data: { attempt, workerId: session.id, now: command.data.now },
+            };
+            return [implied, decided];
+          }
+          return decided;
+        },
+        actor,
+      ),
     );
+    if (span) this.endAttemptSpan(span, report.taskId, reportAck(report.taskId, attempt, events));
     if (finishing && session.finishing.get(report.taskId) === attempt)
       session.finishing.delete(report.taskId);
     if (!report.acknowledge) return;
@@ -428,10 +441,33 @@ export class Term extends EventEmitter<TermEvents> {
     if (this.failing.has(key)) return;
     this.failing.add(key);
     const error: TaskError = { message, type, nonRetryable: false };
-    void this.run(taskId, () => ({
-      type: "FailAttempt",
-      data: { attempt, error, cancelled: false, jitter: Math.random(), now: Date.now(), unstarted },
-    })).finally(() => this.failing.delete(key));
+    const span = startAttemptEndSpan("taskstream.fail_attempt", () => this.attemptTrace(taskId), {
+      "taskstream.task.id": taskId,
+      "taskstream.task.attempt": attempt,
+      "taskstream.error.type": type,
+    });
+    void underSpan(span, () =>
+      this.run(taskId, () => ({
+        type: "FailAttempt",
+        data: { attempt, error, cancelled: false, jitter: Math.random(), now: Date.now(), unstarted },
+      })),
+    )
+      .then((events) => span && this.endAttemptSpan(span, taskId, reportAck(taskId, attempt, events)))
+      .finally(() => this.failing.delete(key));
+  }
+
+  /** The trace an attempt's end belongs to: its dispatch span's, else the task's stored one. */
+  private attemptTrace(taskId: string): Context | null {
+    return this.placement.attemptTrace(taskId) ?? taskTraceContext(this.live.states.get(taskId));
+  }
+
+  /** Ends an attempt-end span with what the write did: accepted or why not, and the task's state. */
+  private endAttemptSpan(span: Span, taskId: string, ack: ReportAck): void {
+    span.setAttribute("taskstream.report.accepted", ack.accepted);
+    if (!ack.accepted) span.setAttribute("taskstream.report.rejected", ack.reason);
+    const state = this.live.states.get(taskId)?.state;
+    if (state) span.setAttribute("taskstream.task.state", state);
+    span.end();
   }
 
   /**

@@ -4,6 +4,7 @@ import { TaskstreamError, partitionOfTaskId, storedEventData, type TaskEvent } f
 import { idempotencyKey, partitionKeys, taskIndexKey } from "./keys.ts";
 import { parseEntry, type StoredEvent } from "./stream-format.ts";
 import { AppendQueue, type QueuedAppend } from "./append-queue.ts";
+import { endWithOutcome, inBatchSpan, startAppendSpan } from "./append-tracing.ts";
 import type { AppendOptions, AppendResult, EventLog, FollowOptions, StoredOf } from "./event-log.ts";
 import { tailPartitions } from "./tail.ts";
 import { luaPreamble, REPLY, replyError } from "./reply-codes.ts";
@@ -170,10 +171,16 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     const idemKey = options.idempotencyKey
       ? idempotencyKey(options.idempotencyKey, this.partitions, this.prefix)
       : null;
+    const partition = this.partitionOf(taskId);
+    const span = startAppendSpan(taskId, partition, events, options.epoch);
     return new Promise((resolve, reject) => {
       const requestHash = options.requestHash ?? "";
-      const append = { taskId, expectedVersion, fields, idemKey, requestHash, resolve, reject };
-      this.queue.push(this.partitionOf(taskId), options.epoch, append);
+      const append: QueuedAppend = { taskId, expectedVersion, fields, idemKey, requestHash, resolve, reject };
+      if (span) {
+        append.span = span;
+        endWithOutcome(append, span);
+      }
+      this.queue.push(partition, options.epoch, append);
     });
   }
 
@@ -200,7 +207,9 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     }
     let reply: Awaited<ReturnType<ScriptedRedis["tsAppendBatch"]>>;
     try {
-      reply = await this.redis.tsAppendBatch(keyArgs.length, ...keyArgs, ...args);
+      reply = await inBatchSpan(partition, appends, () =>
+        this.redis.tsAppendBatch(keyArgs.length, ...keyArgs, ...args),
+      );
       this.refusedFullAt = null;
     } catch (error) {
       const refusal = this.refusal(error);
