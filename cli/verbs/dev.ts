@@ -55,7 +55,9 @@ Taskstream is running (all roles, demo worker for echo, sleep, fail)
   GraphQL   ${http}/graphql   GraphiQL ${http}/graphiql
   Metrics   ${server.metricsUrl ?? http}/metrics   Health ${http}/healthz  ${http}/readyz
 
-Try:  curl -s -XPOST ${http}/v1/tasks -H 'content-type: application/json' -d '{"type":"echo","payload":{"hello":"world"}}'
+${auth}
+
+Try:  curl -s -XPOST ${http}/v1/tasks -H 'content-type: application/json'${bearer} -d '{"type":"echo","payload":{"hello":"world"}}'
 Logs: level ${config.logLevel} (--log-level debug shows every request)
 Stop: Ctrl-C
 `);
