@@ -88,6 +88,21 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       log: options.log,
     });
     this.owner.on("changed", () => this.emit("changed"));
+    // Say so when the dispatcher starts or stops leading its share of the partitions.
+    let wasLeading = false;
+    this.on("changed", () => {
+      const leading = this.leading;
+      if (leading === wasLeading) return;
+      wasLeading = leading;
+      const partitions = [...this.owner.epochs().keys()].sort((a, b) => a - b);
+      if (leading)
+        this.options.log.info({ partitions: partitions.join(",") }, "dispatcher leading its partitions");
+      else
+        this.options.log.info(
+          { partitions: partitions.join(",") },
+          "dispatcher not leading all its partitions",
+        );
+    });
     this.owner.on("swept", (partition, info) => this.emit("swept", partition, info));
     this.owner.on("intake", (partition) => this.emit("intake", partition));
     this.leadership = new Leadership(options.etcd, {

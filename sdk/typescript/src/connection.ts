@@ -49,7 +49,11 @@ export interface ConnectionOptions {
   backoff?: BackoffOptions;
   /** A dispatcher that does not answer Register within this time is given up on (default 10 s). */
   registerTimeoutMs?: number;
+  /** gRPC keepalive pings (default: after 10 s of silence, 5 s to answer). */
+  keepalive?: { timeMs: number; timeoutMs: number };
 }
+
+const DEFAULT_KEEPALIVE = { timeMs: 10_000, timeoutMs: 5_000 };
 
 /**
  * The worker's one stream to the leading dispatcher, kept open across failures: it registers on
@@ -114,7 +118,14 @@ export class Connection {
   private client(address: string): WorkerServiceClient {
     let client = this.clients.get(address);
     if (!client) {
-      client = new WorkerServiceClient(address, this.options.credentials);
+      // Pings on a quiet connection: a dispatcher that froze or vanished without closing it (a
+      // crashed host, a dropped route) ends the stream within timeMs + timeoutMs instead of never.
+      const { timeMs, timeoutMs } = this.options.keepalive ?? DEFAULT_KEEPALIVE;
+      client = new WorkerServiceClient(address, this.options.credentials, {
+        "grpc.keepalive_time_ms": timeMs,
+        "grpc.keepalive_timeout_ms": timeoutMs,
+        "grpc.keepalive_permit_without_calls": 1,
+      });
       this.clients.set(address, client);
     }
     return client;

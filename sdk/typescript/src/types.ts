@@ -49,6 +49,12 @@ export interface WorkerOptions extends ConnectOptions {
   heartbeatIntervalMs?: number;
   /** Defaults to silence for debug/info and `console` for warnings and errors. */
   logger?: Logger;
+  /**
+   * gRPC keepalive: a ping after `timeMs` without traffic, the connection given up on when it is not
+   * answered within `timeoutMs` (default 10 s and 5 s). A dispatcher frozen or cut off without
+   * closing the connection is noticed within their sum, and the worker moves to another address.
+   */
+  keepalive?: { timeMs: number; timeoutMs: number };
 }
 
 /** Options of `Worker.stop`. */

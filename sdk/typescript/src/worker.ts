@@ -67,6 +67,7 @@ export class Worker extends EventEmitter<WorkerEvents> {
       onDisconnected: (disconnect) => this.onDisconnected(disconnect),
       onResumeRefused: (details) => this.onResumeRefused(details),
       onRefused: (disconnect) => this.onRefused(disconnect),
+      keepalive: options.keepalive,
     });
   }
 
