@@ -26,6 +26,8 @@ function taskstream(args: string[], env: Record<string, string> = {}): Program {
     env: {
       ...base,
       TASKSTREAM_HOST: "127.0.0.1",
+      // On loopback with no keys: serve would otherwise refuse to start (docs/security.md).
+      TASKSTREAM_AUTH: "off",
       TASKSTREAM_HTTP_PORT: "0",
       TASKSTREAM_GRPC_PORT: "0",
       TASKSTREAM_REDIS_URL: testServices.redisUrl,
