@@ -88,17 +88,23 @@ export class Dispatcher {
     return this.leadership.trusted && this.term?.accepting === true;
   }
 
+  /** Called as the lease is granted (the `elected` event): the takeover's clock starts here. */
   private async lead(epoch: number): Promise<void> {
-    const term = new Term(epoch, {
-      ...this.options,
-      candidate: this.leadership.candidate,
-      registry: this.registry,
-      onFatal: (error) => {
-        this.options.log.error({ err: error }, "dispatcher term failed; stepping down");
-        const candidate = this.leadership.candidate;
-        void this.leadership.stop().then(() => this.leadership.start(candidate));
+    const electedAt = Date.now();
+    const term = new Term(
+      epoch,
+      {
+        ...this.options,
+        candidate: this.leadership.candidate,
+        registry: this.registry,
+        onFatal: (error) => {
+          this.options.log.error({ err: error }, "dispatcher term failed; stepping down");
+          const candidate = this.leadership.candidate;
+          void this.leadership.stop().then(() => this.leadership.start(candidate));
+        },
       },
-    });
+      electedAt,
+    );
     this.term = term;
     try {
       await term.start();

@@ -20,6 +20,8 @@ export interface PlacementOptions {
   accepting: () => boolean;
   /** After an assignment settled (written or not): put the task where its state now says. */
   settled: (taskId: string, state: TaskState) => void;
+  /** An assignment was sent to a worker (the term times its first one). */
+  dispatched?: () => void;
 }
 
 /**
@@ -157,6 +159,7 @@ export class Placement {
       metrics.scheduleToStart(task.type, Math.max(0, assignedAt - readyAt) / 1000);
       session.attempts.set(task.taskId, state.attempt);
       session.send({ msg: { $case: "assignment", value: assignmentMessage(task.taskId, state) } });
+      this.options.dispatched?.();
     } catch {
       this.limits.release(task.taskId);
       if (session.attempts.get(task.taskId) === 0) session.attempts.delete(task.taskId);

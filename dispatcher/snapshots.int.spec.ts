@@ -52,6 +52,7 @@ describe("dispatcher snapshots", () => {
       "leading",
     );
     expect(leading.restored).toBe(10);
+    expect(leading.rebuildMs).toBeGreaterThanOrEqual(0);
     // The five submissions after the snapshot (and nothing of the 800 finished events before it).
     expect(leading.read).toBe(5);
     const worker = new RawWorker(second.grpcAddress);
@@ -60,5 +61,8 @@ describe("dispatcher snapshots", () => {
     const seen = new Set<string>();
     while (seen.size < 15) seen.add((await worker.next("assignment")).taskId);
     expect(seen).toEqual(new Set([...before, ...after]));
+    // The takeover is timed from the lease to the first assignment (bench: --takeover).
+    const text = await second.metrics.registry.metrics();
+    expect(text).toMatch(/taskstream_dispatcher_takeover_seconds\{phase="first_dispatch"\} \d/);
   });
 });

@@ -36,7 +36,17 @@ export interface TermEvents {
    * The log is folded and the term accepts work: `restored` tasks came from snapshots, `read`
    * events from the log after them.
    */
-  leading: [info: { epoch: number; tasks: number; ready: number; restored: number; read: number }];
+  leading: [
+    info: {
+      epoch: number;
+      tasks: number;
+      ready: number;
+      restored: number;
+      read: number;
+      /** From the lease being granted to accepting work, ms. */
+      rebuildMs: number;
+    },
+  ];
   /** The term ended (demoted, or its start failed). */
   closed: [reason: string];
   /** A worker was lost and its attempts are being retried. */
@@ -65,14 +75,18 @@ export class Term extends EventEmitter<TermEvents> {
   private readonly abort = new AbortController();
   private sweeper: NodeJS.Timeout | null = null;
   private startedAt = 0;
+  /** When this term's lease was granted, and when it sent its first assignment (0: not yet). */
+  private readonly electedAt: number;
+  private firstDispatchAt = 0;
   private rebuilding = true;
   accepting = false;
   /** What the term announced when it began to lead (null before). */
   leadingSince: TermEvents["leading"][0] | null = null;
 
-  constructor(epoch: number, ctx: DispatcherContext) {
+  constructor(epoch: number, ctx: DispatcherContext, electedAt = Date.now()) {
     super();
     this.epoch = epoch;
+    this.electedAt = electedAt;
     this.ctx = ctx;
     this.live = new LiveTasks(ctx.store, epoch, (taskId, state) => {
       if (!this.rebuilding) this.reconcile(taskId, state);
@@ -85,6 +99,7 @@ export class Term extends EventEmitter<TermEvents> {
       agingBound: ctx.config.agingBound,
       accepting: () => this.accepting,
       settled: (taskId, state) => this.reconcile(taskId, state),
+      dispatched: () => this.dispatched(),
     });
     this.timers = new AttemptTimers((taskId) => this.live.states.get(taskId), {
       due: (taskId, state) => this.reconcile(taskId, state),
@@ -136,6 +151,8 @@ export class Term extends EventEmitter<TermEvents> {
     this.live.purgeTerminal(Number.POSITIVE_INFINITY);
     this.rebuilding = false;
     this.startedAt = Date.now();
+    const rebuildMs = this.startedAt - this.electedAt;
+    this.ctx.metrics.takeover("rebuilt", rebuildMs / 1000);
     this.accepting = true;
     for (const [taskId, state] of this.live.states) this.reconcile(taskId, state);
     this.intake = new IntakeFollower(
@@ -153,7 +170,14 @@ export class Term extends EventEmitter<TermEvents> {
     );
     this.timers.start();
     this.sweeper = setInterval(() => this.sweep(), 1000);
-    const info = { epoch: this.epoch, tasks: this.live.states.size, ready: this.ready.size, restored, read };
+    const info = {
+      epoch: this.epoch,
+      tasks: this.live.states.size,
+      ready: this.ready.size,
+      restored,
+      read,
+      rebuildMs,
+    };
     this.ctx.log.info(info, "dispatcher leading");
     this.leadingSince = info;
     this.emit("leading", info);
@@ -166,6 +190,15 @@ export class Term extends EventEmitter<TermEvents> {
     if (!snapshot) return { after: "0", tasks: 0 };
     for (const [taskId, state] of snapshot.tasks) this.live.restore(taskId, state);
     return { after: snapshot.position, tasks: snapshot.tasks.length };
+  }
+
+  /** The first assignment of the term: the end of its takeover (lease granted → first dispatch). */
+  private dispatched(): void {
+    if (this.firstDispatchAt !== 0) return;
+    this.firstDispatchAt = Date.now();
+    const ms = this.firstDispatchAt - this.electedAt;
+    this.ctx.metrics.takeover("first_dispatch", ms / 1000);
+    this.ctx.log.info({ epoch: this.epoch, ms }, "dispatcher first dispatch");
   }
 
   /** Takes a snapshot of every partition now (tests, and the bench's takeover measurement). */

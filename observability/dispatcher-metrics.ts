@@ -72,7 +72,12 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
   const workers = gauge("taskstream_workers_connected", "Workers with an open stream to the leader.");
   const slots = gauge("taskstream_worker_slots", "Slots (concurrent attempts) of the connected workers.");
   const busy = gauge("taskstream_worker_slots_busy", "Slots of the connected workers running an attempt.");
-  const leaderGauges = [depth, backlog, oldestAge, queueWorkers, unroutable, workers, slots, busy];
+  const takeover = gauge(
+    "taskstream_dispatcher_takeover_seconds",
+    "This leader's takeover, from its lease being granted to: rebuilt (live state folded, work accepted), first_dispatch (first assignment sent).",
+    ["phase"],
+  );
+  const leaderGauges = [depth, backlog, oldestAge, queueWorkers, unroutable, workers, slots, busy, takeover];
 
   return {
     recordEvents(events, { type, assignedAt }) {
@@ -143,6 +148,9 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
       leader.set(leadingEpoch === null ? 0 : 1);
       epoch.set(leadingEpoch ?? 0);
       if (leadingEpoch === null) for (const cleared of leaderGauges) cleared.reset();
+    },
+    takeover(phase, seconds) {
+      takeover.set({ phase }, seconds);
     },
   };
 }

@@ -115,7 +115,7 @@ describe("dispatcher metrics", () => {
     expect(await samples(registry, "taskstream_tasks_unroutable")).toEqual({ "": 2 });
   });
 
-  it("reports leadership and epoch, and clears the queue and worker gauges when it stops leading", async () => {
+  it("reports leadership, epoch and takeover, and clears the leader's gauges when it stops leading", async () => {
     const registry = new Registry();
     const metrics = createDispatcherMetrics(registry);
     metrics.leadership(42);
@@ -125,7 +125,15 @@ describe("dispatcher metrics", () => {
     expect(await samples(registry, "taskstream_dispatcher_epoch")).toEqual({ "": 42 });
     expect((await samples(registry, "taskstream_queue_depth"))["priority=5"]).toBe(3);
 
+    metrics.takeover("rebuilt", 0.25);
+    metrics.takeover("first_dispatch", 0.3);
+    expect(await samples(registry, "taskstream_dispatcher_takeover_seconds")).toEqual({
+      "phase=rebuilt": 0.25,
+      "phase=first_dispatch": 0.3,
+    });
+
     metrics.leadership(null);
+    expect(await samples(registry, "taskstream_dispatcher_takeover_seconds")).toEqual({});
     expect(await samples(registry, "taskstream_dispatcher_leader")).toEqual({ "": 0 });
     expect(await samples(registry, "taskstream_dispatcher_epoch")).toEqual({ "": 0 });
     expect(await samples(registry, "taskstream_queue_depth")).toEqual({});

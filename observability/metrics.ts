@@ -17,6 +17,11 @@ export interface DispatcherMetrics {
   workerLost(reason: string): void;
   /** Leading with `epoch`, or not leading (null): only a leader reports queues and workers. */
   leadership(epoch: number | null): void;
+  /**
+   * This term's takeover, timed from its lease being granted: `rebuilt` when the live state is
+   * folded and work accepted, `first_dispatch` when its first assignment is sent.
+   */
+  takeover(phase: "rebuilt" | "first_dispatch", seconds: number): void;
 }
 
 /** Every Taskstream metric, on one registry served at /metrics. */
