@@ -6,7 +6,7 @@ import { steadyTag } from "./scenarios/steady.ts";
 import { formatAgg, formatNumber, type Agg } from "./stats.ts";
 import { targets, type Summary } from "./summary.ts";
 
-const table = (header: string[], rows: string[][]) =>
+export const table = (header: string[], rows: string[][]) =>
   [
     `| ${header.join(" | ")} |`,
     `|${header.map(() => "---").join("|")}|`,
@@ -16,7 +16,7 @@ const table = (header: string[], rows: string[][]) =>
 const ratio = (a: Agg | undefined, b: Agg | undefined, digits = 2) =>
   a && b && a.n > 0 && b.n > 0 ? formatNumber(a.median / b.median, digits) : "–";
 
-const mib = (bytes: number) => `${formatNumber(bytes / 2 ** 20, 1)} MiB`;
+export const mib = (bytes: number) => `${formatNumber(bytes / 2 ** 20, 1)} MiB`;
 
 function submissionSection(results: Results): string {
   const variants: [string, string, string][] = [

@@ -43,8 +43,9 @@ export interface TermEvents {
       ready: number;
       restored: number;
       read: number;
-      /** From the lease being granted to accepting work, ms. */
+      /** From the lease being granted to accepting work, ms; of which folding snapshots and log. */
       rebuildMs: number;
+      foldMs: number;
     },
   ];
   /** The term ended (demoted, or its start failed). */
@@ -136,6 +137,7 @@ export class Term extends EventEmitter<TermEvents> {
     // costs the live tasks and the recent log, not the whole history.
     let restored = 0;
     let read = 0;
+    const foldFrom = Date.now();
     for (const partition of partitions) {
       const { after, tasks } = await this.restoreSnapshot(partition);
       restored += tasks;
@@ -148,6 +150,7 @@ export class Term extends EventEmitter<TermEvents> {
     // Demoted while rebuilding: a term that lost its lease must never start.
     if (this.abort.signal.aborted)
       throw new IllegalStateError(`term ${this.epoch} was closed while it rebuilt`);
+    const foldMs = Date.now() - foldFrom;
     this.live.purgeTerminal(Number.POSITIVE_INFINITY);
     this.rebuilding = false;
     this.startedAt = Date.now();
@@ -177,6 +180,7 @@ export class Term extends EventEmitter<TermEvents> {
       restored,
       read,
       rebuildMs,
+      foldMs,
     };
     this.ctx.log.info(info, "dispatcher leading");
     this.leadingSince = info;
