@@ -23,6 +23,53 @@ export interface ClusterOptions {
   env?: Record<string, string>;
 }
 
+/** Each partition's newest log position now (`0-0` for an empty one). */
+export async function logHeads(redis: Redis, prefix: string, partitions: number): Promise<string[]> {
+  return Promise.all(
+    Array.from({ length: partitions }, async (_, p) => {
+      const [newest] = (await redis.xrevrange(partitionKeys(p, prefix).events, "+", "-", "COUNT", 1)) as [
+        string,
+        string[],
+      ][];
+      return newest?.[0] ?? "0-0";
+    }),
+  );
+}
+
+/**
+ * Waits until every partition has a leader's snapshot at or after `positions` (taken by `epoch`,
+ * when given): a next leader then reads only what came after them. Returns the tasks they hold.
+ */
+export async function waitSnapshots(
+  redis: Redis,
+  prefix: string,
+  positions: string[],
+  timeoutMs: number,
+  epoch?: number,
+): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    let tasks = 0;
+    let covered = true;
+    for (const [p, position] of positions.entries()) {
+      const stored = await redis.getBuffer(partitionKeys(p, prefix).snapshot);
+      const snapshot = stored && decodeSnapshot(stored);
+      if (
+        !snapshot ||
+        (epoch !== undefined && snapshot.epoch !== epoch) ||
+        compareStreamIds(snapshot.position, position) < 0
+      ) {
+        covered = false;
+        break;
+      }
+      tasks += snapshot.tasks.length;
+    }
+    if (covered) return tasks;
+    if (Date.now() > until) throw new Error(`no snapshot covered the log within ${timeoutMs} ms`);
+    await sleep(250);
+  }
+}
+
 /** What a dispatcher logged when its term began to lead ("dispatcher leading"). */
 export interface Leading {
   epoch: number;
@@ -161,45 +208,13 @@ export class Cluster {
   }
 
   /** Each partition's newest log position now. */
-  async heads(): Promise<string[]> {
-    const redis = this.options.redis;
-    return Promise.all(
-      this.partitionList().map(async (p) => {
-        const [newest] = (await redis.xrevrange(
-          partitionKeys(p, this.prefix).events,
-          "+",
-          "-",
-          "COUNT",
-          1,
-        )) as [string, string[]][];
-        return newest?.[0] ?? "0-0";
-      }),
-    );
+  heads(): Promise<string[]> {
+    return logHeads(this.options.redis, this.prefix, this.options.partitions);
   }
 
-  /**
-   * Waits until every partition has a snapshot taken by `epoch` at or after `positions`: the next
-   * leader then reads only what came after them. Returns the tasks the snapshots hold.
-   */
-  async waitSnapshots(epoch: number, positions: string[], timeoutMs: number): Promise<number> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      let tasks = 0;
-      let covered = true;
-      for (const p of this.partitionList()) {
-        const stored = await this.options.redis.getBuffer(partitionKeys(p, this.prefix).snapshot);
-        const snapshot = stored && decodeSnapshot(stored);
-        if (!snapshot || snapshot.epoch !== epoch || compareStreamIds(snapshot.position, positions[p]!) < 0) {
-          covered = false;
-          break;
-        }
-        tasks += snapshot.tasks.length;
-      }
-      if (covered) return tasks;
-      if (Date.now() > until)
-        throw new Error(`no snapshot by epoch ${epoch} covered the log within ${timeoutMs} ms`);
-      await sleep(250);
-    }
+  /** See `waitSnapshots`; only snapshots taken by `epoch` count. */
+  waitSnapshots(epoch: number, positions: string[], timeoutMs: number): Promise<number> {
+    return waitSnapshots(this.options.redis, this.prefix, positions, timeoutMs, epoch);
   }
 
   /** Deletes every partition's snapshot (the takeover baseline: a leader that must fold the whole log). */
