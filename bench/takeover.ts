@@ -27,11 +27,16 @@ import { TASK_TYPE } from "./protocol.ts";
 import { mib, table } from "./report.ts";
 import { benchServices, formatMarkdown } from "./setup.ts";
 import { aggregate, formatAgg, formatNumber, now, round, type Agg } from "./stats.ts";
+import { newId } from "../commands/ids.ts";
+import { succeededLife, taskSpec } from "../domain/testing/task-events.ts";
+import { RedisEventLog } from "../event-store/redis-event-log.ts";
 import { Cluster } from "./taskstream/cluster.ts";
 import { firstDispatch } from "./taskstream/dispatch-probe.ts";
 
 interface TakeoverOptions {
   histories: number[];
+  /** How the history is made: appended straight to the log (fast), or through the API and a worker. */
+  historyVia: "append" | "api";
   live: number;
   runs: number;
   baseline: boolean;
@@ -58,6 +63,8 @@ interface Takeover {
 
 const USAGE = `usage: bash bench/run.sh --takeover [options]
   --history LIST          finished tasks in the log before the takeovers (1000,1000000)
+  --history-via append|api  how: appended to the log by the bench, 64 in flight (append, the default:
+                          a million in minutes), or submitted over REST and drained by an SDK worker (api)
   --live N                live (queued) tasks at each takeover (10000)
   --runs N                takeovers per history size (3)
   --no-baseline           skip the takeover without a snapshot (the whole log folded)
@@ -71,6 +78,7 @@ function parseOptions(argv: string[]): TakeoverOptions {
     strict: true,
     options: {
       history: { type: "string", default: "1000,1000000" },
+      "history-via": { type: "string", default: "append" },
       live: { type: "string", default: "10000" },
       runs: { type: "string", default: "3" },
       "no-baseline": { type: "boolean" },
@@ -89,8 +97,11 @@ function parseOptions(argv: string[]): TakeoverOptions {
     if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer\n${USAGE}`);
     return n;
   };
+  const historyVia = values["history-via"];
+  if (historyVia !== "append" && historyVia !== "api") throw new Error(`--history-via append|api\n${USAGE}`);
   return {
     histories: values.history.split(",").map((h) => int("history", h.trim())),
+    historyVia,
     live: int("live", values.live),
     runs: Math.max(1, int("runs", values.runs)),
     baseline: values["no-baseline"] !== true,
@@ -124,6 +135,36 @@ async function submit(cluster: Cluster, count: number, drain: boolean): Promise<
   } finally {
     await producer.stop();
     await group?.stop();
+  }
+}
+
+/**
+ * Writes `count` finished tasks straight to the log with the same append script and encoding the
+ * API and the dispatcher use — each task's four events (TaskSubmitted with the bench's spec,
+ * TaskAssigned, TaskStarted, TaskSucceeded) in one call, fenced by the leader's epoch as the
+ * dispatcher's own writes are (so none lands in the intake). 64 calls in flight.
+ */
+async function appendHistory(
+  cluster: Cluster,
+  redisUrl: string,
+  epoch: number,
+  count: number,
+): Promise<void> {
+  const redis = new Redis(redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
+  try {
+    const log = new RedisEventLog(redis, { partitions: cluster.partitions, prefix: cluster.prefix });
+    let next = 0;
+    const lane = async () => {
+      while (next < count) {
+        next++;
+        const at = Date.now();
+        const spec = taskSpec({ type: TASK_TYPE, payload: { t: at } });
+        await log.append(newId(at), 0, succeededLife(at, null, spec), { epoch });
+      }
+    };
+    await Promise.all(Array.from({ length: 64 }, lane));
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -173,9 +214,10 @@ async function measureHistory(
   const takeovers: Takeover[] = [];
   try {
     await cluster.startApi();
-    await cluster.startDispatcher(true);
+    const first = await cluster.startDispatcher(true);
     let started = now();
-    await submit(cluster, history, true);
+    if (options.historyVia === "api") await submit(cluster, history, true);
+    else await appendHistory(cluster, services.redisUrl, await cluster.epochOf(first), history);
     log(`${formatNumber(history)} finished tasks in the log (${((now() - started) / 1000).toFixed(0)} s)`);
     started = now();
     await submit(cluster, options.live, false);
@@ -251,9 +293,14 @@ function render(
     "## How it is measured",
     [
       "- Per history size, an API and a leading dispatcher (`taskstream serve`, 8 partitions, their own key",
-      "  prefix). The history is made the real way: REST batches of 1,000, drained by one TypeScript SDK worker",
-      "  (50 slots), so every finished task left its four events in the log; nothing is archived (the default",
-      "  retention of 7 days). Then the live tasks are submitted with no worker connected: they stay QUEUED.",
+      "  prefix). " +
+        (options.historyVia === "api"
+          ? "The history is made through the API: REST batches of 1,000, drained by one TypeScript SDK worker (50 slots)."
+          : "The history is appended straight to the log by the bench, with the append script and encoding the API and " +
+            "the dispatcher use: each task's TaskSubmitted, TaskAssigned, TaskStarted and TaskSucceeded in one call, " +
+            "fenced by the leader's epoch (`--history-via api` makes it through the API and an SDK worker instead)."),
+      "  Every finished task has its four events in the log; nothing is archived (the default retention of 7",
+      "  days). Then the live tasks are submitted over REST with no worker connected: they stay QUEUED.",
       `- Each takeover waits until the leader's snapshot (every ${formatNumber(options.snapshotIntervalMs)} ms here) covers the log, starts a`,
       "  standby dispatcher, points a raw-protocol worker at it that retries every 10 ms (the SDK's reconnect",
       "  backoff would blur the figure), then kills the leader with SIGKILL. The new leader times itself",

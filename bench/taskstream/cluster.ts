@@ -108,6 +108,10 @@ export class Cluster {
     return this.options.prefix;
   }
 
+  get partitions(): number {
+    return this.options.partitions;
+  }
+
   private serverOptions(extraEnv: Record<string, string> = {}) {
     const { options } = this;
     return {
