@@ -15,6 +15,8 @@ export default tseslint.config(
       "sdk/python/",
       "coverage/",
       ".scratch/",
+      "read-api/console/dist/",
+      "tests/output/",
     ],
   },
   js.configs.recommended,

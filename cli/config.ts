@@ -46,6 +46,10 @@ export interface Config {
   corsOrigins: string[];
   /** Trust pages served from loopback on any port (development: `taskstream dev`). */
   allowLoopbackOrigins: boolean;
+  /** How long per-minute analytics are kept, in hours (docs/analytics.md). */
+  analyticsRetentionHours: number;
+  /** How long the task feed keeps events for readers to resume from, in hours (docs/task-feed.md). */
+  feedRetentionHours: number;
 }
 
 /** Each setting: its flag, its environment variable, its default and its parser. */
@@ -124,6 +128,12 @@ const SETTINGS = {
     "false",
     (v: string) => v === "true" || v === "1",
   ],
+  "analytics-retention-hours": [
+    "TASKSTREAM_ANALYTICS_RETENTION_HOURS",
+    String(7 * 24),
+    int("analytics-retention-hours", 1, 366 * 24),
+  ],
+  "feed-retention-hours": ["TASKSTREAM_FEED_RETENTION_HOURS", "24", int("feed-retention-hours", 1, 31 * 24)],
   graphiql: ["TASKSTREAM_GRAPHIQL", "false", (v: string) => v === "true" || v === "1"],
   "log-level": ["TASKSTREAM_LOG_LEVEL", "info", String],
 } as const;
@@ -176,6 +186,8 @@ export function loadConfig(
     maxResultBytes: value("max-result-bytes"),
     corsOrigins: value("cors-origins"),
     allowLoopbackOrigins: value("allow-loopback-origins"),
+    analyticsRetentionHours: value("analytics-retention-hours"),
+    feedRetentionHours: value("feed-retention-hours"),
   };
 }
 

@@ -10,6 +10,7 @@ import type { ScheduleCommands } from "../commands/schedules/schedule-commands.t
 import { ProjectionStalledError } from "../projections/poison.ts";
 import { originAllowed, sameOrigin, type OriginPolicy } from "../commands/http/origins.ts";
 import type { Logger } from "../observability/log.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 
 export interface ReadSide {
   projector: TasksProjector | null;
@@ -88,6 +89,7 @@ export async function registerReadApi(
     origins: OriginPolicy;
     commands?: TaskCommands;
     scheduleCommands?: ScheduleCommands;
+    queueSettings?: QueueSettingsStore;
   },
 ): Promise<void> {
   const { readApiPlugin } = await import("../read-api/plugin.ts");
@@ -103,5 +105,7 @@ export async function registerReadApi(
     getTaskFromLog: taskFromLog(deps.store),
     commands: deps.commands,
     scheduleCommands: deps.scheduleCommands,
+    partitions: deps.store.partitions,
+    queueSettings: deps.queueSettings,
   });
 }

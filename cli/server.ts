@@ -26,6 +26,7 @@ import { scheduleService } from "../commands/schedules/grpc-service.ts";
 import { Scheduler } from "../dispatcher/schedules/scheduler.ts";
 import { ScheduleServiceService } from "../proto/gen/taskstream/v1/schedules.ts";
 import type { Config } from "./config.ts";
+import { ReadModelRetention } from "../projections/retention.ts";
 import { listTasks, type TaskListQuery } from "../read-api/queries/task-list.ts";
 import { ArchiveStore } from "../event-store/archive/archive-store.ts";
 import { Archiver } from "../event-store/archive/archiver.ts";
@@ -186,6 +187,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
       });
       readSide.schedulesProjector = schedulesProjector;
       closers.push(() => schedulesProjector.stop());
+      const retention = new ReadModelRetention({
+        pool,
+        analyticsRetentionMs: config.analyticsRetentionHours * 3_600_000,
+        feedRetentionMs: config.feedRetentionHours * 3_600_000,
+        onError: (error) => http.log.warn({ err: error }, "read-model retention failed; retrying later"),
+      });
+      retention.start();
+      closers.push(() => retention.stop());
     }
     if (config.roles.has("read-api")) {
       // Its own pool: a slow GraphQL query can neither hold the projector's connections nor run
@@ -200,6 +209,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         origins,
         commands,
         scheduleCommands,
+        queueSettings: settings,
       });
     }
   }

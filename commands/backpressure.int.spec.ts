@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { TaskServiceClient } from "../proto/gen/taskstream/v1/tasks.ts";
-import { eventually, startTestServer } from "../tests/support/server.ts";
+import { startTestServer } from "../tests/support/server.ts";
 import type { RunningServer } from "../cli/server.ts";
+import { atSweep, leading } from "../tests/support/signals.ts";
 
 describe("backpressure: admission limit on a queue's backlog", () => {
   let server: RunningServer;
@@ -11,7 +12,7 @@ describe("backpressure: admission limit on a queue's backlog", () => {
   beforeAll(async () => {
     server = await startTestServer({ roles: new Set(["api", "dispatcher"]) }, "backpressure");
     grpc = new TaskServiceClient(server.grpcAddress, credentials.createInsecure());
-    await eventually(() => (server.dispatcher!.leading ? true : undefined), 15_000, "leadership");
+    await leading(server.dispatcher!);
   });
   afterAll(async () => {
     grpc.close();
@@ -26,19 +27,15 @@ describe("backpressure: admission limit on a queue's backlog", () => {
           .statusCode,
       ).toBe(201);
     }
-    // The leader reports backlogs once a second: the limit bites within about a second.
-    await eventually(
-      async () => {
-        const reply = await server.http.inject({
-          method: "POST",
-          url: "/v1/tasks",
-          payload: { type: "bounded" },
-        });
-        return reply.statusCode === 429 ? reply : undefined;
-      },
-      5000,
-      "the queue to be full",
-    );
+    // The leader reports backlogs at each sweep, once a second: the limit bites after one.
+    await atSweep(server.dispatcher!.term!, async () => {
+      const reply = await server.http.inject({
+        method: "POST",
+        url: "/v1/tasks",
+        payload: { type: "bounded" },
+      });
+      return reply.statusCode === 429 ? reply : undefined;
+    });
     const refused = await server.http.inject({
       method: "POST",
       url: "/v1/tasks",

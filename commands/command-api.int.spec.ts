@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import {
@@ -196,11 +197,24 @@ describe("command API over REST and gRPC", () => {
     );
   });
 
-  it("serves /healthz, /readyz and /metrics", async () => {
+  it("serves /healthz, /readyz and /metrics, counting its own submissions and deduplications", async () => {
     expect((await rest("GET", "/healthz")).statusCode).toBe(200);
     expect((await rest("GET", "/readyz")).json()).toMatchObject({ status: "ready" });
-    const metrics = (await rest("GET", "/metrics")).body;
-    expect(metrics).toMatch(/taskstream_tasks_submitted_total \d+/);
-    expect(metrics).toMatch(/taskstream_tasks_deduplicated_total [1-9]/);
+    const counters = async () => {
+      const metrics = (await rest("GET", "/metrics")).body;
+      const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(metrics)?.[1]);
+      return {
+        submitted: value("taskstream_tasks_submitted_total"),
+        deduplicated: value("taskstream_tasks_deduplicated_total"),
+      };
+    };
+    const before = await counters();
+    const task = { type: "echo", idempotencyKey: `metrics-${randomUUID()}` };
+    expect((await rest("POST", "/v1/tasks", task)).statusCode).toBe(201);
+    expect((await rest("POST", "/v1/tasks", task)).json()).toMatchObject({ deduplicated: true });
+    expect(await counters()).toEqual({
+      submitted: before.submitted + 1,
+      deduplicated: before.deduplicated + 1,
+    });
   });
 });

@@ -1,8 +1,9 @@
 import { readdir, readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { fold, isTerminal } from "../domain/task/index.ts";
+import { isTerminal } from "../domain/task/index.ts";
 import { NonRetryableError, TaskstreamClient, Worker } from "../sdk/typescript/src/index.ts";
-import { eventually, startTestServer } from "../tests/support/server.ts";
+import { startTestServer } from "../tests/support/server.ts";
+import { atSweep, logState } from "../tests/support/signals.ts";
 import { testServices } from "../tests/support/services.ts";
 import { migrateUrl } from "../cli/verbs/migrate.ts";
 import type { RunningServer } from "../cli/server.ts";
@@ -43,10 +44,9 @@ describe("dashboards and alert rules name only exported metrics", () => {
     // A task no worker runs (due backlog, unroutable) and one not due yet (delayed backlog).
     await client.submit({ type: "nobody-runs-this" });
     await client.submit({ type: "echo", delayMs: 3_600_000 });
-    for (const id of ids)
-      await eventually(async () => (isTerminal(fold(await server.store.readTask(id))) ? true : undefined));
-    // The leader's gauges are set once a second.
-    page = await eventually(async () => {
+    for (const id of ids) await logState(server.store, id, isTerminal);
+    // The leader's gauges are set at each sweep, once a second.
+    page = await atSweep(server.dispatcher!.term!, async () => {
       const text = (await server.http.inject({ method: "GET", url: "/metrics" })).body;
       return /taskstream_queue_backlog\{type="nobody-runs-this",state="due"\} 1/.test(text)
         ? text

@@ -1,9 +1,9 @@
-import type { Redis } from "ioredis";
 import type { Logger } from "../observability/log.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
 import type { EventLog } from "../event-store/event-log.ts";
-import type { WorkerRegistry } from "./worker-registry.ts";
-import type { QueueSettingsStore } from "../queues/queue-settings.ts";
+import type { DispatchStats } from "../queues/dispatch-stats.ts";
+import type { QueueSettingsSource } from "../queues/queue-settings.ts";
+import type { WorkerDirectory } from "./worker-registry.ts";
 
 export interface DispatcherConfig {
   heartbeatIntervalMs: number;
@@ -24,9 +24,10 @@ export interface DispatcherConfig {
 /** What a dispatcher term needs from its surroundings. */
 export interface DispatcherContext {
   store: EventLog;
-  redis: Redis;
-  registry: WorkerRegistry;
-  settings: QueueSettingsStore;
+  registry: WorkerDirectory;
+  settings: QueueSettingsSource;
+  /** Where the term's once-a-second stats go, fenced by its epoch (Redis for real: queues/dispatch-stats.ts). */
+  publishStats(stats: DispatchStats): Promise<void>;
   config: DispatcherConfig;
   metrics: DispatcherMetrics;
   log: Logger;

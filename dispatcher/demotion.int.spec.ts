@@ -2,7 +2,8 @@ import { connectivityState, status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import type { RunningServer } from "../cli/server.ts";
 import { RawWorker } from "../tests/support/raw-worker.ts";
-import { eventually, startTestServer } from "../tests/support/server.ts";
+import { startTestServer } from "../tests/support/server.ts";
+import { leading } from "../tests/support/signals.ts";
 
 describe("a demoted leader", () => {
   let server: RunningServer | undefined;
@@ -11,7 +12,7 @@ describe("a demoted leader", () => {
   it("closes its workers' connections, so that they reconnect to whoever leads now", async () => {
     server = await startTestServer({ roles: new Set(["dispatcher"]) }, "demote");
     const dispatcher = server.dispatcher!;
-    await eventually(() => (dispatcher.leading ? true : undefined), 15_000, "leadership");
+    await leading(dispatcher);
     const worker = new RawWorker(server.grpcAddress);
     await worker.register(["demotion-test"]);
     const channel = worker.client.getChannel();
@@ -19,15 +20,17 @@ describe("a demoted leader", () => {
 
     await dispatcher.leadership.stop();
 
-    await eventually(() => worker.ended ?? undefined, 5000, "stream ended");
-    expect(worker.ended?.code).toBe(status.UNAVAILABLE);
+    expect((await worker.closed(5000)).code).toBe(status.UNAVAILABLE);
     // The HTTP/2 connection itself is gone (GOAWAY), not only the stream: a new Register would
     // open a new connection, which a Service routes to the ready pod, the new leader.
-    await eventually(
-      () => (channel.getConnectivityState(false) === connectivityState.READY ? undefined : true),
-      5000,
-      "connection closed",
-    );
+    // The channel announces its next state change (it does not call back for a change already made).
+    if (channel.getConnectivityState(false) === connectivityState.READY)
+      await new Promise<void>((resolve, reject) =>
+        channel.watchConnectivityState(connectivityState.READY, Date.now() + 5000, (error) =>
+          error ? reject(error) : resolve(),
+        ),
+      );
+    expect(channel.getConnectivityState(false)).not.toBe(connectivityState.READY);
     worker.client.close();
   });
 });

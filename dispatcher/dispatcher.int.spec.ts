@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
 import { status } from "@grpc/grpc-js";
-import { eventually } from "../tests/support/server.ts";
+import { announced, logState, until } from "../tests/support/signals.ts";
+import type { TermEvents } from "./term.ts";
 import { noTrace, useDispatcher } from "../tests/support/dispatcher-fixture.ts";
 
 describe("dispatcher on real Redis and etcd", () => {
@@ -40,7 +40,7 @@ describe("dispatcher on real Redis and etcd", () => {
     // The dispatcher learns of submissions from the log: let it hold all three before a slot opens.
     const depth = () => fx.server.dispatcher!.term!.ready.depthByPriority();
     const allReady = () => [1, 6, 9].every((priority) => (depth()[priority] ?? 0) >= 1);
-    await eventually(() => (allReady() ? true : undefined), 5000, "the three tasks ready");
+    await until(fx.server.dispatcher!.term!.intake!, "handled", allReady);
     const w = fx.worker();
     await w.register(["prio"], { slots: 1 });
     const order: string[] = [];
@@ -144,7 +144,7 @@ describe("dispatcher on real Redis and etcd", () => {
     const { id } = await fx.commands.submit({ type: "long" }, noTrace);
     await w.next("assignment");
     w.send({ $case: "started", value: { taskId: id, attempt: 1 } });
-    await eventually(async () => ((await fx.stateOf(id)).state === "RUNNING" ? true : undefined));
+    await logState(fx.server.store, id, (state) => state.state === "RUNNING");
     await fx.commands.cancel(id, "user asked");
     expect(await w.next("cancel")).toMatchObject({ taskId: id, attempt: 1 });
     w.send({
@@ -163,26 +163,33 @@ describe("dispatcher on real Redis and etcd", () => {
   });
 
   it("gives a worker's slot to the next task once it reports a result, while the result is written", async () => {
+    const term = fx.server.dispatcher!.term!;
     const w = fx.worker();
-    await w.register(["one-slot"], { slots: 1 });
+    const workerId = await w.register(["one-slot"], { slots: 1 });
     const first = (await fx.commands.submit({ type: "one-slot" }, noTrace)).id;
     const second = (await fx.commands.submit({ type: "one-slot" }, noTrace)).id;
     expect(await w.next("assignment")).toMatchObject({ taskId: first });
-    await expect(w.next("assignment", 300)).rejects.toThrow(/no assignment/); // one slot, taken
+    expect(term.sessions.get(workerId)?.freeSlots).toBe(0); // one slot, taken
 
-    // Fault injection: the first task's result reaches the log 1.5 s late; a sweep of held attempts runs meanwhile.
+    // Fault injection: the first task's result is held on its way to the log until the test lets it go.
     const store = fx.server.store;
     const append = store.append.bind(store);
+    let letGo!: () => void;
+    const held = new Promise<void>((resolve) => (letGo = resolve));
     store.append = async (taskId, version, events, options) => {
-      if (taskId === first && events.some((e) => e.type === "TaskSucceeded")) await sleep(1500);
+      if (taskId === first && events.some((e) => e.type === "TaskSucceeded")) await held;
       return append(taskId, version, events, options);
     };
     try {
       w.send({ $case: "completed", value: { taskId: first, attempt: 1, resultJson: "1" } });
-      expect(await w.next("assignment", 1000)).toMatchObject({ taskId: second });
+      expect(await w.next("assignment")).toMatchObject({ taskId: second });
+      // A sweep for attempts no live worker holds runs while the result is still held.
+      await announced(term, "swept", (sweep: TermEvents["swept"][0]) => sweep.holdsChecked);
       expect(w.received.some((m) => m.msg?.$case === "ack")).toBe(false); // the result is not written yet
+      letGo();
       expect(await w.next("ack")).toMatchObject({ taskId: first, accepted: true });
     } finally {
+      letGo();
       store.append = append;
     }
     expect((await fx.stateOf(first)).state).toBe("SUCCEEDED");

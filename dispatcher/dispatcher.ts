@@ -11,6 +11,7 @@ import type { DispatcherConfig } from "./context.ts";
 import type { Logger } from "../observability/log.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
 import { Leadership } from "./leadership.ts";
+import { publishStats } from "../queues/dispatch-stats.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { Term } from "./term.ts";
 import type { Scheduler } from "./schedules/scheduler.ts";
@@ -97,6 +98,7 @@ export class Dispatcher {
         ...this.options,
         candidate: this.leadership.candidate,
         registry: this.registry,
+        publishStats: (stats) => publishStats(this.options.redis, this.options.store.prefix, epoch, stats),
         onFatal: (error) => {
           this.options.log.error({ err: error }, "dispatcher term failed; stepping down");
           const candidate = this.leadership.candidate;

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { RawWorker } from "../tests/support/raw-worker.ts";
-import { eventually, startTestServer } from "../tests/support/server.ts";
+import { startTestServer } from "../tests/support/server.ts";
 import type { RunningServer } from "../cli/server.ts";
+import { leading, until } from "../tests/support/signals.ts";
 
 const noTrace = { traceparent: null, tracestate: null };
 const AGING = 5;
@@ -23,7 +24,7 @@ describe("fair priorities under a saturating flood", () => {
       "fair",
     );
     commands = new TaskCommands(server.store, { maxPayloadBytes: 1 << 20 });
-    await eventually(() => (server.dispatcher!.leading ? true : undefined), 15_000, "leadership");
+    await leading(server.dispatcher!);
   });
   afterAll(async () => {
     worker?.close();
@@ -50,7 +51,7 @@ describe("fair priorities under a saturating flood", () => {
         if (dispatches % 25 === 0 && low.size === 0) {
           const before = readyLow();
           const { id } = await commands.submit({ type: "flood", priority: 0 }, noTrace);
-          await eventually(() => (readyLow() > before ? true : undefined), 5000, "low task ready");
+          await until(server.dispatcher!.term!.intake!, "handled", () => readyLow() > before);
           low.set(id, 0);
         }
       }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { fold } from "../domain/task/index.ts";
-import { eventually } from "../tests/support/server.ts";
 import { noTrace, useDispatcher } from "../tests/support/dispatcher-fixture.ts";
+import { atSweep, leading } from "../tests/support/signals.ts";
 
 describe("rate and concurrency limits", () => {
   const fx = useDispatcher("limits");
@@ -83,7 +83,7 @@ describe("rate and concurrency limits", () => {
     const dispatcher = fx.server.dispatcher!;
     await dispatcher.leadership.stop();
     await dispatcher.start(fx.server.grpcAddress);
-    await eventually(() => (dispatcher.leading ? true : undefined), 15_000, "leadership again");
+    await leading(dispatcher);
     w.close();
     const again = fx.worker();
     await again.register(["sticky"], {
@@ -105,14 +105,11 @@ describe("rate and concurrency limits", () => {
     await fx.commands.submit({ type: "needs-gpu", requires: { gpu: "h100" } }, noTrace);
     const w = fx.worker();
     await w.register(["needs-gpu"], { labels: { gpu: "none" } });
-    await eventually(
-      async () => {
-        const metrics = (await fx.server.http.inject({ method: "GET", url: "/metrics" })).body;
-        const match = /taskstream_tasks_unroutable (\d+)/.exec(metrics);
-        return match && Number(match[1]) >= 1 ? true : undefined;
-      },
-      5000,
-      "unroutable counted",
-    );
+    // The leader counts them at each sweep.
+    await atSweep(fx.server.dispatcher!.term!, async () => {
+      const metrics = (await fx.server.http.inject({ method: "GET", url: "/metrics" })).body;
+      const match = /taskstream_tasks_unroutable (\d+)/.exec(metrics);
+      return match && Number(match[1]) >= 1 ? true : undefined;
+    });
   });
 });

@@ -1,4 +1,4 @@
-import type { QueueSettingsStore } from "../queues/queue-settings.ts";
+import type { QueueSettingsSource } from "../queues/queue-settings.ts";
 import type { ReadyTask, TakeFilter } from "./ready-queue.ts";
 
 interface Bucket {
@@ -14,14 +14,14 @@ interface Bucket {
  * burst early). Settings come from QueueSettingsStore and apply within a second of a change.
  */
 export class DispatchLimits implements TakeFilter {
-  private readonly settings: QueueSettingsStore;
+  private readonly settings: QueueSettingsSource;
   private readonly buckets = new Map<string, Bucket>();
   private readonly running = new Map<string, number>();
   /** Task id → the concurrency key whose slot it holds. */
   private readonly holding = new Map<string, string>();
   private now = Date.now();
 
-  constructor(settings: QueueSettingsStore) {
+  constructor(settings: QueueSettingsSource) {
     this.settings = settings;
   }
 

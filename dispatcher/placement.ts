@@ -1,6 +1,6 @@
 import { IllegalStateError, type TaskState } from "../domain/task/index.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
-import type { QueueSettingsStore } from "../queues/queue-settings.ts";
+import type { QueueSettingsSource } from "../queues/queue-settings.ts";
 import { assignmentMessage } from "./assignment.ts";
 import { DispatchLimits } from "./limits.ts";
 import type { LiveTasks } from "./live-tasks.ts";
@@ -12,7 +12,7 @@ import type { WorkerSessions } from "./worker-sessions.ts";
 export interface PlacementOptions {
   live: LiveTasks;
   sessions: WorkerSessions;
-  settings: QueueSettingsStore;
+  settings: QueueSettingsSource;
   metrics: DispatcherMetrics;
   /** K_p per priority: dispatches of more urgent work after which a waiting level is served. */
   agingBound: number[];

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { succeededLife } from "../domain/testing/task-events.ts";
 import { RawWorker } from "../tests/support/raw-worker.ts";
-import { eventually, startTestServer } from "../tests/support/server.ts";
+import { startTestServer } from "../tests/support/server.ts";
+import { leading, until } from "../tests/support/signals.ts";
 import { uniquePrefix } from "../tests/support/services.ts";
 
 const noTrace = { traceparent: null, tracestate: null };
@@ -26,7 +27,7 @@ describe("dispatcher snapshots", () => {
   it("restores the live tasks from the snapshot and reads only the log after it", async () => {
     const prefix = uniquePrefix("snap");
     const first = await start(prefix);
-    await eventually(() => (first.dispatcher!.leading ? true : undefined), 15_000, "leadership");
+    await leading(first.dispatcher!);
     const commands = new TaskCommands(first.store, { maxPayloadBytes: 1 << 20 });
     // History: 200 finished tasks (800 events) the next leader must not read again.
     const T0 = Date.now() - 60_000;
@@ -39,22 +40,20 @@ describe("dispatcher snapshots", () => {
     const before = new Set<string>();
     for (let i = 0; i < 10; i++)
       before.add((await commands.submit({ type: "snap", payload: i }, noTrace)).id);
-    await eventually(() => (first.dispatcher!.term!.ready.size >= 10 ? true : undefined), 5000, "ten ready");
-    await first.dispatcher!.term!.snapshotNow();
+    const term = first.dispatcher!.term!;
+    await until(term.intake!, "handled", () => term.ready.size >= 10);
+    await term.snapshotNow();
     const after = new Set<string>();
     for (let i = 0; i < 5; i++) after.add((await commands.submit({ type: "snap", payload: i }, noTrace)).id);
     await first.close();
 
     const second = await start(prefix);
-    const leading = await eventually(
-      () => second.dispatcher!.term?.leadingSince ?? undefined,
-      15_000,
-      "leading",
-    );
-    expect(leading.restored).toBe(10);
-    expect(leading.rebuildMs).toBeGreaterThanOrEqual(0);
+    await leading(second.dispatcher!);
+    const took = second.dispatcher!.term!.leadingSince!;
+    expect(took.restored).toBe(10);
+    expect(took.rebuildMs).toBeGreaterThanOrEqual(0);
     // The five submissions after the snapshot (and nothing of the 800 finished events before it).
-    expect(leading.read).toBe(5);
+    expect(took.read).toBe(5);
     const worker = new RawWorker(second.grpcAddress);
     cleanup.push(() => worker.close());
     await worker.register(["snap"], { slots: 50 });

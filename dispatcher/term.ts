@@ -10,7 +10,6 @@ import {
 } from "../domain/task/index.ts";
 import type { EventLog } from "../event-store/event-log.ts";
 import type { Register, WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
-import { publishStats } from "../queues/dispatch-stats.ts";
 import { AttemptTimers } from "./attempt-timers.ts";
 import type { DispatcherContext } from "./context.ts";
 import { IntakeFollower } from "./intake-follower.ts";
@@ -52,6 +51,11 @@ export interface TermEvents {
   closed: [reason: string];
   /** A worker was lost and its attempts are being retried. */
   workerLost: [info: { workerId: string; reason: string; attempts: number }];
+  /**
+   * A sweep ran (once a second): `lost` workers were lost in it; `holdsChecked` says it also failed
+   * the attempts no live worker holds, which it does only once the term's reconnect grace is over.
+   */
+  swept: [info: { lost: number; holdsChecked: boolean }];
 }
 
 /**
@@ -69,7 +73,7 @@ export class Term extends EventEmitter<TermEvents> {
   private readonly live: LiveTasks;
   private readonly timers: AttemptTimers;
   private readonly starts: StartCoalescer;
-  private intake: IntakeFollower | null = null;
+  private follower: IntakeFollower | null = null;
   private snapshots: Snapshotter | null = null;
   private readonly cancelSent = new Set<string>();
   private readonly failing = new Set<string>();
@@ -115,6 +119,14 @@ export class Term extends EventEmitter<TermEvents> {
     return this.ctx.store;
   }
 
+  /**
+   * The follower of the partitions' intakes, from when the term leads: its `handled` events say
+   * what it folded of other writers' events (submissions, cancel requests).
+   */
+  get intake(): IntakeFollower | null {
+    return this.follower;
+  }
+
   /** The ready queue (stats, tests). */
   get ready() {
     return this.placement.ready;
@@ -158,15 +170,15 @@ export class Term extends EventEmitter<TermEvents> {
     this.ctx.metrics.takeover("rebuilt", rebuildMs / 1000);
     this.accepting = true;
     for (const [taskId, state] of this.live.states) this.reconcile(taskId, state);
-    this.intake = new IntakeFollower(
+    this.follower = new IntakeFollower(
       this.store,
       this.epoch,
       this.live,
       new Map(partitions.map((p) => [p, heads[p]!])),
       this.ctx.log,
     );
-    await this.intake.start();
-    this.snapshots = new Snapshotter(this.store, this.epoch, this.live, this.intake, this.ctx.log);
+    await this.follower.start();
+    this.snapshots = new Snapshotter(this.store, this.epoch, this.live, this.follower, this.ctx.log);
     this.snapshots.start(
       this.ctx.config.snapshotIntervalMs,
       Math.min(5000, this.ctx.config.snapshotIntervalMs),
@@ -215,7 +227,7 @@ export class Term extends EventEmitter<TermEvents> {
     this.abort.abort();
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
-    void this.intake?.stop();
+    void this.follower?.stop();
     void this.snapshots?.stop();
     this.placement.close();
     this.starts.close();
@@ -372,9 +384,10 @@ export class Term extends EventEmitter<TermEvents> {
   private sweep(): void {
     const now = Date.now();
     const { heartbeatTimeoutMs, reconnectGraceMs } = this.ctx.config;
-    for (const { session, reason } of this.sessions.sweep(now, { heartbeatTimeoutMs, reconnectGraceMs }))
-      this.lose(session, reason);
-    if (now - this.startedAt > reconnectGraceMs) {
+    const lost = this.sessions.sweep(now, { heartbeatTimeoutMs, reconnectGraceMs });
+    for (const { session, reason } of lost) this.lose(session, reason);
+    const holdsChecked = now - this.startedAt > reconnectGraceMs;
+    if (holdsChecked) {
       for (const taskId of this.live.active) {
         const state = this.live.states.get(taskId);
         if (!state || this.placement.isAssigning(taskId)) continue;
@@ -384,7 +397,7 @@ export class Term extends EventEmitter<TermEvents> {
     }
     this.live.purgeTerminal(now - 30_000);
     this.timers.compact(this.live.states.size);
-    this.intake?.trim();
+    this.follower?.trim();
     this.ctx.metrics.queueDepth(this.ready.depthByPriority());
     const stats = computeStats(
       this.epoch,
@@ -394,11 +407,12 @@ export class Term extends EventEmitter<TermEvents> {
       now,
     );
     this.ctx.metrics.dispatchStats(stats, now);
-    void publishStats(this.ctx.redis, this.store.prefix, this.epoch, stats).catch(() => undefined);
+    void this.ctx.publishStats(stats).catch(() => undefined);
     void this.ctx.settings.refresh().then(
       () => this.placement.schedule(),
       () => undefined,
     );
+    this.emit("swept", { lost: lost.length, holdsChecked });
   }
 
   private *queuedStates(): Iterable<TaskState> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { eventually } from "../tests/support/server.ts";
+import { logState } from "../tests/support/signals.ts";
 import { noTrace, useDispatcher } from "../tests/support/dispatcher-fixture.ts";
 
 describe("timeouts, delays, retries and revival", () => {
@@ -68,14 +68,7 @@ describe("timeouts, delays, retries and revival", () => {
       { type: "nobody-runs-this", timeouts: { scheduleToStartMs: 300 } },
       noTrace,
     );
-    const state = await eventually(
-      async () => {
-        const s = await fx.stateOf(id);
-        return s.state === "DEAD_LETTERED" ? s : undefined;
-      },
-      5000,
-      "dead-lettered",
-    );
+    const state = await logState(fx.server.store, id, (s) => s.state === "DEAD_LETTERED", 5000);
     expect(state.deadLetterReason).toBe("SCHEDULE_TO_START_TIMEOUT");
   });
 

@@ -1,13 +1,21 @@
 import type { Etcd3, Lease } from "etcd3";
 import type { WorkerInfo } from "./worker-session.ts";
 
+/** What a dispatcher term tells the directory of live workers (WorkerRegistry, in etcd, for real). */
+export interface WorkerDirectory {
+  register(worker: WorkerInfo, dispatcher: string): Promise<void>;
+  /** The worker is alive (one of its heartbeats). */
+  heartbeat(workerId: string): void;
+  unregister(workerId: string): Promise<void>;
+}
+
 /**
  * Worker registrations in etcd, each under a lease of its own whose TTL is the heartbeat timeout.
  * The lease is renewed by the worker's heartbeats (not automatically), so the key disappears when a
  * worker goes silent even if this dispatcher dies too: etcd's view of live workers stays honest.
  * One lease per worker — never per task — keeps etcd's write rate proportional to the workers.
  */
-export class WorkerRegistry {
+export class WorkerRegistry implements WorkerDirectory {
   private readonly etcd: Etcd3;
   private readonly prefix: string;
   private readonly ttlSeconds: number;

@@ -5,6 +5,8 @@ import { advanceCheckpoints, type CheckpointMove } from "./checkpoints.ts";
 import { findGaps, foldBatch, rowsFromHistory, type FoldResult } from "./fold-batch.ts";
 import type { RowCache } from "./row-cache.ts";
 import type { TaskRow } from "./task-row.ts";
+import { SideModels } from "./side-models.ts";
+import type { FeedEntry } from "./feed/feed-table.ts";
 import { insertEvents, loadTasks, recordedVersions, updateTasks, upsertTasks } from "./task-table.ts";
 
 export interface CommitTarget {
@@ -16,10 +18,14 @@ export interface CommitTarget {
   cache: RowCache;
 }
 
+/** What a committed batch changed: its rows and events, and its task feed entries. */
+export type CommittedBatch = FoldResult & { feed: FeedEntry[] };
+
 /**
  * Projects one batch in ONE transaction: moves the checkpoints by compare-and-set, folds the events
- * onto their tasks' current rows, writes the rows and records the events. Returns what changed, or
- * null — everything rolled back — when a checkpoint no longer held its expected stream id.
+ * onto their tasks' current rows, writes the rows, records the events and updates the side models
+ * (analytics, feed, counts: projections/side-models.ts). Returns what changed, or null —
+ * everything rolled back — when a checkpoint no longer held its expected stream id.
  *
  * The transaction commits asynchronously (synchronous_commit off): the read model is a fold of the
  * log and the checkpoint commits with the rows, so a PostgreSQL crash loses at most the last batches
@@ -29,7 +35,7 @@ export async function commitBatch(
   target: CommitTarget,
   events: StoredEvent[],
   moves: CheckpointMove[],
-): Promise<FoldResult | null> {
+): Promise<CommittedBatch | null> {
   const client = await target.pool.connect();
   try {
     await client.query("begin");
@@ -56,12 +62,13 @@ async function write(
   target: CommitTarget,
   events: StoredEvent[],
   moves: CheckpointMove[],
-): Promise<FoldResult | null> {
+): Promise<CommittedBatch | null> {
   if (!(await advanceCheckpoints(client, target.checkpointKey, moves))) return null;
   const rows = await currentRows(client, target.cache, events);
   const rebuilt = await rowsFromHistory(findGaps(events, rows), (id) => target.store.readTask(id));
   for (const row of rebuilt) rows.set(row.id, row);
-  const outcome = foldBatch(events, rows);
+  const side = new SideModels();
+  const outcome = foldBatch(events, rows, side.observe);
   const existing: TaskRow[] = [];
   const fresh: TaskRow[] = [];
   for (const row of outcome.changed) (rows.has(row.id) ? existing : fresh).push(row);
@@ -70,7 +77,8 @@ async function write(
   await upsertTasks(client, updated === existing.length ? fresh : outcome.changed);
   const unknown = [...fresh, ...rebuilt].map((row) => row.id);
   await insertEvents(client, await unrecorded(client, outcome.applied, unknown));
-  return outcome;
+  await side.write(client, rows, outcome.changed);
+  return { ...outcome, feed: side.feed };
 }
 
 /**

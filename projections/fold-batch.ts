@@ -8,12 +8,19 @@ export interface FoldResult {
   applied: StoredEvent[];
 }
 
+/** Told of each event the fold applies, with its task's state before and after it. */
+export type AppliedEventObserver = (event: StoredEvent, before: TaskState, after: TaskState) => void;
+
 /**
  * Folds a batch of events (log order) onto the current rows of their tasks with the domain's
  * `evolve`. An event at or below its row's version was projected before and is skipped, so folding
- * the same batch twice changes nothing.
+ * the same batch twice changes nothing. `onApplied` sees every applied event (analytics, the feed).
  */
-export function foldBatch(events: readonly StoredEvent[], rows: ReadonlyMap<string, TaskRow>): FoldResult {
+export function foldBatch(
+  events: readonly StoredEvent[],
+  rows: ReadonlyMap<string, TaskRow>,
+  onApplied?: AppliedEventObserver,
+): FoldResult {
   const states = new Map<string, { state: TaskState; streamId: string; partition: number }>();
   const applied: StoredEvent[] = [];
   for (const event of events) {
@@ -26,7 +33,9 @@ export function foldBatch(events: readonly StoredEvent[], rows: ReadonlyMap<stri
       states.set(event.taskId, current);
     }
     if (event.version <= current.state.version) continue;
-    current.state = evolve(current.state, event);
+    const before = current.state;
+    current.state = evolve(before, event);
+    onApplied?.(event, before, current.state);
     current.streamId = event.streamId;
     applied.push(event);
   }

@@ -46,6 +46,11 @@ describe("migrate", () => {
       [schema],
     );
     expect(rows.map((row) => row.table_name)).toEqual([
+      "analytics_hours",
+      "analytics_minutes",
+      "analytics_open_attempts",
+      "analytics_worker_hours",
+      "analytics_worker_minutes",
       "archive_cursors",
       "projection_checkpoints",
       "schedule_events",
@@ -55,6 +60,9 @@ describe("migrate", () => {
       "task_event_archive",
       "task_event_runs",
       "task_events",
+      "task_feed",
+      "task_feed_horizon",
+      "task_state_counts",
       "tasks",
     ]);
   });

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer } from "../tests/support/server.ts";
+import { until } from "../tests/support/signals.ts";
 import { testServices } from "../tests/support/services.ts";
 import { migrateUrl } from "../cli/verbs/migrate.ts";
 import { TasksProjector } from "./tasks-projector.ts";
@@ -54,7 +55,7 @@ describe("a poison event in the log", () => {
       on.submitted(T0, taskSpec({ payload: { text: "a\u0000b" } })),
     ])) as { streamIds: string[] };
     await fx.store.append(after, 0, [on.submitted(T0)]);
-    await fx.store.append(elsewhere, 0, [on.submitted(T0)]);
+    const elsewhereAt = (await fx.store.append(elsewhere, 0, [on.submitted(T0)])) as { streamIds: string[] };
 
     await projector.start();
     try {
@@ -65,8 +66,8 @@ describe("a poison event in the log", () => {
             (r) => r.id,
           ),
         );
-      await expect.poll(() => projector.stalled().length, { timeout: 10_000 }).toBe(1);
-      await expect.poll(async () => (await rows()).has(elsewhere), { timeout: 10_000 }).toBe(true);
+      await until(projector, "handled", () => projector.stalled().length === 1);
+      await projector.waitFor({ 2: elsewhereAt.streamIds[0]! });
       const projected = await rows();
       expect(projected.has(before)).toBe(true);
       expect(projected.has(poisoned)).toBe(false);
@@ -84,17 +85,11 @@ describe("a poison event in the log", () => {
 
       // Partition 2 keeps flowing after the stall.
       const later = idIn(2);
-      await fx.store.append(later, 0, [on.submitted(T0)]);
-      await expect
-        .poll(
-          async () =>
-            (await rows()).size +
-            Number((await fx.pool.query("select 1 from tasks where id = $1", [later])).rowCount),
-          {
-            timeout: 10_000,
-          },
-        )
-        .toBe(3);
+      const laterAt = (await fx.store.append(later, 0, [on.submitted(T0)])) as { streamIds: string[] };
+      await projector.waitFor({ 2: laterAt.streamIds[0]! });
+      expect((await rows()).size).toBe(2);
+      expect((await fx.pool.query("select 1 from tasks where id = $1", [later])).rowCount).toBe(1);
+      expect(projector.stalled()).toHaveLength(1);
     } finally {
       await projector.stop();
     }
@@ -110,8 +105,11 @@ describe("a poison event in the log", () => {
         const answer = await server.http.inject({ method: "GET", url: "/readyz" });
         return { status: answer.statusCode, body: answer.body };
       };
-      await expect.poll(async () => (await ready()).status, { timeout: 10_000 }).toBe(503);
-      expect((await ready()).body).toContain(`task ${id}`);
+      const projector = server.readSide!.projector!;
+      await until(projector, "handled", () => projector.stalled().length > 0);
+      const answer = await ready();
+      expect(answer.status).toBe(503);
+      expect(answer.body).toContain(`task ${id}`);
       const metrics = (await server.http.inject({ method: "GET", url: "/metrics" })).body;
       expect(metrics).toMatch(/taskstream_projection_errors_total\{projector="tasks",kind="poison"\} [1-9]/);
       expect(metrics).toMatch(/taskstream_projection_stalled_partitions\{projector="tasks"\} 1/);

@@ -12,8 +12,11 @@ import {
   type ReadModelFixture,
 } from "./testing/read-model-fixture.ts";
 import { projectionSpec, readModelView } from "./testing/projection-spec.ts";
+import { until } from "../tests/support/signals.ts";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+/** A message the test publishes after the projector's, to know it has heard all of theirs. */
+const SENTINEL = '"end of the test\'s messages"';
 
 describe("TasksProjector", () => {
   let fx: ReadModelFixture;
@@ -251,16 +254,21 @@ describe("TasksProjector", () => {
     });
     extra.push(live);
     const subscriber = fx.redis.duplicate();
-    const published: TaskRow[] = [];
+    // Collected as they come, asserted after: an assertion inside the callback would throw into
+    // the Redis client, not fail the test.
+    const messages: unknown[] = [];
+    let sentinelHeard!: () => void;
+    const heard = new Promise<void>((resolve) => (sentinelHeard = resolve));
     subscriber.on("message", (_channel: string, message: string) => {
-      const rows = JSON.parse(message) as TaskRow[];
-      expect(Array.isArray(rows) && rows.length > 0).toBe(true); // one array per committed batch
-      published.push(...rows);
+      if (message === SENTINEL) sentinelHeard();
+      else messages.push(JSON.parse(message));
     });
     await subscriber.subscribe(taskUpdatesChannel(fx.prefix));
     try {
       await live.start();
       const id = newTaskId();
+      // A batch is handled once its rows are published.
+      const handled = until(live, "handled", () => live.projectedEvents >= 4);
       const appended = await fx.store.append(id, 0, succeededLife(Date.now()));
       if (appended.kind !== "appended") throw new Error("not appended");
       await live.waitFor({ [fx.store.partitionOf(id)]: appended.streamIds.at(-1)! });
@@ -273,7 +281,15 @@ describe("TasksProjector", () => {
       expect(batches.reduce((n, [events]) => n + events, 0)).toBe(4);
       expect(live.lagMs).toBeGreaterThanOrEqual(0);
       expect(live.lagMs).toBeLessThan(10_000);
-      await expect.poll(() => published.filter((row) => row.id === id).at(-1)?.state).toBe("SUCCEEDED");
+      await handled;
+      // Published after the projector's messages, so heard after every one of them.
+      await fx.redis.publish(taskUpdatesChannel(fx.prefix), SENTINEL);
+      await heard;
+      // One non-empty array of rows per committed batch, the task's last row SUCCEEDED.
+      expect(messages).toHaveLength(live.committedBatches);
+      for (const rows of messages) expect(Array.isArray(rows) && rows.length > 0).toBe(true);
+      const rowsOfTask = (messages as TaskRow[][]).flat().filter((row) => row.id === id);
+      expect(rowsOfTask.at(-1)?.state).toBe("SUCCEEDED");
     } finally {
       subscriber.disconnect();
     }
@@ -284,26 +300,34 @@ describe("TasksProjector", () => {
     const live = new TasksProjector({ store: fx.store, redis: fx.redis, pool: fx.pool, blockMs: 100 });
     extra.push(live);
     await live.start();
+    /** A task's whole life, projected and its batch handled: its rows published (or not) by then. */
     const project = async () => {
       const id = newTaskId();
-      const appended = await fx.store.append(id, 0, succeededLife(Date.now()));
-      if (appended.kind !== "appended") throw new Error("not appended");
-      await live.waitFor({ [fx.store.partitionOf(id)]: appended.streamIds.at(-1)! });
+      const target = live.projectedEvents + 4;
+      const handled = until(live, "handled", () => live.projectedEvents >= target);
+      await fx.store.append(id, 0, succeededLife(Date.now()));
+      await handled;
       return id;
     };
     await project();
-    await expect.poll(() => live.unheardBatches).toBeGreaterThan(0);
+    expect(live.unheardBatches).toBeGreaterThan(0);
 
     const subscriber = fx.redis.duplicate();
     const published: string[] = [];
-    subscriber.on("message", (_channel: string, message: string) =>
-      published.push(...(JSON.parse(message) as TaskRow[]).map((row) => row.id)),
-    );
+    let sentinelHeard = () => {};
+    subscriber.on("message", (_channel: string, message: string) => {
+      if (message === SENTINEL) sentinelHeard();
+      else published.push(...(JSON.parse(message) as TaskRow[]).map((row) => row.id));
+    });
     await subscriber.subscribe(taskUpdatesChannel(fx.prefix));
     try {
       const unheard = live.unheardBatches;
       const id = await project();
-      await expect.poll(() => published).toContain(id);
+      // Published after the projector's messages, so heard after every one of them.
+      const heard = new Promise<void>((resolve) => (sentinelHeard = resolve));
+      await fx.redis.publish(taskUpdatesChannel(fx.prefix), SENTINEL);
+      await heard;
+      expect(published).toContain(id);
       expect(live.unheardBatches).toBe(unheard);
     } finally {
       subscriber.disconnect();

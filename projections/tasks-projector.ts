@@ -11,6 +11,7 @@ import { compareStreamIds, STREAM_START } from "../event-store/stream-ids.ts";
 import { commitBatch } from "./commit-batch.ts";
 import { taskUpdatesChannel, type TaskRow } from "./task-row.ts";
 import { RowCache } from "./row-cache.ts";
+import { taskFeedChannel, type FeedBatch } from "./feed/feed-table.ts";
 import { isolatePoison, isTransient, ProjectionStalledError, type StalledPartition } from "./poison.ts";
 
 export interface TasksProjectorOptions {
@@ -71,6 +72,7 @@ export class TasksProjector extends FollowingService<TaskEvent> {
   private readonly batchSize: number;
   private readonly perPartition: number;
   private readonly channel: string;
+  private readonly feedChannel: string;
   private checkpoints = new Map<number, string>();
   private readonly cache = new RowCache();
   private readonly waiters = new Set<() => void>();
@@ -86,6 +88,7 @@ export class TasksProjector extends FollowingService<TaskEvent> {
     this.batchSize = batchSize;
     this.perPartition = perPartition;
     this.channel = taskUpdatesChannel(options.store.prefix);
+    this.feedChannel = taskFeedChannel(options.store.prefix);
   }
 
   /** The partitions this instance has stopped at a poison event, with the event and the error. */
@@ -221,27 +224,36 @@ export class TasksProjector extends FollowingService<TaskEvent> {
     this.lagMs = Math.max(0, Date.now() - Math.max(...fresh.map((event) => streamIdTime(event.streamId))));
     for (const wake of [...this.waiters]) wake();
     this.options.onBatch?.(outcome.applied.length, this.lagMs);
-    if (outcome.changed.length > 0) {
-      this.options.onCommitted?.(outcome.changed);
-      await this.publish(outcome.changed);
-    }
+    if (outcome.changed.length > 0) this.options.onCommitted?.(outcome.changed);
+    // Every commit is announced on the feed channel, even one without feed entries: its moves let a
+    // reader see that nothing was missed in between (docs/task-feed.md).
+    await this.publish(outcome.changed, { moves, entries: outcome.feed });
     return outcome.applied.length;
   }
 
   /**
-   * One message per batch: the JSON array of the rows it changed, built and sent only while some
-   * process listens (the read API subscribes while GraphQL subscriptions are open). Asking first
+   * One message per batch and channel: the JSON array of the rows it changed on the updates channel,
+   * the feed batch on the feed channel, each built and sent only while some process listens (the read API subscribes while GraphQL subscriptions are open). Asking first
    * costs one small round trip per batch; a listener that arrives after the answer missed only rows
    * committed before it subscribed, which it does not wait for.
    */
-  private async publish(rows: TaskRow[]): Promise<void> {
+  private async publish(rows: TaskRow[], feed: FeedBatch): Promise<void> {
     try {
-      const [, listeners] = (await this.options.redis.pubsub("NUMSUB", this.channel)) as [string, number];
-      if (Number(listeners) === 0) {
+      const [, rowListeners, , feedListeners] = (await this.options.redis.pubsub(
+        "NUMSUB",
+        this.channel,
+        this.feedChannel,
+      )) as [string, number, string, number];
+      if (Number(rowListeners) === 0 && Number(feedListeners) === 0) {
         this.unheardBatches++;
         return;
       }
-      await this.options.redis.publish(this.channel, JSON.stringify(rows));
+      const sends: Promise<number>[] = [];
+      if (Number(rowListeners) > 0 && rows.length > 0)
+        sends.push(this.options.redis.publish(this.channel, JSON.stringify(rows)));
+      if (Number(feedListeners) > 0)
+        sends.push(this.options.redis.publish(this.feedChannel, JSON.stringify(feed)));
+      await Promise.all(sends);
     } catch (error) {
       this.publishFailures++;
       this.options.onError?.(error);

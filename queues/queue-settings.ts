@@ -44,11 +44,23 @@ function parse<T>(schema: z.ZodType<T>, input: unknown): T {
 }
 
 /**
+ * What the dispatcher reads of the queue settings: QueueSettingsStore for real, a fixed table in the
+ * dispatcher's unit tests.
+ */
+export interface QueueSettingsSource {
+  /** Re-reads the settings when the cached copy is older than a second (or when forced). */
+  refresh(force?: boolean): Promise<void>;
+  queue(type: string): QueueSettings | undefined;
+  /** The operator's override for a concurrency key, if any. */
+  concurrencyLimit(key: string): number | undefined;
+}
+
+/**
  * Queue settings and concurrency-key overrides, kept in Redis hashes (durable with AOF, shared by
  * every API and dispatcher process). Readers cache them and refresh once a second, so a change takes
  * effect everywhere within about a second and survives every restart.
  */
-export class QueueSettingsStore {
+export class QueueSettingsStore implements QueueSettingsSource {
   private readonly redis: Redis;
   private readonly queuesKey: string;
   private readonly concurrencyKey: string;

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrateUrl } from "../cli/verbs/migrate.ts";
 import { RawWorker } from "../tests/support/raw-worker.ts";
-import { eventually, startTestServer } from "../tests/support/server.ts";
+import { startTestServer } from "../tests/support/server.ts";
 import { testServices } from "../tests/support/services.ts";
 import type { RunningServer } from "../cli/server.ts";
+import { atSweep, leading } from "../tests/support/signals.ts";
 
 describe("GraphQL mutations, workers and dispatch stats", () => {
   let server: RunningServer;
@@ -17,7 +18,7 @@ describe("GraphQL mutations, workers and dispatch stats", () => {
   beforeAll(async () => {
     await migrateUrl(testServices.pgUrl);
     server = await startTestServer({}, "gql-mut");
-    await eventually(() => (server.dispatcher!.leading ? true : undefined), 15_000, "leadership");
+    await leading(server.dispatcher!);
     worker = new RawWorker(server.grpcAddress);
     await worker.register(["fatal"], { labels: { zone: "eu" } });
   });
@@ -104,35 +105,32 @@ describe("GraphQL mutations, workers and dispatch stats", () => {
       url: "/v1/tasks",
       payload: { type: "fatal", requires: { zone: "us" } },
     });
-    const result = await eventually(
-      async () => {
-        const r = await graphql(`
-          {
-            workers {
-              id
-              types
-              labels
-              connected
-            }
-            stats {
-              dispatch {
-                unroutable
-                backlog {
-                  type
-                  waiting
-                }
-                queueDepthByPriority
+    // The leader reports its workers and counts at each sweep.
+    const result = await atSweep(server.dispatcher!.term!, async () => {
+      const r = await graphql(`
+        {
+          workers {
+            id
+            types
+            labels
+            connected
+          }
+          stats {
+            dispatch {
+              unroutable
+              backlog {
+                type
+                waiting
               }
+              queueDepthByPriority
             }
           }
-        `);
-        const dispatch = (r.data?.stats as { dispatch: { unroutable: number } | null }).dispatch;
-        const workers = r.data?.workers as unknown[] | undefined;
-        return dispatch && dispatch.unroutable >= 1 && workers?.length ? r : undefined;
-      },
-      5000,
-      "dispatch stats",
-    );
+        }
+      `);
+      const dispatch = (r.data?.stats as { dispatch: { unroutable: number } | null }).dispatch;
+      const workers = r.data?.workers as unknown[] | undefined;
+      return dispatch && dispatch.unroutable >= 1 && workers?.length ? r : undefined;
+    });
     // The closed worker may still be listed, disconnected, during its reconnect grace.
     expect(result.data?.workers).toContainEqual(
       expect.objectContaining({ types: ["fatal"], labels: { zone: "eu" }, connected: true }),

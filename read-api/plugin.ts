@@ -23,6 +23,12 @@ import {
 } from "./limits/request-limits.ts";
 import { scheduleResolvers } from "./resolvers/schedules.ts";
 import type { ScheduleMutations, TaskMutations } from "./command-ports.ts";
+import type { QueueSettingsStore } from "../queues/queue-settings.ts";
+import { analyticsResolvers } from "./resolvers/analytics.ts";
+import { feedResolvers } from "./resolvers/feed.ts";
+import { queueResolvers } from "./resolvers/queues.ts";
+import { FeedHub } from "./feed/feed-hub.ts";
+import { consoleRoutes } from "./console-routes.ts";
 
 export interface ReadApiOptions {
   /** The read model's database. */
@@ -48,6 +54,12 @@ export interface ReadApiOptions {
   queryLimits?: QueryLimits;
   /** Bounds on each request's time and answer; defaults in limits/request-limits.ts. */
   responseLimits?: ResponseLimits;
+  /** The log's partition count (the task feed's cursors and the projection lag); default 8. */
+  partitions?: number;
+  /** Queue settings, for Query.queues; changing them also needs `commands` (the api role). */
+  queueSettings?: QueueSettingsStore;
+  /** Serve the web console at /ui (default true). */
+  console?: boolean;
 }
 
 // schema.graphql first, then every extension of it in this folder (`extend type Query …`), by name.
@@ -69,10 +81,27 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
   const queryLimits = options.queryLimits ?? DEFAULT_QUERY_LIMITS;
   const responseLimits = options.responseLimits ?? DEFAULT_RESPONSE_LIMITS;
   const dispatch = dispatchResolvers(redis, prefix);
-  // Each extension brings resolvers and loaders for its schema file; they are merged type by type.
-  const extensions = [scheduleResolvers({ pool, commands: scheduleCommands })];
+  const partitions = options.partitions ?? 8;
+  if (options.console !== false) await app.register(consoleRoutes);
   // Mercurius and its `graphql` decoration stay encapsulated in a context of their own.
   await app.register(async (graphqlApp) => {
+    const hub = new FeedHub(redis, prefix, graphqlApp.log);
+    // Each extension brings resolvers and loaders for its schema file; they are merged type by type.
+    const extensions = [
+      scheduleResolvers({ pool, commands: scheduleCommands }),
+      feedResolvers({ pool, hub, partitions, prefix }),
+      { resolvers: analyticsResolvers({ pool, redis, prefix, partitions }), loaders: {} },
+      {
+        resolvers: queueResolvers({
+          pool,
+          redis,
+          prefix,
+          settings: options.queueSettings,
+          writable: commands !== undefined,
+        }),
+        loaders: {},
+      },
+    ];
     // Mercurius' pubsub exists once it is registered, before any update can arrive.
     const feed = new TaskUpdatesFeed(
       redis,
@@ -131,6 +160,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
     if (graphiql) await graphqlApp.register(graphiqlRoutes);
     graphqlApp.addHook("onClose", (_instance, done) => {
       feed.close();
+      hub.close();
       done();
     });
   });

@@ -9,4 +9,5 @@ if [ -z "${TASKSTREAM_REDIS_URL:-}" ]; then
   bash scripts/services.sh start
   load_service_env
 fi
+bash scripts/console-build.sh
 exec node cli/main.ts dev "$@"

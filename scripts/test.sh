@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The test command: `npm test` runs typecheck, lint, format check, the Go and Python SDKs' checks, the
-# deploy checks and every tier; `npm run test:unit`, `test:int`, `test:e2e`, `test:go`
-# (sdk/go/test.sh), `test:python` (sdk/python/test.sh) and `test:deploy` (deploy/check.sh) run one part. Installs Node 24 and the npm packages when missing
-# and, for the tiers that need them, starts the local Redis, etcd and PostgreSQL (scripts/services.sh).
+# deploy checks and every tier; `npm run test:unit`, `test:int`, `test:e2e`, `test:browser` (the
+# console in headless Chromium, part of e2e), `test:go` (sdk/go/test.sh), `test:python`
+# (sdk/python/test.sh) and `test:deploy` (deploy/check.sh) run one part. Installs Node 24 and the npm
+# packages when missing and, for the tiers that need them, starts the local Redis, etcd and
+# PostgreSQL (scripts/services.sh), builds the web console when stale and installs Chromium
+# (scripts/ensure-chromium.sh).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -15,18 +18,27 @@ if [ "$needs_services" = 1 ] && [ -z "${TASKSTREAM_REDIS_URL:-}" ] && ! docker i
   load_service_env
 fi
 
+# The end-to-end tier drives the console in a real browser.
+case "$tier" in e2e | browser | all)
+  bash scripts/console-build.sh
+  bash scripts/ensure-chromium.sh
+  ;;
+esac
+
 case "$tier" in
   unit)
     bash deploy/check.sh --install # the chart's unit specs render it with helm
     exec npx vitest run --project unit
     ;;
   int | e2e) exec npx vitest run --project "$tier" ;;
+  browser) exec npx vitest run --project e2e tests/e2e/console.e2e.spec.ts ;;
   go) exec bash sdk/go/test.sh ;;
   python) exec bash sdk/python/test.sh ;;
   deploy) exec bash deploy/check.sh ;;
   all)
     echo "taskstream: typecheck"
     npx tsc --noEmit -p .
+    npx tsc --noEmit -p read-api/console
     echo "taskstream: lint"
     npx eslint --max-warnings 0 .
     echo "taskstream: format"
@@ -41,5 +53,5 @@ case "$tier" in
     bash deploy/check.sh
     exec npx vitest run
     ;;
-  *) echo "usage: scripts/test.sh [unit|int|e2e|go|python|deploy]" >&2; exit 2 ;;
+  *) echo "usage: scripts/test.sh [unit|int|e2e|browser|go|python|deploy]" >&2; exit 2 ;;
 esac

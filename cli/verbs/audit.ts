@@ -50,7 +50,10 @@ export async function replay(argv: string[]): Promise<void> {
   }
 }
 
-/** `taskstream verify`: folds each task's events from the log and compares them with its read-model row. */
+/**
+ * `taskstream verify`: folds each task's events from the log and compares them with its read-model
+ * row, then the counts by state with the rows they count.
+ */
 export async function verify(argv: string[]): Promise<void> {
   const { redis, store, pool, archive, values } = openStore(argv);
   try {
@@ -62,7 +65,14 @@ export async function verify(argv: string[]): Promise<void> {
     const report = await verifyReadModel({ store, pool, archive, limit });
     console.log(verifySummary(report));
     for (const mismatch of report.mismatches.slice(0, 50)) console.log(JSON.stringify(mismatch));
-    if (report.mismatches.length > 0) process.exitCode = 1;
+    // The counts by state the overview shows, against the rows they count.
+    const { verifyStateCounts } = await import("../../projections/state-counts.ts");
+    const counts = await verifyStateCounts(pool);
+    console.log(
+      counts.length === 0 ? "counts by state: equal to the rows" : `counts by state: ${counts.length} differ`,
+    );
+    for (const mismatch of counts) console.log(JSON.stringify(mismatch));
+    if (report.mismatches.length > 0 || counts.length > 0) process.exitCode = 1;
   } finally {
     await pool.end();
     redis.disconnect();

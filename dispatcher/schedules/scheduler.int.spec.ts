@@ -8,12 +8,14 @@ import { RedisEventLog } from "../../event-store/redis-event-log.ts";
 import { TaskCommands } from "../../commands/task-commands.ts";
 import { ScheduleCommands } from "../../commands/schedules/schedule-commands.ts";
 import { scheduleStore, type ScheduleStore } from "../../event-store/schedule-store.ts";
-import { eventually } from "../../tests/support/server.ts";
+import { announced } from "../../tests/support/signals.ts";
 import { testServices, uniquePrefix } from "../../tests/support/services.ts";
 import { Leadership } from "../leadership.ts";
 import { firingKey } from "./firing.ts";
-import { Scheduler } from "./scheduler.ts";
+import { Scheduler, type SchedulerEvents } from "./scheduler.ts";
 import { ScheduleIndex } from "../../event-store/schedule-index.ts";
+
+type Firing = SchedulerEvents["fired"][0];
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 const EVERY_SECOND = "* * * * * *";
@@ -21,20 +23,33 @@ const EVERY_SECOND = "* * * * * *";
 /** A schedule store whose n-th ScheduleFired append fails: a leader crashing between submit and record. */
 class FlakyStore extends RedisEventLog<ScheduleEvent> {
   private fired = 0;
-  failedFireAt: number | null = null;
   failOn: number;
+  /** Resolves with the fire time of the firing whose record failed. */
+  readonly failed: Promise<number>;
+  private fail!: (fireAt: number) => void;
   constructor(redis: Redis, prefix: string, failOn: number) {
     super(redis, { partitions: 1, prefix: `${prefix}:sched` });
     this.failOn = failOn;
+    this.failed = new Promise((resolve) => (this.fail = resolve));
   }
   override async append(id: string, version: number, events: ScheduleEvent[], options?: AppendOptions) {
     const firing = events.find((e) => e.type === "ScheduleFired");
     if (firing && ++this.fired === this.failOn) {
-      this.failedFireAt = firing.data.fireAt;
+      this.fail(firing.data.fireAt);
       throw new Error("injected: crashed before recording the firing");
     }
     return super.append(id, version, events, options);
   }
+}
+
+/** Resolves once `scheduler` has announced `count` firings of the schedule (subscribe before it starts). */
+function firings(scheduler: Scheduler, scheduleId: string, count: number) {
+  let seen = 0;
+  return announced(
+    scheduler,
+    "fired",
+    (firing: Firing) => firing.scheduleId === scheduleId && ++seen >= count,
+  );
 }
 
 describe("scheduler: firing recurring schedules on the real services", () => {
@@ -83,11 +98,12 @@ describe("scheduler: firing recurring schedules on the real services", () => {
       cron: EVERY_SECOND,
       task: { type: "tick", payload: { n: 1 }, priority: 8, metadata: { team: "ops" } },
     });
-    await t.scheduler().start(1);
-    const fired = await eventually(async () => {
-      const f = await t.fired(schedule.id);
-      return f.length >= 3 ? f : undefined;
-    });
+    const scheduler = t.scheduler();
+    const third = firings(scheduler, schedule.id, 3);
+    await scheduler.start(1);
+    await third;
+    const fired = await t.fired(schedule.id);
+    expect(fired.length).toBeGreaterThanOrEqual(3);
     expect(fired[0]!.fireAt).toBeGreaterThan(Date.parse(schedule.createdAt));
     for (let i = 1; i < fired.length; i++) expect(fired[i]!.fireAt - fired[i - 1]!.fireAt).toBe(1000);
     const byKey = await t.submitted();
@@ -110,17 +126,17 @@ describe("scheduler: firing recurring schedules on the real services", () => {
     const deleted = await t.schedules.create({ cron: EVERY_SECOND, catchUp: "ALL", task: { type: "d" } });
     await t.schedules.pause(paused.id);
     await t.schedules.delete(deleted.id);
-    await t.scheduler().start(1);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const scheduler = t.scheduler();
+    await scheduler.start(1);
+    await new Promise((resolve) => setTimeout(resolve, 2500)); // nothing may fire meanwhile
     expect(await t.fired(paused.id)).toEqual([]);
     expect(await t.fired(deleted.id)).toEqual([]);
     expect(await t.submitted()).toEqual(new Map());
 
+    const first = firings(scheduler, paused.id, 1);
     const resumedAt = Date.parse((await t.schedules.resume(paused.id)).updatedAt);
-    const fired = await eventually(async () => {
-      const f = await t.fired(paused.id);
-      return f.length > 0 ? f : undefined;
-    });
+    await first;
+    const fired = await t.fired(paused.id);
     // ALL fires every missed firing, but firings due while paused are not owed.
     expect(fired[0]!.fireAt).toBeGreaterThan(resumedAt);
     expect(fired[0]!.fireAt).toBeLessThanOrEqual(resumedAt + 1000);
@@ -130,15 +146,20 @@ describe("scheduler: firing recurring schedules on the real services", () => {
     const t = await setup("sched-latest");
     const schedule = await t.schedules.create({ cron: EVERY_SECOND, task: { type: "l" } });
     const first = t.scheduler();
+    const once = firings(first, schedule.id, 1);
     await first.start(1);
-    await eventually(async () => ((await t.fired(schedule.id)).length > 0 ? true : undefined));
+    await once;
     await first.stop();
-    await new Promise((resolve) => setTimeout(resolve, 3200));
+    await new Promise((resolve) => setTimeout(resolve, 3200)); // no leader for three seconds
     const restartedAt = Date.now();
-    await t.scheduler().start(2);
-    await eventually(async () =>
-      (await t.fired(schedule.id)).some((f) => f.fireAt > restartedAt - 1000) ? true : undefined,
+    const second = t.scheduler();
+    const latest = announced(
+      second,
+      "fired",
+      (f: Firing) => f.scheduleId === schedule.id && f.fireAt > restartedAt - 1000,
     );
+    await second.start(2);
+    await latest;
     const history = await t.schedules.history(schedule.id);
     const skipped = history.find((e) => e.type === "ScheduleFiringsSkipped");
     expect(skipped?.data).toMatchObject({ policy: "LATEST", count: expect.any(Number) as number });
@@ -156,15 +177,19 @@ describe("scheduler: firing recurring schedules on the real services", () => {
     const t = await setup("sched-fenced");
     const schedule = await t.schedules.create({ cron: EVERY_SECOND, catchUp: "ALL", task: { type: "z" } });
     const stale = t.scheduler();
+    const once = firings(stale, schedule.id, 1);
     await stale.start(1);
-    await eventually(async () => ((await t.fired(schedule.id)).length > 0 ? true : undefined));
+    await once;
+    const halted = announced(stale, "halted");
     expect(await t.store.fence(2)).toBe(2); // a newer leader was elected meanwhile
-    await eventually(() => (stale.running ? undefined : true), 5000, "the stale scheduler to stop");
+    expect(await halted).toEqual(["fenced out by a newer leader"]);
+    expect(stale.running).toBe(false);
     await expect(t.scheduler().start(1)).rejects.toBeInstanceOf(StaleEpochError);
 
-    const stoppedAt = (await t.fired(schedule.id)).length;
-    await t.scheduler().start(2);
-    await eventually(async () => ((await t.fired(schedule.id)).length >= stoppedAt + 2 ? true : undefined));
+    const newer = t.scheduler();
+    const two = firings(newer, schedule.id, 2);
+    await newer.start(2);
+    await two;
     const byKey = await t.submitted();
     const fired = await t.fired(schedule.id);
     for (let i = 1; i < fired.length; i++) expect(fired[i]!.fireAt - fired[i - 1]!.fireAt).toBe(1000);
@@ -192,7 +217,7 @@ describe("scheduler: firing recurring schedules on the real services", () => {
     leaders[0]!.start("a");
     const epochA = await elected[0]!;
     await schedulerA.start(epochA);
-    const failedFireAt = await eventually(() => flaky.failedFireAt ?? undefined);
+    const failedFireAt = await flaky.failed;
     await schedulerA.stop();
     await leaders[0]!.stop(); // the crash: its lease goes, the other dispatcher is elected
     // A submitted the failed firing's task but never recorded it.
@@ -203,10 +228,14 @@ describe("scheduler: firing recurring schedules on the real services", () => {
     leaders[1]!.start("b");
     const epochB = await elected[1]!;
     expect(epochB).toBeGreaterThan(epochA);
-    await t.scheduler().start(epochB);
-    await eventually(async () =>
-      (await t.fired(schedule.id)).some((f) => f.fireAt >= failedFireAt + 2000) ? true : undefined,
+    const schedulerB = t.scheduler();
+    const past = announced(
+      schedulerB,
+      "fired",
+      (f: Firing) => f.scheduleId === schedule.id && f.fireAt >= failedFireAt + 2000,
     );
+    await schedulerB.start(epochB);
+    await past;
 
     const fired = await t.fired(schedule.id);
     const byKey = await t.submitted();

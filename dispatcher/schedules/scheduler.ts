@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   decide,
@@ -35,6 +36,14 @@ export interface SchedulerOptions {
   snapshotIntervalMs?: number;
   /** How long one blocking read of the schedule stream waits, in ms (default 1000). */
   blockMs?: number;
+}
+
+/** What a scheduler announces, for logs and for tests that await instead of polling. */
+export interface SchedulerEvents {
+  /** This scheduler submitted a firing's task and recorded the firing (ScheduleFired). */
+  fired: [info: { scheduleId: string; fireAt: number; taskId: string | null }];
+  /** It stopped firing: stopped, or fenced out by a newer leader. */
+  halted: [reason: string];
 }
 
 interface Run {
@@ -87,7 +96,7 @@ class ScheduleFollower extends FollowingService<ScheduleEvent> {
  * the log says where to go on from (never skipped, beyond what the catch-up policy records).
  * See docs/schedules.md.
  */
-export class Scheduler {
+export class Scheduler extends EventEmitter<SchedulerEvents> {
   private readonly options: SchedulerOptions;
   private readonly now: () => number;
   private run: Run | null = null;
@@ -99,6 +108,7 @@ export class Scheduler {
   private generation = 0;
 
   constructor(options: SchedulerOptions) {
+    super();
     this.options = options;
     this.now = options.now ?? Date.now;
   }
@@ -143,13 +153,13 @@ export class Scheduler {
 
   /** Stops firing; waits (a few seconds at most) for the firing in flight to finish. */
   async stop(): Promise<void> {
-    const run = this.halt();
+    const run = this.halt("stopped");
     if (!run) return;
     await run.follower.stop();
     await Promise.race([this.work, sleep(5000)]);
   }
 
-  private halt(): Run | null {
+  private halt(reason: string): Run | null {
     this.generation++;
     if (this.snapshotTimer) clearInterval(this.snapshotTimer);
     this.snapshotTimer = null;
@@ -158,7 +168,10 @@ export class Scheduler {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.dueAt.clear();
-    if (run) void run.follower.stop();
+    if (run) {
+      void run.follower.stop();
+      this.emit("halted", reason);
+    }
     return run;
   }
 
@@ -201,7 +214,7 @@ export class Scheduler {
       } catch (error) {
         if (error instanceof StaleEpochError) {
           this.options.log.warn({ epoch: run.epoch }, "scheduler fenced out by a newer leader; stopping");
-          this.halt();
+          this.halt("fenced out by a newer leader");
           return;
         }
         this.options.log.warn({ err: error, schedule: id }, "schedule firing failed; will retry");
@@ -218,10 +231,12 @@ export class Scheduler {
     for (const fireAt of planCatchUp(state, now).fire) {
       if (this.run !== run) return; // stopped: the next leader goes on from the log
       const outcome = await submitFiring(this.options.tasks, id, state.task!, fireAt, this.now());
+      const before = state.version;
       state = await this.execute(run, id, {
         type: "RecordFiring",
         data: { fireAt, ...outcome, now: this.now() },
       });
+      if (state.version > before) this.emit("fired", { scheduleId: id, fireAt, taskId: outcome.taskId });
     }
   }
 

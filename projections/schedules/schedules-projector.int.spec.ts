@@ -1,7 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { v7 as uuidv7 } from "uuid";
 import type { ScheduleEvent } from "../../domain/schedule/index.ts";
-import { scheduleStore, type ScheduleStore } from "../../event-store/schedule-store.ts";
+import {
+  scheduleStore,
+  type ScheduleStore,
+  type StoredScheduleEvent,
+} from "../../event-store/schedule-store.ts";
+import { announced } from "../../tests/support/signals.ts";
 import { createReadModelFixture, type ReadModelFixture } from "../testing/read-model-fixture.ts";
 import { SchedulesProjector } from "./schedules-projector.ts";
 
@@ -102,11 +107,20 @@ describe("schedules projector", () => {
 
   it("follows the stream while running, and rebuilds a row lost by hand from the log", async () => {
     const id = uuidv7();
+    /** Resolves once the running projector has handled (committed) the schedule's event `version`. */
+    const handled = (version: number) =>
+      announced(projector, "handled", (batch: StoredScheduleEvent[]) =>
+        batch.some((event) => event.taskId === id && event.version === version),
+      );
     await projector.start();
+    const first = handled(1);
     await store.append(id, -1, [created()]);
-    await expect.poll(() => row(id)).toMatchObject({ version: 1 });
+    await first;
+    expect(await row(id)).toMatchObject({ version: 1 });
     await fixture.pool.query("delete from schedules where id = $1", [id]);
+    const second = handled(2);
     await store.append(id, -1, [{ type: "ScheduleDeleted", data: { at: T0 + 1 } }]);
-    await expect.poll(() => row(id)).toMatchObject({ status: "DELETED", version: 2, next_fire_at: null });
+    await second;
+    expect(await row(id)).toMatchObject({ status: "DELETED", version: 2, next_fire_at: null });
   });
 });

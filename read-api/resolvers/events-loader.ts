@@ -1,5 +1,6 @@
 import { GraphQLError } from "graphql";
 import type pg from "pg";
+import { eventFromStored, evolve, initialState, type TaskEvent } from "../../domain/task/index.ts";
 import type { TaskRow } from "../../projections/task-row.ts";
 import { chargeResponse, type RequestLimits } from "../limits/request-limits.ts";
 
@@ -8,12 +9,13 @@ interface RunRecord {
   events: { version: number; type: string; data: unknown; at: number }[];
 }
 
-/** A `TaskEvent` as resolved: `at` is when the log recorded it. */
+/** A `TaskEvent` as resolved: `at` is when the log recorded it, `state` the task's state after it. */
 export interface TaskEventNode {
   version: number;
   type: string;
   at: Date;
   data: unknown;
+  state: string;
 }
 
 /** The arguments of `Task.events`. */
@@ -26,43 +28,44 @@ export const MAX_EVENTS_PAGE = 500;
 
 /**
  * The Mercurius loader of `Task.events`: one page of the histories of every task in the response,
- * in one query of their event runs per distinct page (runs wholly before `after` are not read),
- * each ordered by version.
+ * in one query of their event runs, each ordered by version. The whole history is read and folded
+ * (each event carries the task's state after it), then paged.
  */
 export function eventsLoader(pool: pg.Pool) {
   return async (
     queries: { obj: TaskRow; params: EventsPage }[],
     context: { limits?: RequestLimits },
   ): Promise<TaskEventNode[][]> => {
-    const pages = new Map<number, Set<string>>();
-    for (const { obj, params } of queries) {
-      const { after } = checkPage(params);
-      const ids = pages.get(after) ?? new Set<string>();
-      ids.add(obj.id);
-      pages.set(after, ids);
-    }
-    const byTask = new Map<string, TaskEventNode[]>(); // key: `${after}:${taskId}`
-    for (const [after, ids] of pages) {
-      context.limits?.checkTime();
-      const { rows } = await pool.query<RunRecord>(
-        `select task_id, events from task_event_runs
-         where task_id = any($1::text[]) and last_version > $2
-         order by task_id, first_version`,
-        [[...ids], after],
-      );
-      for (const row of rows) {
-        const key = `${after}:${row.task_id}`;
-        const events = byTask.get(key) ?? [];
-        for (const e of row.events) {
-          if (e.version <= after) continue;
-          events.push({ version: e.version, type: e.type, at: new Date(e.at), data: e.data });
-        }
-        byTask.set(key, events);
+    for (const { params } of queries) checkPage(params);
+    context.limits?.checkTime();
+    const { rows } = await pool.query<RunRecord>(
+      `select task_id, events from task_event_runs where task_id = any($1::text[]) order by task_id, first_version`,
+      [[...new Set(queries.map((q) => q.obj.id))]],
+    );
+    const byTask = new Map<string, TaskEventNode[]>();
+    let state = initialState();
+    for (const row of rows) {
+      let events = byTask.get(row.task_id);
+      if (!events) {
+        events = [];
+        byTask.set(row.task_id, events);
+        state = initialState();
+      }
+      for (const e of row.events) {
+        // As stored: a submission's spec without its defaults, made whole before folding.
+        state = evolve(state, eventFromStored({ type: e.type, data: e.data } as TaskEvent));
+        events.push({
+          version: e.version,
+          type: e.type,
+          at: new Date(e.at),
+          data: e.data,
+          state: state.state,
+        });
       }
     }
     return queries.map(({ obj, params }) => {
       const { first, after } = checkPage(params);
-      const page = (byTask.get(`${after}:${obj.id}`) ?? []).slice(0, first);
+      const page = (byTask.get(obj.id) ?? []).filter((e) => e.version > after).slice(0, first);
       if (context.limits) for (const event of page) chargeResponse(context.limits, event.data);
       return page;
     });

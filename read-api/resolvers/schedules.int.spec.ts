@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { TaskCommands } from "../../commands/task-commands.ts";
 import { ScheduleCommands } from "../../commands/schedules/schedule-commands.ts";
 import { scheduleStore } from "../../event-store/schedule-store.ts";
-import { Scheduler } from "../../dispatcher/schedules/scheduler.ts";
+import { Scheduler, type SchedulerEvents } from "../../dispatcher/schedules/scheduler.ts";
 import { firingKey } from "../../dispatcher/schedules/firing.ts";
 import { SchedulesProjector } from "../../projections/schedules/schedules-projector.ts";
 import { TasksProjector } from "../../projections/tasks-projector.ts";
@@ -11,7 +11,7 @@ import {
   createReadModelFixture,
   type ReadModelFixture,
 } from "../../projections/testing/read-model-fixture.ts";
-import { eventually } from "../../tests/support/server.ts";
+import { announced } from "../../tests/support/signals.ts";
 import { readApiPlugin } from "../plugin.ts";
 
 interface GraphQLResult {
@@ -93,8 +93,14 @@ describe("GraphQL: schedules, their firings and history", () => {
       schedule: { id, status: "ACTIVE" },
     });
 
+    let firings = 0;
+    const second = announced(
+      scheduler,
+      "fired",
+      (firing: SchedulerEvents["fired"][0]) => firing.scheduleId === id && ++firings >= 2,
+    );
     await scheduler.start(1);
-    await eventually(async () => ((await schedules.get(id)).firings >= 2 ? true : undefined));
+    await second;
     await scheduler.stop();
     expect((await graphql(`mutation { pauseSchedule(id: "${id}") { status nextFireAt } }`)).data).toEqual({
       pauseSchedule: { status: "PAUSED", nextFireAt: null },

@@ -1,7 +1,7 @@
 import mercurius, { type MercuriusContext } from "mercurius";
 import type { TaskRow } from "../../projections/task-row.ts";
 import { TASKS_TOPIC, taskTopic, type TaskUpdatesFeed } from "../task-updates.ts";
-import type { TaskFilter } from "./query.ts";
+import { rowMatches, type TaskFilter } from "./query.ts";
 
 /** Subscription.taskUpdated and Subscription.tasksUpdated, fed by the instance's TaskUpdatesFeed. */
 export function subscriptionResolvers(feed: TaskUpdatesFeed) {
@@ -30,9 +30,7 @@ export function subscriptionResolvers(feed: TaskUpdatesFeed) {
         { filter?: TaskFilter | null }
       >(
         (_root, _args, { pubsub }) => subscribe(pubsub, TASKS_TOPIC),
-        ({ tasksUpdated: task }, { filter }) =>
-          (filter?.state == null || task.state === filter.state) &&
-          (filter?.type == null || task.type === filter.type),
+        ({ tasksUpdated: task }, { filter }) => rowMatches(task, filter),
       ),
     },
   };

@@ -34,6 +34,8 @@ describe("crash of the leading dispatcher", () => {
     const store = new RedisEventLog(redis, { partitions: 8, prefix });
     const commands = new TaskCommands(store, { maxPayloadBytes: 1 << 20 });
     const runs = new Map<string, number>();
+    let underWay!: () => void;
+    const fiftyRun = new Promise<void>((resolve) => (underWay = resolve));
     const worker = new Worker({
       addresses: [a.grpcAddress, b.grpcAddress],
       name: "survivor",
@@ -41,6 +43,7 @@ describe("crash of the leading dispatcher", () => {
       handlers: {
         work: async (payload: unknown, ctx) => {
           runs.set(ctx.taskId, (runs.get(ctx.taskId) ?? 0) + 1);
+          if (runs.size >= 50) underWay();
           await new Promise((resolve) => setTimeout(resolve, 20));
           return payload;
         },
@@ -59,7 +62,7 @@ describe("crash of the leading dispatcher", () => {
           )
         ).id,
       );
-    await eventually(() => (runs.size >= 50 ? true : undefined), 30_000, "work under way");
+    await fiftyRun; // work under way
     await a.kill();
     await eventually(async () => ((await isLeading(b)) ? true : undefined), 30_000, "standby takes over");
 

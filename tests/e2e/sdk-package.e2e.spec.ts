@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningServer } from "../../cli/server.ts";
-import { eventually, startTestServer } from "../support/server.ts";
+import { startTestServer } from "../support/server.ts";
+import { leading } from "../support/signals.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -42,7 +43,7 @@ describe("the packaged TypeScript SDK", () => {
 
   beforeAll(async () => {
     server = await startTestServer({ roles: new Set(["api", "dispatcher"]) }, "pack");
-    await eventually(() => (server.dispatcher!.leading ? true : undefined), 15_000, "leadership");
+    await leading(server.dispatcher!);
     scratch = mkdtempSync(join(tmpdir(), "taskstream-sdk-"));
   });
   afterAll(async () => {

@@ -4,7 +4,8 @@ import { fold, type TaskState } from "../../domain/task/index.ts";
 import type { Config } from "../../cli/config.ts";
 import type { RunningServer } from "../../cli/server.ts";
 import { RawWorker } from "./raw-worker.ts";
-import { eventually, startTestServer } from "./server.ts";
+import { startTestServer } from "./server.ts";
+import { leading } from "./signals.ts";
 
 /** No trace context: what a submission records when its caller sends none. */
 export const noTrace = { traceparent: null, tracestate: null };
@@ -29,7 +30,7 @@ export function useDispatcher(name: string, overrides: Partial<Config> = {}): Di
   beforeAll(async () => {
     server = await startTestServer({ roles: new Set(["api", "dispatcher"]), ...overrides }, name);
     commands = new TaskCommands(server.store, { maxPayloadBytes: 1 << 20 });
-    await eventually(() => (server!.dispatcher!.leading ? true : undefined), 15_000, "leadership");
+    await leading(server.dispatcher!);
   });
   afterEach(() => {
     for (const w of workers.splice(0)) w.close();

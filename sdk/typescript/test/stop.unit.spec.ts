@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { WorkerStoppingError } from "../src/errors.ts";
 import { waitFor } from "./fake-dispatcher.ts";
 import { echo, fakeDispatcher, gate, worker } from "./harness.ts";
@@ -42,15 +42,17 @@ describe("Worker.stop", () => {
     await expect(w.start()).rejects.toThrow(/stopped/);
   });
 
-  it("aborts handlers still running after the grace period and reports how they ended", async () => {
+  it("aborts handlers still running after the grace period, lets them settle, then reports how they ended", async () => {
     const fake = await fakeDispatcher();
+    let politeSignal: AbortSignal | undefined;
     const w = worker({
       addresses: [fake.address],
       handlers: {
         polite: (_p, ctx) =>
-          new Promise((_resolve, reject) =>
-            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error)),
-          ),
+          new Promise((_resolve, reject) => {
+            politeSignal = ctx.signal;
+            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error));
+          }),
         stubborn: () => new Promise(() => {}),
       },
     });
@@ -60,9 +62,31 @@ describe("Worker.stop", () => {
     stream.assign({ taskId: "s", type: "stubborn" });
     await stream.next("started");
     await stream.next("started");
-    const startedAt = Date.now();
-    await w.stop({ graceMs: 50, settleMs: 50 });
-    expect(Date.now() - startedAt).toBeLessThan(2000);
+    const failed: string[] = [];
+    w.on("failed", (failure) => failed.push(`${failure.taskId} ${failure.errorType}`));
+
+    // The worker's clock from here on is the test's: the grace and settle periods pass when told.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    try {
+      let stopped = false;
+      const stopping = w.stop({ graceMs: 5000, settleMs: 1000 }).then(() => (stopped = true));
+      await vi.advanceTimersByTimeAsync(4999);
+      expect(politeSignal?.aborted).toBe(false);
+      expect(failed).toEqual([]);
+
+      await vi.advanceTimersByTimeAsync(1); // the grace is over: every handler's signal aborts
+      expect(politeSignal?.aborted).toBe(true);
+      expect(failed).toEqual([`p ${new WorkerStoppingError().name}`]);
+
+      await vi.advanceTimersByTimeAsync(999);
+      expect(failed).toHaveLength(1);
+      expect(stopped).toBe(false);
+      await vi.advanceTimersByTimeAsync(1); // the settle time is over: the stubborn one is given up
+      expect(failed).toEqual([`p ${new WorkerStoppingError().name}`, "s WORKER_STOPPING"]);
+      await stopping;
+    } finally {
+      vi.useRealTimers();
+    }
     const failures = stream.log.filter((m) => m.$case === "failed").map((m) => m.value);
     expect(failures).toEqual([
       expect.objectContaining({ taskId: "p", errorType: new WorkerStoppingError().name, cancelled: false }),
@@ -71,19 +95,25 @@ describe("Worker.stop", () => {
     await waitFor(() => stream.ended);
   });
 
-  it("waits for the acks of the last results before closing", async () => {
+  it("waits for the acks of the last results before closing, up to its flush time", async () => {
     const fake = await fakeDispatcher({ autoAck: false });
     const w = worker({ addresses: [fake.address], handlers: { echo } });
     await w.start();
     const stream = await fake.stream();
     stream.assign({ taskId: "t1", type: "echo" });
     await stream.next("completed");
-    let stopped = false;
-    const stopping = w.stop({ graceMs: 1000 }).then(() => (stopped = true));
-    await new Promise((resolve) => setTimeout(resolve, 30));
-    expect(stopped).toBe(false);
-    stream.ack("t1");
-    await stopping;
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    try {
+      let stopped = false;
+      const stopping = w.stop({ graceMs: 1000, flushMs: 5000 }).then(() => (stopped = true));
+      await vi.advanceTimersByTimeAsync(4999);
+      expect(stopped).toBe(false);
+      expect(stream.ended).toBe(false);
+      stream.ack("t1");
+      await stopping;
+    } finally {
+      vi.useRealTimers();
+    }
     await waitFor(() => stream.ended);
   });
 
