@@ -370,7 +370,7 @@ async function main(): Promise<void> {
       s.t.toFixed(1),
       (s.usedMemory / MiB).toFixed(1),
       formatNumber(s.streamEntries),
-      ...roles.map((role) => ((s.rss[role] ?? Number.NaN) / MiB).toFixed(0)),
+      ...roles.map((role) => formatNumber((s.rss[role] ?? Number.NaN) / MiB, 0)),
       (s.archiveBytes / MiB).toFixed(1),
       formatNumber(s.archivedTasks),
       formatNumber(s.lagP99Ms, 0),
@@ -433,6 +433,7 @@ async function main(): Promise<void> {
     writeFileSync(join(OUT, `soak-${runId}.md`), formatted);
     writeFileSync(join(OUT, `soak-${runId}.svg`), svg);
     writeFileSync(join(OUT, `soak-${runId}.json`), JSON.stringify({ summary, samples, failover }, null, 1));
+    console.error(formatted);
     if (options.write) {
       writeFileSync(join(ROOT, "bench", "SOAK.md"), formatted);
       writeFileSync(join(ROOT, "bench", "soak.svg"), svg);

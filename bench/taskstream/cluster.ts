@@ -230,12 +230,16 @@ export class Cluster {
     return Array.from({ length: this.options.partitions }, (_, p) => p);
   }
 
-  /** RSS of each running process by role (dispatchers: `dispatcher` for the leader, given). */
+  /**
+   * RSS of each running process by role (dispatchers: `dispatcher` for the leader, given); NaN for
+   * a process that is gone (a killed leader until its successor is known).
+   */
   rss(leader: ServerProcess | null): Record<string, number> {
+    const of = (server: ServerProcess) => rssOf(server.child.pid) || Number.NaN;
     const rss: Record<string, number> = {};
-    if (this.api) rss.api = rssOf(this.api.child.pid);
-    if (leader) rss.dispatcher = rssOf(leader.child.pid);
-    if (this.projector) rss.projector = rssOf(this.projector.child.pid);
+    if (this.api) rss.api = of(this.api);
+    if (leader) rss.dispatcher = of(leader);
+    if (this.projector) rss.projector = of(this.projector);
     return rss;
   }
 
