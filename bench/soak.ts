@@ -7,7 +7,7 @@
  * at 40% of the run, the leading dispatcher is killed (SIGKILL) and the standby's takeover is
  * reported. Writes bench/SOAK.md and bench/soak.svg, and ends with one JSON line.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -46,6 +46,8 @@ interface SoakOptions {
   slots: number;
   partitions: number;
   write: boolean;
+  /** Re-render the report from a run's saved figures (bench/out/soak-<run>.json) instead of running. */
+  render: string | null;
 }
 
 interface Sample {
@@ -83,7 +85,8 @@ const USAGE = `usage: bash bench/run.sh --soak MINUTES [options]
   --kill-at-minute M     when the leader is killed (40% of the run); -1: never
   --workers W --slots C  SDK worker processes × slots (1 × 50)
   --partitions N         (8)
-  --no-write             do not regenerate bench/SOAK.md and bench/soak.svg`;
+  --no-write             do not regenerate bench/SOAK.md and bench/soak.svg
+  --render FILE          no run: the report again from a run's bench/out/soak-<run>.json`;
 
 function parseOptions(argv: string[]): SoakOptions {
   const { values, positionals } = parseArgs({
@@ -100,6 +103,7 @@ function parseOptions(argv: string[]): SoakOptions {
       slots: { type: "string", default: "50" },
       partitions: { type: "string", default: "8" },
       "no-write": { type: "boolean" },
+      render: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -126,6 +130,7 @@ function parseOptions(argv: string[]): SoakOptions {
     slots: Math.max(1, number("slots", values.slots, 50)),
     partitions: Math.max(1, number("partitions", values.partitions, 8)),
     write: values["no-write"] !== true,
+    render: values.render ?? null,
   };
 }
 
@@ -150,8 +155,249 @@ function plateau(values: number[], pct = 10) {
   return { mean, deviationPct: deviation, flat: Number.isFinite(deviation) && deviation <= pct };
 }
 
+interface Run {
+  startedAt: Date;
+  runId: string;
+  machine: Record<string, string>;
+  samples: Sample[];
+  failover: Failover | null;
+}
+
+/** What the load achieved: tasks submitted, over how long, how many the workers saw completed. */
+interface Outcome {
+  submitted: number;
+  sendSpanMs: number;
+  completed: number;
+  drained: boolean;
+}
+
+/** The plateau check, SOAK.md, soak.svg and the JSON line, from the samples of a run. */
+async function report(
+  options: SoakOptions,
+  { startedAt, runId, machine, samples, failover }: Run,
+  run: Outcome,
+) {
+  // The plateau is judged over the last five minutes under load: the sample taken after the drain
+  // (load stopped, everything archived, the processes idle) is shown but not counted.
+  const underLoad = samples.length > 1 ? samples.slice(0, -1) : samples;
+  const last = samples.at(-1)!;
+  const lastUnderLoad = underLoad.at(-1)!;
+  const window = underLoad.filter((s) => s.t >= lastUnderLoad.t - 5);
+  const redisPlateau = plateau(window.map((s) => s.usedMemory));
+  const roles = Object.keys(samples[0]?.rss ?? {});
+  const rssPlateau = Object.fromEntries(
+    roles.map((role) => [role, plateau(window.map((s) => s.rss[role] ?? Number.NaN))]),
+  );
+  const afterKill = (s: Sample) =>
+    failover !== null && s.t > failover.killedAtMin && s.t <= failover.killedAtMin + 1;
+  const steadyP99 = samples.filter((s) => !afterKill(s)).map((s) => s.startP99Ms);
+  const summary = {
+    soak: {
+      minutes: options.minutes,
+      offeredPerS: options.rate,
+      achievedPerS: round(run.submitted / Math.max(options.minutes * 60, run.sendSpanMs / 1000), 0),
+      tasks: run.submitted,
+      completed: run.completed,
+      drained: run.drained,
+      retentionMs: options.retentionMs,
+      redisUsedMemoryMiB: round(redisPlateau.mean / MiB, 1),
+      redisDeviationPct: round(redisPlateau.deviationPct, 1),
+      rssMiB: Object.fromEntries(roles.map((role) => [role, round(rssPlateau[role]!.mean / MiB, 0)])),
+      rssDeviationPct: Object.fromEntries(
+        roles.map((role) => [role, round(rssPlateau[role]!.deviationPct, 1)]),
+      ),
+      plateau: redisPlateau.flat && Object.values(rssPlateau).every((p) => p.flat),
+      archiveMiB: round(last.archiveBytes / MiB, 1),
+      archivedTasks: last.archivedTasks,
+      projectionLagP99Ms: round(Math.max(...samples.map((s) => s.lagP99Ms).filter(Number.isFinite)), 0),
+      startP99MsWorstWindow: round(Math.max(...steadyP99.filter(Number.isFinite)), 1),
+      startP99MsMedianWindow: round(summarize(steadyP99.filter(Number.isFinite)).p50, 1),
+      takeover: failover && {
+        killedAtMin: round(failover.killedAtMin, 1),
+        rebuiltMs: round(failover.rebuiltMs, 0),
+        firstDispatchMs: round(failover.firstDispatchMs, 0),
+        killToResumeMs: round(failover.killToResumeMs, 0),
+      },
+      load1Mean: round(samples.reduce((a, s) => a + s.load1, 0) / samples.length, 1),
+    },
+  };
+
+  const svg = chart(
+    `Soak: ${options.rate}/s for ${options.minutes} min, retention ${options.retentionMs / 1000} s`,
+    [
+      {
+        title: "Memory",
+        yLabel: "MiB",
+        series: [
+          {
+            name: "Redis used_memory",
+            color: "#d62728",
+            points: samples.map((s) => [s.t, s.usedMemory / MiB]),
+          },
+          ...roles.map((role, i) => ({
+            name: `RSS ${role}`,
+            color: ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b"][i % 4]!,
+            points: samples.map((s): [number, number] => [s.t, (s.rss[role] ?? Number.NaN) / MiB]),
+          })),
+        ],
+      },
+      {
+        title: "PostgreSQL event archive (added by this run)",
+        yLabel: "MiB",
+        series: [
+          {
+            name: "archive size",
+            color: "#ff7f0e",
+            points: samples.map((s) => [s.t, s.archiveBytes / MiB]),
+          },
+        ],
+      },
+      {
+        title: "Latency per 10 s window",
+        yLabel: "ms",
+        series: [
+          { name: "submit → start p99", color: "#1f77b4", points: samples.map((s) => [s.t, s.startP99Ms]) },
+          { name: "projection lag p99", color: "#2ca02c", points: samples.map((s) => [s.t, s.lagP99Ms]) },
+        ],
+      },
+    ],
+    Math.max(options.minutes, last.t),
+    failover ? [{ x: failover.killedAtMin, label: "leader killed" }] : [],
+  );
+  const rows = samples.map((s) => [
+    s.t.toFixed(1),
+    (s.usedMemory / MiB).toFixed(1),
+    formatNumber(s.streamEntries),
+    ...roles.map((role) => formatNumber((s.rss[role] ?? Number.NaN) / MiB, 0)),
+    (s.archiveBytes / MiB).toFixed(1),
+    formatNumber(s.archivedTasks),
+    formatNumber(s.lagP99Ms, 0),
+    s.backlogAgeS.toFixed(1),
+    formatNumber(s.startP50Ms, 1),
+    formatNumber(s.startP99Ms, 1),
+    formatNumber(s.completed),
+    s.load1.toFixed(1),
+  ]);
+  const markdown = [
+    "# Soak: memory, archive and latency over a long run",
+    `Generated by \`npm run bench -- --soak ${options.minutes}${options.rate === 2000 ? "" : ` --rate ${options.rate}`}\` (bench/soak.ts) on ${startedAt.toISOString()}. ` +
+      "Regenerated by every run — do not edit.",
+    "## Machine",
+    table(
+      ["", ""],
+      Object.entries(machine).map(([k, v]) => [k, v]),
+    ),
+    "## Result",
+    "```json\n" + JSON.stringify(summary) + "\n```",
+    "![Redis memory, RSS per role, archive size and latency over the run](soak.svg)",
+    [
+      `- Load: ${formatNumber(options.rate)} single submissions a second over gRPC (the SDK client, open loop), ` +
+        `${options.workers} × ${options.slots} TypeScript SDK worker slots, no-op handler; roles as separate`,
+      "  `taskstream serve` processes: api | projector + read-api (+ the archiver) | two dispatchers (one leads).",
+      `- Retention ${formatNumber(options.retentionMs)} ms (\`TASKSTREAM_RETENTION_MS\`); archive rounds every 10 s (the default).`,
+      `- A sample every ${options.sampleSeconds} s: Redis \`used_memory\` (the Redis holds this run alone), RSS of each`,
+      "  role's process (`dispatcher`: the leader), the archive's partitions (tables, indexes, TOAST) grown since the",
+      "  start, the projector's lag histogram (p99 over the window, per batch) and backlog age, and submit → handler",
+      "  entry as the workers saw it (p50/p99 over the window).",
+      "- Plateau: over the last five minutes every memory series within ±10% of its mean.",
+      failover
+        ? `- At ${failover.killedAtMin.toFixed(1)} min the leading dispatcher was killed (SIGKILL); the standby took over ` +
+          `${failover.firstDispatchMs.toFixed(0)} ms after its lease was granted (rebuilt in ${failover.rebuiltMs.toFixed(0)} ms); ` +
+          `the workers started tasks again ${(failover.killToResumeMs / 1000).toFixed(1)} s after the kill (the dead ` +
+          "leader's lease expiring, 10 s, and the SDK's reconnect backoff). A new standby was started after it."
+        : "- No leader was killed in this run.",
+    ].join("\n"),
+    "## Samples",
+    table(
+      [
+        "min",
+        "Redis MiB",
+        "stream entries",
+        ...roles.map((role) => `RSS ${role} MiB`),
+        "archive MiB",
+        "archived tasks",
+        "lag p99 ms",
+        "backlog age s",
+        "start p50 ms",
+        "start p99 ms",
+        "completed",
+        "load",
+      ],
+      rows,
+    ),
+  ].join("\n\n");
+  const formatted = await formatMarkdown(markdown, "bench/SOAK.md");
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(join(OUT, `soak-${runId}.md`), formatted);
+  writeFileSync(join(OUT, `soak-${runId}.svg`), svg);
+  writeFileSync(
+    join(OUT, `soak-${runId}.json`),
+    JSON.stringify({ options, startedAt, machine, outcome: run, summary, samples, failover }, null, 1),
+  );
+  console.error(formatted);
+  if (options.write) {
+    writeFileSync(join(ROOT, "bench", "SOAK.md"), formatted);
+    writeFileSync(join(ROOT, "bench", "soak.svg"), svg);
+  }
+  console.log(JSON.stringify(summary));
+}
+
+/** The report again from a run's saved figures (its options, samples and outcome; the run's own). */
+async function rerender(options: SoakOptions, file: string): Promise<void> {
+  const saved = JSON.parse(readFileSync(file, "utf8")) as {
+    options?: SoakOptions;
+    startedAt?: string;
+    machine?: Record<string, string>;
+    outcome?: Outcome;
+    summary: {
+      soak: {
+        minutes: number;
+        offeredPerS: number;
+        retentionMs: number;
+        tasks: number;
+        completed: number;
+        drained: boolean;
+      };
+    };
+    samples: Sample[];
+    failover: Failover | null;
+  };
+  const runId = /soak-([0-9a-z]+)\.json$/.exec(file)?.[1];
+  if (runId === undefined) throw new Error(`--render: expected bench/out/soak-<run>.json, got ${file}`);
+  const soak = saved.summary.soak;
+  const savedOptions: SoakOptions = saved.options ?? {
+    ...options,
+    minutes: soak.minutes,
+    rate: soak.offeredPerS,
+    retentionMs: soak.retentionMs,
+  };
+  let machine = saved.machine;
+  if (machine === undefined) {
+    const { redisUrl, pgUrl } = await benchServices();
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+    machine = await describeMachine(redis, pgUrl).finally(() => redis.disconnect());
+  }
+  await report(
+    { ...savedOptions, write: options.write, render: null },
+    {
+      startedAt: new Date(saved.startedAt ?? parseInt(runId, 36)),
+      runId,
+      machine,
+      samples: saved.samples,
+      failover: saved.failover,
+    },
+    saved.outcome ?? {
+      submitted: soak.tasks,
+      sendSpanMs: 0,
+      completed: soak.completed,
+      drained: soak.drained,
+    },
+  );
+}
+
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  if (options.render !== null) return rerender(options, options.render);
   const startedAt = new Date();
   const runId = Date.now().toString(36);
   const { redisUrl, etcdEndpoints, pgUrl } = await benchServices();
@@ -283,162 +529,16 @@ async function main(): Promise<void> {
     const drained = await group.waitCompleted(sent.submitted, 120_000);
     await sample();
 
-    const last = samples.at(-1)!;
-    const window = samples.filter((s) => s.t >= last.t - 5);
-    const redisPlateau = plateau(window.map((s) => s.usedMemory));
-    const roles = Object.keys(samples[0]?.rss ?? {});
-    const rssPlateau = Object.fromEntries(
-      roles.map((role) => [role, plateau(window.map((s) => s.rss[role] ?? Number.NaN))]),
-    );
-    const afterKill = (s: Sample) =>
-      failover !== null && s.t > failover.killedAtMin && s.t <= failover.killedAtMin + 1;
-    const steadyP99 = samples.filter((s) => !afterKill(s)).map((s) => s.startP99Ms);
-    const summary = {
-      soak: {
-        minutes: options.minutes,
-        offeredPerS: options.rate,
-        achievedPerS: round(sent.submitted / Math.max(seconds, sent.sendSpanMs / 1000), 0),
-        tasks: sent.submitted,
+    await report(
+      options,
+      { startedAt, runId, machine, samples, failover },
+      {
+        submitted: sent.submitted,
+        sendSpanMs: sent.sendSpanMs,
         completed: group.completed,
         drained,
-        retentionMs: options.retentionMs,
-        redisUsedMemoryMiB: round(redisPlateau.mean / MiB, 1),
-        redisDeviationPct: round(redisPlateau.deviationPct, 1),
-        rssMiB: Object.fromEntries(roles.map((role) => [role, round(rssPlateau[role]!.mean / MiB, 0)])),
-        rssDeviationPct: Object.fromEntries(
-          roles.map((role) => [role, round(rssPlateau[role]!.deviationPct, 1)]),
-        ),
-        plateau: redisPlateau.flat && Object.values(rssPlateau).every((p) => p.flat),
-        archiveMiB: round(last.archiveBytes / MiB, 1),
-        archivedTasks: last.archivedTasks,
-        projectionLagP99Ms: round(Math.max(...samples.map((s) => s.lagP99Ms).filter(Number.isFinite)), 0),
-        startP99MsWorstWindow: round(Math.max(...steadyP99.filter(Number.isFinite)), 1),
-        startP99MsMedianWindow: round(summarize(steadyP99.filter(Number.isFinite)).p50, 1),
-        takeover: failover && {
-          killedAtMin: round(failover.killedAtMin, 1),
-          rebuiltMs: round(failover.rebuiltMs, 0),
-          firstDispatchMs: round(failover.firstDispatchMs, 0),
-          killToResumeMs: round(failover.killToResumeMs, 0),
-        },
-        load1Mean: round(samples.reduce((a, s) => a + s.load1, 0) / samples.length, 1),
       },
-    };
-
-    const svg = chart(
-      `Soak: ${options.rate}/s for ${options.minutes} min, retention ${options.retentionMs / 1000} s`,
-      [
-        {
-          title: "Memory",
-          yLabel: "MiB",
-          series: [
-            {
-              name: "Redis used_memory",
-              color: "#d62728",
-              points: samples.map((s) => [s.t, s.usedMemory / MiB]),
-            },
-            ...roles.map((role, i) => ({
-              name: `RSS ${role}`,
-              color: ["#1f77b4", "#2ca02c", "#9467bd", "#8c564b"][i % 4]!,
-              points: samples.map((s): [number, number] => [s.t, (s.rss[role] ?? Number.NaN) / MiB]),
-            })),
-          ],
-        },
-        {
-          title: "PostgreSQL event archive (added by this run)",
-          yLabel: "MiB",
-          series: [
-            {
-              name: "archive size",
-              color: "#ff7f0e",
-              points: samples.map((s) => [s.t, s.archiveBytes / MiB]),
-            },
-          ],
-        },
-        {
-          title: "Latency per 10 s window",
-          yLabel: "ms",
-          series: [
-            { name: "submit → start p99", color: "#1f77b4", points: samples.map((s) => [s.t, s.startP99Ms]) },
-            { name: "projection lag p99", color: "#2ca02c", points: samples.map((s) => [s.t, s.lagP99Ms]) },
-          ],
-        },
-      ],
-      Math.max(options.minutes, last.t),
-      failover ? [{ x: failover.killedAtMin, label: "leader killed" }] : [],
     );
-    const rows = samples.map((s) => [
-      s.t.toFixed(1),
-      (s.usedMemory / MiB).toFixed(1),
-      formatNumber(s.streamEntries),
-      ...roles.map((role) => formatNumber((s.rss[role] ?? Number.NaN) / MiB, 0)),
-      (s.archiveBytes / MiB).toFixed(1),
-      formatNumber(s.archivedTasks),
-      formatNumber(s.lagP99Ms, 0),
-      s.backlogAgeS.toFixed(1),
-      formatNumber(s.startP50Ms, 1),
-      formatNumber(s.startP99Ms, 1),
-      formatNumber(s.completed),
-      s.load1.toFixed(1),
-    ]);
-    const markdown = [
-      "# Soak: memory, archive and latency over a long run",
-      `Generated by \`npm run bench -- --soak ${options.minutes}\` (bench/soak.ts) on ${startedAt.toISOString()}. ` +
-        "Regenerated by every run — do not edit.",
-      "## Machine",
-      table(
-        ["", ""],
-        Object.entries(machine).map(([k, v]) => [k, v]),
-      ),
-      "## Result",
-      "```json\n" + JSON.stringify(summary) + "\n```",
-      "![Redis memory, RSS per role, archive size and latency over the run](soak.svg)",
-      [
-        `- Load: ${formatNumber(options.rate)} single submissions a second over gRPC (the SDK client, open loop), ` +
-          `${options.workers} × ${options.slots} TypeScript SDK worker slots, no-op handler; roles as separate`,
-        "  `taskstream serve` processes: api | projector + read-api (+ the archiver) | two dispatchers (one leads).",
-        `- Retention ${formatNumber(options.retentionMs)} ms (\`TASKSTREAM_RETENTION_MS\`); archive rounds every 10 s (the default).`,
-        `- A sample every ${options.sampleSeconds} s: Redis \`used_memory\` (the Redis holds this run alone), RSS of each`,
-        "  role's process (`dispatcher`: the leader), the archive's partitions (tables, indexes, TOAST) grown since the",
-        "  start, the projector's lag histogram (p99 over the window, per batch) and backlog age, and submit → handler",
-        "  entry as the workers saw it (p50/p99 over the window).",
-        "- Plateau: over the last five minutes every memory series within ±10% of its mean.",
-        failover
-          ? `- At ${failover.killedAtMin.toFixed(1)} min the leading dispatcher was killed (SIGKILL); the standby took over ` +
-            `${failover.firstDispatchMs.toFixed(0)} ms after its lease was granted (rebuilt in ${failover.rebuiltMs.toFixed(0)} ms); ` +
-            `the workers started tasks again ${(failover.killToResumeMs / 1000).toFixed(1)} s after the kill (the dead ` +
-            "leader's lease expiring, 10 s, and the SDK's reconnect backoff). A new standby was started after it."
-          : "- No leader was killed in this run.",
-      ].join("\n"),
-      "## Samples",
-      table(
-        [
-          "min",
-          "Redis MiB",
-          "stream entries",
-          ...roles.map((role) => `RSS ${role} MiB`),
-          "archive MiB",
-          "archived tasks",
-          "lag p99 ms",
-          "backlog age s",
-          "start p50 ms",
-          "start p99 ms",
-          "completed",
-          "load",
-        ],
-        rows,
-      ),
-    ].join("\n\n");
-    const formatted = await formatMarkdown(markdown, "bench/SOAK.md");
-    mkdirSync(OUT, { recursive: true });
-    writeFileSync(join(OUT, `soak-${runId}.md`), formatted);
-    writeFileSync(join(OUT, `soak-${runId}.svg`), svg);
-    writeFileSync(join(OUT, `soak-${runId}.json`), JSON.stringify({ summary, samples, failover }, null, 1));
-    console.error(formatted);
-    if (options.write) {
-      writeFileSync(join(ROOT, "bench", "SOAK.md"), formatted);
-      writeFileSync(join(ROOT, "bench", "soak.svg"), svg);
-    }
-    console.log(JSON.stringify(summary));
   } finally {
     await producer?.stop();
     await group?.stop();
