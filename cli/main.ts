@@ -38,11 +38,16 @@ const VERBS: Record<string, { summary: string; run: (argv: string[]) => Promise<
     summary: "verify [--limit N]: prove the read model equals the fold of the log",
     run: async (a) => (await import("./verbs/audit.ts")).verify(a),
   },
+  projections: {
+    summary:
+      "projections rebuild [--restart] [--discard] [--json] [--no-verify] [--keep-old]: refill the read model from the archive and the log, then swap it in",
+    run: async (a) => (await import("./verbs/projections.ts")).projectionsVerb(a),
+  },
 };
 
 function help(): void {
   console.log("usage: taskstream <verb> [flags]\n");
-  for (const [name, verb] of Object.entries(VERBS)) console.log(`  ${name.padEnd(8)} ${verb.summary}`);
+  for (const [name, verb] of Object.entries(VERBS)) console.log(`  ${name.padEnd(11)} ${verb.summary}`);
   console.log(
     "\nConfiguration: flags (--redis-url, --pg-url, --etcd-endpoints, --http-port, --grpc-port, …) or TASKSTREAM_* variables.",
   );

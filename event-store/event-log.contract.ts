@@ -266,12 +266,14 @@ export function eventLogContract(name: string, factory: () => LogFactory): void 
       expect(await log.dropArchived(0, [{ id: done, version: 2 }])).toEqual([false]);
     });
 
-    it("tells a partition's newest position, and keeps a snapshot fenced by the epoch", async () => {
+    it("tells a partition's newest position and size, and keeps a snapshot fenced by the epoch", async () => {
       const log = factory().make({ partitions: 1 });
       expect(await log.head(0)).toBe("0-0");
       expect(await log.loadSnapshot(0)).toBeNull();
+      expect(await log.size(0)).toBe(0);
       const { streamIds } = (await log.append(uuidv7(), 0, [submitted])) as { streamIds: string[] };
       expect(await log.head(0)).toBe(streamIds[0]);
+      expect(await log.size(0)).toBe(1);
       await log.fence(4);
       await log.saveSnapshot(0, 4, Buffer.from("four"));
       await expect(log.saveSnapshot(0, 3, Buffer.from("three"))).rejects.toBeInstanceOf(StaleEpochError);

@@ -35,6 +35,8 @@ export interface EventLog<E extends { type: string; data: unknown } = TaskEvent>
   follow(options: FollowOptions): AsyncIterable<StoredOf<E>[]>;
   /** The position of the partition's newest event ('0-0' while it has none). */
   head(partition: number): Promise<string>;
+  /** How many entries the partition's log holds now (an estimate of work for progress reports). */
+  size(partition: number): Promise<number>;
   /**
    * Saves a snapshot of a partition (opaque to the log: what a reader folded up to a position),
    * fenced by `epoch`; throws StaleEpochError when a newer leader has fenced the partition.

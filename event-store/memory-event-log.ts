@@ -124,6 +124,10 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
     return Promise.resolve((this.histories.get(id) ?? []).map((entry) => stored<E>(entry, partition)));
   }
 
+  size(partition: number): Promise<number> {
+    return Promise.resolve(this.logs[partition]?.length ?? 0);
+  }
+
   readPartition(partition: number, afterId: string, count: number): Promise<StoredOf<E>[]> {
     return Promise.resolve(
       this.after(this.logs[partition] ?? [], afterId, count).map((e) => stored<E>(e, partition)),

@@ -290,6 +290,10 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     return newest?.[0] ?? "0-0";
   }
 
+  size(partition: number): Promise<number> {
+    return this.redis.xlen(this.streamKey(partition));
+  }
+
   async saveSnapshot(partition: number, epoch: number, snapshot: Buffer): Promise<void> {
     const keys = partitionKeys(partition, this.prefix);
     const [code, value] = await this.redis.tsSaveSnapshot(keys.epoch, keys.snapshot, epoch, snapshot);

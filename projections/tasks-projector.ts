@@ -16,8 +16,8 @@ import { isolatePoison, isTransient, ProjectionStalledError, type StalledPartiti
 
 export interface TasksProjectorOptions {
   store: EventLog;
-  /** For PUBLISH of the changed rows. */
-  redis: Redis;
+  /** For PUBLISH of the changed rows; without it nothing is published (a rebuild's fresh tables). */
+  redis?: Redis;
   pool: pg.Pool;
   /** Checkpoints are kept under `${store.prefix}:${name}`: a position belongs to one log. Default "tasks". */
   name?: string;
@@ -36,8 +36,8 @@ export interface TasksProjectorOptions {
   minCommitIntervalMs?: number;
   /** After each commit, with the rows it changed. */
   onCommitted?: (changedTasks: TaskRow[]) => void;
-  /** After each commit, with the number of events applied and the batch's lag. */
-  onBatch?: (events: number, lagMs: number) => void;
+  /** After each commit, with the number of events applied, the batch's lag, and the tasks it created. */
+  onBatch?: (events: number, lagMs: number, newTasks: number) => void;
   /**
    * Errors of the running loop (it retries), failed publishes, and each partition stopped at an
    * event it cannot apply (a ProjectionStalledError naming the event's position).
@@ -97,22 +97,32 @@ export class TasksProjector extends FollowingService<TaskEvent> {
   }
 
   /**
-   * Projects everything in the log now, then returns the number of events this call applied. A
-   * partition stopped at an event that cannot be applied is tried again; if one still stops, the
-   * rest is projected and then its ProjectionStalledError is thrown.
+   * Projects everything in the log now — in each partition `until` names, only up to that stream id
+   * — then returns the number of events this call applied. A partition stopped at an event that
+   * cannot be applied is tried again; if one still stops, the rest is projected and then its
+   * ProjectionStalledError is thrown. An aborted `signal` stops it between two batches.
    */
-  async catchUp(): Promise<number> {
+  async catchUp(
+    options: { until?: ReadonlyMap<number, string>; signal?: AbortSignal } = {},
+  ): Promise<number> {
     const { store } = this.options;
+    const { until, signal } = options;
     this.stalls.clear();
     await this.exclusive(() => this.reload());
     let applied = 0;
     for (let partition = 0; partition < store.partitions; partition++) {
+      const last = until?.get(partition);
+      if (last !== undefined && compareStreamIds(this.position(partition), last) >= 0) continue;
       for await (const page of store.readAll(partition, {
         after: this.position(partition),
         pageSize: this.batchSize,
       })) {
+        signal?.throwIfAborted();
         if (this.stalls.has(partition)) break;
-        applied += (await this.exclusive(() => this.commit(page))) ?? 0;
+        const wanted =
+          last === undefined ? page : page.filter((event) => compareStreamIds(event.streamId, last) <= 0);
+        if (wanted.length > 0) applied += (await this.exclusive(() => this.commit(wanted))) ?? 0;
+        if (wanted.length < page.length) break;
       }
     }
     const [stall] = this.stalls.values();
@@ -223,7 +233,8 @@ export class TasksProjector extends FollowingService<TaskEvent> {
     this.committedBatches++;
     this.lagMs = Math.max(0, Date.now() - Math.max(...fresh.map((event) => streamIdTime(event.streamId))));
     for (const wake of [...this.waiters]) wake();
-    this.options.onBatch?.(outcome.applied.length, this.lagMs);
+    const newTasks = outcome.applied.reduce((count, event) => count + (event.version === 1 ? 1 : 0), 0);
+    this.options.onBatch?.(outcome.applied.length, this.lagMs, newTasks);
     if (outcome.changed.length > 0) this.options.onCommitted?.(outcome.changed);
     // Every commit is announced on the feed channel, even one without feed entries: its moves let a
     // reader see that nothing was missed in between (docs/task-feed.md).
@@ -238,8 +249,10 @@ export class TasksProjector extends FollowingService<TaskEvent> {
    * committed before it subscribed, which it does not wait for.
    */
   private async publish(rows: TaskRow[], feed: FeedBatch): Promise<void> {
+    const { redis } = this.options;
+    if (!redis) return;
     try {
-      const [, rowListeners, , feedListeners] = (await this.options.redis.pubsub(
+      const [, rowListeners, , feedListeners] = (await redis.pubsub(
         "NUMSUB",
         this.channel,
         this.feedChannel,
@@ -250,9 +263,8 @@ export class TasksProjector extends FollowingService<TaskEvent> {
       }
       const sends: Promise<number>[] = [];
       if (Number(rowListeners) > 0 && rows.length > 0)
-        sends.push(this.options.redis.publish(this.channel, JSON.stringify(rows)));
-      if (Number(feedListeners) > 0)
-        sends.push(this.options.redis.publish(this.feedChannel, JSON.stringify(feed)));
+        sends.push(redis.publish(this.channel, JSON.stringify(rows)));
+      if (Number(feedListeners) > 0) sends.push(redis.publish(this.feedChannel, JSON.stringify(feed)));
       await Promise.all(sends);
     } catch (error) {
       this.publishFailures++;
