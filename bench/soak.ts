@@ -4,8 +4,8 @@
  * tasks keep moving from Redis to the PostgreSQL archive, and samples every 10 s: Redis
  * `used_memory`, each role's RSS, the archive's size, projection lag and submit → start p99. Redis
  * memory and RSS should plateau: over the last five minutes each within ±10% of its mean. Once,
- * at 40% of the run, the leading dispatcher is killed (SIGKILL) and the standby's takeover is
- * reported. Writes bench/SOAK.md and bench/soak.svg, and ends with one JSON line.
+ * at 40% of the run, one of the two dispatchers is killed (SIGKILL) and the other's takeover of its
+ * partitions is reported. Writes bench/SOAK.md and bench/soak.svg, and ends with one JSON line.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -40,7 +40,7 @@ interface SoakOptions {
   rate: number;
   retentionMs: number;
   sampleSeconds: number;
-  /** When the leader is killed, in seconds from the start; null: never. */
+  /** When the first dispatcher is killed, in seconds from the start; null: never. */
   killAtSeconds: number | null;
   workers: number;
   slots: number;
@@ -72,9 +72,12 @@ interface Sample {
 
 interface Failover {
   killedAtMin: number;
+  /** The slowest partition taken over: claim granted → rebuilt, and → first dispatch. */
   rebuiltMs: number;
   firstDispatchMs: number;
-  /** Kill → the workers start tasks again: lease expiry, takeover and the SDK's reconnect. */
+  /** Partitions taken over (absent in runs made before partition ownership). */
+  partitions?: number;
+  /** Kill → the workers start tasks again: the SDK's reconnect (and, for the killed dispatcher's partitions, lease expiry and takeover). */
   killToResumeMs: number;
 }
 
@@ -82,7 +85,7 @@ const USAGE = `usage: bash bench/run.sh --soak MINUTES [options]
   --rate N               offered submissions per second (2000)
   --retention-ms N       TASKSTREAM_RETENTION_MS (60000)
   --sample-seconds N     (10)
-  --kill-at-minute M     when the leader is killed (40% of the run); -1: never
+  --kill-at-minute M     when the first dispatcher is killed (40% of the run); -1: never
   --workers W --slots C  SDK worker processes × slots (1 × 50)
   --partitions N         (8)
   --no-write             do not regenerate bench/SOAK.md and bench/soak.svg
@@ -216,6 +219,7 @@ async function report(
         killedAtMin: round(failover.killedAtMin, 1),
         rebuiltMs: round(failover.rebuiltMs, 0),
         firstDispatchMs: round(failover.firstDispatchMs, 0),
+        ...(failover.partitions === undefined ? {} : { partitions: failover.partitions }),
         killToResumeMs: round(failover.killToResumeMs, 0),
       },
       load1Mean: round(samples.reduce((a, s) => a + s.load1, 0) / samples.length, 1),
@@ -262,7 +266,7 @@ async function report(
       },
     ],
     Math.max(options.minutes, last.t),
-    failover ? [{ x: failover.killedAtMin, label: "leader killed" }] : [],
+    failover ? [{ x: failover.killedAtMin, label: "dispatcher killed" }] : [],
   );
   const rows = samples.map((s) => [
     s.t.toFixed(1),
@@ -293,19 +297,21 @@ async function report(
     [
       `- Load: ${formatNumber(options.rate)} single submissions a second over gRPC (the SDK client, open loop), ` +
         `${options.workers} × ${options.slots} TypeScript SDK worker slots, no-op handler; roles as separate`,
-      "  `taskstream serve` processes: api | projector + read-api (+ the archiver) | two dispatchers (one leads).",
+      "  `taskstream serve` processes: api | projector + read-api (+ the archiver) | two dispatchers (sharing the partitions).",
       `- Retention ${formatNumber(options.retentionMs)} ms (\`TASKSTREAM_RETENTION_MS\`); archive rounds every 10 s (the default).`,
       `- A sample every ${options.sampleSeconds} s: Redis \`used_memory\` (the Redis holds this run alone), RSS of each`,
-      "  role's process (`dispatcher`: the leader), the archive's partitions (tables, indexes, TOAST) grown since the",
+      "  role's process (`dispatcher`: the first started still running), the archive's partitions (tables, indexes, TOAST) grown since the",
       "  start, the projector's lag histogram (p99 over the window, per batch) and backlog age, and submit → handler",
       "  entry as the workers saw it (p50/p99 over the window).",
       "- Plateau: over the last five minutes every memory series within ±10% of its mean.",
       failover
-        ? `- At ${failover.killedAtMin.toFixed(1)} min the leading dispatcher was killed (SIGKILL); the standby took over ` +
-          `${failover.firstDispatchMs.toFixed(0)} ms after its lease was granted (rebuilt in ${failover.rebuiltMs.toFixed(0)} ms); ` +
-          `the workers started tasks again ${(failover.killToResumeMs / 1000).toFixed(1)} s after the kill (the dead ` +
-          "leader's lease expiring, 10 s, and the SDK's reconnect backoff). A new standby was started after it."
-        : "- No leader was killed in this run.",
+        ? `- At ${failover.killedAtMin.toFixed(1)} min one dispatcher was killed (SIGKILL); the other took over ` +
+          (failover.partitions === undefined ? "" : `its ${failover.partitions} partitions, `) +
+          `the slowest dispatching ${failover.firstDispatchMs.toFixed(0)} ms after its claim was granted (rebuilt in ` +
+          `${failover.rebuiltMs.toFixed(0)} ms); the workers started tasks again ${(failover.killToResumeMs / 1000).toFixed(1)} s ` +
+          "after the kill (the SDK's reconnect backoff; the dead dispatcher's partitions wait for its lease to expire, 10 s). " +
+          "A new second dispatcher was started after it."
+        : "- No dispatcher was killed in this run.",
     ].join("\n"),
     "## Samples",
     table(
@@ -423,8 +429,8 @@ async function main(): Promise<void> {
     const archiveBaseline = await archiveBytes(db);
     await cluster.startProjector();
     await cluster.startApi();
-    let leader: ServerProcess = await cluster.startDispatcher(true);
-    await cluster.startDispatcher(false);
+    let sampled: ServerProcess = await cluster.startDispatcher(true);
+    await cluster.startDispatcher(true);
     group = await WorkerGroup.start(cluster, options.workers, options.slots);
     producer = await Producer.start(cluster);
     group.go();
@@ -464,7 +470,7 @@ async function main(): Promise<void> {
         t: (now() - loadStart) / 60_000,
         usedMemory: (await redisInfo(redis)).usedMemory,
         streamEntries: await streamEntries(redis, streams),
-        rss: cluster.rss(leader),
+        rss: cluster.rss(sampled),
         archiveBytes: (await archiveBytes(db)) - archiveBaseline,
         archivedTasks: parseCounter(text, "taskstream_archived_tasks_total"),
         backlogAgeS: parseCounter(text, "taskstream_projection_backlog_age_seconds"),
@@ -489,25 +495,33 @@ async function main(): Promise<void> {
     };
 
     const failOver = async (): Promise<Failover> => {
-      const victim = leader;
+      const victim = sampled;
       const killedAt = now();
-      log(`killing the leader (${victim.role})`);
+      log(`killing ${victim.role}`);
       cluster.kill(victim);
+      const survivor = cluster.dispatchers[0]!;
+      sampled = survivor;
       await sleep(500); // whatever was assigned before the kill has started by now
       const before = group!.started;
       while (group!.started <= before) await sleep(20);
       const killToResumeMs = now() - killedAt;
-      leader = await cluster.waitLeader(60_000);
-      let timing = await cluster.takeoverOf(leader);
-      for (let i = 0; i < 200 && !Number.isFinite(timing.firstDispatchMs); i++) {
-        await sleep(50);
-        timing = await cluster.takeoverOf(leader);
-      }
-      await cluster.startDispatcher(false); // a standby again
-      const result = { killedAtMin: (killedAt - loadStart) / 60_000, ...timing, killToResumeMs };
+      const taken = await cluster.takeover(survivor, killedAt, 120_000);
+      const timing = {
+        rebuiltMs: Math.max(...taken.map((p) => p.rebuildMs)),
+        firstDispatchMs: Math.max(...taken.map((p) => p.firstDispatchMs)),
+      };
+      await cluster.startDispatcher(false); // a second dispatcher again; it takes its share by handover
+      const result = {
+        killedAtMin: (killedAt - loadStart) / 60_000,
+        ...timing,
+        partitions: taken.length,
+        killToResumeMs,
+      };
       log(
-        `takeover by ${leader.role}: rebuilt ${timing.rebuiltMs.toFixed(0)} ms and first dispatch ` +
-          `${timing.firstDispatchMs.toFixed(0)} ms after its lease; work resumed ${killToResumeMs.toFixed(0)} ms after the kill`,
+        `takeover of ${taken.length} partitions by ${survivor.role}: the slowest rebuilt ${timing.rebuiltMs.toFixed(0)} ms ` +
+          `and dispatched ${timing.firstDispatchMs.toFixed(0)} ms after its claim (per partition, rebuilt: ` +
+          `${taken.map((p) => `${p.partition} ${p.rebuildMs} ms`).join(", ")}); ` +
+          `work resumed ${killToResumeMs.toFixed(0)} ms after the kill`,
       );
       return result;
     };

@@ -1,24 +1,26 @@
 /**
- * Takeover time against history size (`npm run bench -- --takeover`): a dispatcher leader is killed
- * (SIGKILL) and the standby's takeover is timed from its lease being granted to its first dispatch,
- * with 1,000 and with 1,000,000 finished tasks in the log and 10,000 live (queued) ones. A new
- * leader folds the last snapshot and the log after it (docs/snapshots.md), so the two should be
- * within 1.5× of each other; one takeover per size without a snapshot (the whole log folded) shows
- * what the snapshot saves. Writes bench/TAKEOVER.md and ends with one JSON line.
+ * Takeover time against history size (`npm run bench -- --takeover`): of two dispatchers sharing
+ * the partitions (docs/partition-ownership.md), one is killed (SIGKILL) and the other takes over
+ * its partitions, with 1,000 and with 1,000,000 finished tasks in the log and 10,000 live (queued)
+ * ones. A new owner folds the partition's last snapshot and the log after it (docs/snapshots.md),
+ * so the two sizes should be within 1.5× of each other; one takeover per size without a snapshot
+ * (the whole log folded) shows what the snapshot saves. Writes bench/TAKEOVER.md and ends with one
+ * JSON line.
  *
- * Per history size: an API and a leading dispatcher; the history is made the real way (REST
- * batches, drained by an SDK worker: every finished task has its four events in the log); then the
- * live tasks are submitted with no worker connected. Each takeover: wait until the leader's
- * snapshot covers the log, start a standby, point a raw-protocol probe at it (retrying every 10 ms,
- * so no reconnect backoff blurs the figure), kill the leader. The new leader times itself
- * (`taskstream_dispatcher_takeover_seconds`): lease granted → rebuilt (live state folded, work
- * accepted) and → first assignment sent; from outside, kill → the probe's first assignment adds
- * the lease's expiry (TASKSTREAM_LEASE_TTL_SECONDS, 10 s). The new leader is the next one killed.
+ * Per history size: an API and one dispatcher owning every partition; the history is appended (or
+ * made through the API); then the live tasks are submitted with no worker connected. Each takeover:
+ * wait until the owner's snapshots cover the log, start a second dispatcher and wait until it has
+ * taken its share (by handover), kill the first, and point a raw-protocol probe at the survivor
+ * (it completes what it is given, so that every partition can dispatch to it). Each partition's
+ * new term times itself from its claim being granted: → rebuilt (snapshot and log folded, work
+ * accepted) and → first assignment sent ("partition owned" and "partition first dispatch" in its
+ * log). The takeover is kill → the last taken-over partition's first dispatch; it includes the
+ * dead dispatcher's lease expiring (TASKSTREAM_LEASE_TTL_SECONDS, 10 s). The survivor owns every
+ * partition then, and is the next one killed.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { Producer, WorkerGroup } from "./fleet.ts";
 import { describeMachine, type Machine } from "./machine.ts";
@@ -30,7 +32,7 @@ import { aggregate, formatAgg, formatNumber, now, round, type Agg } from "./stat
 import { newId } from "../commands/ids.ts";
 import { succeededLife, taskSpec } from "../domain/testing/task-events.ts";
 import { RedisEventLog } from "../event-store/redis-event-log.ts";
-import { Cluster } from "./taskstream/cluster.ts";
+import { Cluster, type PartitionTakeover } from "./taskstream/cluster.ts";
 import { firstDispatch } from "./taskstream/dispatch-probe.ts";
 
 interface TakeoverOptions {
@@ -45,20 +47,25 @@ interface TakeoverOptions {
   write: boolean;
 }
 
-/** One takeover. */
+/** One takeover: the partitions the killed dispatcher owned, taken by the survivor. */
 interface Takeover {
   history: number;
-  /** Without a snapshot: the new leader folded the whole log. */
+  /** Without a snapshot: the new owner folded each partition's whole log. */
   baseline: boolean;
+  /** The slowest partition's claim → rebuilt, ms. */
   rebuiltMs: number;
+  /** The slowest partition's claim → first dispatch, ms. */
   firstDispatchMs: number;
-  /** From the kill to the probe's first assignment: the lease's expiry plus the takeover. */
+  /** From the kill to the last taken-over partition's first dispatch: the lease's expiry plus the takeover. */
   killToDispatchMs: number;
+  /** Summed over the partitions taken over. */
   restored: number;
   read: number;
-  /** Tasks the new leader held once it led (live ones; finished ones are dropped). */
+  /** Tasks the new terms held once they led (live ones; finished ones are dropped). */
   tasks: number;
   leaderRssBytes: number;
+  /** Each partition taken over, as its new term timed it. */
+  partitions: PartitionTakeover[];
 }
 
 const USAGE = `usage: bash bench/run.sh --takeover [options]
@@ -69,7 +76,7 @@ const USAGE = `usage: bash bench/run.sh --takeover [options]
   --runs N                takeovers per history size (3)
   --no-baseline           skip the takeover without a snapshot (the whole log folded)
   --partitions N          (8)
-  --snapshot-interval-ms  the leaders' snapshot interval (5000; the default 30,000 only waits longer)
+  --snapshot-interval-ms  the owners' snapshot interval (5000; the default 30,000 only waits longer)
   --no-write              do not regenerate bench/TAKEOVER.md`;
 
 function parseOptions(argv: string[]): TakeoverOptions {
@@ -141,13 +148,13 @@ async function submit(cluster: Cluster, count: number, drain: boolean): Promise<
 /**
  * Writes `count` finished tasks straight to the log with the same append script and encoding the
  * API and the dispatcher use — each task's four events (TaskSubmitted with the bench's spec,
- * TaskAssigned, TaskStarted, TaskSucceeded) in one call, fenced by the leader's epoch as the
- * dispatcher's own writes are (so none lands in the intake). 64 calls in flight.
+ * TaskAssigned, TaskStarted, TaskSucceeded) in one call, fenced by its partition's epoch as the
+ * owner's own writes are (so none lands in the intake). 64 calls in flight.
  */
 async function appendHistory(
   cluster: Cluster,
   redisUrl: string,
-  epoch: number,
+  epochs: ReadonlyMap<number, number>,
   count: number,
 ): Promise<void> {
   const redis = new Redis(redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
@@ -159,7 +166,10 @@ async function appendHistory(
         next++;
         const at = Date.now();
         const spec = taskSpec({ type: TASK_TYPE, payload: { t: at } });
-        await log.append(newId(at), 0, succeededLife(at, null, spec), { epoch });
+        const taskId = newId(at);
+        const epoch = epochs.get(log.partitionOf(taskId));
+        if (epoch === undefined) throw new Error(`partition ${log.partitionOf(taskId)} has no owner`);
+        await log.append(taskId, 0, succeededLife(at, null, spec), { epoch });
       }
     };
     await Promise.all(Array.from({ length: 64 }, lane));
@@ -169,29 +179,37 @@ async function appendHistory(
 }
 
 async function takeOver(cluster: Cluster, history: number, baseline: boolean): Promise<Takeover> {
-  const leader = await cluster.waitLeader(60_000);
-  const epoch = await cluster.epochOf(leader);
-  // The leader's snapshot must cover the log as it is now: the takeover then reads nothing before it.
-  await cluster.waitSnapshots(epoch, await cluster.heads(), 120_000);
-  const standby = await cluster.startDispatcher(false);
-  await sleep(500); // campaigning: its watch on the leader key is in place
-  const probe = firstDispatch(standby.grpcAddress, TASK_TYPE, { timeoutMs: 900_000 });
+  const [victim] = cluster.dispatchers;
+  if (!victim || cluster.dispatchers.length !== 1) throw new Error("expected one dispatcher");
+  const epochs = await cluster.waitOwnsAll(victim, 60_000);
+  // Its snapshots must cover the log as it is now: a takeover then reads nothing before them.
+  await cluster.waitSnapshots(epochs, await cluster.heads(), 120_000);
+  const survivor = await cluster.startDispatcher(true);
+  await cluster.waitShared(60_000); // the survivor took its share by handover
   const killedAt = now();
-  cluster.kill(leader);
+  cluster.kill(victim);
   if (baseline) await cluster.dropSnapshots();
+  const probe = firstDispatch(survivor.grpcAddress, TASK_TYPE, {
+    timeoutMs: 900_000,
+    slots: 2 * cluster.partitions,
+    serve: { delayMs: 50 },
+  });
   try {
-    const { assignedAt } = await probe.done;
-    const timing = await cluster.takeoverOf(standby);
-    const leading = cluster.leading.get(standby.role);
+    const partitions = await cluster.takeover(survivor, killedAt, 900_000);
+    const max = (figure: (p: PartitionTakeover) => number) => Math.max(...partitions.map(figure));
+    const sum = (figure: (p: PartitionTakeover) => number) =>
+      partitions.reduce((total, p) => total + figure(p), 0);
     return {
       history,
       baseline,
-      ...timing,
-      killToDispatchMs: assignedAt - killedAt,
-      restored: leading?.restored ?? Number.NaN,
-      read: leading?.read ?? Number.NaN,
-      tasks: leading?.tasks ?? Number.NaN,
-      leaderRssBytes: rssOf(standby.child.pid),
+      rebuiltMs: max((p) => p.rebuildMs),
+      firstDispatchMs: max((p) => p.firstDispatchMs),
+      killToDispatchMs: max((p) => p.dispatchedAt) - killedAt,
+      restored: sum((p) => p.restored),
+      read: sum((p) => p.read),
+      tasks: sum((p) => p.tasks),
+      leaderRssBytes: rssOf(survivor.child.pid),
+      partitions,
     };
   } finally {
     probe.cancel();
@@ -215,9 +233,10 @@ async function measureHistory(
   try {
     await cluster.startApi();
     const first = await cluster.startDispatcher(true);
+    const epochs = await cluster.waitOwnsAll(first, 60_000);
     let started = now();
     if (options.historyVia === "api") await submit(cluster, history, true);
-    else await appendHistory(cluster, services.redisUrl, await cluster.epochOf(first), history);
+    else await appendHistory(cluster, services.redisUrl, epochs, history);
     log(`${formatNumber(history)} finished tasks in the log (${((now() - started) / 1000).toFixed(0)} s)`);
     started = now();
     await submit(cluster, options.live, false);
@@ -227,8 +246,9 @@ async function measureHistory(
       const takeover = await takeOver(cluster, history, baseline);
       log(
         `history ${formatNumber(history)}, takeover ${i + 1}/${plan.length}${baseline ? " (no snapshot)" : ""}: ` +
-          `rebuilt ${takeover.rebuiltMs.toFixed(0)} ms, first dispatch ${takeover.firstDispatchMs.toFixed(0)} ms ` +
-          `after the lease (${takeover.killToDispatchMs.toFixed(0)} ms after the kill); ` +
+          `${takeover.partitions.length} partitions; slowest rebuilt ${takeover.rebuiltMs.toFixed(0)} ms, ` +
+          `first dispatch ${takeover.firstDispatchMs.toFixed(0)} ms after its claim; last first dispatch ` +
+          `${takeover.killToDispatchMs.toFixed(0)} ms after the kill; ` +
           `${takeover.restored} tasks from snapshots, ${takeover.read} events read`,
       );
       takeovers.push(takeover);
@@ -248,10 +268,21 @@ function render(
 ): string {
   const agg = (list: Takeover[], figure: (t: Takeover) => number): Agg => aggregate(list.map(figure));
   const rows: string[][] = [];
+  const partitionRows: string[][] = [];
   for (const history of options.histories) {
     for (const baseline of [false, true]) {
       const of = takeovers.filter((t) => t.history === history && t.baseline === baseline);
       if (of.length === 0) continue;
+      const parts = of.flatMap((t) => t.partitions);
+      partitionRows.push([
+        `${formatNumber(history)}${baseline ? " — no snapshot" : ""}`,
+        String(parts.length),
+        formatAgg(aggregate(parts.map((p) => p.rebuildMs))),
+        formatAgg(aggregate(parts.map((p) => p.foldMs))),
+        formatAgg(aggregate(parts.map((p) => p.firstDispatchMs))),
+        formatAgg(aggregate(parts.map((p) => p.restored))),
+        formatAgg(aggregate(parts.map((p) => p.read))),
+      ]);
       rows.push([
         `${formatNumber(history)}${baseline ? " — no snapshot" : ""}`,
         formatNumber(options.live),
@@ -281,34 +312,48 @@ function render(
         "finished tasks in the log",
         "live tasks",
         "takeovers",
-        "lease → rebuilt, ms",
-        "lease → first dispatch, ms",
-        "kill → first dispatch, ms",
+        "claim → rebuilt (slowest partition), ms",
+        "claim → first dispatch (slowest partition), ms",
+        "kill → last partition's first dispatch, ms",
         "tasks from snapshots",
         "events read after them",
-        "new leader RSS",
+        "survivor RSS",
       ],
       rows,
     ),
+    "### Per partition taken over",
+    table(
+      [
+        "finished tasks in the log",
+        "partitions",
+        "claim → rebuilt, ms",
+        "of which folding, ms",
+        "claim → first dispatch, ms",
+        "tasks from its snapshot",
+        "events read after it",
+      ],
+      partitionRows,
+    ),
     "## How it is measured",
     [
-      "- Per history size, an API and a leading dispatcher (`taskstream serve`, 8 partitions, their own key",
-      "  prefix). " +
+      `- Per history size, an API and one dispatcher (\`taskstream serve\`, ${options.partitions} partitions, their own key`,
+      "  prefix) owning every partition. " +
         (options.historyVia === "api"
           ? "The history is made through the API: REST batches of 1,000, drained by one TypeScript SDK worker (50 slots)."
           : "The history is appended straight to the log by the bench, with the append script and encoding the API and " +
             "the dispatcher use: each task's TaskSubmitted, TaskAssigned, TaskStarted and TaskSucceeded in one call, " +
-            "fenced by the leader's epoch (`--history-via api` makes it through the API and an SDK worker instead)."),
+            "fenced by its partition's epoch (`--history-via api` makes it through the API and an SDK worker instead)."),
       "  Every finished task has its four events in the log; nothing is archived (the default retention of 7",
       "  days). Then the live tasks are submitted over REST with no worker connected: they stay QUEUED.",
-      `- Each takeover waits until the leader's snapshot (every ${formatNumber(options.snapshotIntervalMs)} ms here) covers the log, starts a`,
-      "  standby dispatcher, points a raw-protocol worker at it that retries every 10 ms (the SDK's reconnect",
-      "  backoff would blur the figure), then kills the leader with SIGKILL. The new leader times itself",
-      "  (`taskstream_dispatcher_takeover_seconds`): from its lease being granted to its live state folded and",
-      "  work accepted (rebuilt), and to its first assignment sent (first dispatch). Kill → first dispatch is",
-      "  seen by the probe and adds the wait for the dead leader's lease to expire (TTL 10 s).",
-      "- The new leader is the next one killed; the last takeover of each size deletes the snapshots right",
-      "  after the kill, so that leader folds the whole log, as every leader did before snapshots.",
+      `- Each takeover waits until the owner's snapshots (every ${formatNumber(options.snapshotIntervalMs)} ms here) cover the log, starts a`,
+      "  second dispatcher and waits until it has taken its share of the partitions (by handover), kills the",
+      "  first with SIGKILL, and points a raw-protocol worker at the survivor that completes every assignment",
+      "  50 ms after receiving it (so every partition can dispatch to it). Once the dead dispatcher's lease",
+      "  expires (TTL 10 s) the survivor claims its partitions; each partition's new term times itself from",
+      "  its claim being granted to its snapshot and log folded and work accepted (rebuilt), and to its first",
+      "  assignment sent (first dispatch). The takeover is kill → the last taken-over partition's first dispatch.",
+      "- The survivor, which then owns every partition, is the next one killed; the last takeover of each size",
+      "  deletes the snapshots right after the kill, so the survivor folds each taken-over partition's whole log.",
     ].join("\n"),
   ].join("\n\n");
 }

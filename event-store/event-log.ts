@@ -49,6 +49,11 @@ export interface EventLog<E extends { type: string; data: unknown } = TaskEvent>
    * now hold: `epoch` itself when the caller's lease is the newest, higher when it is not.
    */
   fence(epoch: number): Promise<number>;
+  /**
+   * Claims a partition for a new owner: raises its fencing epoch past every epoch handed out before
+   * (to `floor` when that is higher) and returns the new one (docs/partition-ownership.md).
+   */
+  claim(partition: number, floor?: number): Promise<number>;
   /** The id of the partition's newest intake entry ('0-0' while empty): where to follow it from. */
   intakeHead(partition: number): Promise<string>;
   /** Drops intake entries before `beforeId`, fenced by `epoch`; returns how many were dropped. */

@@ -186,6 +186,12 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
     return Promise.resolve(Math.max(...this.epochs));
   }
 
+  claim(partition: number, floor = 0): Promise<number> {
+    const epoch = Math.max(this.epochs[partition]! + 1, floor);
+    this.epochs[partition] = epoch;
+    return Promise.resolve(epoch);
+  }
+
   intakeHead(partition: number): Promise<string> {
     return Promise.resolve(this.intakes[partition]?.at(-1)?.id ?? "0-0");
   }

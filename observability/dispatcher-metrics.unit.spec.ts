@@ -51,6 +51,7 @@ describe("dispatcher metrics", () => {
   it("splits each queue's waiting tasks into due and delayed, with the oldest due task's wait", async () => {
     const now = 100_000;
     const stats = computeStats(
+      3,
       7,
       [
         queued("resize", 40_000),
@@ -68,7 +69,7 @@ describe("dispatcher metrics", () => {
 
     const registry = new Registry();
     const metrics = createDispatcherMetrics(registry);
-    metrics.dispatchStats(stats, now);
+    metrics.dispatchStats({ ...stats, workers: [] }, now);
     expect(await samples(registry, "taskstream_queue_backlog")).toEqual({
       "type=resize,state=due": 2,
       "type=resize,state=delayed": 1,
@@ -93,9 +94,8 @@ describe("dispatcher metrics", () => {
       busy,
       connected,
     });
-    const stats: DispatchStats = {
+    const stats: Omit<DispatchStats, "partitions" | "partitionsReporting"> = {
       at: "",
-      epoch: 7,
       backlogByType: {},
       dueByType: {},
       oldestDueAtByType: {},
@@ -115,29 +115,33 @@ describe("dispatcher metrics", () => {
     expect(await samples(registry, "taskstream_tasks_unroutable")).toEqual({ "": 2 });
   });
 
-  it("reports leadership, epoch and takeover, and clears the leader's gauges when it stops leading", async () => {
+  it("reports the partitions owned with their epochs, and the coordinator lease", async () => {
     const registry = new Registry();
     const metrics = createDispatcherMetrics(registry);
     metrics.leadership(42);
+    metrics.ownership(
+      new Map([
+        [0, 5],
+        [3, 9],
+      ]),
+      8,
+    );
     metrics.queueDepth([0, 0, 0, 0, 0, 3]);
-    metrics.dispatchStats({ ...computeStats(42, [queued("resize", 0)], [], [], 1000), workers: [] }, 1000);
     expect(await samples(registry, "taskstream_dispatcher_leader")).toEqual({ "": 1 });
     expect(await samples(registry, "taskstream_dispatcher_epoch")).toEqual({ "": 42 });
+    expect(await samples(registry, "taskstream_dispatcher_partitions_owned")).toEqual({ "": 2 });
+    expect(await samples(registry, "taskstream_dispatcher_partitions")).toEqual({ "": 8 });
+    expect(await samples(registry, "taskstream_dispatcher_partition_epoch")).toEqual({
+      "partition=0": 5,
+      "partition=3": 9,
+    });
     expect((await samples(registry, "taskstream_queue_depth"))["priority=5"]).toBe(3);
 
-    metrics.takeover("rebuilt", 0.25);
-    metrics.takeover("first_dispatch", 0.3);
-    expect(await samples(registry, "taskstream_dispatcher_takeover_seconds")).toEqual({
-      "phase=rebuilt": 0.25,
-      "phase=first_dispatch": 0.3,
-    });
-
     metrics.leadership(null);
-    expect(await samples(registry, "taskstream_dispatcher_takeover_seconds")).toEqual({});
+    metrics.ownership(new Map(), 8);
     expect(await samples(registry, "taskstream_dispatcher_leader")).toEqual({ "": 0 });
-    expect(await samples(registry, "taskstream_dispatcher_epoch")).toEqual({ "": 0 });
-    expect(await samples(registry, "taskstream_queue_depth")).toEqual({});
-    expect(await samples(registry, "taskstream_queue_backlog")).toEqual({});
+    expect(await samples(registry, "taskstream_dispatcher_partitions_owned")).toEqual({ "": 0 });
+    expect(await samples(registry, "taskstream_dispatcher_partition_epoch")).toEqual({});
   });
 
   it("labels outcomes by task type and times an attempt from its assignment to its result", async () => {
@@ -163,5 +167,23 @@ describe("dispatcher metrics", () => {
     // Only the attempt whose assignment time was known is timed: 2.5 s, succeeded.
     expect(sum).toMatchObject({ value: 2.5, labels: { type: "resize", outcome: "succeeded" } });
     expect(attempt.filter((v) => v.metricName === "taskstream_task_attempt_seconds_count")).toHaveLength(1);
+  });
+
+  it("times every partition's takeover: claim to rebuilt and to first dispatch", async () => {
+    const registry = new Registry();
+    const metrics = createDispatcherMetrics(registry);
+    metrics.takeover("rebuilt", 0.25);
+    metrics.takeover("rebuilt", 0.75);
+    metrics.takeover("first_dispatch", 0.3);
+    const values = (await registry.getSingleMetric("taskstream_dispatcher_takeover_seconds")!.get())
+      .values as Sample[];
+    const of = (suffix: string) =>
+      Object.fromEntries(
+        values
+          .filter((v) => v.metricName === `taskstream_dispatcher_takeover_seconds_${suffix}`)
+          .map((v) => [String(v.labels.phase), v.value]),
+      );
+    expect(of("count")).toEqual({ rebuilt: 2, first_dispatch: 1 });
+    expect(of("sum")).toEqual({ rebuilt: 1, first_dispatch: 0.3 });
   });
 });

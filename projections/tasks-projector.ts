@@ -13,6 +13,8 @@ import { taskUpdatesChannel, type TaskRow } from "./task-row.ts";
 import { RowCache } from "./row-cache.ts";
 import { taskFeedChannel, type FeedBatch } from "./feed/feed-table.ts";
 import { isolatePoison, isTransient, ProjectionStalledError, type StalledPartition } from "./poison.ts";
+import { startProjectSpan, TaskTraces } from "./batch-tracing.ts";
+import { inSpan } from "../observability/tracing.ts";
 
 export interface TasksProjectorOptions {
   store: EventLog;
@@ -75,6 +77,8 @@ export class TasksProjector extends FollowingService<TaskEvent> {
   private readonly feedChannel: string;
   private checkpoints = new Map<number, string>();
   private readonly cache = new RowCache();
+  /** The traces of the tasks being folded, while tracing (batch-tracing.ts). */
+  private readonly traces = new TaskTraces();
   private readonly waiters = new Set<() => void>();
   /** Partitions stopped at an event that cannot be applied; the others go on (see poison.ts). */
   private readonly stalls = new Map<number, StalledPartition>();
@@ -212,8 +216,16 @@ export class TasksProjector extends FollowingService<TaskEvent> {
     return outcome.stalls.length > 0 ? null : outcome.applied;
   }
 
-  /** One transaction for `events` (all after this instance's checkpoints); null on a checkpoint conflict. */
-  private async commitEvents(fresh: StoredEvent[]): Promise<number | null> {
+  /**
+   * One transaction for `events` (all after this instance's checkpoints); null on a checkpoint
+   * conflict. Traced as `taskstream.project`, linking the batch's tasks, when tracing is on.
+   */
+  private commitEvents(fresh: StoredEvent[]): Promise<number | null> {
+    const span = startProjectSpan(fresh, this.traces);
+    return span ? inSpan(span, () => this.commitUntraced(fresh)) : this.commitUntraced(fresh);
+  }
+
+  private async commitUntraced(fresh: StoredEvent[]): Promise<number | null> {
     const last = new Map(fresh.map((event) => [event.partition, event.streamId]));
     const moves: CheckpointMove[] = [...last].map(([partition, next]) => ({
       partition,

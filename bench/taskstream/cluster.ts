@@ -6,7 +6,6 @@ import { compareStreamIds } from "../../event-store/stream-ids.ts";
 import { rssOf, stopChild } from "../proc.ts";
 import type { ProducerConfig, WorkerConfig } from "../protocol.ts";
 import { deletePrefix } from "../redis-admin.ts";
-import { parseCounter } from "../stats.ts";
 import { scrape, startServer, type ServerProcess } from "./servers.ts";
 
 export interface ClusterOptions {
@@ -37,15 +36,16 @@ export async function logHeads(redis: Redis, prefix: string, partitions: number)
 }
 
 /**
- * Waits until every partition has a leader's snapshot at or after `positions` (taken by `epoch`,
- * when given): a next leader then reads only what came after them. Returns the tasks they hold.
+ * Waits until every partition has a snapshot at or after `positions` (taken with the partition's
+ * epoch in `epochs`, when given): a next owner then reads only what came after them. Returns the
+ * tasks they hold.
  */
 export async function waitSnapshots(
   redis: Redis,
   prefix: string,
   positions: string[],
   timeoutMs: number,
-  epoch?: number,
+  epochs?: ReadonlyMap<number, number>,
 ): Promise<number> {
   const until = Date.now() + timeoutMs;
   for (;;) {
@@ -56,7 +56,7 @@ export async function waitSnapshots(
       const snapshot = stored && decodeSnapshot(stored);
       if (
         !snapshot ||
-        (epoch !== undefined && snapshot.epoch !== epoch) ||
+        (epochs !== undefined && snapshot.epoch !== epochs.get(p)) ||
         compareStreamIds(snapshot.position, position) < 0
       ) {
         covered = false;
@@ -70,20 +70,46 @@ export async function waitSnapshots(
   }
 }
 
-/** What a dispatcher logged when its term began to lead ("dispatcher leading"). */
-export interface Leading {
+/** What a dispatcher logged when one of its terms began to own a partition ("partition owned"). */
+export interface PartitionOwned {
+  partition: number;
   epoch: number;
   tasks: number;
   restored: number;
   read: number;
+  /** Claim granted → rebuilt (work accepted), ms; of which folding the snapshot and the log. */
   rebuildMs: number;
   foldMs: number;
+  /** When it was logged (Unix ms). */
+  at: number;
+}
+
+/** What a term logged at its first assignment ("partition first dispatch"). */
+export interface PartitionDispatched {
+  partition: number;
+  epoch: number;
+  /** Claim granted → first assignment sent, ms. */
+  ms: number;
+  at: number;
+}
+
+/** One partition of a takeover, as its new owner timed it. */
+export interface PartitionTakeover extends PartitionOwned {
+  firstDispatchMs: number;
+  dispatchedAt: number;
+}
+
+function byRole<T>(map: Map<string, Map<number, T>>, role: string): Map<number, T> {
+  const found = map.get(role) ?? new Map<number, T>();
+  map.set(role, found);
+  return found;
 }
 
 /**
  * Taskstream roles as separate `taskstream serve` processes that the takeover and soak benchmarks
- * start, kill and replace one by one: an API, any number of dispatchers (one leads, the others
- * stand by), and optionally a projector with the read API (which also runs the archiver).
+ * start, kill and replace one by one: an API, any number of dispatchers (they share the partitions,
+ * docs/partition-ownership.md), and optionally a projector with the read API (which also runs the
+ * archiver).
  */
 export class Cluster {
   readonly name = "taskstream" as const;
@@ -94,8 +120,10 @@ export class Cluster {
   projector: ServerProcess | null = null;
   /** Running dispatchers, oldest first. */
   dispatchers: ServerProcess[] = [];
-  /** Per dispatcher role name, its "dispatcher leading" log line. */
-  readonly leading = new Map<string, Leading>();
+  /** Per dispatcher role name, per partition, its latest "partition owned" log line. */
+  readonly owned = new Map<string, Map<number, PartitionOwned>>();
+  /** Per dispatcher role name, per partition, its latest "partition first dispatch" log line. */
+  readonly dispatched = new Map<string, Map<number, PartitionDispatched>>();
   private readonly options: ClusterOptions;
   private started = 0;
 
@@ -124,17 +152,24 @@ export class Cluster {
         TASKSTREAM_PG_URL: options.pgUrl,
         TASKSTREAM_ETCD_ENDPOINTS: options.etcdEndpoints,
         TASKSTREAM_PARTITIONS: String(options.partitions),
-        TASKSTREAM_LOG_LEVEL: "warn",
+        // Events only (requests log at "debug"): the "taskstream serving" line servers.ts reads,
+        // and the dispatchers' "partition owned" and "partition first dispatch".
+        TASKSTREAM_LOG_LEVEL: "info",
         ...options.env,
         ...extraEnv,
       },
       onLine: (role: string, line: string) => {
-        if (!line.includes('"dispatcher leading"')) return;
+        const owned = line.includes('"partition owned"');
+        if (!owned && !line.includes('"partition first dispatch"')) return;
+        let entry: { partition: number; time: string };
         try {
-          this.leading.set(role, JSON.parse(line) as Leading);
+          entry = JSON.parse(line) as typeof entry;
         } catch {
-          // not a JSON log line
+          return; // not a JSON log line
         }
+        const record = { ...entry, at: Date.parse(entry.time) };
+        if (owned) byRole(this.owned, role).set(entry.partition, record as unknown as PartitionOwned);
+        else byRole(this.dispatched, role).set(entry.partition, record as unknown as PartitionDispatched);
       },
     };
   }
@@ -154,61 +189,90 @@ export class Cluster {
   }
 
   /**
-   * Starts one more dispatcher (`dispatcher-N`); `leads` waits until it is ready (it leads), else
-   * until it answers (a standby, campaigning). Its log level is info, for its "dispatcher leading".
+   * Starts one more dispatcher (`dispatcher-N`); `ready` waits until it owns its share of the
+   * partitions, else until it answers.
    */
-  async startDispatcher(leads: boolean): Promise<ServerProcess> {
+  async startDispatcher(ready: boolean): Promise<ServerProcess> {
     const role = `dispatcher-${++this.started}`;
     const server = await startServer(
       { role, roles: "dispatcher" },
-      this.serverOptions({ TASKSTREAM_LOG_LEVEL: "info" }),
-      leads ? "ready" : "alive",
+      this.serverOptions(),
+      ready ? "ready" : "alive",
     );
     this.dispatchers.push(server);
     return server;
   }
 
-  /** The dispatcher that leads now (its metrics say so), or null. */
-  async leader(): Promise<ServerProcess | null> {
-    for (const server of this.dispatchers) {
-      const text = await scrape(server).catch(() => "");
-      if (parseCounter(text, "taskstream_dispatcher_leader") === 1) return server;
-    }
-    return null;
+  /** The partitions the dispatcher owns now, with their epochs (its metrics). */
+  async epochsOf(server: ServerProcess): Promise<Map<number, number>> {
+    const text = await scrape(server);
+    const epochs = new Map<number, number>();
+    for (const [, p, epoch] of text.matchAll(
+      /^taskstream_dispatcher_partition_epoch\{partition="(\d+)"\} (\S+)$/gm,
+    ))
+      epochs.set(Number(p), Number(epoch));
+    return epochs;
   }
 
-  /** Waits until some dispatcher leads, at most `timeoutMs`. */
-  async waitLeader(timeoutMs: number): Promise<ServerProcess> {
+  /** Waits until the dispatcher owns every partition, at most `timeoutMs`; returns their epochs. */
+  async waitOwnsAll(server: ServerProcess, timeoutMs: number): Promise<Map<number, number>> {
     const until = Date.now() + timeoutMs;
     for (;;) {
-      const leader = await this.leader();
-      if (leader) return leader;
-      if (Date.now() > until) throw new Error(`no dispatcher led within ${timeoutMs} ms`);
+      const epochs = await this.epochsOf(server).catch(() => new Map<number, number>());
+      if (epochs.size === this.options.partitions) return epochs;
+      if (Date.now() > until)
+        throw new Error(
+          `${server.role} owned ${epochs.size} of ${this.options.partitions} partitions after ${timeoutMs} ms`,
+        );
       await sleep(50);
     }
   }
 
-  /** A crash: SIGKILL, no lease revoked; the standby waits for the lease to expire. */
+  /** Waits until the running dispatchers own every partition between them, each at least one. */
+  async waitShared(timeoutMs: number): Promise<Map<string, Map<number, number>>> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const shares = new Map<string, Map<number, number>>();
+      for (const server of this.dispatchers)
+        shares.set(server.role, await this.epochsOf(server).catch(() => new Map<number, number>()));
+      const all = [...shares.values()].flatMap((epochs) => [...epochs.keys()]);
+      const spread = [...shares.values()].every((epochs) => epochs.size > 0);
+      if (spread && all.length === this.options.partitions && new Set(all).size === all.length) return shares;
+      if (Date.now() > until) throw new Error(`the partitions were not shared out within ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+
+  /**
+   * The takeover by `survivor` of the partitions it claimed at or after `since` (Unix ms): waits
+   * until it owns every partition and each of those has sent its first assignment, then returns each
+   * one's timing as its term logged it, in partition order.
+   */
+  async takeover(survivor: ServerProcess, since: number, timeoutMs: number): Promise<PartitionTakeover[]> {
+    const until = Date.now() + timeoutMs;
+    const epochs = await this.waitOwnsAll(survivor, timeoutMs);
+    for (;;) {
+      const owned = [...(this.owned.get(survivor.role)?.values() ?? [])].filter(
+        (o) => o.at >= since && epochs.get(o.partition) === o.epoch,
+      );
+      const dispatched = this.dispatched.get(survivor.role);
+      const taken = owned.map((o) => ({ owned: o, first: dispatched?.get(o.partition) }));
+      if (taken.length > 0 && taken.every(({ owned: o, first }) => first?.epoch === o.epoch))
+        return taken
+          .map(({ owned: o, first }) => ({ ...o, firstDispatchMs: first!.ms, dispatchedAt: first!.at }))
+          .sort((a, b) => a.partition - b.partition);
+      if (Date.now() > until)
+        throw new Error(
+          `${survivor.role}: not every partition taken over had dispatched within ${timeoutMs} ms`,
+        );
+      await sleep(50);
+    }
+  }
+
+  /** A crash: SIGKILL, no lease revoked; the others wait for its claims to expire. */
   kill(server: ServerProcess): void {
     server.child.kill("SIGKILL");
     this.dispatchers = this.dispatchers.filter((d) => d !== server);
-  }
-
-  /** The new leader's own timing of its takeover (lease granted → rebuilt / → first dispatch), ms. */
-  async takeoverOf(server: ServerProcess): Promise<{ rebuiltMs: number; firstDispatchMs: number }> {
-    const text = await scrape(server);
-    const phase = (name: string) => {
-      const match = new RegExp(
-        `^taskstream_dispatcher_takeover_seconds\\{phase="${name}"\\} (\\S+)$`,
-        "m",
-      ).exec(text);
-      return match ? Number(match[1]) * 1000 : Number.NaN;
-    };
-    return { rebuiltMs: phase("rebuilt"), firstDispatchMs: phase("first_dispatch") };
-  }
-
-  async epochOf(server: ServerProcess): Promise<number> {
-    return parseCounter(await scrape(server), "taskstream_dispatcher_epoch");
   }
 
   /** Each partition's newest log position now. */
@@ -216,12 +280,16 @@ export class Cluster {
     return logHeads(this.options.redis, this.prefix, this.options.partitions);
   }
 
-  /** See `waitSnapshots`; only snapshots taken by `epoch` count. */
-  waitSnapshots(epoch: number, positions: string[], timeoutMs: number): Promise<number> {
-    return waitSnapshots(this.options.redis, this.prefix, positions, timeoutMs, epoch);
+  /** See `waitSnapshots`; only snapshots taken with the partitions' `epochs` count. */
+  waitSnapshots(
+    epochs: ReadonlyMap<number, number>,
+    positions: string[],
+    timeoutMs: number,
+  ): Promise<number> {
+    return waitSnapshots(this.options.redis, this.prefix, positions, timeoutMs, epochs);
   }
 
-  /** Deletes every partition's snapshot (the takeover baseline: a leader that must fold the whole log). */
+  /** Deletes every partition's snapshot (the takeover baseline: an owner that must fold the whole log). */
   async dropSnapshots(): Promise<void> {
     await this.options.redis.del(...this.partitionList().map((p) => partitionKeys(p, this.prefix).snapshot));
   }
@@ -231,14 +299,14 @@ export class Cluster {
   }
 
   /**
-   * RSS of each running process by role (dispatchers: `dispatcher` for the leader, given); NaN for
-   * a process that is gone (a killed leader until its successor is known).
+   * RSS of each running process by role (dispatchers: `dispatcher` for the one given); NaN for
+   * a process that is gone (a killed dispatcher until its successor is known).
    */
-  rss(leader: ServerProcess | null): Record<string, number> {
+  rss(dispatcher: ServerProcess | null): Record<string, number> {
     const of = (server: ServerProcess) => rssOf(server.child.pid) || Number.NaN;
     const rss: Record<string, number> = {};
     if (this.api) rss.api = of(this.api);
-    if (leader) rss.dispatcher = of(leader);
+    if (dispatcher) rss.dispatcher = of(dispatcher);
     if (this.projector) rss.projector = of(this.projector);
     return rss;
   }

@@ -14,12 +14,15 @@ export interface FirstDispatch {
  * A worker speaking the raw protocol that knocks on one dispatcher every `retryMs` until it is let
  * in (the dispatcher leads and has rebuilt), and resolves with its first assignment. The SDK's
  * reconnect backoff (up to 5 s) would blur a takeover measured in milliseconds; this does not.
- * It never reports: its attempts are retried by the leader once it has gone.
+ * Unless `serve` is set it never reports (its attempts are retried once it has gone) and hangs up at
+ * its first assignment; with `serve` it stays connected after it and completes every assignment
+ * `serve.delayMs` after receiving it, so that each partition an owner takes over later can dispatch
+ * to it too. `cancel` hangs up.
  */
 export function firstDispatch(
   address: string,
   type: string,
-  options: { retryMs?: number; timeoutMs: number; slots?: number },
+  options: { retryMs?: number; timeoutMs: number; slots?: number; serve?: { delayMs: number } },
 ): { done: Promise<FirstDispatch>; cancel: () => void } {
   const client = new WorkerServiceClient(address, credentials.createInsecure());
   const retryMs = options.retryMs ?? 10;
@@ -34,15 +37,26 @@ export function firstDispatch(
     resolveDone = resolve;
     rejectDone = reject;
   });
-  const finish = (error: Error | null, value?: FirstDispatch) => {
-    if (finished) return;
+  let first: FirstDispatch | null = null;
+  const hangUp = () => {
     finished = true;
     clearTimeout(timer);
     if (retry) clearTimeout(retry);
     current?.cancel();
     client.close();
-    if (error) rejectDone(error);
-    else resolveDone(value!);
+  };
+  const finish = (error: Error | null, value?: FirstDispatch) => {
+    if (finished) return;
+    if (error) {
+      hangUp();
+      if (!first) rejectDone(error);
+      return;
+    }
+    if (first) return;
+    first = value!;
+    resolveDone(first);
+    if (options.serve) clearTimeout(timer);
+    else hangUp();
   };
   const timer = setTimeout(
     () => finish(new Error(`no assignment from ${address} within ${options.timeoutMs} ms`)),
@@ -55,7 +69,16 @@ export function firstDispatch(
     current = call;
     const receive = (message: DispatcherMessage) => {
       if (message.msg?.$case === "registered") registeredAt = now();
-      if (message.msg?.$case === "assignment") finish(null, { registeredAt, assignedAt: now(), refused });
+      if (message.msg?.$case !== "assignment") return;
+      finish(null, { registeredAt, assignedAt: now(), refused });
+      const serve = options.serve;
+      if (!serve) return;
+      const { taskId, attempt } = message.msg.value;
+      setTimeout(() => {
+        if (finished || current !== call) return;
+        call.write({ msg: { $case: "started", value: { taskId, attempt } } });
+        call.write({ msg: { $case: "completed", value: { taskId, attempt, resultJson: "{}" } } });
+      }, serve.delayMs).unref();
     };
     call.on("data", (message: DispatcherMessage) => {
       if (message.msg?.$case === "batch") message.msg.value.messages.forEach(receive);

@@ -49,7 +49,7 @@ export interface TaskstreamOptions {
 const LAG_HISTOGRAM = "taskstream_projection_lag_seconds";
 let setups = 0;
 
-/** Taskstream with every role on: api, dispatcher (etcd leader), projector into PostgreSQL, read API. */
+/** Taskstream with every role on: api, dispatcher (owning every partition), projector into PostgreSQL, read API. */
 export class TaskstreamSystem implements SystemUnderTest {
   readonly name = "taskstream" as const;
   readonly workerScript = "bench/taskstream/worker.ts";
@@ -89,8 +89,8 @@ export class TaskstreamSystem implements SystemUnderTest {
       TASKSTREAM_PG_URL: options.pgUrl,
       TASKSTREAM_ETCD_ENDPOINTS: options.etcdEndpoints,
       TASKSTREAM_PARTITIONS: String(options.partitions),
-      // Fastify logs two lines per request at "info"; a production deployment would not.
-      TASKSTREAM_LOG_LEVEL: "warn",
+      // Events only (requests log at "debug"), and the "taskstream serving" line servers.ts reads.
+      TASKSTREAM_LOG_LEVEL: "info",
     };
     this.servers = await startServers({
       layout: options.layout,
