@@ -508,7 +508,8 @@ async function main(): Promise<void> {
       const taken = await cluster.takeover(survivor, killedAt, 120_000);
       const timing = {
         rebuiltMs: Math.max(...taken.map((p) => p.rebuildMs)),
-        firstDispatchMs: Math.max(...taken.map((p) => p.firstDispatchMs)),
+        // A partition without a ready task has no first dispatch (NaN).
+        firstDispatchMs: Math.max(...taken.map((p) => p.firstDispatchMs).filter(Number.isFinite)),
       };
       await cluster.startDispatcher(false); // a second dispatcher again; it takes its share by handover
       const result = {

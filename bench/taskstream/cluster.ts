@@ -75,6 +75,8 @@ export interface PartitionOwned {
   partition: number;
   epoch: number;
   tasks: number;
+  /** Ready tasks once rebuilt: a partition with none has no first dispatch to wait for. */
+  ready: number;
   restored: number;
   read: number;
   /** Claim granted → rebuilt (work accepted), ms; of which folding the snapshot and the log. */
@@ -93,7 +95,7 @@ export interface PartitionDispatched {
   at: number;
 }
 
-/** One partition of a takeover, as its new owner timed it. */
+/** One partition of a takeover, as its new owner timed it (first dispatch NaN: it had no ready task). */
 export interface PartitionTakeover extends PartitionOwned {
   firstDispatchMs: number;
   dispatchedAt: number;
@@ -245,8 +247,8 @@ export class Cluster {
 
   /**
    * The takeover by `survivor` of the partitions it claimed at or after `since` (Unix ms): waits
-   * until it owns every partition and each of those has sent its first assignment, then returns each
-   * one's timing as its term logged it, in partition order.
+   * until it owns every partition and each of those that had a ready task has sent its first
+   * assignment, then returns each one's timing as its term logged it, in partition order.
    */
   async takeover(survivor: ServerProcess, since: number, timeoutMs: number): Promise<PartitionTakeover[]> {
     const until = Date.now() + timeoutMs;
@@ -257,9 +259,17 @@ export class Cluster {
       );
       const dispatched = this.dispatched.get(survivor.role);
       const taken = owned.map((o) => ({ owned: o, first: dispatched?.get(o.partition) }));
-      if (taken.length > 0 && taken.every(({ owned: o, first }) => first?.epoch === o.epoch))
+      const done = ({ owned: o, first }: (typeof taken)[number]) => o.ready === 0 || first?.epoch === o.epoch;
+      if (taken.length > 0 && taken.every(done))
         return taken
-          .map(({ owned: o, first }) => ({ ...o, firstDispatchMs: first!.ms, dispatchedAt: first!.at }))
+          .map(({ owned: o, first }) => {
+            const dispatched = first?.epoch === o.epoch ? first : undefined;
+            return {
+              ...o,
+              firstDispatchMs: dispatched?.ms ?? Number.NaN,
+              dispatchedAt: dispatched?.at ?? Number.NaN,
+            };
+          })
           .sort((a, b) => a.partition - b.partition);
       if (Date.now() > until)
         throw new Error(

@@ -23,7 +23,7 @@ export function firstDispatch(
   address: string,
   type: string,
   options: { retryMs?: number; timeoutMs: number; slots?: number; serve?: { delayMs: number } },
-): { done: Promise<FirstDispatch>; cancel: () => void } {
+): { done: Promise<FirstDispatch>; cancel: () => void; completed: () => number } {
   const client = new WorkerServiceClient(address, credentials.createInsecure());
   const retryMs = options.retryMs ?? 10;
   let refused = 0;
@@ -38,6 +38,7 @@ export function firstDispatch(
     rejectDone = reject;
   });
   let first: FirstDispatch | null = null;
+  let completed = 0;
   const hangUp = () => {
     finished = true;
     clearTimeout(timer);
@@ -78,6 +79,7 @@ export function firstDispatch(
         if (finished || current !== call) return;
         call.write({ msg: { $case: "started", value: { taskId, attempt } } });
         call.write({ msg: { $case: "completed", value: { taskId, attempt, resultJson: "{}" } } });
+        completed++;
       }, serve.delayMs).unref();
     };
     call.on("data", (message: DispatcherMessage) => {
@@ -110,5 +112,5 @@ export function firstDispatch(
     });
   };
   attempt();
-  return { done, cancel: () => finish(new Error("cancelled")) };
+  return { done, cancel: () => finish(new Error("cancelled")), completed: () => completed };
 }
