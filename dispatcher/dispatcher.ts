@@ -20,6 +20,8 @@ import type { Term, TermEvents } from "./term.ts";
 import type { Scheduler } from "./schedules/scheduler.ts";
 import { WorkerRegistry } from "./worker-registry.ts";
 import { WorkerTokens } from "./worker-tokens.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
+import { grpcPrincipal } from "../auth/grpc.ts";
 
 export interface DispatcherOptions {
   store: EventLog;
@@ -32,6 +34,8 @@ export interface DispatcherOptions {
   metrics: DispatcherMetrics;
   log: Logger;
   settings: QueueSettingsStore;
+  /** Who may connect as a worker: an API key with the `worker` scope (docs/security.md). */
+  authenticator: Authenticator;
   /** Fires recurring schedules while this dispatcher holds the coordinator lease (dispatcher/schedules/scheduler.ts). */
   scheduler?: Scheduler;
 }
@@ -132,6 +136,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       metrics: this.options.metrics,
       log,
       accepting: () => ownership.trusted,
+      authenticate: (metadata) => grpcPrincipal(this.options.authenticator, metadata),
     });
     const host = this.host;
     ownership.on("map", () => {

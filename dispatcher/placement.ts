@@ -76,10 +76,11 @@ export class Placement {
 
   /** Queues a task that is due now (its state QUEUED). */
   enqueue(taskId: string, state: TaskState): void {
-    const { type, priority, requires, concurrency } = state.spec!;
+    const { namespace, type, priority, requires, concurrency } = state.spec!;
     this.queued.set(taskId, state.version);
     this.ready.push({
       taskId,
+      namespace,
       type,
       priority,
       requires,

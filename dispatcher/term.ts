@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Context, Span } from "@opentelemetry/api";
 import {
+  formatActor,
   IllegalStateError,
   hasAttemptOut,
   NotFoundError,
@@ -387,6 +388,8 @@ export class Term extends EventEmitter<TermEvents> {
       session.slots = Math.max(0, session.slots - 1);
       session.finishing.set(report.taskId, attempt);
     }
+    // The worker's report, through its host, is the actor of what it leads to.
+    const actor = formatActor({ kind: "worker", workerId: session.id, session: session.host });
     const span = report.acknowledge
       ? startAttemptEndSpan("taskstream.record_result", () => this.attemptTrace(report.taskId), {
           "taskstream.task.id": report.taskId,
@@ -396,23 +399,27 @@ export class Term extends EventEmitter<TermEvents> {
         })
       : undefined;
     const events = await underSpan(span, () =>
-      this.run(report.taskId, (state) => {
-        // Another worker's attempt: the decider refuses it and the log records the refusal.
-        if (state.workerId !== session.id) return command;
-        // A failure reported at or after the deadline is the deadline's, whoever reports it first.
-        const decided = failureAtDeadline(command, state);
-        if (start) return [start, decided];
-        // A result with no start recorded or pending (the SDK leaves out a start that its result
-        // follows at once): the start is implied, and recorded with the result.
-        if (report.acknowledge && state.state === "ASSIGNED" && state.attempt === attempt) {
-          const implied: TaskCommand = {
-            type: "StartAttempt",
-            data: { attempt, workerId: session.id, now: command.data.now },
-          };
-          return [implied, decided];
-        }
-        return decided;
-      }),
+      this.run(
+        report.taskId,
+        (state) => {
+          // Another worker's attempt: the decider refuses it and the log records the refusal.
+          if (state.workerId !== session.id) return command;
+          // A failure reported at or after the deadline is the deadline's, whoever reports it first.
+          const decided = failureAtDeadline(command, state);
+          if (start) return [start, decided];
+          // A result with no start recorded or pending (the SDK leaves out a start that its result
+          // follows at once): the start is implied, and recorded with the result.
+          if (report.acknowledge && state.state === "ASSIGNED" && state.attempt === attempt) {
+            const implied: TaskCommand = {
+              type: "StartAttempt",
+              data: { attempt, workerId: session.id, now: command.data.now },
+            };
+            return [implied, decided];
+          }
+          return decided;
+        },
+        actor,
+      ),
     );
     if (span) this.endAttemptSpan(span, report.taskId, reportAck(report.taskId, attempt, events));
     if (finishing && session.finishing.get(report.taskId) === attempt)
@@ -434,10 +441,11 @@ export class Term extends EventEmitter<TermEvents> {
   private async run(
     taskId: string,
     command: (state: TaskState) => TaskCommand | TaskCommand[],
+    actor?: string,
   ): Promise<TaskEvent[] | null> {
     try {
       const assignedAt = this.placement.assignedAt(taskId);
-      const { state, events } = await this.live.execute(taskId, command);
+      const { state, events } = await this.live.execute(taskId, command, actor);
       this.ctx.metrics.recordEvents(events, { type: state.spec?.type ?? "unknown", assignedAt });
       return events;
     } catch (error) {

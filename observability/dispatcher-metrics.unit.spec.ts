@@ -12,6 +12,7 @@ import type { DispatchStats } from "../queues/dispatch-stats.ts";
 import { createDispatcherMetrics } from "./dispatcher-metrics.ts";
 
 const spec = (type: string, runAt: number | null): TaskSpec => ({
+  namespace: "default",
   type,
   payload: null,
   priority: 5,

@@ -103,6 +103,8 @@ async function startOne(
       TASKSTREAM_ROLES: spec.roles,
       TASKSTREAM_PREFIX: options.prefix,
       TASKSTREAM_HOST: "127.0.0.1",
+      // The benchmark measures the scheduler on loopback, without authentication.
+      TASKSTREAM_AUTH: "off",
       TASKSTREAM_HTTP_PORT: "0",
       TASKSTREAM_GRPC_PORT: "0",
     },

@@ -10,7 +10,7 @@ export function taskRoutes(commands: TaskCommands) {
   return async function routes(app: FastifyInstance): Promise<void> {
     app.post("/v1/tasks", async (request, reply) => {
       const result = await withSubmissionSpan("taskstream.submit", request.headers, (trace) =>
-        commands.submit(request.body, trace),
+        commands.submit(request.body, trace, request.principal),
       );
       return reply.status(result.deduplicated ? 200 : 201).send(result);
     });
@@ -22,20 +22,20 @@ export function taskRoutes(commands: TaskCommands) {
       }
       const tasks = body.tasks;
       const results = await withSubmissionSpan("taskstream.submit_batch", request.headers, (trace) =>
-        commands.submitMany(tasks, trace),
+        commands.submitMany(tasks, trace, request.principal),
       );
       return reply.status(200).send({ results });
     });
 
     app.get<{ Params: { id: string } }>("/v1/tasks/:id", { schema: { params: idParams } }, async (request) =>
-      commands.get(request.params.id),
+      commands.get(request.params.id, request.principal),
     );
 
     app.get<{ Params: { id: string } }>(
       "/v1/tasks/:id/history",
       { schema: { params: idParams } },
       async (request) => {
-        const events = await commands.history(request.params.id);
+        const events = await commands.history(request.params.id, request.principal);
         return {
           events: events.map(({ version, type, data, streamId }) => ({ version, type, data, streamId })),
         };
@@ -49,7 +49,7 @@ export function taskRoutes(commands: TaskCommands) {
         const reason = request.body?.reason;
         if (reason !== undefined && typeof reason !== "string")
           throw new ValidationError([{ field: "reason", reason: "must be a string" }]);
-        return commands.cancel(request.params.id, reason ?? "");
+        return commands.cancel(request.params.id, reason ?? "", request.principal);
       },
     );
 
@@ -64,7 +64,7 @@ export function taskRoutes(commands: TaskCommands) {
         if (reason !== undefined && typeof reason !== "string") {
           throw new ValidationError([{ field: "reason", reason: "must be a string" }]);
         }
-        return commands.retry(request.params.id, maxAttempts ?? null, reason ?? "");
+        return commands.retry(request.params.id, maxAttempts ?? null, reason ?? "", request.principal);
       },
     );
   };

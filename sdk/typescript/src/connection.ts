@@ -1,6 +1,7 @@
 import {
   status as grpcStatus,
   type ChannelCredentials,
+  type Metadata,
   type ClientDuplexStream,
   type StatusObject,
 } from "@grpc/grpc-js";
@@ -29,6 +30,8 @@ export interface Disconnect {
 export interface ConnectionOptions {
   addresses: string[];
   credentials: ChannelCredentials;
+  /** Metadata sent when the stream opens (the API key); none when absent. */
+  metadata?: () => Metadata;
   logger: Logger;
   /** Builds the Register message; called on every connect so it carries the current id and attempts. */
   register(): Register;
@@ -37,6 +40,12 @@ export interface ConnectionOptions {
   onDisconnected(disconnect: Disconnect): void;
   /** The dispatcher refused to let the worker resume its identity (PERMISSION_DENIED on Register). */
   onResumeRefused?(details: string): void;
+  /**
+   * The dispatcher refused the worker for a reason retrying cannot cure — an invalid Register
+   * (INVALID_ARGUMENT) or missing authorisation (UNAUTHENTICATED, or PERMISSION_DENIED for a fresh
+   * identity): the connection stops reconnecting.
+   */
+  onRefused?(disconnect: Disconnect): void;
   backoff?: BackoffOptions;
   /** A dispatcher that does not answer Register within this time is given up on (default 10 s). */
   registerTimeoutMs?: number;
@@ -54,6 +63,8 @@ export class Connection {
   private readonly backoff: Backoff;
   private call: Call | null = null;
   private registered = false;
+  /** Whether the current stream's Register named a worker id (a resume). */
+  private resuming = false;
   private index = 0;
   private closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -113,7 +124,8 @@ export class Connection {
     this.retryTimer = null;
     if (this.closed) return;
     const address = this.options.addresses[this.index % this.options.addresses.length]!;
-    const call = this.client(address).connect();
+    const metadata = this.options.metadata?.();
+    const call = metadata ? this.client(address).connect(metadata) : this.client(address).connect();
     this.call = call;
     this.registered = false;
     let status: StatusObject | null = null;
@@ -148,7 +160,9 @@ export class Connection {
       clearTimeout(registerTimer);
       this.finish(call, address, status);
     });
-    call.write({ msg: { $case: "register", value: this.options.register() } });
+    const register = this.options.register();
+    this.resuming = register.workerId !== "";
+    call.write({ msg: { $case: "register", value: register } });
   }
 
   private finish(call: Call, address: string, status: StatusObject | null): void {
@@ -166,6 +180,19 @@ export class Connection {
     // One that never registered (unreachable, refused) or that lost leadership: the next address.
     // "not leader", or "not leader: <why>" from a dispatcher that just lost its lease.
     const notLeader = status?.code === grpcStatus.UNAVAILABLE && status.details.startsWith("not leader");
+    const code = status?.code;
+    const fatal =
+      !wasRegistered &&
+      (code === grpcStatus.INVALID_ARGUMENT ||
+        code === grpcStatus.UNAUTHENTICATED ||
+        (code === grpcStatus.PERMISSION_DENIED && !this.resuming));
+    if (fatal) {
+      this.closed = true;
+      this.options.logger.error("dispatcher refused the worker; not reconnecting", { ...disconnect });
+      this.options.onRefused?.(disconnect);
+      this.ended?.();
+      return;
+    }
     const resumeRefused = !wasRegistered && status?.code === grpcStatus.PERMISSION_DENIED;
     if (resumeRefused) this.options.onResumeRefused?.(status.details);
     // A refused resume: the same dispatcher at once, now as a new worker.
