@@ -134,7 +134,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       partitions: store.partitions,
       ttlSeconds: leaseTtlSeconds,
       claimEpoch: (partition, floor) => store.claim(partition, floor),
-      acquire: (partition, epoch) => this.owner.acquire(partition, epoch),
+      acquire: (partition, epoch, claimedAt) => this.owner.acquire(partition, epoch, claimedAt),
       release: (partition) => this.owner.release(partition),
       lost: (partitions, reason) => this.owner.lost(partitions, reason),
       log,

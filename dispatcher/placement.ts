@@ -30,6 +30,8 @@ export interface PlacementOptions {
   settled: (taskId: string, state: TaskState) => void;
   /** After every matching pass, with the sessions that had free slots and got nothing they may run. */
   passed: (starved: ReadonlySet<WorkerSession>) => void;
+  /** An assignment was sent to a worker (the term times its first one). */
+  dispatched?: () => void;
 }
 
 /**
@@ -220,6 +222,7 @@ export class Placement {
       }
       const assignment = assignmentMessage(task.taskId, state, handlerTrace);
       session.send({ msg: { $case: "assignment", value: assignment } });
+      this.options.dispatched?.();
     } catch (error) {
       if (span) failed(span, error);
       this.limits.release(task.taskId);

@@ -41,7 +41,17 @@ export interface TermEvents {
    * snapshot, `read` events from the log after it.
    */
   leading: [
-    info: { partition: number; epoch: number; tasks: number; ready: number; restored: number; read: number },
+    info: {
+      partition: number;
+      epoch: number;
+      tasks: number;
+      ready: number;
+      restored: number;
+      read: number;
+      /** From the partition's claim being granted to accepting work, ms; of which folding its snapshot and log. */
+      rebuildMs: number;
+      foldMs: number;
+    },
   ];
   /** The term ended (handed over, demoted, or its start failed). */
   closed: [reason: string];
@@ -82,15 +92,19 @@ export class Term extends EventEmitter<TermEvents> {
   private sweeper: NodeJS.Timeout | null = null;
   private startedAt = 0;
   private permitsCheckedAt = 0;
+  /** When the partition's claim was granted, and when the term sent its first assignment (0: not yet). */
+  private readonly claimedAt: number;
+  private firstDispatchAt = 0;
   private rebuilding = true;
   accepting = false;
   /** What the term announced when it began to lead (null before). */
   leadingSince: TermEvents["leading"][0] | null = null;
 
-  constructor(partition: number, epoch: number, ctx: DispatcherContext) {
+  constructor(partition: number, epoch: number, ctx: DispatcherContext, claimedAt = Date.now()) {
     super();
     this.partition = partition;
     this.epoch = epoch;
+    this.claimedAt = claimedAt;
     this.ctx = ctx;
     this.live = new LiveTasks(
       ctx.store,
@@ -117,6 +131,7 @@ export class Term extends EventEmitter<TermEvents> {
       accepting: () => this.accepting,
       settled: (taskId, state) => this.reconcile(taskId, state),
       passed: (starved) => this.wants.update(starved),
+      dispatched: () => this.dispatched(),
     });
     this.wants = new WorkerWants(partition, this.sessions, this.placement, (hostId, message) =>
       this.toHost(hostId, message),
@@ -158,6 +173,7 @@ export class Term extends EventEmitter<TermEvents> {
     // The intake head is taken before the log is read: an event appended after it is in the intake
     // past it, one appended before is in the log read below (docs/dispatcher-intake.md).
     const head = await this.store.intakeHead(partition);
+    const foldFrom = Date.now();
     // From the last snapshot (docs/snapshots.md), then the log after it: a takeover costs the live
     // tasks and the recent log, not the whole history.
     const { after, tasks: restored } = await this.restoreSnapshot();
@@ -170,9 +186,12 @@ export class Term extends EventEmitter<TermEvents> {
     // Closed while rebuilding: a term that lost its claim must never start.
     if (this.abort.signal.aborted)
       throw new IllegalStateError(`term ${this.epoch} of partition ${partition} was closed while it rebuilt`);
+    const foldMs = Date.now() - foldFrom;
     this.live.purgeTerminal(Number.POSITIVE_INFINITY);
     this.rebuilding = false;
     this.startedAt = Date.now();
+    const rebuildMs = this.startedAt - this.claimedAt;
+    this.ctx.metrics.takeover("rebuilt", rebuildMs / 1000);
     this.accepting = true;
     for (const [taskId, state] of this.live.states) this.reconcile(taskId, state);
     this.follower = new IntakeFollower(
@@ -204,8 +223,10 @@ export class Term extends EventEmitter<TermEvents> {
       ready: this.ready.size,
       restored,
       read,
+      rebuildMs,
+      foldMs,
     };
-    this.ctx.log.debug?.(info, "partition owned");
+    this.ctx.log.info(info, "partition owned");
     this.leadingSince = info;
     this.emit("leading", info);
   }
@@ -217,6 +238,15 @@ export class Term extends EventEmitter<TermEvents> {
     if (!snapshot) return { after: "0", tasks: 0 };
     for (const [taskId, state] of snapshot.tasks) this.live.restore(taskId, state);
     return { after: snapshot.position, tasks: snapshot.tasks.length };
+  }
+
+  /** The term's first assignment: the end of the partition's takeover (claim granted → first dispatch). */
+  private dispatched(): void {
+    if (this.firstDispatchAt !== 0) return;
+    this.firstDispatchAt = Date.now();
+    const ms = this.firstDispatchAt - this.claimedAt;
+    this.ctx.metrics.takeover("first_dispatch", ms / 1000);
+    this.ctx.log.info({ partition: this.partition, epoch: this.epoch, ms }, "partition first dispatch");
   }
 
   /** Takes a snapshot of the partition now (tests, the handover, and the bench's takeover measurement). */
