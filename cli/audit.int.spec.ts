@@ -77,7 +77,7 @@ describe("taskstream audit verbs", () => {
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(/^V\s+AT\s+EVENT\s+STATE AFTER\s+ATTEMPT\s+DATA$/);
     expect(lines[1]).toMatch(
-      /^1\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+TaskSubmitted\s+QUEUED\s+0\s+\{"spec":\{"payload":\{"x":1\},.*…$/,
+      /^1\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+TaskSubmitted\s+QUEUED\s+0\s+\{"spec":\{"namespace":"default","payload":\{"x":1\},.*…$/,
     );
     expect(lines[2]).toMatch(/^2\s+\S+\s+TaskCancelled\s+CANCELLED\s+0\s+\{"reason":"replay me"/);
 
