@@ -18,6 +18,8 @@ import { TaskServiceService } from "../proto/gen/taskstream/v1/tasks.ts";
 import { WorkerServiceService } from "../proto/gen/taskstream/v1/workers.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
 import { healthRoutes, type ReadinessCheck } from "../observability/health.ts";
+import { GrpcHealth, serviceName } from "../observability/grpc-health.ts";
+import { reflectionService } from "../commands/grpc/reflection.ts";
 import { startProjector, startSchedulesProjector, registerReadApi, type ReadSide } from "./read-side.ts";
 import { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
 import { scheduleStore } from "../event-store/schedule-store.ts";
@@ -44,6 +46,8 @@ export interface RunningServer {
   metrics: Metrics;
   dispatcher: Dispatcher | null;
   readSide: ReadSide | null;
+  /** The gRPC health service's statuses (grpc.health.v1). */
+  health: GrpcHealth;
   close(): Promise<void>;
 }
 
@@ -214,9 +218,25 @@ export async function startServer(config: Config): Promise<RunningServer> {
     }
   }
 
-  await http.register(
-    healthRoutes(metrics.registry, checks, (check, ok) => metrics.readinessCheck.set({ check }, ok ? 1 : 0)),
-  );
+  const recordCheck = (check: string, ok: boolean) => metrics.readinessCheck.set({ check }, ok ? 1 : 0);
+  await http.register(healthRoutes(metrics.registry, checks, recordCheck));
+  // Discovery (docs/apis.md): the health service over the same readiness as /readyz, each public
+  // service gated by the checks it needs, and reflection over the public contract only.
+  const health = new GrpcHealth(checks, { record: recordCheck });
+  const writable = ["redis", "redis-memory"];
+  const publicServices = [
+    ...(config.roles.has("api")
+      ? [TaskServiceService, ScheduleServiceService, LimitsServiceService].map((d) => [d, writable] as const)
+      : []),
+    ...(dispatcher ? [[WorkerServiceService, [...writable, "dispatcher-lease"]] as const] : []),
+  ].map(([definition, needs]) => {
+    health.serve(serviceName(definition), needs);
+    return serviceName(definition);
+  });
+  health.addToServer(grpc);
+  reflectionService([...publicServices, "grpc.health.v1.Health"]).addToServer(grpc);
+  health.start();
+  closers.push(async () => health.stop());
   const grpcPort = await new Promise<number>((resolve, reject) =>
     grpc.bindAsync(`${config.host}:${config.grpcPort}`, ServerCredentials.createInsecure(), (error, port) =>
       error ? reject(error) : resolve(port),
@@ -247,6 +267,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     metrics,
     dispatcher,
     readSide,
+    health,
     close() {
       closing ??= (async () => {
         await Promise.allSettled(closers.map((close) => close()));
