@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
@@ -7,6 +8,7 @@ import { RedisEventLog } from "../event-store/redis-event-log.ts";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { httpErrorHandler, notFoundHandler } from "../commands/http/errors.ts";
 import { httpSecurity } from "../commands/http/security.ts";
+import { registerOpenApi } from "../commands/http/openapi/plugin.ts";
 import { taskRoutes } from "../commands/http/task-routes.ts";
 import { taskService } from "../commands/grpc/task-service.ts";
 import { Dispatcher } from "../dispatcher/dispatcher.ts";
@@ -73,6 +75,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   http.setNotFoundHandler(notFoundHandler);
   const origins = { allowed: config.corsOrigins, allowLoopback: config.allowLoopbackOrigins };
   await http.register(httpSecurity, origins);
+  // Before any route: the OpenAPI document collects the routes as they are registered (docs/apis.md).
+  await registerOpenApi(http, packageVersion());
   const grpc = new Server({
     "grpc.max_receive_message_length": Math.max(config.maxPayloadBytes, config.maxResultBytes) + 64 * 1024,
   });
@@ -280,6 +284,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
       return closing;
     },
   };
+}
+
+/** The server's version, for the OpenAPI document. */
+function packageVersion(): string {
+  const text = readFileSync(new URL("../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
 }
 
 function fail(message: string): never {
