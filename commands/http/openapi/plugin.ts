@@ -42,6 +42,8 @@ export async function registerOpenApi(app: FastifyInstance, version: string): Pr
       components: {
         securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "an API key" } },
       },
+      // An API key where the server requires one (TASKSTREAM_AUTH), none in development mode.
+      security: [{ apiKey: [] }, {}],
     },
     transform: ({ schema, url, route }) => {
       if (UNDOCUMENTED_ROUTES.some((pattern) => pattern.test(url))) return { schema: { hide: true }, url };
