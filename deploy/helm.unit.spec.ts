@@ -19,7 +19,8 @@ interface Resource {
   stringData?: Record<string, string>;
 }
 interface Probe {
-  httpGet: { path: string; port: string };
+  httpGet?: { path: string; port: string };
+  grpc?: { port: number; service?: string };
   periodSeconds: number;
 }
 interface Container {
@@ -124,6 +125,16 @@ describe.runIf(helm)("Helm chart", () => {
       type: "RollingUpdate",
       rollingUpdate: { maxSurge: "100%", maxUnavailable: "100%" },
     });
+  });
+
+  it("probes readiness through the gRPC health service when asked", () => {
+    for (const deployment of render([], ["probes.useGrpc=true"]).filter((r) => r.kind === "Deployment")) {
+      const [container] = podSpec(deployment).containers;
+      expect(container!.readinessProbe?.grpc, deployment.metadata.name).toEqual({ port: 50051 });
+      expect(container!.readinessProbe?.httpGet).toBeUndefined();
+      expect(container!.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: "http" });
+    }
+    expect(refusal(["probes.useGrpc=yes"])).toMatch(/useGrpc/);
   });
 
   it("runs every container as non-root on a read-only root with no capabilities and RuntimeDefault seccomp", () => {
