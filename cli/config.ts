@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { ValidationError } from "../domain/task/index.ts";
 import { parseOrigins } from "../commands/http/origins.ts";
+import { LOG_FORMATS, LOG_LEVELS, isLogLevel, type LogFormat, type LogLevel } from "../observability/log.ts";
 
 export const ROLES = ["api", "dispatcher", "projector", "read-api"] as const;
 export type Role = (typeof ROLES)[number];
@@ -25,7 +26,9 @@ export interface Config {
   reconnectGraceMs: number;
   leaseTtlSeconds: number;
   graphiql: boolean;
-  logLevel: string;
+  logLevel: LogLevel;
+  /** `pretty` (one readable line per event) or `json`; `dev` defaults to pretty, `serve` to json. */
+  logFormat: LogFormat;
   /** Per priority 0-9: dispatches of more urgent work after which a waiting level is served. */
   agingBound: number[];
   /** Admission limit on a queue's waiting tasks, unless its settings say otherwise. */
@@ -135,7 +138,8 @@ const SETTINGS = {
   ],
   "feed-retention-hours": ["TASKSTREAM_FEED_RETENTION_HOURS", "24", int("feed-retention-hours", 1, 31 * 24)],
   graphiql: ["TASKSTREAM_GRAPHIQL", "false", (v: string) => v === "true" || v === "1"],
-  "log-level": ["TASKSTREAM_LOG_LEVEL", "info", String],
+  "log-level": ["TASKSTREAM_LOG_LEVEL", "info", parseLogLevel],
+  "log-format": ["TASKSTREAM_LOG_FORMAT", "json", parseLogFormat],
 } as const;
 
 type SettingName = keyof typeof SETTINGS;
@@ -176,6 +180,7 @@ export function loadConfig(
     leaseTtlSeconds: value("lease-ttl-seconds"),
     graphiql: value("graphiql"),
     logLevel: value("log-level"),
+    logFormat: value("log-format"),
     agingBound: value("priority-aging"),
     maxBacklog: value("max-backlog"),
     retentionMs: value("retention-ms"),
@@ -215,6 +220,22 @@ function parseRoles(value: string): Set<Role> {
     ]);
   }
   return new Set(roles as Role[]);
+}
+
+function parseLogLevel(value: string): LogLevel {
+  const level = value.trim().toLowerCase();
+  if (isLogLevel(level)) return level;
+  throw new ValidationError([
+    { field: "log-level", reason: `must be one of ${LOG_LEVELS.join(", ")}; got "${value}"` },
+  ]);
+}
+
+function parseLogFormat(value: string): LogFormat {
+  const format = value.trim().toLowerCase();
+  if ((LOG_FORMATS as readonly string[]).includes(format)) return format as LogFormat;
+  throw new ValidationError([
+    { field: "log-format", reason: `must be one of ${LOG_FORMATS.join(", ")}; got "${value}"` },
+  ]);
 }
 
 /** One bound for every priority ("20"), or ten, for priorities 0 to 9 ("40,36,…,4"). */

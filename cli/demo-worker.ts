@@ -1,4 +1,4 @@
-import { NonRetryableError, Worker, type TaskContext } from "../sdk/typescript/src/index.ts";
+import { NonRetryableError, Worker, type Logger, type TaskContext } from "../sdk/typescript/src/index.ts";
 
 /** Sleeps `ms`, ending early with the signal's reason when the attempt is cancelled. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -37,7 +37,6 @@ export const demoHandlers = {
   },
 };
 
-export function startDemoWorker(address: string, slots = 20): Worker {
-  const worker = new Worker({ addresses: [address], name: "demo-worker", slots, handlers: demoHandlers });
-  return worker;
+export function startDemoWorker(address: string, slots = 20, logger?: Logger): Worker {
+  return new Worker({ addresses: [address], name: "demo-worker", slots, handlers: demoHandlers, logger });
 }

@@ -97,7 +97,7 @@ describe("gRPC discovery: reflection and the health service", () => {
     expect(await client.check("taskstream.cluster.v1.PeerService")).toBe(`error ${status.NOT_FOUND}`);
   });
 
-  it("flips a standby dispatcher from NOT_SERVING to SERVING when it takes the lease", async () => {
+  it("flips a joining dispatcher from NOT_SERVING to SERVING once it leads its partitions", async () => {
     standby = await startTestServer(
       { roles: new Set(["dispatcher"]), prefix: leader.config.prefix },
       "standby",
@@ -117,7 +117,7 @@ describe("gRPC discovery: reflection and the health service", () => {
       watch.on("error", () => undefined); // cancelled below
       await eventually(() => (seen.length > 0 ? true : undefined), 5000, "the first Watch answer");
 
-      await leader.close(); // the lease passes to the standby
+      await leader.close(); // every partition passes to the second dispatcher
       await eventually(
         async () => ((await watcher.check(WORKERS)) === "SERVING" ? true : undefined),
         20_000,

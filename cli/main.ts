@@ -1,4 +1,8 @@
 import { TaskstreamError } from "../domain/task/index.ts";
+import { startTelemetry } from "../observability/telemetry.ts";
+
+/** The verbs that run roles, and so are traced when OpenTelemetry is configured. */
+const TRACED_VERBS = new Set(["serve", "dev"]);
 
 /** The `taskstream` program: one binary, a verb per role or operator action. */
 const VERBS: Record<string, { summary: string; run: (argv: string[]) => Promise<void> }> = {
@@ -38,13 +42,20 @@ const VERBS: Record<string, { summary: string; run: (argv: string[]) => Promise<
     summary: "verify [--limit N]: prove the read model equals the fold of the log",
     run: async (a) => (await import("./verbs/audit.ts")).verify(a),
   },
+  projections: {
+    summary:
+      "projections rebuild [--restart] [--discard] [--json] [--no-verify] [--keep-old]: refill the read model from the archive and the log, then swap it in",
+    run: async (a) => (await import("./verbs/projections.ts")).projectionsVerb(a),
+  },
 };
 
 function help(): void {
   console.log("usage: taskstream <verb> [flags]\n");
-  for (const [name, verb] of Object.entries(VERBS)) console.log(`  ${name.padEnd(8)} ${verb.summary}`);
+  for (const [name, verb] of Object.entries(VERBS)) console.log(`  ${name.padEnd(11)} ${verb.summary}`);
   console.log(
-    "\nConfiguration: flags (--redis-url, --pg-url, --etcd-endpoints, --http-port, --grpc-port, …) or TASKSTREAM_* variables.",
+    "\nConfiguration: flags (--redis-url, --pg-url, --etcd-endpoints, --http-port, --grpc-port, …) or TASKSTREAM_* variables." +
+      "\nLogs: --log-level fatal|error|warn|info|debug|trace|silent (info), --log-format pretty|json (dev: pretty, serve: json)." +
+      "\nTracing: the standard OTEL_* variables (OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, …).",
   );
 }
 
@@ -54,15 +65,19 @@ if (!command) {
   help();
   process.exitCode = verb && verb !== "help" && verb !== "--help" ? 2 : 0;
 } else {
-  command.run(argv).catch((error: unknown) => {
-    const message =
-      error instanceof TaskstreamError ||
-      (error instanceof Error && error.name === "TypeError" && "code" in error)
-        ? error.message
-        : error instanceof Error
-          ? (error.stack ?? error.message)
-          : String(error);
-    console.error(`taskstream ${verb}: ${message}`);
-    process.exit(1);
-  });
+  // OpenTelemetry first, when configured: the modules it instruments must be imported after it.
+  const telemetry = TRACED_VERBS.has(verb!) ? startTelemetry() : Promise.resolve(null);
+  telemetry
+    .then(() => command.run(argv))
+    .catch((error: unknown) => {
+      const message =
+        error instanceof TaskstreamError ||
+        (error instanceof Error && error.name === "TypeError" && "code" in error)
+          ? error.message
+          : error instanceof Error
+            ? (error.stack ?? error.message)
+            : String(error);
+      console.error(`taskstream ${verb}: ${message}`);
+      process.exit(1);
+    });
 }

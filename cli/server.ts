@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
 import { Redis } from "ioredis";
 import pg from "pg";
@@ -12,6 +12,7 @@ import { registerOpenApi } from "../commands/http/openapi/plugin.ts";
 import { taskRoutes } from "../commands/http/task-routes.ts";
 import { taskService } from "../commands/grpc/task-service.ts";
 import { Dispatcher } from "../dispatcher/dispatcher.ts";
+import { PeerServiceService } from "../proto/gen/taskstream/cluster/v1/peers.ts";
 import { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { Admission } from "../queues/admission.ts";
 import { limitsService, queueRoutes } from "../commands/queues/queue-routes.ts";
@@ -19,6 +20,9 @@ import { LimitsServiceService } from "../proto/gen/taskstream/v1/limits.ts";
 import { TaskServiceService } from "../proto/gen/taskstream/v1/tasks.ts";
 import { WorkerServiceService } from "../proto/gen/taskstream/v1/workers.ts";
 import { createMetrics, type Metrics } from "../observability/metrics.ts";
+import { createLogger } from "../observability/log.ts";
+import { RequestLogController } from "../observability/http-requests.ts";
+import type { Logger as Pino } from "pino";
 import { healthRoutes, type ReadinessCheck } from "../observability/health.ts";
 import { GrpcHealth, serviceName } from "../observability/grpc-health.ts";
 import { reflectionService } from "../commands/grpc/reflection.ts";
@@ -53,8 +57,17 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Starts the configured roles in this process: one HTTP listener and one gRPC listener shared by all. */
-export async function startServer(config: Config): Promise<RunningServer> {
+/**
+ * Starts the configured roles in this process: one HTTP listener and one gRPC listener shared by all.
+ * Logs through `log` (default: a logger made from the config's level and format), one child per component.
+ */
+export async function startServer(
+  config: Config,
+  log: Pino = createLogger({ level: config.logLevel, format: config.logFormat }),
+): Promise<RunningServer> {
+  const component = (name: string) => log.child({ component: name });
+  // Typed as Fastify's logger, so the instance keeps Fastify's default logger type.
+  const httpLog: FastifyBaseLogger = component("http");
   const redis = new Redis(config.redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 10 });
   const etcd = config.roles.has("dispatcher") ? new Etcd3({ hosts: config.etcdEndpoints }) : null;
@@ -66,7 +79,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   await store.checkLayout();
   const metrics = createMetrics();
   const http = Fastify({
-    logger: { level: config.logLevel },
+    loggerInstance: httpLog,
+    logController: new RequestLogController(),
     bodyLimit: config.maxPayloadBytes + 64 * 1024,
     // A bad URL or an over-long path parameter: answered in the error shape of every other refusal.
     frameworkErrors: (error, _request, reply) => void httpErrorHandler(error, _request, reply),
@@ -87,7 +101,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const closers: (() => Promise<unknown>)[] = [];
   const settings = new QueueSettingsStore(redis, config.prefix);
   const schedules = scheduleStore(redis, config.prefix);
-  const admission = new Admission(redis, config.prefix, settings, config.maxBacklog, () =>
+  const admission = new Admission(redis, config.prefix, config.partitions, settings, config.maxBacklog, () =>
     metrics.admissionRejected.inc(),
   );
 
@@ -134,20 +148,24 @@ export async function startServer(config: Config): Promise<RunningServer> {
       leaseTtlSeconds: config.leaseTtlSeconds,
       config,
       metrics: metrics.dispatcher,
-      log: http.log,
+      log: component("dispatcher"),
       settings,
       scheduler: new Scheduler({
         store: schedules,
         tasks: firingCommands,
-        log: http.log,
+        log: component("scheduler"),
         snapshotIntervalMs: config.snapshotIntervalMs,
       }),
     });
     grpc.addService(WorkerServiceService, dispatcher.workerService());
+    grpc.addService(PeerServiceService, dispatcher.peerService());
     const leader = dispatcher;
     checks.push({
-      name: "dispatcher-lease",
-      check: async () => void (leader.leading || fail("not leading: no lease held")),
+      name: "dispatcher-partitions",
+      check: async () =>
+        void (
+          leader.leading || fail("not ready: not a member, or a partition it should own is not leading yet")
+        ),
     });
     closers.push(() => leader.stop());
   }
@@ -157,7 +175,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     checks.push({ name: "postgres", check: async () => void (await pool.query("select 1")) });
     readSide = { projector: null, schedulesProjector: null };
     if (config.roles.has("projector")) {
-      readSide.projector = await startProjector({ store, redis, pool, metrics, log: http.log });
+      readSide.projector = await startProjector({ store, redis, pool, metrics, log: component("projector") });
       const projector = readSide.projector;
       closers.push(() => projector.stop());
       const archiver = new Archiver({
@@ -167,7 +185,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         retentionMs: config.retentionMs,
         archiveRetentionDays: config.archiveRetentionDays,
         intervalMs: config.archiveIntervalMs,
-        logger: http.log,
+        logger: component("archiver"),
         onArchived: (tasks) => metrics.archivedTasks.inc(tasks),
       });
       archiver.start();
@@ -191,7 +209,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         redis,
         pool,
         metrics,
-        log: http.log,
+        log: component("projector"),
       });
       readSide.schedulesProjector = schedulesProjector;
       closers.push(() => schedulesProjector.stop());
@@ -232,7 +250,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     ...(config.roles.has("api")
       ? [TaskServiceService, ScheduleServiceService, LimitsServiceService].map((d) => [d, writable] as const)
       : []),
-    ...(dispatcher ? [[WorkerServiceService, [...writable, "dispatcher-lease"]] as const] : []),
+    ...(dispatcher ? [[WorkerServiceService, [...writable, "dispatcher-partitions"]] as const] : []),
   ].map(([definition, needs]) => {
     health.serve(serviceName(definition), needs);
     return serviceName(definition);
@@ -249,14 +267,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const httpUrl = await http.listen({ host: config.host, port: config.httpPort });
   const grpcAddress = `${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${grpcPort}`;
   if (dispatcher) {
-    // Behind a Kubernetes Service, a demoted leader's workers would send their next Register over
-    // the same HTTP/2 connection, back to this process, which now refuses it. Closing every
-    // connection (GOAWAY; calls in flight get 5 s) makes them connect anew, to the ready leader.
-    const bound = `${config.host}:${grpcPort}`;
-    dispatcher.leadership.on("demoted", () => grpc.drain(bound, 5000));
-  }
-  if (dispatcher) {
-    // The election value must be reachable by workers: use the real port when port 0 was asked for.
+    // The member id must be reachable by the other dispatchers: the real port when port 0 was asked for.
     await dispatcher.start(config.advertiseAddress.endsWith(":0") ? grpcAddress : config.advertiseAddress);
   }
 

@@ -28,7 +28,7 @@ describe("backpressure: admission limit on a queue's backlog", () => {
       ).toBe(201);
     }
     // The leader reports backlogs at each sweep, once a second: the limit bites after one.
-    await atSweep(server.dispatcher!.term!, async () => {
+    await atSweep(server.dispatcher!, async () => {
       const reply = await server.http.inject({
         method: "POST",
         url: "/v1/tasks",

@@ -46,7 +46,7 @@ describe("dashboards and alert rules name only exported metrics", () => {
     await client.submit({ type: "echo", delayMs: 3_600_000 });
     for (const id of ids) await logState(server.store, id, isTerminal);
     // The leader's gauges are set at each sweep, once a second.
-    page = await atSweep(server.dispatcher!.term!, async () => {
+    page = await atSweep(server.dispatcher!, async () => {
       const text = (await server.http.inject({ method: "GET", url: "/metrics" })).body;
       return /taskstream_queue_backlog\{type="nobody-runs-this",state="due"\} 1/.test(text)
         ? text

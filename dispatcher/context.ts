@@ -1,13 +1,14 @@
 import type { Logger } from "../observability/log.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
 import type { EventLog } from "../event-store/event-log.ts";
-import type { DispatchStats } from "../queues/dispatch-stats.ts";
 import type { QueueSettingsSource } from "../queues/queue-settings.ts";
-import type { WorkerDirectory } from "./worker-registry.ts";
+import type { PartitionStats } from "../queues/dispatch-stats.ts";
+import type { LimitsStore } from "../queues/limits-store.ts";
+import type { OwnerMessage } from "../proto/gen/taskstream/cluster/v1/peers.ts";
 
 export interface DispatcherConfig {
   heartbeatIntervalMs: number;
-  /** A connected worker silent this long is lost and its attempts retried. */
+  /** A connected worker silent this long is lost (by its host) and its attempts retried. */
   heartbeatTimeoutMs: number;
   /** How long a worker whose stream broke (or a new leader's inherited attempts) may take to reconnect. */
   reconnectGraceMs: number;
@@ -21,18 +22,22 @@ export interface DispatcherConfig {
   snapshotIntervalMs: number;
 }
 
-/** What a dispatcher term needs from its surroundings. */
+/** What a partition's term needs from its surroundings. */
 export interface DispatcherContext {
   store: EventLog;
-  registry: WorkerDirectory;
   settings: QueueSettingsSource;
-  /** Where the term's once-a-second stats go, fenced by its epoch (Redis for real: queues/dispatch-stats.ts). */
-  publishStats(stats: DispatchStats): Promise<void>;
+  /** The dispatch limits every partition shares (queues/shared-limits.ts). */
+  limits: LimitsStore;
   config: DispatcherConfig;
   metrics: DispatcherMetrics;
   log: Logger;
-  /** This dispatcher's address, as workers reach it. */
-  candidate: string;
-  /** A failure the term cannot recover from (its tail broke): the dispatcher steps down. */
-  onFatal(error: unknown): void;
+  /** Sends a message to a worker's host (the dispatcher holding its stream), over the link to it. */
+  toHost(hostId: string, message: OwnerMessage): void;
+  /**
+   * Where the term's once-a-second stats go: this dispatcher's metrics, and Redis fenced by the
+   * partition's epoch (queues/dispatch-stats.ts).
+   */
+  publishStats(stats: PartitionStats): Promise<void>;
+  /** A write was refused for a newer epoch: the term has closed; its claim should go. */
+  fencedOut(): void;
 }

@@ -3,6 +3,7 @@ import { status } from "@grpc/grpc-js";
 import { announced, logState, until } from "../tests/support/signals.ts";
 import type { TermEvents } from "./term.ts";
 import { noTrace, useDispatcher } from "../tests/support/dispatcher-fixture.ts";
+import { readyDepth } from "../tests/support/terms.ts";
 
 describe("dispatcher on real Redis and etcd", () => {
   const fx = useDispatcher("disp");
@@ -38,9 +39,9 @@ describe("dispatcher on real Redis and etcd", () => {
     for (const priority of [1, 9, 6])
       ids[priority] = (await fx.commands.submit({ type: "prio", priority }, noTrace)).id;
     // The dispatcher learns of submissions from the log: let it hold all three before a slot opens.
-    const depth = () => fx.server.dispatcher!.term!.ready.depthByPriority();
+    const depth = () => readyDepth(fx.server.dispatcher!);
     const allReady = () => [1, 6, 9].every((priority) => (depth()[priority] ?? 0) >= 1);
-    await until(fx.server.dispatcher!.term!.intake!, "handled", allReady);
+    await until(fx.server.dispatcher!, "intake", allReady);
     const w = fx.worker();
     await w.register(["prio"], { slots: 1 });
     const order: string[] = [];
@@ -163,12 +164,12 @@ describe("dispatcher on real Redis and etcd", () => {
   });
 
   it("gives a worker's slot to the next task once it reports a result, while the result is written", async () => {
-    const term = fx.server.dispatcher!.term!;
     const w = fx.worker();
     const workerId = await w.register(["one-slot"], { slots: 1 });
     const first = (await fx.commands.submit({ type: "one-slot" }, noTrace)).id;
     const second = (await fx.commands.submit({ type: "one-slot" }, noTrace)).id;
     expect(await w.next("assignment")).toMatchObject({ taskId: first });
+    const term = fx.server.dispatcher!.termFor(first)!;
     expect(term.sessions.get(workerId)?.freeSlots).toBe(0); // one slot, taken
 
     // Fault injection: the first task's result is held on its way to the log until the test lets it go.

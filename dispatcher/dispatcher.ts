@@ -1,24 +1,25 @@
+import { EventEmitter } from "node:events";
 import type { Etcd3 } from "etcd3";
 import type { Redis } from "ioredis";
-import { status, type ServerDuplexStream } from "@grpc/grpc-js";
 import type { EventLog } from "../event-store/event-log.ts";
-import type {
-  DispatcherMessage,
-  WorkerMessage,
-  WorkerServiceServer,
-} from "../proto/gen/taskstream/v1/workers.ts";
-import type { DispatcherConfig } from "./context.ts";
+import type { PeerServiceServer } from "../proto/gen/taskstream/cluster/v1/peers.ts";
+import type { WorkerServiceServer } from "../proto/gen/taskstream/v1/workers.ts";
 import type { Logger } from "../observability/log.ts";
 import type { DispatcherMetrics } from "../observability/metrics.ts";
-import { Leadership } from "./leadership.ts";
-import { publishStats } from "../queues/dispatch-stats.ts";
+import { publishHostStats, publishStats, removeHostStats } from "../queues/dispatch-stats.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
-import { Term } from "./term.ts";
+import { SharedLimits } from "../queues/shared-limits.ts";
+import type { DispatcherConfig } from "./context.ts";
+import { WorkerHost } from "./host/worker-host.ts";
+import { Leadership } from "./leadership.ts";
+import { Links, peerService } from "./links/links.ts";
+import { Ownership } from "./ownership/ownership.ts";
+import { preferences } from "./ownership/rendezvous.ts";
+import { PartitionOwner } from "./partition-owner.ts";
+import type { Term, TermEvents } from "./term.ts";
 import type { Scheduler } from "./schedules/scheduler.ts";
 import { WorkerRegistry } from "./worker-registry.ts";
 import { WorkerTokens } from "./worker-tokens.ts";
-import { registerProblems } from "./register-rules.ts";
-import type { SessionStream, WorkerSession } from "./worker-session.ts";
 
 export interface DispatcherOptions {
   store: EventLog;
@@ -31,191 +32,214 @@ export interface DispatcherOptions {
   metrics: DispatcherMetrics;
   log: Logger;
   settings: QueueSettingsStore;
-  /** Fires recurring schedules while this dispatcher leads (dispatcher/schedules/scheduler.ts). */
+  /** Fires recurring schedules while this dispatcher holds the coordinator lease (dispatcher/schedules/scheduler.ts). */
   scheduler?: Scheduler;
 }
 
 /**
- * The dispatcher role: campaigns for leadership, and while it leads runs a Term (see term.ts) that
- * matches ready tasks to connected workers. Workers connect to any dispatcher; a follower ends the
- * stream with UNAVAILABLE so the worker's SDK moves on to the leader.
+ * The dispatcher role (docs/partition-ownership.md). Every dispatcher is three things at once:
+ * - a **member** of the cluster, owning the partitions rendezvous hashing gives it (Ownership, etcd);
+ * - an **owner**: one Term per owned partition, fenced by the partition's epoch (PartitionOwner);
+ * - a **host** for the workers that connect to it, whatever partitions their tasks are in (WorkerHost),
+ *   linked to every partition's owner (Links: in-process to itself, gRPC to the others).
+ * One of them also holds the coordinator lease and runs the scheduler.
  */
-export class Dispatcher {
-  readonly leadership: Leadership;
+/** What a dispatcher announces (readiness changes; its partitions' sweeps and intake batches, for tests). */
+export interface DispatcherEvents {
+  /** Ownership or a term's state changed: `leading` may have changed. */
+  changed: [];
+  swept: [partition: number, info: TermEvents["swept"][0]];
+  intake: [partition: number];
+}
+
+export class Dispatcher extends EventEmitter<DispatcherEvents> {
   readonly registry: WorkerRegistry;
+  readonly owner: PartitionOwner;
+  readonly leadership: Leadership;
   private readonly options: DispatcherOptions;
-  term: Term | null = null;
+  private ownership: Ownership | null = null;
+  private host: WorkerHost | null = null;
+  private links: Links | null = null;
   private tokens: WorkerTokens | null = null;
+  private member = "";
+  private statsTimer: NodeJS.Timeout | null = null;
 
   constructor(options: DispatcherOptions) {
+    super();
     this.options = options;
     this.registry = new WorkerRegistry(
       options.etcd,
       `${options.etcdPrefix}workers/`,
       Math.ceil(options.config.heartbeatTimeoutMs / 1000),
     );
+    this.owner = new PartitionOwner({
+      store: options.store,
+      fencedOut: (partition) => void this.ownership?.relinquish(partition),
+      publishStats: (partition, epoch, stats) =>
+        publishStats(options.redis, options.store.prefix, partition, epoch, stats),
+      settings: options.settings,
+      limits: new SharedLimits(options.redis, options.store.prefix),
+      config: options.config,
+      metrics: options.metrics,
+      log: options.log,
+    });
+    this.owner.on("changed", () => this.emit("changed"));
+    this.owner.on("swept", (partition, info) => this.emit("swept", partition, info));
+    this.owner.on("intake", (partition) => this.emit("intake", partition));
     this.leadership = new Leadership(options.etcd, {
       key: `${options.etcdPrefix}leader`,
       ttlSeconds: options.leaseTtlSeconds,
     });
-    this.leadership.on("elected", (epoch: number) => void this.lead(epoch));
-    this.leadership.on("demoted", (reason: string) => this.stepDown(reason));
+    this.leadership.on("elected", (epoch: number) => void this.coordinate(epoch));
+    this.leadership.on("demoted", () => {
+      this.options.metrics.leadership(null);
+      void this.options.scheduler?.stop();
+    });
     this.leadership.on("error", (error: unknown) =>
-      options.log.warn({ err: error }, "leader election failed"),
+      options.log.warn({ err: error }, "coordinator election failed"),
     );
   }
 
   /**
-   * Loads the cluster's worker token secret, then campaigns; `address` is this dispatcher's gRPC
-   * address as workers reach it.
+   * Joins the cluster as `address` (this dispatcher's gRPC address as workers and the other
+   * dispatchers reach it): loads the cluster's secret, starts hosting, claims its partitions.
    */
   async start(address: string): Promise<void> {
-    this.tokens ??= await WorkerTokens.load(
-      this.options.etcd,
-      `${this.options.etcdPrefix}worker-token-secret`,
-    );
+    const { etcd, store, etcdPrefix, leaseTtlSeconds, log } = this.options;
+    this.member = address;
+    this.tokens ??= await WorkerTokens.load(etcd, `${etcdPrefix}worker-token-secret`);
+    this.links = new Links(address, this.owner, this.tokens.secret, log);
+    this.ownership = new Ownership(etcd, {
+      etcdPrefix,
+      member: address,
+      partitions: store.partitions,
+      ttlSeconds: leaseTtlSeconds,
+      claimEpoch: (partition, floor) => store.claim(partition, floor),
+      acquire: (partition, epoch) => this.owner.acquire(partition, epoch),
+      release: (partition) => this.owner.release(partition),
+      lost: (partitions, reason) => this.owner.lost(partitions, reason),
+      log,
+    });
+    const ownership = this.ownership;
+    this.host = new WorkerHost({
+      member: address,
+      partitions: store.partitions,
+      partitionOf: (taskId) => store.partitionOf(taskId),
+      links: this.links,
+      registry: this.registry,
+      tokens: () => this.tokens,
+      config: this.options.config,
+      metrics: this.options.metrics,
+      log,
+      accepting: () => ownership.trusted,
+    });
+    const host = this.host;
+    ownership.on("map", () => {
+      host.holdersChanged(holderMembers(ownership));
+      this.emit("changed");
+    });
+    host.start();
+    await ownership.start();
+    host.holdersChanged(holderMembers(ownership));
+    this.statsTimer = setInterval(() => this.publishStats(), 1000);
     this.leadership.start(address);
   }
 
+  /**
+   * Leaves the cluster: the scheduler stops, every owned partition is handed over (each new owner
+   * starts from the snapshot taken at the handover), then the workers' streams end so they move to
+   * another dispatcher.
+   */
   async stop(): Promise<void> {
-    await this.options.scheduler?.stop(); // waits for a firing in flight; stepDown's stop is then a no-op
-    this.stepDown("shutting down");
+    await this.options.scheduler?.stop();
     await this.leadership.stop();
-    await this.registry.close();
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    this.statsTimer = null;
+    await this.ownership?.stop();
+    this.owner.closeAll("shutting down");
+    await this.host?.stop("dispatcher shutting down");
+    this.links?.close();
+    await removeHostStats(this.options.redis, this.options.store.prefix, this.member).catch(() => undefined);
   }
 
-  /** Ready: leading inside the lease's trust window, with the log rebuilt; or a healthy follower. */
+  /**
+   * Ready: a trusted member whose partitions are all owned and leading — every partition that
+   * rendezvous hashing gives it is claimed and its term started.
+   */
   get leading(): boolean {
-    return this.leadership.trusted && this.term?.accepting === true;
+    const ownership = this.ownership;
+    if (!ownership?.trusted || !this.owner.settled) return false;
+    const members = ownership.memberIds();
+    const owned = this.owner.epochs();
+    const lines = preferences(this.options.store.partitions, members);
+    for (let p = 0; p < this.options.store.partitions; p++)
+      if (lines[p]![0] === this.member && !owned.has(p)) return false;
+    return true;
   }
 
-  private async lead(epoch: number): Promise<void> {
-    const term = new Term(epoch, {
-      ...this.options,
-      candidate: this.leadership.candidate,
-      registry: this.registry,
-      publishStats: (stats) => publishStats(this.options.redis, this.options.store.prefix, epoch, stats),
-      onFatal: (error) => {
-        this.options.log.error({ err: error }, "dispatcher term failed; stepping down");
-        const candidate = this.leadership.candidate;
-        void this.leadership.stop().then(() => this.leadership.start(candidate));
+  /** The ledgers of the workers this dispatcher hosts (WorkerHost.ledgers). */
+  hostedLedgers() {
+    return this.host?.ledgers() ?? [];
+  }
+
+  /** The term of the partition the task belongs to, when this dispatcher owns it. */
+  termFor(taskId: string): Term | undefined {
+    return this.owner.terms.get(this.options.store.partitionOf(taskId));
+  }
+
+  /** The partitions this dispatcher owns now, with their epochs. */
+  get partitions(): ReadonlyMap<number, number> {
+    return this.owner.epochs();
+  }
+
+  /** The gRPC WorkerService: workers connect to any dispatcher. */
+  workerService(): WorkerServiceServer {
+    return {
+      connect: (call) => {
+        if (this.host) this.host.connect(call);
+        else call.end();
       },
-    });
-    this.term = term;
+    };
+  }
+
+  /** The gRPC PeerService: the other dispatchers' links to the partitions this one owns. */
+  peerService(): PeerServiceServer {
+    return {
+      link: (call) => {
+        if (!this.tokens) return call.end();
+        peerService(this.owner, this.tokens.secret, this.options.log).link(call);
+      },
+    };
+  }
+
+  private async coordinate(epoch: number): Promise<void> {
+    this.options.metrics.leadership(epoch);
     try {
-      await term.start();
-      if (this.term === term) this.options.metrics.leadership(epoch);
-      // The same epoch fences the schedule stream; skip if demoted while the term was starting.
-      if (this.term === term) await this.options.scheduler?.start(epoch);
+      await this.options.scheduler?.start(epoch);
     } catch (error) {
-      this.options.log.error({ err: error, epoch }, "could not take over; stepping down");
-      term.close("takeover failed");
+      this.options.log.error(
+        { err: error, epoch },
+        "scheduler could not start; giving up the coordinator lease",
+      );
       this.options.metrics.leadership(null);
-      await this.options.scheduler?.stop();
-      if (this.term === term) this.term = null;
       const candidate = this.leadership.candidate;
       await this.leadership.stop();
-      setTimeout(() => this.leadership.start(candidate), 1000);
+      setTimeout(() => this.leadership.start(candidate), 1000).unref();
     }
   }
 
-  private stepDown(reason: string): void {
-    this.options.metrics.leadership(null);
-    void this.options.scheduler?.stop();
-    const term = this.term;
-    this.term = null;
-    if (term) {
-      term.close(reason);
-      this.options.log.warn({ epoch: term.epoch, reason }, "dispatcher stepped down");
-    }
+  private publishStats(): void {
+    const now = Date.now();
+    const host = this.host;
+    if (!host) return;
+    const hostStats = host.stats(now);
+    const merged = this.owner.mergedStats(now);
+    this.options.metrics.dispatchStats({ ...merged, workers: hostStats.workers }, now);
+    this.options.metrics.queueDepth(merged.queueDepthByPriority);
+    void publishHostStats(this.options.redis, this.options.store.prefix, hostStats).catch(() => undefined);
   }
+}
 
-  /** The gRPC WorkerService: one bidirectional stream per worker. */
-  workerService(): WorkerServiceServer {
-    return { connect: (call) => this.connect(call) };
-  }
-
-  private connect(call: ServerDuplexStream<WorkerMessage, DispatcherMessage>): void {
-    let session: WorkerSession | null = null;
-    let term: Term | null = null;
-    let open = true;
-    let acceptsBatches = false;
-    const stream: SessionStream = {
-      get acceptsBatches() {
-        return acceptsBatches;
-      },
-      send: (message) => {
-        if (open) call.write(message);
-      },
-      close: (code, details) => {
-        if (!open) return;
-        open = false;
-        call.emit("error", Object.assign(new Error(details), { code, details }));
-      },
-    };
-    const receive = (message: WorkerMessage) => {
-      if (session && term) {
-        void term.report(session, message.msg);
-        return;
-      }
-      if (message.msg?.$case !== "register")
-        return stream.close(status.FAILED_PRECONDITION, "the first message must be register");
-      term = this.term;
-      if (!term?.accepting)
-        return stream.close(
-          status.UNAVAILABLE,
-          this.leadership.isLeader ? "leader is starting" : "not leader",
-        );
-      const register = message.msg.value;
-      const problems = registerProblems(register, { maxSlots: this.options.config.maxWorkerSlots });
-      if (problems.length > 0)
-        return stream.close(
-          status.INVALID_ARGUMENT,
-          problems.map((problem) => `${problem.field}: ${problem.reason}`).join("; "),
-        );
-      const tokens = this.tokens;
-      if (!tokens) return stream.close(status.UNAVAILABLE, "dispatcher is starting");
-      if (register.workerId !== "" && !tokens.verify(register.workerId, register.resumeToken))
-        return stream.close(
-          status.PERMISSION_DENIED,
-          `register.resume_token: does not prove worker ${register.workerId}; ` +
-            "register with an empty worker_id for a new identity",
-        );
-      acceptsBatches = register.acceptsBatches;
-      session = term.register(register, stream);
-      const { heartbeatIntervalMs, heartbeatTimeoutMs, maxResultBytes } = this.options.config;
-      stream.send({
-        msg: {
-          $case: "registered",
-          value: {
-            workerId: session.id,
-            heartbeatIntervalMs,
-            heartbeatTimeoutMs,
-            acceptsBatches: true,
-            resumeToken: tokens.issue(session.id),
-            maxResultBytes,
-          },
-        },
-      });
-    };
-    call.on("data", (message: WorkerMessage) => {
-      if (message.msg?.$case !== "batch") return receive(message);
-      // A batch's messages are handled in order, exactly as if they had arrived one by one.
-      for (const inner of message.msg.value.messages) {
-        if (inner.msg?.$case === "batch")
-          this.options.log.warn({ workerId: session?.id }, "nested batch ignored");
-        else receive(inner);
-      }
-    });
-    const finish = () => {
-      if (session && term) term.disconnected(session);
-      if (open) {
-        open = false;
-        call.end();
-      }
-    };
-    call.on("end", finish);
-    call.on("error", finish);
-    call.on("cancelled", finish);
-  }
+function holderMembers(ownership: Ownership): Map<number, string> {
+  return new Map([...ownership.holders()].map(([partition, holder]) => [partition, holder.member]));
 }

@@ -119,30 +119,21 @@ describe("dispatcher failover", () => {
     expect(Date.now() - submittedAt).toBeGreaterThanOrEqual(1500);
   });
 
-  it("a follower turns workers away; after the leader dies the follower leads and adopts running attempts", async () => {
+  it("after the owner of every partition stops, another dispatcher takes them and adopts the running attempts", async () => {
     const prefix = uniquePrefix("failover");
     const a = await start(prefix);
     const first = await leaderOf(a);
     const b = await start(prefix);
-    expect(b.dispatcher!.leading).toBe(false);
-
-    const turnedAway = new RawWorker(b.grpcAddress);
-    cleanup.push(() => turnedAway.close());
-    turnedAway.send({
-      $case: "register",
-      value: {
-        workerId: "",
-        resumeToken: "",
-        name: "x",
-        types: ["t"],
-        labels: {},
-        slots: 1,
-        sdk: "test",
-        active: [],
-        acceptsBatches: false,
-      },
-    });
-    expect((await turnedAway.closed()).details).toMatch(/not leader/);
+    // Both are members now: the partitions are split between them.
+    await eventually(
+      () =>
+        a.dispatcher!.leading && b.dispatcher!.leading && b.dispatcher!.partitions.size > 0
+          ? true
+          : undefined,
+      20_000,
+      "partitions split",
+    );
+    expect(a.dispatcher!.partitions.size + b.dispatcher!.partitions.size).toBe(a.store.partitions);
 
     const commands = new TaskCommands(first.store, { maxPayloadBytes: 1 << 20 });
     const w1 = new RawWorker(first.grpcAddress);
@@ -150,14 +141,19 @@ describe("dispatcher failover", () => {
     const workerId = await w1.register(["t"]);
     const { id } = await commands.submit({ type: "t" }, noTrace);
     const assignment = await w1.next("assignment");
-    const oldEpoch = first.dispatcher!.term!.epoch;
+    const partition = a.store.partitionOf(id);
+    const oldEpoch = a.dispatcher!.partitions.get(partition) ?? b.dispatcher!.partitions.get(partition)!;
 
     await first.close();
-    const second = await leaderOf(b);
-    expect(second.dispatcher!.term!.epoch).toBeGreaterThan(oldEpoch);
+    await eventually(
+      () => (b.dispatcher!.partitions.size === b.store.partitions ? true : undefined),
+      20_000,
+      "b owns all",
+    );
+    expect(b.dispatcher!.partitions.get(partition)).toBeGreaterThanOrEqual(oldEpoch);
 
-    // The worker reconnects to the new leader, still running its attempt: it is adopted, not retried.
-    const w2 = new RawWorker(second.grpcAddress);
+    // The worker reconnects to the other dispatcher, still running its attempt: it is adopted, not retried.
+    const w2 = new RawWorker(b.grpcAddress);
     cleanup.push(() => w2.close());
     await w2.register(["t"], {
       workerId,
@@ -166,27 +162,28 @@ describe("dispatcher failover", () => {
     });
     w2.send({ $case: "completed", value: { taskId: id, attempt: assignment.attempt, resultJson: '"done"' } });
     expect(await w2.next("ack")).toMatchObject({ accepted: true });
-    const state = fold(await second.store.readTask(id));
+    const state = fold(await b.store.readTask(id));
     expect(state).toMatchObject({ state: "SUCCEEDED", attempt: 1, result: "done" });
   });
 
-  it("fences a paused leader: once a newer leader is elected, the old epoch's writes are rejected", async () => {
+  it("fences a paused owner: once another dispatcher claims its partition, the old epoch's writes are rejected", async () => {
     const prefix = uniquePrefix("fence");
     const a = await start(prefix);
     await leaderOf(a);
-    const paused = a.dispatcher!.term!;
     const commands = new TaskCommands(a.store, { maxPayloadBytes: 1 << 20 });
     const { id } = await commands.submit({ type: "nobody-handles-this" }, noTrace);
-    // The old leader's writer, as it was before its lease expired (a GC pause, a frozen VM).
-    const staleWriter = new LiveTasks(a.store, paused.epoch, () => undefined);
+    const partition = a.store.partitionOf(id);
+    const oldEpoch = a.dispatcher!.partitions.get(partition)!;
 
     const b = await start(prefix);
-    await a.dispatcher!.leadership.stop(); // lease gone: b is elected and fences every partition
-    await leaderOf(b);
+    await a.close(); // its partitions are handed over: b claims each with a higher epoch
+    await eventually(() => (b.dispatcher!.partitions.has(partition) ? true : undefined), 20_000, "b owns it");
+    // The old owner's writer, as it was before its lease expired (a GC pause, a frozen VM).
+    const staleWriter = new LiveTasks(b.store, oldEpoch, () => undefined);
 
     await expect(
       staleWriter.execute(id, () => ({ type: "AssignTask", data: { workerId: uuidv7(), now: Date.now() } })),
     ).rejects.toBeInstanceOf(StaleEpochError);
-    expect(fold(await a.store.readTask(id)).state).toBe("QUEUED");
+    expect(fold(await b.store.readTask(id)).state).toBe("QUEUED");
   });
 });

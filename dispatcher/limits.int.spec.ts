@@ -106,7 +106,7 @@ describe("rate and concurrency limits", () => {
     const w = fx.worker();
     await w.register(["needs-gpu"], { labels: { gpu: "none" } });
     // The leader counts them at each sweep.
-    await atSweep(fx.server.dispatcher!.term!, async () => {
+    await atSweep(fx.server.dispatcher!, async () => {
       const metrics = (await fx.server.http.inject({ method: "GET", url: "/metrics" })).body;
       const match = /taskstream_tasks_unroutable (\d+)/.exec(metrics);
       return match && Number(match[1]) >= 1 ? true : undefined;

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import { MemoryLimits } from "../queues/memory-limits.ts";
 import { DispatchLimits } from "./limits.ts";
 import type { ReadyTask } from "./ready-queue.ts";
 import { FixedSettings } from "./testing/term-doubles.ts";
@@ -14,19 +15,60 @@ const task = (type: string, concurrencyKey: string | null = null, concurrencyLim
   concurrencyLimit,
 });
 
-/** Takes tokens from `type`'s bucket at `now` while it is open; returns how many. */
-function drain(limits: DispatchLimits, type: string, now: number): number {
-  limits.begin(now);
+/** Takes tokens from the shared bucket at `now`, one at a time, while it gives them; returns how many. */
+async function drain(bucket: MemoryLimits, clock: { now: number }, now: number, rate: number, burst: number) {
+  clock.now = now;
   let taken = 0;
-  while (limits.typeOpen(type)) {
-    limits.acquire(task(type));
+  while ((await bucket.takeTokens("metered", rate, Math.max(1, burst), 1)).granted === 1) {
     taken++;
     if (taken > 1000) throw new Error("the bucket never empties");
   }
   return taken;
 }
 
-describe("DispatchLimits token bucket", () => {
+describe("the shared token bucket (in memory; the Redis one runs the same arithmetic in Lua)", () => {
+  const bucket = () => {
+    const clock = { now: T0 };
+    return { clock, limits: new MemoryLimits(() => clock.now) };
+  };
+
+  it("starts full: a burst at once, then nothing until a token is due, and says how long", async () => {
+    // 4 a second: one token every 250 ms (rates and times exact in binary, so no rounding here).
+    const { clock, limits } = bucket();
+    expect(await drain(limits, clock, T0, 4, 3)).toBe(3);
+    expect((await limits.takeTokens("metered", 4, 3, 1)).waitMs).toBe(250);
+    clock.now = T0 + 125;
+    expect(await limits.takeTokens("metered", 4, 3, 1)).toEqual({ granted: 0, waitMs: 125 });
+    expect(await drain(limits, clock, T0 + 249, 4, 3)).toBe(0);
+    expect(await drain(limits, clock, T0 + 250, 4, 3)).toBe(1);
+    expect(await drain(limits, clock, T0 + 750, 4, 3)).toBe(2);
+  });
+
+  it("holds the sustained rate under a backlog, however often it is asked", async () => {
+    const { clock, limits } = bucket();
+    let dispatched = 0;
+    for (let now = T0; now <= T0 + 10_000; now += 7) dispatched += await drain(limits, clock, now, 10, 2);
+    // The burst at once, then 10 a second for 10 s (the last token may fall short by a rounding).
+    expect(dispatched).toBeGreaterThanOrEqual(2 + 100 - 1);
+    expect(dispatched).toBeLessThanOrEqual(2 + 100);
+  });
+
+  it("grants several at once when asked, never more than it holds", async () => {
+    const { clock, limits } = bucket();
+    expect((await limits.takeTokens("metered", 100, 10, 4)).granted).toBe(4);
+    expect((await limits.takeTokens("metered", 100, 10, 50)).granted).toBe(6);
+    clock.now = T0 + 30;
+    expect((await limits.takeTokens("metered", 100, 10, 50)).granted).toBe(3);
+  });
+
+  it("refills at most a burst, however long the queue was idle", async () => {
+    const { clock, limits } = bucket();
+    await drain(limits, clock, T0, 5, 2);
+    expect(await drain(limits, clock, T0 + 3_600_000, 5, 2)).toBe(2);
+  });
+});
+
+describe("DispatchLimits over the shared bucket", () => {
   it("lets a queue without a rate through without limit", () => {
     const limits = new DispatchLimits(new FixedSettings({ free: { ratePerSecond: 0 } }));
     limits.begin(T0);
@@ -36,59 +78,42 @@ describe("DispatchLimits token bucket", () => {
     expect(limits.nextRefillInMs()).toBeNull();
   });
 
-  it("starts full: a burst at once, then nothing until a token is due", () => {
-    // 4 a second: one token every 250 ms (rates and times exact in binary, so no rounding here).
-    const limits = new DispatchLimits(new FixedSettings({ metered: { ratePerSecond: 4, burst: 3 } }));
-    expect(drain(limits, "metered", T0)).toBe(3);
-    expect(limits.nextRefillInMs()).toBe(250);
-    expect(drain(limits, "metered", T0 + 125)).toBe(0);
-    expect(limits.nextRefillInMs()).toBe(125); // half a token held: half the wait left
-    expect(drain(limits, "metered", T0 + 249)).toBe(0);
-    expect(drain(limits, "metered", T0 + 250)).toBe(1);
-    expect(drain(limits, "metered", T0 + 750)).toBe(2);
-  });
-
-  it("holds the sustained rate under a backlog, however often it is asked", () => {
-    const limits = new DispatchLimits(new FixedSettings({ metered: { ratePerSecond: 10, burst: 2 } }));
-    let dispatched = 0;
-    for (let now = T0; now <= T0 + 10_000; now += 7) dispatched += drain(limits, "metered", now);
-    // The burst at once, then 10 a second for 10 s (the last token may fall short by a rounding).
-    expect(dispatched).toBeGreaterThanOrEqual(2 + 100 - 1);
-    expect(dispatched).toBeLessThanOrEqual(2 + 100);
-  });
-
-  it("holds the rate when the matcher looks again when told (nextRefillInMs)", () => {
-    const limits = new DispatchLimits(new FixedSettings({ metered: { ratePerSecond: 10, burst: 1 } }));
-    let dispatched = 0;
-    for (let now = T0; now <= T0 + 10_000; now += limits.nextRefillInMs() ?? 1)
-      dispatched += drain(limits, "metered", now);
-    expect(dispatched).toBeGreaterThanOrEqual(1 + 100 - 1);
-    expect(dispatched).toBeLessThanOrEqual(1 + 100);
-  });
-
-  it("refills at most a burst, however long the queue was idle", () => {
-    const limits = new DispatchLimits(new FixedSettings({ metered: { ratePerSecond: 5, burst: 2 } }));
-    drain(limits, "metered", T0);
-    expect(drain(limits, "metered", T0 + 3_600_000)).toBe(2);
-  });
-
-  it("counts a bucket of burst 0 as one token, so a rate still dispatches", () => {
-    const limits = new DispatchLimits(new FixedSettings({ metered: { ratePerSecond: 1, burst: 0 } }));
-    expect(drain(limits, "metered", T0)).toBe(1);
-    expect(drain(limits, "metered", T0 + 999)).toBe(0);
-    expect(drain(limits, "metered", T0 + 1000)).toBe(1);
-  });
-
-  it("keeps each queue's bucket apart, and wakes for the soonest refill", () => {
+  it("is closed until tokens arrive from the shared bucket, then wakes the matcher and opens", async () => {
+    let woken = 0;
     const limits = new DispatchLimits(
-      new FixedSettings({ slow: { ratePerSecond: 1, burst: 1 }, fast: { ratePerSecond: 20, burst: 1 } }),
+      new FixedSettings({ metered: { ratePerSecond: 4, burst: 3 } }),
+      new MemoryLimits(),
+      0,
+      () => woken++,
     );
-    drain(limits, "slow", T0);
-    expect(limits.nextRefillInMs()).toBe(1000);
-    drain(limits, "fast", T0);
-    expect(limits.nextRefillInMs()).toBe(50);
-    expect(drain(limits, "fast", T0 + 50)).toBe(1);
-    expect(drain(limits, "slow", T0 + 50)).toBe(0);
+    limits.begin(Date.now());
+    expect(limits.typeOpen("metered")).toBe(false); // asks the bucket
+    await vi.waitFor(() => expect(woken).toBe(1));
+    expect(limits.typeOpen("metered")).toBe(true);
+    limits.acquire(task("metered"));
+    // One token a fetch at this rate (50 ms worth rounds down to less than one): the next comes on asking again.
+    expect(limits.typeOpen("metered")).toBe(false);
+    await vi.waitFor(() => expect(woken).toBe(2));
+    expect(limits.typeOpen("metered")).toBe(true);
+  });
+
+  it("after the bucket runs dry, waits the time the bucket names before asking again", async () => {
+    let woken = 0;
+    const limits = new DispatchLimits(
+      new FixedSettings({ metered: { ratePerSecond: 1, burst: 1 } }),
+      new MemoryLimits(),
+      0,
+      () => woken++,
+    );
+    limits.begin(Date.now());
+    limits.typeOpen("metered");
+    await vi.waitFor(() => expect(woken).toBe(1));
+    limits.acquire(task("metered"));
+    limits.typeOpen("metered"); // the bucket is empty: refused, with a wait of about a second
+    await vi.waitFor(() => expect(woken).toBe(2));
+    limits.begin(Date.now());
+    expect(limits.typeOpen("metered")).toBe(false);
+    expect(limits.nextRefillInMs()).toBeGreaterThanOrEqual(800);
   });
 });
 
@@ -127,5 +152,26 @@ describe("DispatchLimits concurrency", () => {
     expect(limits.taskOpen(task("job", "tenant", 10))).toBe(false);
     limits.hold("w", "solo");
     expect(limits.taskOpen(task("job", "solo"))).toBe(false);
+  });
+
+  it("shares a key's limit with the other partitions through the permits", async () => {
+    const shared = new MemoryLimits();
+    const [p0, p1] = [
+      new DispatchLimits(new FixedSettings(), shared, 0),
+      new DispatchLimits(new FixedSettings(), shared, 1),
+    ];
+    const [a, b] = [task("job", "tenant", 1), task("job", "tenant", 1)];
+    p0.acquire(a);
+    expect(await p0.permit(a)).toBe(true);
+    expect(p1.taskOpen(b)).toBe(true); // partition 1 runs nothing of the key itself
+    p1.acquire(b);
+    expect(await p1.permit(b)).toBe(false); // but the key is full across the partitions
+    p1.release(b.taskId);
+    p1.begin(Date.now());
+    expect(p1.taskOpen(task("job", "tenant", 1))).toBe(false); // not asked again at once
+    p0.release(a.taskId);
+    await vi.waitFor(async () => expect(await shared.permitsOf(0)).toEqual(new Map()));
+    expect(await p1.permit(b)).toBe(true);
+    expect(await shared.permitsOf(1)).toEqual(new Map([["tenant", [b.taskId]]]));
   });
 });

@@ -1,6 +1,7 @@
 import {
   ConcurrencyError,
   NotFoundError,
+  StaleEpochError,
   decide,
   evolve,
   fold,
@@ -40,14 +41,19 @@ export class LiveTasks {
   private readonly epoch: number;
   private readonly onChange: (taskId: string, state: TaskState, events: TaskEvent[]) => void;
 
+  private readonly onFenced: () => void;
+
+  /** `onFenced`: a write was refused for a newer epoch — another owner claimed the partition. */
   constructor(
     store: EventLog,
     epoch: number,
     onChange: (taskId: string, state: TaskState, events: TaskEvent[]) => void,
+    onFenced: () => void = () => undefined,
   ) {
     this.store = store;
     this.epoch = epoch;
     this.onChange = onChange;
+    this.onFenced = onFenced;
   }
 
   /** Every task held, by id. */
@@ -125,6 +131,7 @@ export class LiveTasks {
         try {
           await this.store.append(taskId, state.version, events, { epoch: this.epoch });
         } catch (error) {
+          if (error instanceof StaleEpochError) this.onFenced();
           if (!(error instanceof ConcurrencyError) || retry >= 3) throw error;
           await this.load(taskId);
           continue;

@@ -10,13 +10,14 @@ describe("worker liveness on the real services", () => {
   const fx = useDispatcher("liveness");
 
   it("loses a connected worker that goes silent, after the heartbeat timeout, and retries its attempt elsewhere", async () => {
-    const term = fx.server.dispatcher!.term!;
     const silent = fx.worker();
     // Registers, then never sends anything again: no heartbeat, no report; its stream stays open.
     const silentId = await silent.register(["hushed"]);
     const { id } = await fx.commands.submit({ type: "hushed", retry: { initialBackoffMs: 0 } }, noTrace);
     expect(await silent.next("assignment")).toMatchObject({ taskId: id, attempt: 1 });
     const registeredAt = Date.now();
+    // The worker's host notices its silence and tells every partition; the task's partition retries it.
+    const term = fx.server.dispatcher!.termFor(id)!;
 
     const [lost] = await announced(term, "workerLost", (info: Lost) => info.workerId === silentId);
     expect(lost).toEqual({ workerId: silentId, reason: "heartbeat timeout", attempts: 1 });

@@ -6,11 +6,13 @@ export interface Matchable {
   readonly wave: number;
 }
 
-export interface PassOutcome {
+export interface PassOutcome<S = unknown> {
   /** Some session stopped at its wave with free slots left: run another pass in the next turn. */
   waveFull: boolean;
   /** Some session with free slots got nothing (no task it may run now). */
   heldBack: boolean;
+  /** The sessions that had free slots and got nothing they may run. */
+  starved: Set<S>;
 }
 
 /**
@@ -24,9 +26,9 @@ export function matchPass<S extends Matchable, T>(
   hasWork: () => boolean,
   take: (session: S) => T | undefined,
   hand: (session: S, task: T) => void,
-): PassOutcome {
+): PassOutcome<S> {
   const handed = new Map<S, number>();
-  const outcome: PassOutcome = { waveFull: false, heldBack: false };
+  const outcome: PassOutcome<S> = { waveFull: false, heldBack: false, starved: new Set() };
   let progress = true;
   while (progress && hasWork()) {
     progress = false;
@@ -40,6 +42,7 @@ export function matchPass<S extends Matchable, T>(
       const task = take(session);
       if (task === undefined) {
         outcome.heldBack = true;
+        outcome.starved.add(session);
         continue;
       }
       progress = true;

@@ -38,7 +38,7 @@ describe("matchPass", () => {
     const worker = new FakeSession("w", 50);
     const first = run([worker], 1000);
     expect(worker.got).toHaveLength(25);
-    expect(first.outcome).toEqual({ waveFull: true, heldBack: false });
+    expect(first.outcome).toMatchObject({ waveFull: true, heldBack: false });
     run([worker], 1000);
     expect(worker.got).toHaveLength(50);
     const third = run([worker], 1000);
@@ -58,7 +58,7 @@ describe("matchPass", () => {
     const { outcome, left } = run([worker], 3);
     expect(worker.got).toEqual([0, 1, 2]);
     expect(left).toBe(0);
-    expect(outcome).toEqual({ waveFull: false, heldBack: false });
+    expect(outcome).toMatchObject({ waveFull: false, heldBack: false });
   });
 
   it("reports a worker that got nothing it may run as held back", () => {
@@ -67,7 +67,9 @@ describe("matchPass", () => {
     const { outcome } = run([picky, open], 100, (s) => s !== picky);
     expect(picky.got).toEqual([]);
     expect(open.got).toHaveLength(2);
-    expect(outcome).toEqual({ waveFull: true, heldBack: true });
+    expect(outcome).toMatchObject({ waveFull: true, heldBack: true });
+    // The one that got nothing is named: its partition returns the slots it cannot use.
+    expect([...outcome.starved]).toEqual([picky]);
   });
 
   it("gives a one-slot worker its one task", () => {

@@ -32,6 +32,8 @@ function scene(settings = new FixedSettings(), store: MemoryEventLog = memoryLog
   const sessions = new WorkerSessions();
   const settled: string[] = [];
   const placement = new Placement({
+    partition: 0,
+    passed: () => undefined,
     live,
     sessions,
     settings,

@@ -37,6 +37,14 @@ class Fifo<T> {
   push(item: T): void {
     this.items.push(item);
   }
+  /** Counts the items among the first `limit` that satisfy `accept`, stopping at `cap`. */
+  count(accept: (item: T) => boolean, limit: number, cap: number): number {
+    const end = Math.min(this.items.length, this.head + limit);
+    let found = 0;
+    for (let i = this.head; i < end && found < cap; i++) if (accept(this.items[i]!)) found++;
+    return found;
+  }
+
   /** Removes and returns the first item that satisfies `accept`, scanning at most `limit` items. */
   takeFirst(accept: (item: T) => boolean, limit: number): T | undefined {
     const end = Math.min(this.items.length, this.head + limit);
@@ -145,6 +153,36 @@ export class ReadyQueue {
     return undefined;
   }
 
+  /**
+   * How many ready tasks the worker could take now (at most `cap`), and the most urgent priority
+   * among them (-1 when none): what a partition tells the worker's host it wants.
+   */
+  peek(
+    worker: Capabilities,
+    isCurrent: (task: ReadyTask) => boolean,
+    filter: TakeFilter = OPEN,
+    cap = Number.POSITIVE_INFINITY,
+  ): { count: number; priority: number } {
+    let count = 0;
+    let priority = -1;
+    for (let p = MAX_PRIORITY; p >= 0 && count < cap; p--) {
+      if (this.depth[p] === 0) continue;
+      for (const type of worker.types) {
+        const level = this.byType.get(type)?.[p];
+        if (!level || level.size === 0 || !filter.typeOpen(type)) continue;
+        const found = level.count(
+          (c) => isCurrent(c) && satisfies(c.requires, worker.labels) && filter.taskOpen(c),
+          this.scanLimit,
+          cap - count,
+        );
+        if (found > 0 && priority < 0) priority = p;
+        count += found;
+        if (count >= cap) break;
+      }
+    }
+    return { count, priority };
+  }
+
   private takeFromLevel(
     priority: number,
     types: string[],
@@ -171,6 +209,19 @@ export class ReadyQueue {
       }
     }
     return undefined;
+  }
+
+  /**
+   * Dispatches made from other partitions to a worker that could have taken this queue's tasks
+   * (counts per priority, from the worker's host): they count as passing over every waiting level
+   * less urgent than them, as this queue's own dispatches do.
+   */
+  passedElsewhere(counts: readonly number[]): void {
+    for (let r = 0; r < counts.length && r <= MAX_PRIORITY; r++) {
+      const n = counts[r] ?? 0;
+      if (n <= 0) continue;
+      for (let p = 0; p < r; p++) if (this.depth[p]! > 0) this.passed[p]! += n;
+    }
   }
 
   /** A dispatch from `priority`: its next head starts counting afresh; every waiting lower level was passed over once more. */

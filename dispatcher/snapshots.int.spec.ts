@@ -5,6 +5,7 @@ import { RawWorker } from "../tests/support/raw-worker.ts";
 import { startTestServer } from "../tests/support/server.ts";
 import { leading, until } from "../tests/support/signals.ts";
 import { uniquePrefix } from "../tests/support/services.ts";
+import { readySize, termsOf } from "../tests/support/terms.ts";
 
 const noTrace = { traceparent: null, tracestate: null };
 
@@ -40,16 +41,23 @@ describe("dispatcher snapshots", () => {
     const before = new Set<string>();
     for (let i = 0; i < 10; i++)
       before.add((await commands.submit({ type: "snap", payload: i }, noTrace)).id);
-    const term = first.dispatcher!.term!;
-    await until(term.intake!, "handled", () => term.ready.size >= 10);
-    await term.snapshotNow();
+    await until(first.dispatcher!, "intake", () => readySize(first.dispatcher!) >= 10);
+    for (const term of termsOf(first.dispatcher!)) await term.snapshotNow();
     const after = new Set<string>();
     for (let i = 0; i < 5; i++) after.add((await commands.submit({ type: "snap", payload: i }, noTrace)).id);
+    // A crash: the partitions are dropped without the handover's snapshot.
+    first.dispatcher!.owner.closeAll("crashed");
     await first.close();
 
     const second = await start(prefix);
     await leading(second.dispatcher!);
-    const took = second.dispatcher!.term!.leadingSince!;
+    const took = termsOf(second.dispatcher!).reduce(
+      (sum, term) => ({
+        restored: sum.restored + (term.leadingSince?.restored ?? 0),
+        read: sum.read + (term.leadingSince?.read ?? 0),
+      }),
+      { restored: 0, read: 0 },
+    );
     expect(took.restored).toBe(10);
     // The five submissions after the snapshot (and nothing of the 800 finished events before it).
     expect(took.read).toBe(5);

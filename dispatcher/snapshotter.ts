@@ -5,7 +5,7 @@ import type { LiveTasks } from "./live-tasks.ts";
 import { encodeSnapshot } from "./snapshot-codec.ts";
 
 /**
- * Takes the leader's snapshots (docs/snapshots.md): per partition, its unfinished tasks as of a log
+ * Takes a partition owner's snapshots (docs/snapshots.md): the partition's unfinished tasks as of a log
  * position P, so that the next leader folds the snapshot and only the log after P — a takeover
  * that costs the live tasks, not the history. Everything at or before P is folded when the
  * snapshot is taken: other writers' events because the intake follower has read past the intake
@@ -14,6 +14,7 @@ import { encodeSnapshot } from "./snapshot-codec.ts";
  */
 export class Snapshotter {
   private readonly log: EventLog;
+  private readonly partition: number;
   private readonly epoch: number;
   private readonly live: LiveTasks;
   private readonly intake: IntakeFollower;
@@ -22,8 +23,16 @@ export class Snapshotter {
   private taking: Promise<void> = Promise.resolve();
   private stopped = false;
 
-  constructor(log: EventLog, epoch: number, live: LiveTasks, intake: IntakeFollower, logger: Logger) {
+  constructor(
+    log: EventLog,
+    partition: number,
+    epoch: number,
+    live: LiveTasks,
+    intake: IntakeFollower,
+    logger: Logger,
+  ) {
     this.log = log;
+    this.partition = partition;
     this.epoch = epoch;
     this.live = live;
     this.intake = intake;
@@ -51,12 +60,9 @@ export class Snapshotter {
     await this.taking.catch(() => undefined);
   }
 
-  /** One snapshot of every partition. */
+  /** One snapshot of the partition. */
   async takeAll(): Promise<void> {
-    for (let partition = 0; partition < this.log.partitions; partition++) {
-      if (this.stopped) return;
-      await this.take(partition);
-    }
+    if (!this.stopped) await this.take(this.partition);
   }
 
   private async take(partition: number): Promise<void> {

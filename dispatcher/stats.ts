@@ -1,5 +1,5 @@
 import type { TaskState } from "../domain/task/index.ts";
-import type { DispatchStats } from "../queues/dispatch-stats.ts";
+import type { PartitionStats } from "../queues/dispatch-stats.ts";
 import { satisfies } from "./ready-queue.ts";
 import type { WorkerSession } from "./worker-session.ts";
 
@@ -23,14 +23,16 @@ function shapeOf(type: string, requires: Record<string, string>): string {
   return shape;
 }
 
+/** A partition's report: its waiting tasks by queue, and those no joined worker can run. */
 export function computeStats(
+  partition: number,
   epoch: number,
   /** The QUEUED tasks (any others are skipped). */
   queued: Iterable<TaskState>,
   sessions: Iterable<WorkerSession>,
   depth: readonly number[],
   now: number,
-): DispatchStats {
+): PartitionStats {
   const live = [...sessions];
   const backlogByType: Record<string, number> = {};
   const dueByType: Record<string, number> = {};
@@ -55,20 +57,12 @@ export function computeStats(
   }
   return {
     at: new Date(now).toISOString(),
+    partition,
     epoch,
     backlogByType,
     dueByType,
     oldestDueAtByType,
     unroutable,
     queueDepthByPriority: [...depth],
-    workers: live.map((s) => ({
-      id: s.id,
-      name: s.info.name,
-      types: s.info.types,
-      labels: s.info.labels,
-      slots: s.info.slots,
-      busy: s.attempts.size,
-      connected: s.stream !== null,
-    })),
   };
 }

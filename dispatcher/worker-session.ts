@@ -20,8 +20,8 @@ export interface WorkerInfo {
 }
 
 /**
- * One worker process as the leader sees it: its capabilities, its free slots, the attempts it holds
- * (task id → attempt number), and its liveness. A session outlives a broken stream for a grace
+ * One worker process as a partition's owner sees it: its capabilities, the slots its host lent this
+ * partition, the attempts it holds here (task id → attempt number), and its liveness. A session outlives a broken stream for a grace
  * period, so a worker that reconnects keeps its attempts instead of having them retried.
  */
 export class WorkerSession implements Capabilities {
@@ -37,6 +37,13 @@ export class WorkerSession implements Capabilities {
    */
   readonly finishing = new Map<string, number>();
   stream: SessionStream | null;
+  /**
+   * The slots this partition may fill: the attempts it has out on the worker plus the credits the
+   * worker's host lent it (docs/partition-ownership.md). Starts at the worker's whole count.
+   */
+  slots: number;
+  /** The dispatcher that holds the worker's stream (its host). */
+  host = "";
   lastSeenAt: number;
   disconnectedAt: number | null = null;
   private outbox: DispatcherMessage[] = [];
@@ -47,6 +54,7 @@ export class WorkerSession implements Capabilities {
     this.types = new Set(info.types);
     this.labels = info.labels;
     this.stream = stream;
+    this.slots = info.slots;
     this.lastSeenAt = now;
   }
 
@@ -61,11 +69,11 @@ export class WorkerSession implements Capabilities {
    * slots moving through every stage in lockstep (see Term.pump).
    */
   get wave(): number {
-    return Math.ceil(this.info.slots / 2);
+    return Math.max(1, Math.ceil(this.slots / 2));
   }
 
   get freeSlots(): number {
-    return this.stream === null ? 0 : Math.max(0, this.info.slots - this.attempts.size);
+    return this.stream === null ? 0 : Math.max(0, this.slots - this.attempts.size);
   }
 
   /**

@@ -4,16 +4,14 @@ import { hasAttemptOut, type TaskState } from "../domain/task/index.ts";
 import type { Register } from "../proto/gen/taskstream/v1/workers.ts";
 import { WorkerSession, type SessionStream } from "./worker-session.ts";
 
-/** Tells when a session is lost (its silence or its absence lasted too long). */
+/** Tells when a session is lost (its absence lasted too long; its host tells of its silence). */
 export interface LivenessLimits {
-  /** A connected worker silent this long is lost. */
-  heartbeatTimeoutMs: number;
   /** A worker whose stream broke may reconnect within this time and keep its attempts. */
   reconnectGraceMs: number;
 }
 
 /**
- * The workers connected to the leader, and which of them holds each attempt. A worker resumes its
+ * The workers of one partition (joined through their hosts), and which of them holds each attempt. A worker resumes its
  * identity (proven by its resume token before it gets here) and with it the attempts it still
  * holds; a session outlives a broken stream for the reconnect grace, and a silent or vanished one is
  * lost, its attempts to be retried elsewhere (docs/worker-liveness.md).
@@ -90,19 +88,21 @@ export class WorkerSessions {
     session.disconnectedAt = now;
   }
 
-  /** Removes and returns the sessions lost by `now`: silent while connected, or gone past the grace. */
+  /** Removes and returns the sessions gone past the reconnect grace by `now`. */
   sweep(now: number, limits: LivenessLimits): { session: WorkerSession; reason: string }[] {
     const lost: { session: WorkerSession; reason: string }[] = [];
     for (const session of [...this.byId.values()]) {
-      const silent = session.stream !== null && now - session.lastSeenAt > limits.heartbeatTimeoutMs;
-      const gone = session.disconnectedAt !== null && now - session.disconnectedAt > limits.reconnectGraceMs;
-      if (silent) session.stream?.close(status.UNAVAILABLE, "heartbeat timeout");
-      if (silent || gone) {
+      if (session.disconnectedAt !== null && now - session.disconnectedAt > limits.reconnectGraceMs) {
         this.byId.delete(session.id);
-        lost.push({ session, reason: silent ? "heartbeat timeout" : "disconnected" });
+        lost.push({ session, reason: "disconnected" });
       }
     }
     return lost;
+  }
+
+  /** Removes a session at once (its host reported it lost). */
+  remove(session: WorkerSession): void {
+    if (this.isCurrent(session)) this.byId.delete(session.id);
   }
 
   /** The session holding the task's attempt, if any. */
@@ -117,14 +117,21 @@ export class WorkerSessions {
     this.holders.set(taskId, session.id);
   }
 
-  /** Forgets who held the task's attempt; returns the session, whose slot is now free. */
-  unhold(taskId: string): WorkerSession | undefined {
+  /**
+   * Forgets who held the task's attempt; returns the session and the attempt when the attempt was
+   * still out on it (ended without its result), null otherwise.
+   */
+  unhold(taskId: string): { session: WorkerSession; attempt: number } | null {
     const id = this.holders.get(taskId);
-    if (id === undefined) return undefined;
+    if (id === undefined) return null;
     this.holders.delete(taskId);
     const session = this.byId.get(id);
-    session?.finishing.delete(taskId);
-    return session?.attempts.delete(taskId) ? session : undefined;
+    if (!session) return null;
+    session.finishing.delete(taskId);
+    const attempt = session.attempts.get(taskId);
+    if (attempt === undefined) return null;
+    session.attempts.delete(taskId);
+    return { session, attempt };
   }
 
   /** Whether a live session holds this very attempt (running, or its result being written). */
@@ -136,10 +143,8 @@ export class WorkerSessions {
     );
   }
 
-  /** Ends every stream (the term is over): workers reconnect to the next leader. */
-  close(reason: string): void {
-    for (const session of this.byId.values())
-      session.stream?.close(status.UNAVAILABLE, `not leader: ${reason}`);
+  /** Forgets every session (the term is over): the hosts join their workers to the next owner. */
+  clear(): void {
     this.byId.clear();
     this.holders.clear();
   }

@@ -9,7 +9,7 @@ import type { Etcd3 } from "etcd3";
  * dispatcher chose, so an id cannot be picked to collide with another worker's.
  */
 export class WorkerTokens {
-  private readonly secret: Buffer;
+  readonly secret: Buffer;
 
   constructor(secret: Buffer) {
     if (secret.length < 32) throw new Error("the worker token secret must be at least 32 bytes");

@@ -1,3 +1,4 @@
+import type { Span } from "@opentelemetry/api";
 import type { AppendResult } from "./event-log.ts";
 
 /** One task's append waiting for its partition's next script call. */
@@ -11,6 +12,8 @@ export interface QueuedAppend {
   requestHash: string;
   resolve: (result: AppendResult) => void;
   reject: (error: unknown) => void;
+  /** The append's span when its writer is traced (append-tracing.ts); the script call links to it. */
+  span?: Span;
 }
 
 /** Most tasks in one script call: keeps each call short, so Redis serves other clients between them. */

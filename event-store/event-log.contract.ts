@@ -125,6 +125,23 @@ export function eventLogContract(name: string, factory: () => LogFactory): void 
       await log.append(id, 2, [cancelRequested]);
     });
 
+    it("claim() hands out a higher epoch each time, past the floor, fencing off the earlier owners", async () => {
+      const log = factory().make({ partitions: 2 });
+      const first = await log.claim(1);
+      const second = await log.claim(1);
+      expect(second).toBe(first + 1);
+      expect(await log.claim(1, 1000)).toBe(1000);
+      expect(await log.claim(1, 5)).toBe(1001);
+      const id = withSlot(uuidv7(), 1);
+      await log.append(id, 0, [submitted]);
+      await expect(log.append(id, 1, [assigned(1)], { epoch: second })).rejects.toBeInstanceOf(
+        StaleEpochError,
+      );
+      await log.append(id, 1, [assigned(1)], { epoch: 1001 });
+      // Partition 0 is not fenced by partition 1's claims.
+      expect(await log.claim(0)).toBe(1);
+    });
+
     it("fence() raises every partition's epoch and answers the highest held", async () => {
       const log = factory().make({ partitions: 4 });
       expect(await log.fence(10)).toBe(10);
@@ -266,12 +283,14 @@ export function eventLogContract(name: string, factory: () => LogFactory): void 
       expect(await log.dropArchived(0, [{ id: done, version: 2 }])).toEqual([false]);
     });
 
-    it("tells a partition's newest position, and keeps a snapshot fenced by the epoch", async () => {
+    it("tells a partition's newest position and size, and keeps a snapshot fenced by the epoch", async () => {
       const log = factory().make({ partitions: 1 });
       expect(await log.head(0)).toBe("0-0");
       expect(await log.loadSnapshot(0)).toBeNull();
+      expect(await log.size(0)).toBe(0);
       const { streamIds } = (await log.append(uuidv7(), 0, [submitted])) as { streamIds: string[] };
       expect(await log.head(0)).toBe(streamIds[0]);
+      expect(await log.size(0)).toBe(1);
       await log.fence(4);
       await log.saveSnapshot(0, 4, Buffer.from("four"));
       await expect(log.saveSnapshot(0, 3, Buffer.from("three"))).rejects.toBeInstanceOf(StaleEpochError);

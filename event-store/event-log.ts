@@ -35,6 +35,8 @@ export interface EventLog<E extends { type: string; data: unknown } = TaskEvent>
   follow(options: FollowOptions): AsyncIterable<StoredOf<E>[]>;
   /** The position of the partition's newest event ('0-0' while it has none). */
   head(partition: number): Promise<string>;
+  /** How many entries the partition's log holds now (an estimate of work for progress reports). */
+  size(partition: number): Promise<number>;
   /**
    * Saves a snapshot of a partition (opaque to the log: what a reader folded up to a position),
    * fenced by `epoch`; throws StaleEpochError when a newer leader has fenced the partition.
@@ -47,6 +49,11 @@ export interface EventLog<E extends { type: string; data: unknown } = TaskEvent>
    * now hold: `epoch` itself when the caller's lease is the newest, higher when it is not.
    */
   fence(epoch: number): Promise<number>;
+  /**
+   * Claims a partition for a new owner: raises its fencing epoch past every epoch handed out before
+   * (to `floor` when that is higher) and returns the new one (docs/partition-ownership.md).
+   */
+  claim(partition: number, floor?: number): Promise<number>;
   /** The id of the partition's newest intake entry ('0-0' while empty): where to follow it from. */
   intakeHead(partition: number): Promise<string>;
   /** Drops intake entries before `beforeId`, fenced by `epoch`; returns how many were dropped. */

@@ -124,6 +124,10 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
     return Promise.resolve((this.histories.get(id) ?? []).map((entry) => stored<E>(entry, partition)));
   }
 
+  size(partition: number): Promise<number> {
+    return Promise.resolve(this.logs[partition]?.length ?? 0);
+  }
+
   readPartition(partition: number, afterId: string, count: number): Promise<StoredOf<E>[]> {
     return Promise.resolve(
       this.after(this.logs[partition] ?? [], afterId, count).map((e) => stored<E>(e, partition)),
@@ -180,6 +184,12 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
   fence(epoch: number): Promise<number> {
     for (let p = 0; p < this.partitions; p++) this.epochs[p] = Math.max(this.epochs[p]!, epoch);
     return Promise.resolve(Math.max(...this.epochs));
+  }
+
+  claim(partition: number, floor = 0): Promise<number> {
+    const epoch = Math.max(this.epochs[partition]! + 1, floor);
+    this.epochs[partition] = epoch;
+    return Promise.resolve(epoch);
   }
 
   intakeHead(partition: number): Promise<string> {

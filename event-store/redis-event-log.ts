@@ -4,6 +4,7 @@ import { TaskstreamError, partitionOfTaskId, storedEventData, type TaskEvent } f
 import { idempotencyKey, partitionKeys, taskIndexKey } from "./keys.ts";
 import { parseEntry, type StoredEvent } from "./stream-format.ts";
 import { AppendQueue, type QueuedAppend } from "./append-queue.ts";
+import { endWithOutcome, inBatchSpan, startAppendSpan } from "./append-tracing.ts";
 import type { AppendOptions, AppendResult, EventLog, FollowOptions, StoredOf } from "./event-log.ts";
 import { tailPartitions } from "./tail.ts";
 import { luaPreamble, REPLY, replyError } from "./reply-codes.ts";
@@ -21,6 +22,7 @@ interface ScriptedRedis extends Redis {
   tsAppendBatch(...args: (string | number)[]): Promise<[number, ...(TaskReply | string)[]]>;
   tsReadTask(...args: string[]): Promise<[number, ...(string | string[])[]]>;
   tsFence(key: string, epoch: number): Promise<string>;
+  tsClaim(key: string, floor: number): Promise<string>;
   tsDropArchived(...args: (string | number)[]): Promise<number[]>;
   tsSaveSnapshot(
     epochKey: string,
@@ -77,6 +79,7 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       redis.defineCommand("tsAppendBatch", { lua: script("append-batch.lua") });
       redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
       redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
+      redis.defineCommand("tsClaim", { numberOfKeys: 1, lua: script("claim-1.lua") });
       redis.defineCommand("tsTrimIntake", { numberOfKeys: 2, lua: script("trim-intake-2.lua") });
       redis.defineCommand("tsDropArchived", { lua: script("drop-archived.lua") });
       redis.defineCommand("tsSaveSnapshot", { numberOfKeys: 2, lua: script("save-snapshot-2.lua") });
@@ -168,10 +171,16 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     const idemKey = options.idempotencyKey
       ? idempotencyKey(options.idempotencyKey, this.partitions, this.prefix)
       : null;
+    const partition = this.partitionOf(taskId);
+    const span = startAppendSpan(taskId, partition, events, options.epoch);
     return new Promise((resolve, reject) => {
       const requestHash = options.requestHash ?? "";
-      const append = { taskId, expectedVersion, fields, idemKey, requestHash, resolve, reject };
-      this.queue.push(this.partitionOf(taskId), options.epoch, append);
+      const append: QueuedAppend = { taskId, expectedVersion, fields, idemKey, requestHash, resolve, reject };
+      if (span) {
+        append.span = span;
+        endWithOutcome(append, span);
+      }
+      this.queue.push(partition, options.epoch, append);
     });
   }
 
@@ -198,7 +207,9 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     }
     let reply: Awaited<ReturnType<ScriptedRedis["tsAppendBatch"]>>;
     try {
-      reply = await this.redis.tsAppendBatch(keyArgs.length, ...keyArgs, ...args);
+      reply = await inBatchSpan(partition, appends, () =>
+        this.redis.tsAppendBatch(keyArgs.length, ...keyArgs, ...args),
+      );
       this.refusedFullAt = null;
     } catch (error) {
       const refusal = this.refusal(error);
@@ -230,6 +241,10 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       partitions.map((p) => this.redis.tsFence(partitionKeys(p, this.prefix).epoch, epoch)),
     );
     return Math.max(...highest.map(Number));
+  }
+
+  async claim(partition: number, floor = 0): Promise<number> {
+    return Number(await this.redis.tsClaim(partitionKeys(partition, this.prefix).epoch, floor));
   }
 
   /** The id of the partition's newest intake entry ('0-0' while it is empty): where to follow it from. */
@@ -288,6 +303,10 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
       string[],
     ][];
     return newest?.[0] ?? "0-0";
+  }
+
+  size(partition: number): Promise<number> {
+    return this.redis.xlen(this.streamKey(partition));
   }
 
   async saveSnapshot(partition: number, epoch: number, snapshot: Buffer): Promise<void> {

@@ -4,7 +4,7 @@ import type pg from "pg";
 const MIGRATIONS_DIR = new URL("./", import.meta.url);
 const MIGRATION_FILE = /^\d{3}_[\w-]+\.sql$/;
 /** Advisory lock id shared by every process migrating this database ("taskstrm" as bytes). */
-const MIGRATION_LOCK = "8386110886476280429";
+export const MIGRATION_LOCK = "8386110886476280429";
 
 /** The migration files in this folder, in the order they apply (`NNN_name.sql`). */
 export async function migrationFiles(): Promise<string[]> {

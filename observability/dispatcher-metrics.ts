@@ -3,9 +3,9 @@ import { MAX_PRIORITY } from "../domain/task/index.ts";
 import type { DispatcherMetrics } from "./metrics.ts";
 
 /**
- * The dispatcher's metrics. Counters count what this process appended while it led; gauges of
- * queues and workers are set by the leader once a second and cleared when it stops leading, so a
- * standby never reports a stale copy (dashboards and autoscalers may sum over every pod).
+ * The dispatcher's metrics. Counters count what this process appended for the partitions it owned;
+ * gauges of queues are set once a second for the partitions it owns now, gauges of workers for the
+ * workers connected to it, so dashboards and autoscalers sum over every pod.
  */
 export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
   const registers = [registry];
@@ -29,7 +29,7 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
   ]);
   const workersLost = counter(
     "taskstream_workers_lost_total",
-    "Worker sessions ended by the leader: heartbeat_timeout (silent) or disconnected (not back within the reconnect grace).",
+    "Worker sessions ended: heartbeat_timeout (silent, counted by its host) or disconnected (not back within the reconnect grace, counted by each partition's owner).",
     ["reason"],
   );
   const scheduleToStart = new Histogram({
@@ -46,10 +46,23 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
     registers,
   });
-  const leader = gauge("taskstream_dispatcher_leader", "1 while this dispatcher leads, else 0.");
+  const leader = gauge(
+    "taskstream_dispatcher_leader",
+    "1 while this dispatcher holds the coordinator lease (it runs the scheduler), else 0.",
+  );
   const epoch = gauge(
     "taskstream_dispatcher_epoch",
-    "The fencing epoch this dispatcher leads with; 0 when not leading.",
+    "The fencing epoch of the coordinator lease this dispatcher holds; 0 when it holds none.",
+  );
+  const owned = gauge(
+    "taskstream_dispatcher_partitions_owned",
+    "Partitions of the log this dispatcher owns.",
+  );
+  const partitionCount = gauge("taskstream_dispatcher_partitions", "Partitions of the log in all.");
+  const partitionEpoch = gauge(
+    "taskstream_dispatcher_partition_epoch",
+    "The fencing epoch of each partition this dispatcher owns.",
+    ["partition"],
   );
   const depth = gauge("taskstream_queue_depth", "Ready tasks waiting for a worker, by priority.", [
     "priority",
@@ -69,10 +82,9 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
     "taskstream_tasks_unroutable",
     "Due tasks that no connected worker can run (no worker with their type and every required label).",
   );
-  const workers = gauge("taskstream_workers_connected", "Workers with an open stream to the leader.");
+  const workers = gauge("taskstream_workers_connected", "Workers with an open stream to this dispatcher.");
   const slots = gauge("taskstream_worker_slots", "Slots (concurrent attempts) of the connected workers.");
   const busy = gauge("taskstream_worker_slots_busy", "Slots of the connected workers running an attempt.");
-  const leaderGauges = [depth, backlog, oldestAge, queueWorkers, unroutable, workers, slots, busy];
 
   return {
     recordEvents(events, { type, assignedAt }) {
@@ -139,10 +151,15 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
     workerLost(reason) {
       workersLost.inc({ reason: reason.replaceAll(" ", "_") });
     },
+    ownership(epochs, partitions) {
+      owned.set(epochs.size);
+      partitionCount.set(partitions);
+      partitionEpoch.reset();
+      for (const [partition, value] of epochs) partitionEpoch.set({ partition: String(partition) }, value);
+    },
     leadership(leadingEpoch) {
       leader.set(leadingEpoch === null ? 0 : 1);
       epoch.set(leadingEpoch ?? 0);
-      if (leadingEpoch === null) for (const cleared of leaderGauges) cleared.reset();
     },
   };
 }

@@ -51,6 +51,7 @@ describe("dispatcher metrics", () => {
   it("splits each queue's waiting tasks into due and delayed, with the oldest due task's wait", async () => {
     const now = 100_000;
     const stats = computeStats(
+      3,
       7,
       [
         queued("resize", 40_000),
@@ -68,7 +69,7 @@ describe("dispatcher metrics", () => {
 
     const registry = new Registry();
     const metrics = createDispatcherMetrics(registry);
-    metrics.dispatchStats(stats, now);
+    metrics.dispatchStats({ ...stats, workers: [] }, now);
     expect(await samples(registry, "taskstream_queue_backlog")).toEqual({
       "type=resize,state=due": 2,
       "type=resize,state=delayed": 1,
@@ -93,9 +94,8 @@ describe("dispatcher metrics", () => {
       busy,
       connected,
     });
-    const stats: DispatchStats = {
+    const stats: Omit<DispatchStats, "partitions" | "partitionsReporting"> = {
       at: "",
-      epoch: 7,
       backlogByType: {},
       dueByType: {},
       oldestDueAtByType: {},
@@ -115,21 +115,33 @@ describe("dispatcher metrics", () => {
     expect(await samples(registry, "taskstream_tasks_unroutable")).toEqual({ "": 2 });
   });
 
-  it("reports leadership and epoch, and clears the queue and worker gauges when it stops leading", async () => {
+  it("reports the partitions owned with their epochs, and the coordinator lease", async () => {
     const registry = new Registry();
     const metrics = createDispatcherMetrics(registry);
     metrics.leadership(42);
+    metrics.ownership(
+      new Map([
+        [0, 5],
+        [3, 9],
+      ]),
+      8,
+    );
     metrics.queueDepth([0, 0, 0, 0, 0, 3]);
-    metrics.dispatchStats({ ...computeStats(42, [queued("resize", 0)], [], [], 1000), workers: [] }, 1000);
     expect(await samples(registry, "taskstream_dispatcher_leader")).toEqual({ "": 1 });
     expect(await samples(registry, "taskstream_dispatcher_epoch")).toEqual({ "": 42 });
+    expect(await samples(registry, "taskstream_dispatcher_partitions_owned")).toEqual({ "": 2 });
+    expect(await samples(registry, "taskstream_dispatcher_partitions")).toEqual({ "": 8 });
+    expect(await samples(registry, "taskstream_dispatcher_partition_epoch")).toEqual({
+      "partition=0": 5,
+      "partition=3": 9,
+    });
     expect((await samples(registry, "taskstream_queue_depth"))["priority=5"]).toBe(3);
 
     metrics.leadership(null);
+    metrics.ownership(new Map(), 8);
     expect(await samples(registry, "taskstream_dispatcher_leader")).toEqual({ "": 0 });
-    expect(await samples(registry, "taskstream_dispatcher_epoch")).toEqual({ "": 0 });
-    expect(await samples(registry, "taskstream_queue_depth")).toEqual({});
-    expect(await samples(registry, "taskstream_queue_backlog")).toEqual({});
+    expect(await samples(registry, "taskstream_dispatcher_partitions_owned")).toEqual({ "": 0 });
+    expect(await samples(registry, "taskstream_dispatcher_partition_epoch")).toEqual({});
   });
 
   it("labels outcomes by task type and times an attempt from its assignment to its result", async () => {

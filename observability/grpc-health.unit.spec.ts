@@ -19,7 +19,7 @@ function toggle(name: string) {
 
 describe("GrpcHealth: the gRPC health service over the readiness checks", () => {
   const redis = toggle("redis");
-  const lease = toggle("dispatcher-lease");
+  const lease = toggle("dispatcher-partitions");
   const recorded: string[] = [];
   const health = new GrpcHealth([redis.check, lease.check], {
     record: (name, ok) => recorded.push(`${name}=${ok}`),
@@ -30,7 +30,7 @@ describe("GrpcHealth: the gRPC health service over the readiness checks", () => 
 
   beforeAll(async () => {
     health.serve("taskstream.v1.TaskService", ["redis"]);
-    health.serve("taskstream.v1.WorkerService", ["redis", "dispatcher-lease"]);
+    health.serve("taskstream.v1.WorkerService", ["redis", "dispatcher-partitions"]);
     health.addToServer(server);
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (error, bound) =>
@@ -57,7 +57,7 @@ describe("GrpcHealth: the gRPC health service over the readiness checks", () => 
     lease.state.ok = true;
     expect(await client.check("taskstream.v1.WorkerService")).toBe("SERVING");
     expect(await client.check("taskstream.cluster.v1.PeerService")).toBe(`error ${status.NOT_FOUND}`);
-    expect(recorded).toContain("dispatcher-lease=false");
+    expect(recorded).toContain("dispatcher-partitions=false");
   });
 
   it("runs the checks once for calls that arrive together", async () => {

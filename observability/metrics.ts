@@ -12,10 +12,15 @@ export interface DispatcherMetrics {
   recordEvents(events: TaskEvent[], task: { type: string; assignedAt?: number }): void;
   scheduleToStart(type: string, seconds: number): void;
   queueDepth(depthByPriority: readonly number[]): void;
-  /** The leader's view once a second: waiting tasks per type, workers and their slots. */
-  dispatchStats(stats: DispatchStats, now: number): void;
+  /**
+   * This dispatcher's view once a second: waiting tasks per type in the partitions it owns, the
+   * workers connected to it and their slots (sums over the dispatchers give the cluster's).
+   */
+  dispatchStats(stats: Omit<DispatchStats, "partitions" | "partitionsReporting">, now: number): void;
   workerLost(reason: string): void;
-  /** Leading with `epoch`, or not leading (null): only a leader reports queues and workers. */
+  /** The partitions this dispatcher owns, with their fencing epochs, of `partitions` in all. */
+  ownership(epochs: ReadonlyMap<number, number>, partitions: number): void;
+  /** Holding the coordinator lease (the scheduler runs there) with `epoch`, or not (null). */
   leadership(epoch: number | null): void;
 }
 

@@ -1,4 +1,5 @@
-import { ProxyTracerProvider, context, propagation, trace, type Span } from "@opentelemetry/api";
+import { SpanKind, context, propagation, trace, type Span } from "@opentelemetry/api";
+import { inSpan, traceHeadersOf, tracer, tracingOn } from "./tracing.ts";
 
 /** The W3C trace context a submission carries to its task (null parts when the caller sent none). */
 export interface TraceContext {
@@ -7,14 +8,14 @@ export interface TraceContext {
 }
 
 const TRACEPARENT = /^[\da-f]{2}-[\da-f]{32}-[\da-f]{16}-[\da-f]{2}$/;
-const tracer = trace.getTracer("taskstream");
 
 /**
- * Runs a submission inside a span continuing the caller's trace (W3C headers or gRPC metadata) and
- * hands `work` the trace context to record with the task, so the worker's handler continues it.
- * With OpenTelemetry off, the caller's own traceparent is passed through unchanged.
+ * Runs a submission inside a span `taskstream.submit` and hands `work` that span's trace context to
+ * record with the task, so the dispatcher and the worker's handler continue it. The span is a child
+ * of the request's server span when the HTTP or gRPC instrumentation made one, else of the caller's
+ * W3C headers (`incoming`). With OpenTelemetry off, the caller's own traceparent is passed through.
  */
-export async function withSubmissionSpan<T>(
+export async function withSubmissionSpan<T extends Submitted | Submitted[]>(
   name: string,
   incoming: Record<string, unknown>,
   work: (trace: TraceContext) => Promise<T>,
@@ -27,28 +28,34 @@ export async function withSubmissionSpan<T>(
     const valid = traceparent !== null && TRACEPARENT.test(traceparent);
     return work({ traceparent: valid ? traceparent : null, tracestate: valid ? tracestate : null });
   }
-  const parent = propagation.extract(context.active(), carrier);
-  return tracer.startActiveSpan(name, {}, parent, async (span: Span) => {
-    try {
-      const outgoing: Record<string, string> = {};
-      propagation.inject(context.active(), outgoing);
-      const traceparent = outgoing.traceparent ?? carrier.traceparent ?? null;
-      const tracestate = outgoing.tracestate ?? carrier.tracestate ?? null;
-      return await work({
-        traceparent: traceparent && TRACEPARENT.test(traceparent) ? traceparent : null,
-        tracestate,
-      });
-    } catch (error) {
-      span.recordException(error as Error);
-      throw error;
-    } finally {
-      span.end();
-    }
-  });
+  const active = context.active();
+  const parent = trace.getSpan(active) ? active : propagation.extract(active, carrier);
+  const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL }, parent);
+  const { traceparent, tracestate } = traceHeadersOf(span);
+  const stored = {
+    traceparent: TRACEPARENT.test(traceparent) ? traceparent : null,
+    tracestate: tracestate || null,
+  };
+  return context.with(parent, () =>
+    inSpan(span, async () => {
+      const result = await work(stored);
+      describe(span, result);
+      return result;
+    }),
+  );
 }
 
-/** Whether a tracer provider is registered; without one, spans and context would be pure overhead. */
-function tracingOn(): boolean {
-  const provider = trace.getTracerProvider();
-  return !(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer("taskstream") !== undefined;
+/** What a submission answered, per task. */
+interface Submitted {
+  id: string;
+  deduplicated: boolean;
+}
+
+/** The submission span's attributes: the task (one) or the count (a batch), and the deduplicated ones. */
+function describe(span: Span, result: Submitted | Submitted[]): void {
+  if (!span.isRecording()) return;
+  const results = Array.isArray(result) ? result : [result];
+  if (!Array.isArray(result)) span.setAttribute("taskstream.task.id", result.id);
+  span.setAttribute("taskstream.tasks", results.length);
+  span.setAttribute("taskstream.tasks.deduplicated", results.filter((r) => r.deduplicated).length);
 }

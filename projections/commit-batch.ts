@@ -7,7 +7,15 @@ import type { RowCache } from "./row-cache.ts";
 import type { TaskRow } from "./task-row.ts";
 import { SideModels } from "./side-models.ts";
 import type { FeedEntry } from "./feed/feed-table.ts";
-import { insertEvents, loadTasks, recordedVersions, updateTasks, upsertTasks } from "./task-table.ts";
+import {
+  insertEvents,
+  loadTasks,
+  readModelGeneration,
+  recordedVersions,
+  updateTasks,
+  upsertTasks,
+  type Queryable,
+} from "./task-table.ts";
 
 export interface CommitTarget {
   pool: pg.Pool;
@@ -21,11 +29,14 @@ export interface CommitTarget {
 /** What a committed batch changed: its rows and events, and its task feed entries. */
 export type CommittedBatch = FoldResult & { feed: FeedEntry[] };
 
+/** Another compare-and-set a batch must pass to commit (a rebuild's archive cursor); false rolls back. */
+export type BatchClaim = (db: Queryable) => Promise<boolean>;
+
 /**
  * Projects one batch in ONE transaction: moves the checkpoints by compare-and-set, folds the events
  * onto their tasks' current rows, writes the rows, records the events and updates the side models
  * (analytics, feed, counts: projections/side-models.ts). Returns what changed, or null —
- * everything rolled back — when a checkpoint no longer held its expected stream id.
+ * everything rolled back — when a checkpoint (or the `claim`) no longer held.
  *
  * The transaction commits asynchronously (synchronous_commit off): the read model is a fold of the
  * log and the checkpoint commits with the rows, so a PostgreSQL crash loses at most the last batches
@@ -35,12 +46,13 @@ export async function commitBatch(
   target: CommitTarget,
   events: StoredEvent[],
   moves: CheckpointMove[],
+  claim?: BatchClaim,
 ): Promise<CommittedBatch | null> {
   const client = await target.pool.connect();
   try {
     await client.query("begin");
     await client.query("set local synchronous_commit = off");
-    const outcome = await write(client, target, events, moves);
+    const outcome = claim && !(await claim(client)) ? null : await writeBatch(client, target, events, moves);
     await client.query(outcome ? "commit" : "rollback");
     client.release();
     if (outcome) target.cache.remember(outcome.changed);
@@ -57,13 +69,20 @@ export async function commitBatch(
   }
 }
 
-async function write(
+/**
+ * The body of `commitBatch`, inside a transaction the caller owns (the rebuild's swap folds its last
+ * events this way). The cache is consulted but not filled: the caller remembers the rows after COMMIT.
+ */
+export async function writeBatch(
   client: pg.PoolClient,
   target: CommitTarget,
   events: StoredEvent[],
   moves: CheckpointMove[],
 ): Promise<CommittedBatch | null> {
   if (!(await advanceCheckpoints(client, target.checkpointKey, moves))) return null;
+  // Read after the checkpoint locks are held, in a statement of its own (a fresh snapshot): a swap
+  // that replaced the tables (docs/projection-rebuild.md) has committed by now, or has not begun.
+  target.cache.keepIfGeneration(await readModelGeneration(client, target.checkpointKey));
   const rows = await currentRows(client, target.cache, events);
   const rebuilt = await rowsFromHistory(findGaps(events, rows), (id) => target.store.readTask(id));
   for (const row of rebuilt) rows.set(row.id, row);

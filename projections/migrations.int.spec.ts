@@ -53,6 +53,8 @@ describe("migrate", () => {
       "analytics_worker_minutes",
       "archive_cursors",
       "projection_checkpoints",
+      "projection_rebuilds",
+      "read_model_generations",
       "schedule_events",
       "schedule_firings",
       "schedules",

@@ -10,6 +10,7 @@ import type { TaskRow } from "./task-row.ts";
 export class RowCache {
   private readonly rows = new Map<string, TaskRow>();
   private readonly capacity: number;
+  private generation: number | null = null;
 
   constructor(capacity = 100_000) {
     this.capacity = capacity;
@@ -37,5 +38,14 @@ export class RowCache {
 
   clear(): void {
     this.rows.clear();
+  }
+
+  /**
+   * Forgets every row unless the read model is still the generation the rows were read from: a
+   * rebuild's swap replaces the tables and bumps the generation (`read_model_generations`).
+   */
+  keepIfGeneration(generation: number): void {
+    if (generation !== this.generation) this.rows.clear();
+    this.generation = generation;
   }
 }

@@ -62,7 +62,8 @@ export interface CountMismatch {
 
 /**
  * Proves `task_state_counts` against the rows it counts: one scan of `tasks`, in one snapshot with
- * the counts (REPEATABLE READ), so a projector committing meanwhile cannot make them differ.
+ * the counts (REPEATABLE READ), so a projector committing meanwhile cannot make them differ. It
+ * names `tasks` first: its table locks come in the order a rebuild's swap takes them.
  */
 export async function verifyStateCounts(pool: pg.Pool): Promise<CountMismatch[]> {
   const client = await pool.connect();
@@ -71,8 +72,8 @@ export async function verifyStateCounts(pool: pg.Pool): Promise<CountMismatch[]>
     const { rows } = await client.query<CountMismatch>(
       `select coalesce(c.task_type, t.type) as "taskType", coalesce(c.state, t.state) as state,
               coalesce(c.count, 0)::float8 as kept, coalesce(t.n, 0)::float8 as rows
-       from (select task_type, state, count from task_state_counts where count <> 0) c
-       full join (select type, state, count(*) as n from tasks group by type, state) t
+       from (select type, state, count(*) as n from tasks group by type, state) t
+       full join (select task_type, state, count from task_state_counts where count <> 0) c
          on t.type = c.task_type and t.state = c.state
        where coalesce(c.count, 0) <> coalesce(t.n, 0)
        order by 1, 2`,

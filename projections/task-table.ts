@@ -159,6 +159,19 @@ export async function updateTasks(db: Queryable, rows: TaskRow[]): Promise<numbe
   return rowCount ?? 0;
 }
 
+/**
+ * How many times a rebuild has swapped in fresh tables for this projector's read model (0: never):
+ * rows read before a swap describe tables that are no longer there.
+ */
+export async function readModelGeneration(db: Queryable, projector: string): Promise<number> {
+  const { rows } = await db.query<{ generation: number }>({
+    name: "read-model-generation",
+    text: "select generation from read_model_generations where projector = $1",
+    values: [projector],
+  });
+  return rows[0]?.generation ?? 0;
+}
+
 /** The highest version in the recorded history of each of these tasks (tasks without one are absent). */
 export async function recordedVersions(db: Queryable, ids: string[]): Promise<Map<string, number>> {
   const { rows } = await db.query<{ task_id: string; version: number }>(

@@ -13,11 +13,13 @@ import { taskUpdatesChannel, type TaskRow } from "./task-row.ts";
 import { RowCache } from "./row-cache.ts";
 import { taskFeedChannel, type FeedBatch } from "./feed/feed-table.ts";
 import { isolatePoison, isTransient, ProjectionStalledError, type StalledPartition } from "./poison.ts";
+import { startProjectSpan, TaskTraces } from "./batch-tracing.ts";
+import { inSpan } from "../observability/tracing.ts";
 
 export interface TasksProjectorOptions {
   store: EventLog;
-  /** For PUBLISH of the changed rows. */
-  redis: Redis;
+  /** For PUBLISH of the changed rows; without it nothing is published (a rebuild's fresh tables). */
+  redis?: Redis;
   pool: pg.Pool;
   /** Checkpoints are kept under `${store.prefix}:${name}`: a position belongs to one log. Default "tasks". */
   name?: string;
@@ -36,8 +38,8 @@ export interface TasksProjectorOptions {
   minCommitIntervalMs?: number;
   /** After each commit, with the rows it changed. */
   onCommitted?: (changedTasks: TaskRow[]) => void;
-  /** After each commit, with the number of events applied and the batch's lag. */
-  onBatch?: (events: number, lagMs: number) => void;
+  /** After each commit, with the number of events applied, the batch's lag, and the tasks it created. */
+  onBatch?: (events: number, lagMs: number, newTasks: number) => void;
   /**
    * Errors of the running loop (it retries), failed publishes, and each partition stopped at an
    * event it cannot apply (a ProjectionStalledError naming the event's position).
@@ -75,6 +77,8 @@ export class TasksProjector extends FollowingService<TaskEvent> {
   private readonly feedChannel: string;
   private checkpoints = new Map<number, string>();
   private readonly cache = new RowCache();
+  /** The traces of the tasks being folded, while tracing (batch-tracing.ts). */
+  private readonly traces = new TaskTraces();
   private readonly waiters = new Set<() => void>();
   /** Partitions stopped at an event that cannot be applied; the others go on (see poison.ts). */
   private readonly stalls = new Map<number, StalledPartition>();
@@ -97,22 +101,32 @@ export class TasksProjector extends FollowingService<TaskEvent> {
   }
 
   /**
-   * Projects everything in the log now, then returns the number of events this call applied. A
-   * partition stopped at an event that cannot be applied is tried again; if one still stops, the
-   * rest is projected and then its ProjectionStalledError is thrown.
+   * Projects everything in the log now — in each partition `until` names, only up to that stream id
+   * — then returns the number of events this call applied. A partition stopped at an event that
+   * cannot be applied is tried again; if one still stops, the rest is projected and then its
+   * ProjectionStalledError is thrown. An aborted `signal` stops it between two batches.
    */
-  async catchUp(): Promise<number> {
+  async catchUp(
+    options: { until?: ReadonlyMap<number, string>; signal?: AbortSignal } = {},
+  ): Promise<number> {
     const { store } = this.options;
+    const { until, signal } = options;
     this.stalls.clear();
     await this.exclusive(() => this.reload());
     let applied = 0;
     for (let partition = 0; partition < store.partitions; partition++) {
+      const last = until?.get(partition);
+      if (last !== undefined && compareStreamIds(this.position(partition), last) >= 0) continue;
       for await (const page of store.readAll(partition, {
         after: this.position(partition),
         pageSize: this.batchSize,
       })) {
+        signal?.throwIfAborted();
         if (this.stalls.has(partition)) break;
-        applied += (await this.exclusive(() => this.commit(page))) ?? 0;
+        const wanted =
+          last === undefined ? page : page.filter((event) => compareStreamIds(event.streamId, last) <= 0);
+        if (wanted.length > 0) applied += (await this.exclusive(() => this.commit(wanted))) ?? 0;
+        if (wanted.length < page.length) break;
       }
     }
     const [stall] = this.stalls.values();
@@ -202,8 +216,16 @@ export class TasksProjector extends FollowingService<TaskEvent> {
     return outcome.stalls.length > 0 ? null : outcome.applied;
   }
 
-  /** One transaction for `events` (all after this instance's checkpoints); null on a checkpoint conflict. */
-  private async commitEvents(fresh: StoredEvent[]): Promise<number | null> {
+  /**
+   * One transaction for `events` (all after this instance's checkpoints); null on a checkpoint
+   * conflict. Traced as `taskstream.project`, linking the batch's tasks, when tracing is on.
+   */
+  private commitEvents(fresh: StoredEvent[]): Promise<number | null> {
+    const span = startProjectSpan(fresh, this.traces);
+    return span ? inSpan(span, () => this.commitUntraced(fresh)) : this.commitUntraced(fresh);
+  }
+
+  private async commitUntraced(fresh: StoredEvent[]): Promise<number | null> {
     const last = new Map(fresh.map((event) => [event.partition, event.streamId]));
     const moves: CheckpointMove[] = [...last].map(([partition, next]) => ({
       partition,
@@ -223,7 +245,8 @@ export class TasksProjector extends FollowingService<TaskEvent> {
     this.committedBatches++;
     this.lagMs = Math.max(0, Date.now() - Math.max(...fresh.map((event) => streamIdTime(event.streamId))));
     for (const wake of [...this.waiters]) wake();
-    this.options.onBatch?.(outcome.applied.length, this.lagMs);
+    const newTasks = outcome.applied.reduce((count, event) => count + (event.version === 1 ? 1 : 0), 0);
+    this.options.onBatch?.(outcome.applied.length, this.lagMs, newTasks);
     if (outcome.changed.length > 0) this.options.onCommitted?.(outcome.changed);
     // Every commit is announced on the feed channel, even one without feed entries: its moves let a
     // reader see that nothing was missed in between (docs/task-feed.md).
@@ -238,8 +261,10 @@ export class TasksProjector extends FollowingService<TaskEvent> {
    * committed before it subscribed, which it does not wait for.
    */
   private async publish(rows: TaskRow[], feed: FeedBatch): Promise<void> {
+    const { redis } = this.options;
+    if (!redis) return;
     try {
-      const [, rowListeners, , feedListeners] = (await this.options.redis.pubsub(
+      const [, rowListeners, , feedListeners] = (await redis.pubsub(
         "NUMSUB",
         this.channel,
         this.feedChannel,
@@ -250,9 +275,8 @@ export class TasksProjector extends FollowingService<TaskEvent> {
       }
       const sends: Promise<number>[] = [];
       if (Number(rowListeners) > 0 && rows.length > 0)
-        sends.push(this.options.redis.publish(this.channel, JSON.stringify(rows)));
-      if (Number(feedListeners) > 0)
-        sends.push(this.options.redis.publish(this.feedChannel, JSON.stringify(feed)));
+        sends.push(redis.publish(this.channel, JSON.stringify(rows)));
+      if (Number(feedListeners) > 0) sends.push(redis.publish(this.feedChannel, JSON.stringify(feed)));
       await Promise.all(sends);
     } catch (error) {
       this.publishFailures++;

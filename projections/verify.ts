@@ -119,6 +119,13 @@ export async function verifyReadModel(options: VerifyOptions): Promise<VerifyRep
   return report;
 }
 
+/** The fields on which a task's row differs from the fold of its history (a missing row is one). */
+export function rowMismatches(taskId: string, state: TaskState, row: TaskRow | undefined): Mismatch[] {
+  const report: VerifyReport = { checked: 0, total: 0, mismatches: [] };
+  compare(taskId, state, row, report);
+  return report.mismatches;
+}
+
 function compare(taskId: string, state: TaskState, row: TaskRow | undefined, report: VerifyReport): void {
   if (!row) {
     report.mismatches.push({ taskId, field: "row", log: `${state.version} events`, readModel: null });

@@ -1,16 +1,19 @@
 import type { Redis } from "ioredis";
 import { ResourceExhaustedError } from "../domain/task/index.ts";
+import { readBacklog } from "./dispatch-stats.ts";
 import type { QueueSettingsStore } from "./queue-settings.ts";
 
 /**
- * Admission control. The leading dispatcher publishes each queue's backlog (tasks waiting to be
- * dispatched, due or delayed) once a second; the API refuses new tasks for a queue whose backlog has
- * reached its limit, with a retry hint, and writes nothing. The check is soft by up to a second of
+ * Admission control. Each partition's owner publishes the partition's backlog per queue (tasks
+ * waiting to be dispatched, due or delayed) once a second; the API refuses new tasks for a queue
+ * whose backlog summed over the partitions has reached its limit, with a retry hint, and writes
+ * nothing. The check is soft by up to a second of
  * submissions — the price of keeping a counter write off every submission's path.
  */
 export class Admission {
   private readonly redis: Redis;
-  private readonly key: string;
+  private readonly prefix: string;
+  private readonly partitions: number;
   private readonly settings: QueueSettingsStore;
   private readonly defaultMaxBacklog: number;
   private backlog = new Map<string, number>();
@@ -21,13 +24,15 @@ export class Admission {
   constructor(
     redis: Redis,
     prefix: string,
+    partitions: number,
     settings: QueueSettingsStore,
     defaultMaxBacklog: number,
     onReject = () => {},
   ) {
     this.onReject = onReject;
     this.redis = redis;
-    this.key = backlogKey(prefix);
+    this.prefix = prefix;
+    this.partitions = partitions;
     this.settings = settings;
     this.defaultMaxBacklog = defaultMaxBacklog;
   }
@@ -52,15 +57,6 @@ export class Admission {
     if (Date.now() - this.loadedAt < 500) return;
     this.loadedAt = Date.now();
     await this.settings.refresh();
-    const counts = await this.redis.hgetall(this.key);
-    this.backlog = new Map(Object.entries(counts).map(([type, n]) => [type, Number(n)]));
+    this.backlog = await readBacklog(this.redis, this.prefix, this.partitions);
   }
-}
-
-/**
- * Where the leader publishes the backlog per queue (a hash, replaced whole each second): in
- * partition 0's slot, beside the epoch that fences the write.
- */
-export function backlogKey(prefix: string): string {
-  return `${prefix}:{p0}:backlog`;
 }

@@ -106,7 +106,7 @@ describe("GraphQL mutations, workers and dispatch stats", () => {
       payload: { type: "fatal", requires: { zone: "us" } },
     });
     // The leader reports its workers and counts at each sweep.
-    const result = await atSweep(server.dispatcher!.term!, async () => {
+    const result = await atSweep(server.dispatcher!, async () => {
       const r = await graphql(`
         {
           workers {

@@ -80,8 +80,8 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
   const { pool, redis, prefix, graphiql, getTaskFromLog, commands, scheduleCommands } = options;
   const queryLimits = options.queryLimits ?? DEFAULT_QUERY_LIMITS;
   const responseLimits = options.responseLimits ?? DEFAULT_RESPONSE_LIMITS;
-  const dispatch = dispatchResolvers(redis, prefix);
   const partitions = options.partitions ?? 8;
+  const dispatch = dispatchResolvers(redis, prefix, partitions);
   if (options.console !== false) await app.register(consoleRoutes);
   // Mercurius and its `graphql` decoration stay encapsulated in a context of their own.
   await app.register(async (graphqlApp) => {
@@ -98,6 +98,7 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
           prefix,
           settings: options.queueSettings,
           writable: commands !== undefined,
+          partitions,
         }),
         loaders: {},
       },

@@ -25,7 +25,8 @@ install_plugin protoc-gen-go-grpc "google.golang.org/grpc/cmd/protoc-gen-go-grpc
   "protoc-gen-go-grpc ${PROTOC_GEN_GO_GRPC_VERSION#v}"
 
 generate() { # <output base directory>
-  npx buf generate proto --template proto/buf.gen.go.yaml --output "$1"
+  # Only the public contract: the dispatchers' own protocol (taskstream/cluster) is not the SDK's.
+  npx buf generate proto --template proto/buf.gen.go.yaml --path proto/taskstream/v1 --output "$1"
 }
 
 case "${1:-}" in

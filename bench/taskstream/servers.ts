@@ -33,7 +33,16 @@ export interface ServerOptions {
   profileDir: string | null;
 }
 
-const SERVING = /taskstream serving (\S+): HTTP (\S+), gRPC (\S+)/;
+/** The addresses in the line `taskstream serve` logs once it listens (JSON); null for other lines. */
+function serving(line: string): { http: string; grpc: string } | null {
+  if (!line.includes('"taskstream serving"')) return null;
+  try {
+    const { http, grpc } = JSON.parse(line) as { http?: unknown; grpc?: unknown };
+    return typeof http === "string" && typeof grpc === "string" ? { http, grpc } : null;
+  } catch {
+    return null;
+  }
+}
 
 /** Starts the real server (`node cli/main.ts serve`) as separate OS processes, on free ports. */
 export async function startServers(options: ServerOptions): Promise<ServerProcess[]> {
@@ -63,8 +72,8 @@ async function startOne(
   const profile = options.profileDir
     ? ["--cpu-prof", `--cpu-prof-dir=${join(options.profileDir, spec.role)}`]
     : [];
-  let resolveLine!: (match: RegExpExecArray) => void;
-  const serving = new Promise<RegExpExecArray>((resolve) => (resolveLine = resolve));
+  let resolveLine!: (addresses: { http: string; grpc: string }) => void;
+  const listening = new Promise<{ http: string; grpc: string }>((resolve) => (resolveLine = resolve));
   const child = spawnChild(
     [...profile, "--disable-warning=ExperimentalWarning", "cli/main.ts", "serve"],
     {
@@ -77,8 +86,8 @@ async function startOne(
     },
     `${options.label}-${spec.role}`,
     (line) => {
-      const match = SERVING.exec(line);
-      if (match) resolveLine(match);
+      const addresses = serving(line);
+      if (addresses) resolveLine(addresses);
     },
   );
   const exited = new Promise<never>((_, reject) =>
@@ -89,9 +98,15 @@ async function startOne(
   const timeout = sleep(60_000).then(() => {
     throw new Error(`taskstream ${spec.role} did not start within 60 s`);
   });
-  const match = await Promise.race([serving, exited, timeout]);
+  const addresses = await Promise.race([listening, exited, timeout]);
   exited.catch(() => undefined);
-  return { role: spec.role, roles: spec.roles.split(","), child, httpUrl: match[2]!, grpcAddress: match[3]! };
+  return {
+    role: spec.role,
+    roles: spec.roles.split(","),
+    child,
+    httpUrl: addresses.http,
+    grpcAddress: addresses.grpc,
+  };
 }
 
 /** Polls /readyz until 200 (for a dispatcher: elected and rebuilt from the log), at most 30 s. */

@@ -85,8 +85,8 @@ export class TaskstreamSystem implements SystemUnderTest {
         TASKSTREAM_PG_URL: options.pgUrl,
         TASKSTREAM_ETCD_ENDPOINTS: options.etcdEndpoints,
         TASKSTREAM_PARTITIONS: String(options.partitions),
-        // Fastify logs two lines per request at "info"; a production deployment would not.
-        TASKSTREAM_LOG_LEVEL: "warn",
+        // Events only (requests log at "debug"), and the "taskstream serving" line servers.ts reads.
+        TASKSTREAM_LOG_LEVEL: "info",
       },
     });
     this.db = new pg.Client({ connectionString: options.pgUrl });

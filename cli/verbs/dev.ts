@@ -1,25 +1,27 @@
+import type { Logger as Pino } from "pino";
 import { loadConfig, parseFlags } from "../config.ts";
 import { startServer } from "../server.ts";
 import { startDemoWorker } from "../demo-worker.ts";
 import { migrateUrl } from "./migrate.ts";
-import { startTelemetry } from "../../observability/telemetry.ts";
+import { createLogger } from "../../observability/log.ts";
+import { stopTelemetry } from "../../observability/telemetry.ts";
+import type { Logger as SdkLogger } from "../../sdk/typescript/src/index.ts";
 
 /**
  * `taskstream dev`: every role in one process on loopback, GraphiQL on, plus a demo worker handling
- * `echo`, `sleep` and `fail`. Expects the local services up (`npm start` starts them first).
+ * `echo`, `sleep` and `fail`. Expects the local services up (`npm start` starts them first). Logs
+ * one readable line per event (`--log-format json` for JSON).
  */
 export async function dev(argv: string[]): Promise<void> {
-  const telemetry = startTelemetry();
   const { values } = parseFlags(argv);
-  const config = loadConfig({
-    host: "127.0.0.1",
-    graphiql: "true",
-    "allow-loopback-origins": "true",
-    ...values,
-  });
+  const config = loadConfig(
+    { host: "127.0.0.1", graphiql: "true", "allow-loopback-origins": "true", ...values },
+    { TASKSTREAM_LOG_FORMAT: "pretty", ...process.env },
+  );
+  const log = createLogger({ level: config.logLevel, format: config.logFormat });
   await migrateUrl(config.pgUrl);
-  const server = await startServer(config);
-  const worker = startDemoWorker(server.grpcAddress);
+  const server = await startServer(config, log);
+  const worker = startDemoWorker(server.grpcAddress, 20, sdkLogger(log.child({ component: "worker" })));
   await worker.start();
   const http = server.httpUrl;
   console.log(`
@@ -30,19 +32,33 @@ Taskstream is running (all roles, demo worker for echo, sleep, fail)
   Metrics   ${http}/metrics   Health ${http}/healthz  ${http}/readyz
 
 Try:  curl -s -XPOST ${http}/v1/tasks -H 'content-type: application/json' -d '{"type":"echo","payload":{"hello":"world"}}'
+Logs: level ${config.logLevel} (--log-level debug shows every request)
 Stop: Ctrl-C
 `);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(130);
     stopping = true;
-    console.log(`\ntaskstream: ${signal}, stopping (the services keep running; npm run services -- stop)…`);
+    log.info({ signal }, "stopping; the services keep running (npm run services -- stop)");
     void worker
       .stop({ graceMs: 5000 })
       .then(() => server.close())
-      .then(async () => void (await telemetry?.shutdown()))
+      .then(stopTelemetry)
       .then(() => process.exit(0));
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+/**
+ * The worker SDK's logger (message first) writing through the server's log (fields first). The demo
+ * worker's connection news (registered, reconnecting while the dispatcher starts) is debug here.
+ */
+function sdkLogger(log: Pino): SdkLogger {
+  return {
+    debug: (message, fields) => log.debug(fields ?? {}, message),
+    info: (message, fields) => log.debug(fields ?? {}, message),
+    warn: (message, fields) => log.warn(fields ?? {}, message),
+    error: (message, fields) => log.error(fields ?? {}, message),
+  };
 }

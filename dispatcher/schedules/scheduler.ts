@@ -119,19 +119,18 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
   }
 
   /**
-   * Takes over firing with the leader's `epoch`: fences the schedule stream (no older leader's
-   * record lands after this), folds every schedule from the log, then follows and fires.
+   * Takes over firing: claims the schedule stream with an epoch above every earlier one (at least
+   * `floor`, the coordinator lease's revision), so no older scheduler's record lands after this;
+   * folds every schedule from the log, then follows and fires. Returns the epoch.
    */
-  async start(epoch: number): Promise<void> {
+  async start(floor: number): Promise<number> {
     if (this.run) throw new Error("the scheduler is running already");
     const generation = ++this.generation;
     const { store } = this.options;
-    const highest = await store.fence(epoch);
-    // A newer leader has fenced the stream already: this one must not fire anything.
-    if (highest !== epoch) throw new StaleEpochError(epoch, highest);
+    const epoch = await store.claim(SCHEDULE_PARTITION, floor);
     const index = new ScheduleIndex(store);
     await index.refresh();
-    if (generation !== this.generation) return; // stopped while loading
+    if (generation !== this.generation) return epoch; // stopped while loading
     const { log, retryMs, blockMs } = this.options;
     const changed = (ids: Set<string>) => {
       for (const id of ids) this.refreshDue(id);
@@ -149,6 +148,7 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
       });
     }, this.options.snapshotIntervalMs ?? 60_000);
     this.options.log.info({ epoch, schedules: this.dueAt.size }, "scheduler started");
+    return epoch;
   }
 
   /** Stops firing; waits (a few seconds at most) for the firing in flight to finish. */

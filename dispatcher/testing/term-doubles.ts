@@ -7,9 +7,11 @@ import { createDispatcherMetrics } from "../../observability/dispatcher-metrics.
 import type { Logger } from "../../observability/log.ts";
 import type { DispatcherMetrics } from "../../observability/metrics.ts";
 import type { QueueSettings, QueueSettingsSource } from "../../queues/queue-settings.ts";
-import type { DispatcherMessage, Register } from "../../proto/gen/taskstream/v1/workers.ts";
+import type { DispatcherMessage, Register, WorkerMessage } from "../../proto/gen/taskstream/v1/workers.ts";
+import type { HostMessage, OwnerMessage } from "../../proto/gen/taskstream/cluster/v1/peers.ts";
 import type { DispatcherConfig } from "../context.ts";
 import type { LiveTasks } from "../live-tasks.ts";
+import { CreditLedger } from "../host/credit-ledger.ts";
 import type { WorkerDirectory } from "../worker-registry.ts";
 import type { SessionStream, WorkerInfo } from "../worker-session.ts";
 
@@ -190,4 +192,106 @@ export async function submitTask(
   await store.append(id, 0, [taskEvents.submitted(at, taskSpec(spec))]);
   if (live) for (const event of await store.readTask(id)) live.apply(event);
   return { id, state: live?.states.get(id) };
+}
+
+type OwnerMsg = NonNullable<OwnerMessage["msg"]>;
+type OwnerValue<K extends OwnerMsg["$case"]> = OwnerMsg extends infer M
+  ? M extends { $case: K; value: infer V }
+    ? V
+    : never
+  : never;
+
+/**
+ * A worker's host as a partition's term sees it (the dispatchers' own protocol): joins workers, lends
+ * their slots as credits when the term wants them (the real CreditLedger), carries their reports,
+ * and keeps what the term sends back — the deliveries for each worker, and its wants, returned
+ * credits and ended attempts.
+ */
+export class FakeHost {
+  readonly id: string;
+  /** Everything the term sent this host, in order. */
+  readonly received: OwnerMsg[] = [];
+  private readonly workers = new Map<
+    string,
+    { stream: FakeSessionStream; ledger: CreditLedger; partition: number }
+  >();
+  private term: { fromHost(hostId: string, message: HostMessage["msg"]): void } | null = null;
+
+  constructor(id = "host-1") {
+    this.id = id;
+  }
+
+  /** The function the term's context calls to reach a host. */
+  readonly toHost = (hostId: string, message: OwnerMessage): void => {
+    const msg = message.msg;
+    if (hostId !== this.id || !msg) return;
+    this.received.push(msg);
+    if (msg.$case === "batch" || msg.$case === "owned" || msg.$case === "gone") return;
+    const worker = this.workers.get(msg.value.workerId);
+    if (!worker) return;
+    const { partition } = msg.value;
+    switch (msg.$case) {
+      case "deliver": {
+        const inner = msg.value.message?.msg;
+        if (inner?.$case === "assignment")
+          worker.ledger.assigned(partition, inner.value.taskId, inner.value.attempt, inner.value.priority);
+        if (msg.value.message) worker.stream.send(msg.value.message);
+        return;
+      }
+      case "wanted":
+        worker.ledger.want(partition, msg.value);
+        return this.lend(msg.value.workerId);
+      case "returned":
+        worker.ledger.returned(partition, msg.value.count);
+        return this.lend(msg.value.workerId);
+      case "ended":
+        worker.ledger.finished(msg.value.taskId, msg.value.attempt);
+        return this.lend(msg.value.workerId);
+    }
+  };
+
+  attach(term: { fromHost(hostId: string, message: HostMessage["msg"]): void }): void {
+    this.term = term;
+  }
+
+  /** Joins a worker with `slots` to the term's partition; its deliveries land in `stream`. */
+  join(partition: number, workerId: string, types = ["echo"], slots = 4) {
+    const stream = new FakeSessionStream();
+    this.workers.set(workerId, { stream, ledger: new CreditLedger(slots), partition });
+    const send = (msg: HostMessage["msg"]) => this.term!.fromHost(this.id, msg);
+    send({
+      $case: "joined",
+      value: { partition, workerId, name: workerId, types, labels: {}, sdk: "test/unit", active: [], slots },
+    });
+    return {
+      stream,
+      report: (message: WorkerMessage) => {
+        const msg = message.msg;
+        // A result frees the worker's slot, as the real host does.
+        if (msg?.$case === "completed" || msg?.$case === "failed") {
+          this.workers.get(workerId)?.ledger.finished(msg.value.taskId, msg.value.attempt);
+          this.lend(workerId);
+        }
+        send({ $case: "report", value: { partition, workerId, message } });
+      },
+      left: (lost: boolean, reason = "disconnected") => {
+        this.workers.delete(workerId);
+        send({ $case: "left", value: { partition, workerId, lost, reason } });
+      },
+    };
+  }
+
+  private lend(workerId: string): void {
+    setImmediate(() => {
+      const worker = this.workers.get(workerId);
+      if (!worker) return;
+      for (const [partition, count, elsewhere] of worker.ledger.lend())
+        this.term?.fromHost(this.id, { $case: "credits", value: { partition, workerId, count, elsewhere } });
+    });
+  }
+
+  /** The messages of one kind the term sent. */
+  all<K extends OwnerMsg["$case"]>(kind: K): OwnerValue<K>[] {
+    return this.received.filter((m) => m.$case === kind).map((m) => m.value as OwnerValue<K>);
+  }
 }

@@ -21,6 +21,11 @@ export type TaskCommand =
         jitter: number;
         now: number;
         workerId?: string;
+        /**
+         * The worker never received the attempt (it reconnected without it): the attempt is
+         * retried at once and does not use up one of the task's attempts.
+         */
+        unstarted?: boolean;
       };
     }
   | { type: "CancelTask"; data: { reason: string; now: number } }

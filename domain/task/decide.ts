@@ -77,6 +77,13 @@ export function decide(command: TaskCommand, state: TaskState): TaskEvent[] {
           { type: "TaskCancelled", data: { reason, at: now } },
         ];
       }
+      if (command.data.unstarted)
+        return [
+          {
+            type: "TaskAttemptFailed",
+            data: { attempt, error, failedAt: now, retryAt: now, unstarted: true },
+          },
+        ];
       const policy = state.spec!.retry;
       if (!error.nonRetryable && hasAttemptsLeft(state.attemptBudget, attempt)) {
         const retryAt = now + retryDelayMs(policy, attempt, jitter);

@@ -12,7 +12,14 @@ export type TaskEvent =
   | { type: "TaskSucceeded"; data: { attempt: number; result: Json; completedAt: number } }
   | {
       type: "TaskAttemptFailed";
-      data: { attempt: number; error: TaskError; failedAt: number; retryAt: number | null };
+      /** `unstarted`: the worker never received the attempt; it does not count against the budget. */
+      data: {
+        attempt: number;
+        error: TaskError;
+        failedAt: number;
+        retryAt: number | null;
+        unstarted?: boolean;
+      };
     }
   | {
       type: "TaskDeadLettered";

@@ -116,10 +116,12 @@ export function evolve(state: TaskState, event: TaskEvent): TaskState {
         updatedAt: event.data.completedAt,
       };
     case "TaskAttemptFailed": {
-      const { error, failedAt, retryAt } = event.data;
+      const { error, failedAt, retryAt, unstarted } = event.data;
       const waiting =
         retryAt === null ? {} : { state: "QUEUED" as const, availableAt: retryAt, workerId: null };
-      return { ...next, ...waiting, lastError: error, deadlineAt: null, updatedAt: failedAt };
+      // An attempt its worker never received does not use up the budget.
+      const attemptBudget = unstarted ? next.attemptBudget + 1 : next.attemptBudget;
+      return { ...next, ...waiting, attemptBudget, lastError: error, deadlineAt: null, updatedAt: failedAt };
     }
     case "TaskDeadLettered":
       return {

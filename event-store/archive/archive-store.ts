@@ -17,7 +17,18 @@ interface ArchiveRecord {
   data: string;
   stream_id: string;
   partition: number;
-  recorded_at: Date;
+}
+
+function storedFromRecord(row: ArchiveRecord): StoredOf<TaskEvent> {
+  return eventFromStored({
+    taskId: row.task_id,
+    version: row.version,
+    type: row.type,
+    data: JSON.parse(row.data) as unknown,
+    rawData: row.data,
+    streamId: row.stream_id,
+    partition: row.partition,
+  }) as unknown as StoredOf<TaskEvent>;
 }
 
 const DAY_MS = 24 * 3600_000;
@@ -86,22 +97,11 @@ export class ArchiveStore {
   /** A task's archived events in order (empty when it was never archived). */
   async readTask(taskId: string): Promise<StoredOf<TaskEvent>[]> {
     const { rows } = await this.pool.query<ArchiveRecord>(
-      `select task_id, version, type, data::text as data, stream_id, partition, recorded_at
+      `select task_id, version, type, data::text as data, stream_id, partition
        from task_event_archive where task_id = $1 order by version`,
       [taskId],
     );
-    return rows.map(
-      (row) =>
-        eventFromStored({
-          taskId: row.task_id,
-          version: row.version,
-          type: row.type,
-          data: JSON.parse(row.data) as unknown,
-          rawData: row.data,
-          streamId: row.stream_id,
-          partition: row.partition,
-        }) as unknown as StoredOf<TaskEvent>,
-    );
+    return rows.map(storedFromRecord);
   }
 
   /** Up to `limit` archived task ids after `afterId`, in id order (for a scan in bounded memory). */
@@ -111,6 +111,32 @@ export class ArchiveStore {
       [afterId, limit],
     );
     return rows.map((row) => row.task_id);
+  }
+
+  /**
+   * The whole archived histories of the next `limit` tasks after `afterId` in id order, each task's
+   * events in version order and together (a projection rebuild folds the archive a page at a time).
+   */
+  async readTasksAfter(afterId: string, limit: number): Promise<StoredOf<TaskEvent>[]> {
+    const { rows } = await this.pool.query<ArchiveRecord>(
+      `select task_id, version, type, data::text as data, stream_id, partition
+       from task_event_archive
+       where task_id in (select task_id from task_event_archive
+                         where version = 1 and task_id > $1 order by task_id limit $2)
+       order by task_id, version`,
+      [afterId, limit],
+    );
+    return rows.map(storedFromRecord);
+  }
+
+  /** How many events and tasks the archive holds after task `afterId` (all of it for ''). */
+  async countAfter(afterId: string): Promise<{ events: number; tasks: number }> {
+    const { rows } = await this.pool.query<{ events: string; tasks: string }>(
+      `select count(*) as events, count(*) filter (where version = 1) as tasks
+       from task_event_archive where task_id > $1`,
+      [afterId],
+    );
+    return { events: Number(rows[0]?.events ?? 0), tasks: Number(rows[0]?.tasks ?? 0) };
   }
 
   /** The archiver's position in each partition of the log `log` (the stream's start where none). */

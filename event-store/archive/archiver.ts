@@ -82,7 +82,7 @@ export class Archiver {
     try {
       const { rows } = await lock.query<{ locked: boolean }>(
         "select pg_try_advisory_lock(hashtext($1)) as locked",
-        [`${log.prefix}:archiver`],
+        [archiverLockName(log.prefix)],
       );
       if (!rows[0]?.locked) return outcome;
       try {
@@ -106,7 +106,7 @@ export class Archiver {
           if (dropped.length > 0) this.options.logger.info({ dropped }, "archive days dropped");
         }
       } finally {
-        await lock.query("select pg_advisory_unlock(hashtext($1))", [`${log.prefix}:archiver`]);
+        await lock.query("select pg_advisory_unlock(hashtext($1))", [archiverLockName(log.prefix)]);
       }
     } finally {
       lock.release();
@@ -166,6 +166,15 @@ export class Archiver {
     if (compareStreamIds(next, cursor) > 0) await archive.moveCursor(log.prefix, partition, next);
     return { archived: removed.filter(Boolean).length, deferred: held.length };
   }
+}
+
+/**
+ * The name of the advisory lock (`pg_advisory_lock(hashtext(name))`) an archiver of the log holds
+ * for a round: whoever takes it knows no round is half done (a projection rebuild registers its
+ * position under it).
+ */
+export function archiverLockName(prefix: string): string {
+  return `${prefix}:archiver`;
 }
 
 /**

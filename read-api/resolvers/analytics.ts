@@ -117,7 +117,7 @@ export function analyticsResolvers(deps: {
         checkFirst(first);
         const [rows, dispatch] = await Promise.all([
           busiestWorkers(pool, parent.window, first),
-          readDispatchStats(redis, prefix),
+          readDispatchStats(redis, prefix, partitions),
         ]);
         const live = new Map((dispatch?.workers ?? []).map((w) => [w.id, w]));
         return rows.map((row) => ({

@@ -1,15 +1,15 @@
 import type { Redis } from "ioredis";
 import { readDispatchStats } from "../../queues/dispatch-stats.ts";
 
-/** Stats.dispatch and Query.workers from the dispatcher's report. */
-export function dispatchResolvers(redis: Redis, prefix: string) {
+/** Stats.dispatch and Query.workers from the partitions' and the hosts' reports. */
+export function dispatchResolvers(redis: Redis, prefix: string, partitions: number) {
   return {
     dispatch: async () => {
-      const stats = await readDispatchStats(redis, prefix);
+      const stats = await readDispatchStats(redis, prefix, partitions);
       if (!stats) return null;
       const backlog = Object.entries(stats.backlogByType).map(([type, waiting]) => ({ type, waiting }));
       return { ...stats, backlog };
     },
-    workers: async () => (await readDispatchStats(redis, prefix))?.workers ?? [],
+    workers: async () => (await readDispatchStats(redis, prefix, partitions))?.workers ?? [],
   };
 }

@@ -36,8 +36,10 @@ export function queueResolvers(deps: {
   prefix: string;
   settings?: QueueSettingsStore;
   writable: boolean;
+  /** The log's partition count: the dispatch stats are kept per partition. */
+  partitions: number;
 }) {
-  const { pool, redis, prefix, settings } = deps;
+  const { pool, redis, prefix, settings, partitions } = deps;
   const counts = async (types: string[] | null) => {
     const { rows } = await pool.query<{ task_type: string; state: string; count: number }>(
       `select task_type, state, count::float8 as count from task_state_counts
@@ -54,7 +56,10 @@ export function queueResolvers(deps: {
   };
   const queues = async (only: string[] | null) => {
     await settings?.refresh();
-    const [byType, dispatch] = await Promise.all([counts(only), readDispatchStats(redis, prefix)]);
+    const [byType, dispatch] = await Promise.all([
+      counts(only),
+      readDispatchStats(redis, prefix, partitions),
+    ]);
     const types = new Set(only ?? []);
     if (!only) {
       for (const q of settings?.listQueues() ?? []) types.add(q.type);

@@ -58,7 +58,7 @@ describe("SDK worker against the real dispatcher: a dispatcher restart", () => {
     const resumed = announced(worker, "registered", (info: Registered) => info.workerId === workerId, 20_000);
     const second = await serve(prefix, grpcPort);
     await resumed;
-    expect(second.dispatcher!.term!.sessions.get(workerId)?.attempts.get(id)).toBe(1);
+    expect(second.dispatcher!.termFor(id)!.sessions.get(workerId)?.attempts.get(id)).toBe(1);
 
     const acked = announced(worker, "ack", (ack: WorkerEvents["ack"][0]) => ack.taskId === id);
     release();

@@ -1,4 +1,4 @@
-import { on, once, type EventEmitter } from "node:events";
+import { on, type EventEmitter } from "node:events";
 import type { Dispatcher } from "../../dispatcher/dispatcher.ts";
 import type { Term } from "../../dispatcher/term.ts";
 import { evolve, fold, type TaskState } from "../../domain/task/index.ts";
@@ -72,41 +72,15 @@ export async function logState(
   );
 }
 
-/** Resolves at the first of the given events (each emitter with the event it may announce). */
-async function first(events: [EventEmitter, string][], signal: AbortSignal): Promise<void> {
-  const done = new AbortController();
-  const either = AbortSignal.any([signal, done.signal]);
-  try {
-    await Promise.race(events.map(([emitter, name]) => once(emitter, name, { signal: either })));
-  } finally {
-    done.abort();
-  }
-}
-
 /**
- * Resolves once `dispatcher` leads (its lease trusted, its term accepting work): at once, or when
- * its leadership is elected and the term it starts announces `leading`. A term that closes before
- * it leads is waited past, as the dispatcher campaigns again.
+ * Resolves once `dispatcher` is ready: a trusted member whose partitions are all claimed and their
+ * terms leading. Waits on its `changed` announcements (a claim made or deleted, a term started).
  */
 export async function leading(dispatcher: Dispatcher, timeoutMs = 15_000): Promise<void> {
-  const signal = AbortSignal.timeout(timeoutMs);
   try {
-    while (!dispatcher.leading) {
-      const term = dispatcher.term;
-      if (term && !term.accepting)
-        await first(
-          [
-            [term, "leading"],
-            [term, "closed"],
-          ],
-          signal,
-        );
-      else await first([[dispatcher.leadership, "elected"]], signal);
-    }
+    await until(dispatcher, "changed", () => dispatcher.leading, timeoutMs);
   } catch (error) {
-    if (signal.aborted)
-      throw new Error(`the dispatcher did not lead within ${timeoutMs} ms`, { cause: error });
-    throw error;
+    throw new Error(`the dispatcher did not lead within ${timeoutMs} ms`, { cause: error });
   }
 }
 
@@ -114,9 +88,15 @@ export async function leading(dispatcher: Dispatcher, timeoutMs = 15_000): Promi
  * Asks `probe` after each of the term's sweeps — when it sets its gauges and stats, once a second —
  * until it answers (not undefined), at most `sweeps` times: for what the leader reports, not polled.
  */
-export async function atSweep<T>(term: Term, probe: () => Promise<T | undefined>, sweeps = 10): Promise<T> {
-  for (let i = 0; i < sweeps; i++) {
-    await announced(term, "swept");
+export async function atSweep<T>(
+  emitter: Term | Dispatcher,
+  probe: () => Promise<T | undefined>,
+  sweeps = 10,
+): Promise<T> {
+  // A dispatcher announces every partition's sweep: several a second.
+  const rounds = "owner" in emitter ? sweeps * 16 : sweeps;
+  for (let i = 0; i < rounds; i++) {
+    await announced(emitter, "swept");
     const answer = await probe();
     if (answer !== undefined) return answer;
   }
