@@ -89,6 +89,7 @@ describe.runIf(helm)("Helm chart", () => {
       "Deployment/t-taskstream-read-api",
       "Job/t-taskstream-migrate",
       "PodDisruptionBudget/t-taskstream-api",
+      "PodDisruptionBudget/t-taskstream-dispatcher",
       "PodDisruptionBudget/t-taskstream-read-api",
       "Secret/t-taskstream-connections",
       "Secret/t-taskstream-migrate",
@@ -119,11 +120,20 @@ describe.runIf(helm)("Helm chart", () => {
       expect(spec.initContainers).toBeUndefined();
     }
     const dispatcher = named(defaults, "Deployment", "t-taskstream-dispatcher");
-    // The Service finds a new leader within a probe or two; a standby is never ready.
+    // The Service adds a dispatcher within a probe or two of it leading its share of the partitions.
     expect(podSpec(dispatcher).containers[0]!.readinessProbe!.periodSeconds).toBe(2);
-    expect(dispatcher.spec!.strategy).toEqual({
-      type: "RollingUpdate",
-      rollingUpdate: { maxSurge: "100%", maxUnavailable: "100%" },
+    expect(dispatcher.spec!.replicas).toBeGreaterThanOrEqual(2);
+    // Every dispatcher is ready once it leads its share, so all roles roll one pod at a time and the
+    // dispatchers hand their partitions over one by one.
+    for (const deployment of deployments)
+      expect(deployment.spec!.strategy, deployment.metadata.name).toEqual({
+        type: "RollingUpdate",
+        rollingUpdate: { maxSurge: 1, maxUnavailable: 0 },
+      });
+    const budget = named(defaults, "PodDisruptionBudget", "t-taskstream-dispatcher");
+    expect(budget.spec).toMatchObject({
+      maxUnavailable: 1,
+      selector: { matchLabels: { "app.kubernetes.io/component": "dispatcher" } },
     });
   });
 
@@ -135,6 +145,32 @@ describe.runIf(helm)("Helm chart", () => {
       expect(container!.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: "http" });
     }
     expect(refusal(["probes.useGrpc=yes"])).toMatch(/useGrpc/);
+  });
+
+  it("routes workers to every ready dispatcher and scales dispatchers on CPU when asked", () => {
+    const service = named(defaults, "Service", "t-taskstream-dispatcher");
+    expect(service.spec).toMatchObject({
+      type: "ClusterIP",
+      selector: { "taskstream.io/role-dispatcher": "true" },
+    });
+    expect((service.spec as { publishNotReadyAddresses?: boolean }).publishNotReadyAddresses).toBeUndefined();
+
+    const scaled = render(
+      [],
+      [
+        "components.dispatcher.autoscaling.enabled=true",
+        "components.dispatcher.autoscaling.minReplicas=2",
+        "components.dispatcher.autoscaling.maxReplicas=8",
+      ],
+    );
+    const hpa = named(scaled, "HorizontalPodAutoscaler", "t-taskstream-dispatcher");
+    expect(hpa.spec).toMatchObject({
+      scaleTargetRef: { kind: "Deployment", name: "t-taskstream-dispatcher" },
+      minReplicas: 2,
+      maxReplicas: 8,
+      metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization" } } }],
+    });
+    expect(named(scaled, "Deployment", "t-taskstream-dispatcher").spec!.replicas).toBeUndefined();
   });
 
   it("runs every container as non-root on a read-only root with no capabilities and RuntimeDefault seccomp", () => {
@@ -215,7 +251,8 @@ describe.runIf(helm)("Helm chart", () => {
     }[];
     expect(trigger!.type).toBe("prometheus");
     expect(trigger!.metadata.query).toBe(
-      'sum(max by (type) (taskstream_queue_backlog{state="due",type=~"resize|thumbnail\\.v2",namespace="default"}))',
+      // Each dispatcher exports the backlog of the partitions it owns: summed over them.
+      'sum(taskstream_queue_backlog{state="due",type=~"resize|thumbnail\\.v2",namespace="default"})',
     );
     for (const name of metricNames(trigger!.metadata.query))
       expect(registry.getSingleMetric(name), name).toBeDefined();
@@ -239,15 +276,15 @@ describe.runIf(helm)("Helm chart", () => {
     expect(groups.flatMap((g) => g.rules.map((r) => [r.alert, r.expr]))).toEqual(
       file.groups.flatMap((g) => g.rules.map((r) => [r.alert, r.expr])),
     );
-    const noLeader = groups
+    const unowned = groups
       .flatMap((g) => g.rules)
-      .find((r) => r.alert === "TaskstreamNoLeader") as unknown as {
+      .find((r) => r.alert === "TaskstreamPartitionsUnowned") as unknown as {
       labels: Record<string, string>;
       annotations: Record<string, string>;
     };
-    expect(noLeader.labels).toEqual({ severity: "critical", team: "platform" });
-    expect(noLeader.annotations.runbook_url).toBe(
-      "https://git.example.com/taskstream/blob/main/docs/operations.md#taskstreamnoleader",
+    expect(unowned.labels).toEqual({ severity: "critical", team: "platform" });
+    expect(unowned.annotations.runbook_url).toBe(
+      "https://git.example.com/taskstream/blob/main/docs/operations.md#taskstreampartitionsunowned",
     );
     const dashboards = monitoring.filter((r) => r.kind === "ConfigMap");
     expect(dashboards.map((r) => r.metadata.labels?.grafana_dashboard)).toEqual(["1", "1"]);
@@ -281,7 +318,22 @@ describe.runIf(helm)("Helm chart", () => {
     expect(refusal(["components.projector.enabled=false"])).toMatch(
       /no enabled component runs the projector role/,
     );
-    expect(refusal(["components.dispatcher.autoscaling.enabled=true"])).toMatch(/cannot scale out/);
+    expect(
+      refusal([
+        "components.dispatcher.autoscaling.enabled=true",
+        "components.dispatcher.autoscaling.minReplicas=4",
+        "components.dispatcher.autoscaling.maxReplicas=3",
+      ]),
+    ).toMatch(/components\.dispatcher\.autoscaling\.minReplicas \(4\) must not exceed maxReplicas \(3\)/);
+    const bare = [
+      "components.extra.enabled=true",
+      "components.extra.roles={api}",
+      "components.extra.replicas=1",
+      "components.extra.terminationGracePeriodSeconds=30",
+      "components.extra.resources.requests.cpu=1",
+      "components.extra.autoscaling.enabled=true",
+    ];
+    expect(refusal(bare)).toMatch(/minReplicas/);
     expect(refusal(["components.dispatcher.roles={dispatcher,api}"])).toMatch(
       /allowDispatcherWithOtherRoles/,
     );

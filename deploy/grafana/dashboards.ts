@@ -5,9 +5,19 @@ const rate = (metric: string, matchers = "") => `rate(${metric}{job=~"$job"${mat
 const quantile = (q: number, histogram: string, by: string, matchers = "") =>
   `histogram_quantile(${q}, sum by (${by}) (${rate(`${histogram}_bucket`, matchers)}))`;
 
-const JOB = queryVariable("job", "Installation", "label_values(taskstream_dispatcher_leader, job)", true);
+/** Every pod of every role exports the process metrics. */
+const JOB = queryVariable(
+  "job",
+  "Installation",
+  "label_values(taskstream_process_cpu_seconds_total, job)",
+  true,
+);
 
-/** The whole installation: throughput, queues, latency, workers, leadership, dependencies. */
+/**
+ * The whole installation: throughput, queues, latency, workers, ownership, dependencies. Each
+ * dispatcher exports the queue gauges of the partitions it owns and the worker gauges of the workers
+ * connected to it, so those are summed over the pods.
+ */
 export function overview() {
   const layout = new Layout()
     .row("Throughput")
@@ -67,10 +77,10 @@ export function overview() {
     .row("Queues")
     .add({
       title: "Ready queue depth by priority",
-      description: "Due tasks in the leader's ready queue, by priority (9 most urgent).",
+      description: "Due tasks in the ready queues of all partitions, by priority (9 most urgent).",
       targets: [
         {
-          expr: `max by (priority) (taskstream_queue_depth{job=~"$job"})`,
+          expr: `sum by (priority) (taskstream_queue_depth{job=~"$job"})`,
           legendFormat: "priority {{priority}}",
         },
       ],
@@ -81,7 +91,7 @@ export function overview() {
         "Tasks that may run now and wait for a worker, per task type (what worker autoscaling follows).",
       targets: [
         {
-          expr: `max by (type) (taskstream_queue_backlog{job=~"$job", state="due"})`,
+          expr: `sum by (type) (taskstream_queue_backlog{job=~"$job", state="due"})`,
           legendFormat: "{{type}}",
         },
       ],
@@ -91,7 +101,7 @@ export function overview() {
       description: "Waiting tasks not due yet (runAt in the future, or a retry backoff).",
       targets: [
         {
-          expr: `max by (type) (taskstream_queue_backlog{job=~"$job", state="delayed"})`,
+          expr: `sum by (type) (taskstream_queue_backlog{job=~"$job", state="delayed"})`,
           legendFormat: "{{type}}",
         },
       ],
@@ -109,7 +119,7 @@ export function overview() {
     .add({
       title: "Unroutable tasks",
       description: "Due tasks no connected worker can run (type or required labels missing).",
-      targets: [{ expr: `max(taskstream_tasks_unroutable{job=~"$job"})`, legendFormat: "unroutable" }],
+      targets: [{ expr: `sum(taskstream_tasks_unroutable{job=~"$job"})`, legendFormat: "unroutable" }],
     })
     .row("Latency")
     .add({
@@ -148,7 +158,7 @@ export function overview() {
       kind: "stat",
       width: 6,
       title: "Workers connected",
-      targets: [{ expr: `max(taskstream_workers_connected{job=~"$job"})`, legendFormat: "workers" }],
+      targets: [{ expr: `sum(taskstream_workers_connected{job=~"$job"})`, legendFormat: "workers" }],
     })
     .add({
       kind: "stat",
@@ -159,7 +169,7 @@ export function overview() {
       max: 1,
       targets: [
         {
-          expr: `max(taskstream_worker_slots_busy{job=~"$job"}) / max(taskstream_worker_slots{job=~"$job"})`,
+          expr: `sum(taskstream_worker_slots_busy{job=~"$job"}) / sum(taskstream_worker_slots{job=~"$job"})`,
           legendFormat: "in use",
         },
       ],
@@ -167,23 +177,30 @@ export function overview() {
     .add({
       kind: "stat",
       width: 6,
-      title: "Leader epoch",
-      description: "One leader holds every partition; all partitions are fenced with this epoch.",
-      targets: [{ expr: `max(taskstream_dispatcher_epoch{job=~"$job"})`, legendFormat: "epoch" }],
+      title: "Partitions without an owner",
+      description:
+        "Partitions of the log that no dispatcher owns now: 0 is healthy (briefly 1 or more during a handover).",
+      targets: [
+        {
+          expr: `max(taskstream_dispatcher_partitions{job=~"$job"}) - sum(taskstream_dispatcher_partitions_owned{job=~"$job"})`,
+          legendFormat: "unowned",
+        },
+      ],
     })
     .add({
       kind: "stat",
       width: 6,
-      title: "Leaders",
-      description: "Dispatchers leading now: 1 is healthy.",
-      targets: [{ expr: `sum(taskstream_dispatcher_leader{job=~"$job"})`, legendFormat: "leaders" }],
+      title: "Coordinators",
+      description:
+        "Dispatchers holding the coordinator lease (it fires the recurring schedules): 1 is healthy.",
+      targets: [{ expr: `sum(taskstream_dispatcher_leader{job=~"$job"})`, legendFormat: "coordinators" }],
     })
     .add({
       title: "Worker slots",
       targets: [
-        { expr: `max(taskstream_worker_slots{job=~"$job"})`, legendFormat: "slots" },
-        { expr: `max(taskstream_worker_slots_busy{job=~"$job"})`, legendFormat: "busy" },
-        { expr: `max(taskstream_workers_connected{job=~"$job"})`, legendFormat: "workers" },
+        { expr: `sum(taskstream_worker_slots{job=~"$job"})`, legendFormat: "slots" },
+        { expr: `sum(taskstream_worker_slots_busy{job=~"$job"})`, legendFormat: "busy" },
+        { expr: `sum(taskstream_workers_connected{job=~"$job"})`, legendFormat: "workers" },
       ],
     })
     .add({
@@ -207,14 +224,40 @@ export function overview() {
         },
       ],
     })
-    .row("Leadership and dependencies")
+    .row("Ownership and dependencies")
     .add({
-      title: "Leader and epoch per dispatcher",
+      title: "Partitions owned per dispatcher",
       description:
-        "Which pod leads (1, left axis) and the fencing epoch it leads every partition with (right axis).",
+        "How many partitions each dispatcher pod owns; they add up to the partitions in all, each pod ⌊P/N⌋ or ⌈P/N⌉.",
+      targets: [
+        {
+          expr: `max by (pod) (taskstream_dispatcher_partitions_owned{job=~"$job"}) and on (pod) max by (pod) (taskstream_dispatcher_partitions{job=~"$job"}) > 0`,
+          legendFormat: "{{pod}}",
+        },
+        { expr: `max(taskstream_dispatcher_partitions{job=~"$job"})`, legendFormat: "partitions in all" },
+      ],
+    })
+    .add({
+      title: "Owner and epoch of each partition",
+      description:
+        "One series per partition and owning pod, its value the partition's fencing epoch: a new series starts, with a higher epoch, each time the partition changes owners.",
+      targets: [
+        {
+          expr: `max by (partition, pod) (taskstream_dispatcher_partition_epoch{job=~"$job"})`,
+          legendFormat: "p{{partition}} {{pod}}",
+        },
+      ],
+    })
+    .add({
+      title: "Coordinator and its epoch per dispatcher",
+      description:
+        "Which pod holds the coordinator lease that runs the recurring schedules (1, left axis) and the lease's epoch (right axis).",
       rightAxis: "^epoch",
       targets: [
-        { expr: `max by (pod) (taskstream_dispatcher_leader{job=~"$job"})`, legendFormat: "leader {{pod}}" },
+        {
+          expr: `max by (pod) (taskstream_dispatcher_leader{job=~"$job"})`,
+          legendFormat: "coordinator {{pod}}",
+        },
         { expr: `max by (pod) (taskstream_dispatcher_epoch{job=~"$job"})`, legendFormat: "epoch {{pod}}" },
       ],
     })
@@ -276,7 +319,7 @@ export function overview() {
   return dashboard(
     "taskstream-overview",
     "Taskstream / Overview",
-    "Throughput, queues, latency, workers, leadership and dependencies of a Taskstream installation.",
+    "Throughput, queues, latency, workers, partition ownership and dependencies of a Taskstream installation.",
     layout.panels,
     [datasourceVariable(), JOB],
   );
@@ -290,7 +333,7 @@ export function queue() {
     .add({
       title: "Waiting tasks",
       targets: [
-        { expr: `max by (state) (taskstream_queue_backlog{job=~"$job"${t}})`, legendFormat: "{{state}}" },
+        { expr: `sum by (state) (taskstream_queue_backlog{job=~"$job"${t}})`, legendFormat: "{{state}}" },
       ],
     })
     .add({
@@ -302,7 +345,7 @@ export function queue() {
     })
     .add({
       title: "Workers handling the type",
-      targets: [{ expr: `max(taskstream_queue_workers{job=~"$job"${t}})`, legendFormat: "workers" }],
+      targets: [{ expr: `sum(taskstream_queue_workers{job=~"$job"${t}})`, legendFormat: "workers" }],
     })
     .row("Outcomes")
     .add({

@@ -72,7 +72,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if $served -}}true{{- end -}}
 {{- end -}}
 
-{{/* Every role must run somewhere; a dispatcher shares its pod with nothing that serves traffic. */}}
+{{/* Every role must run somewhere; a dispatcher shares its pod with nothing that serves traffic unless allowed. */}}
 {{- define "taskstream.validate" -}}
 {{- range $role := list "api" "dispatcher" "projector" "read-api" -}}
 {{- if not (include "taskstream.roleServed" (dict "root" $ "role" $role)) -}}
@@ -81,7 +81,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- range $name, $component := .Values.components -}}
 {{- if and $component.enabled (has "dispatcher" $component.roles) (gt (len $component.roles) 1) (not $.Values.allowDispatcherWithOtherRoles) -}}
-{{- fail (printf "component %s runs the dispatcher with other roles: only the leading dispatcher is ready, so its other roles would get traffic on one pod only; set allowDispatcherWithOtherRoles to accept that" $name) -}}
+{{- fail (printf "component %s runs the dispatcher with other roles: the pod is ready only while its dispatcher leads its share of the partitions, so an etcd outage or a handover would take the other roles out of their Services too; set allowDispatcherWithOtherRoles to accept that" $name) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
