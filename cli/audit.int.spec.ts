@@ -66,19 +66,30 @@ describe("taskstream audit verbs", () => {
     await readModel?.close();
   });
 
-  it("replay prints each event of a task with the state it leads to", async () => {
+  it("replay prints each event of a task with the state it leads to, as a table or --json", async () => {
     const { id } = await commands.submit({ type: "replayed", payload: { x: 1 } }, noTrace);
     await commands.cancel(id, "replay me");
 
     const result = await run("replay", id);
 
     expect(result.code, result.stderr).toBe(0);
-    const lines = result.stdout.trim().split("\n");
-    expect(lines).toHaveLength(4);
-    expect(lines[0]).toMatch(/^v1 \d{4}-\d\d-\d\dT[\d:.]+Z TaskSubmitted \{.*"type":"replayed"/);
-    expect(lines[1]).toBe("    → QUEUED attempt=0");
-    expect(lines[2]).toMatch(/^v2 \S+ TaskCancelled \{"reason":"replay me"/);
-    expect(lines[3]).toBe("    → CANCELLED attempt=0");
+    const lines = result.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(/^V\s+AT\s+EVENT\s+STATE AFTER\s+ATTEMPT\s+DATA$/);
+    expect(lines[1]).toMatch(
+      /^1\s+\d{4}-\d\d-\d\dT[\d:.]+Z\s+TaskSubmitted\s+QUEUED\s+0\s+\{"spec":\{"payload":\{"x":1\},.*…$/,
+    );
+    expect(lines[2]).toMatch(/^2\s+\S+\s+TaskCancelled\s+CANCELLED\s+0\s+\{"reason":"replay me"/);
+
+    const json = await run("replay", id, "--json");
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      id,
+      archived: false,
+      events: [
+        { version: 1, type: "TaskSubmitted", state: "QUEUED", attempt: 0 },
+        { version: 2, type: "TaskCancelled", state: "CANCELLED", data: { reason: "replay me" } },
+      ],
+    });
   });
 
   it("replay of a task the log does not hold fails with exit code 1", async () => {
@@ -98,6 +109,15 @@ describe("taskstream audit verbs", () => {
       `checked ${total} tasks: 0 mismatches`,
       "counts by state: equal to the rows",
     ]);
+    // Not a terminal: no bar drawn.
+    expect(clean.stderr).toBe("");
+    const json = await run("verify", "--json");
+    expect(JSON.parse(json.stdout)).toEqual({
+      checked: total,
+      total,
+      mismatches: [],
+      stateCountMismatches: [],
+    });
 
     await server.pool.query("update tasks set state = 'RUNNING', attempt = 9 where id = $1", [id]);
     try {
@@ -133,9 +153,12 @@ describe("taskstream audit verbs", () => {
     ]);
   });
 
-  it("verify refuses a limit that is not a positive integer", async () => {
+  it("verify refuses a limit that is not a positive integer, and an unknown flag, with exit code 2", async () => {
     const result = await run("verify", "--limit", "0");
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/taskstream verify: limit: must be a positive integer/);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^taskstream verify: --limit: must be an integer from 1 up, got "0"\n/);
+    const unknown = await run("verify", "--deep");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/^taskstream verify: unknown flag --deep\n/);
   });
 });

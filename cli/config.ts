@@ -144,6 +144,11 @@ const SETTINGS = {
 
 type SettingName = keyof typeof SETTINGS;
 
+/** Each configuration flag with its variable and default, for `--help`. */
+export const CONFIG_FLAGS: { flag: string; variable: string; fallback: string }[] = Object.entries(
+  SETTINGS,
+).map(([flag, [variable, fallback]]) => ({ flag, variable, fallback }));
+
 export const CONFIG_OPTIONS = Object.fromEntries(
   Object.keys(SETTINGS).map((name) => [name, { type: "string" as const }]),
 ) as Record<SettingName, { type: "string" }>;

@@ -164,7 +164,8 @@ describe("the taskstream program's log", { timeout: 90_000 }, () => {
       [["dev"], { TASKSTREAM_LOG_LEVEL: "loud" }],
     ] as const) {
       const program = taskstream([...args], env);
-      expect(await program.exited).toBe(1);
+      // A configuration value it cannot take is a wrong command line: exit code 2.
+      expect(await program.exited).toBe(2);
       expect(program.stderr.join("\n")).toContain(
         'log-level: must be one of fatal, error, warn, info, debug, trace, silent; got "loud"',
       );

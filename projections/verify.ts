@@ -30,8 +30,8 @@ export interface VerifyOptions {
   taskIds?: string[];
   /** Checks at most this many tasks. */
   limit?: number;
-  /** After each chunk, with how many tasks were checked so far. */
-  onProgress?: (checked: number) => void;
+  /** After each chunk, with how many tasks were checked so far, of how many there are to check. */
+  onProgress?: (checked: number, total: number) => void;
 }
 
 const CHUNK = 500;
@@ -72,7 +72,7 @@ export async function verifyReadModel(options: VerifyOptions): Promise<VerifyRep
     ]);
     ids.forEach((taskId, index) => compare(taskId, fold(histories[index]!.events), rows.get(taskId), report));
     report.checked += ids.length;
-    onProgress?.(report.checked);
+    onProgress?.(report.checked, limit === undefined ? report.total : Math.min(limit, report.total));
   };
   if (options.taskIds) {
     const ids = options.taskIds.slice(0, limit);

@@ -126,10 +126,10 @@ describe("taskstream projections rebuild (the program)", () => {
       await lock.release();
     }
     const bad = await run("rebuild", "--page-size", "0");
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("page-size: must be an integer from 1 to 100000");
     const unknown = await run("rebiuld");
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('action: must be "rebuild"');
     expect(await loadRebuild(fx.pool, `${fx.prefix}:tasks`)).toBeNull();
   });
