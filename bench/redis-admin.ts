@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { deleteKeys, scanKeys, type RedisClient } from "../event-store/redis-client.ts";
 
 /** A few INFO fields of the shared Redis. */
 export interface RedisInfo {
@@ -22,23 +23,14 @@ export async function redisInfo(redis: Redis): Promise<RedisInfo> {
   };
 }
 
-/** Every key under `prefix:` (SCAN, so the shared Redis is never blocked). */
-export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = "0";
-  do {
-    const [next, batch] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 5000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== "0");
-  return [...new Set(keys)];
+/** Every key under `prefix:` (SCAN on each master, so the shared Redis is never blocked). */
+export async function keysUnder(redis: RedisClient, prefix: string): Promise<string[]> {
+  return [...new Set(await scanKeys(redis, `${prefix}:*`))];
 }
 
 /** Deletes every key under `prefix:` (never FLUSH: the Redis is shared). Returns how many. */
-export async function deletePrefix(redis: Redis, prefix: string): Promise<number> {
-  const keys = await keysUnder(redis, prefix);
-  for (let i = 0; i < keys.length; i += 1000) await redis.unlink(...keys.slice(i, i + 1000));
-  return keys.length;
+export function deletePrefix(redis: RedisClient, prefix: string): Promise<number> {
+  return deleteKeys(redis, `${prefix}:*`);
 }
 
 /** Bytes and keys of one kind of key. */

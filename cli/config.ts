@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { ValidationError } from "../domain/task/index.ts";
 import { parseOrigins } from "../commands/http/origins.ts";
+import { redisUrls } from "../event-store/redis-client.ts";
 import { LOG_FORMATS, LOG_LEVELS, isLogLevel, type LogFormat, type LogLevel } from "../observability/log.ts";
 
 export const ROLES = ["api", "dispatcher", "projector", "read-api"] as const;
@@ -15,6 +16,12 @@ export interface Config {
   /** The gRPC address workers should use to reach this process (the dispatcher's election value). */
   advertiseAddress: string;
   redisUrl: string;
+  /** Connect to a Redis Cluster even when `redisUrl` names one seed node (several names imply it). */
+  redisCluster: boolean;
+  /** Replicas that must confirm each append before it is acknowledged (WAIT); 0 = off. */
+  redisWaitReplicas: number;
+  /** How long an append waits for them before the answer is UNAVAILABLE. */
+  redisWaitTimeoutMs: number;
   pgUrl: string;
   etcdEndpoints: string[];
   partitions: number;
@@ -62,7 +69,14 @@ const SETTINGS = {
   "http-port": ["TASKSTREAM_HTTP_PORT", "8080", port("http-port")],
   "grpc-port": ["TASKSTREAM_GRPC_PORT", "50051", port("grpc-port")],
   "advertise-address": ["TASKSTREAM_ADVERTISE_ADDRESS", "", String],
-  "redis-url": ["TASKSTREAM_REDIS_URL", "redis://127.0.0.1:6379", String],
+  "redis-url": ["TASKSTREAM_REDIS_URL", "redis://127.0.0.1:6379", redisUrl],
+  "redis-cluster": ["TASKSTREAM_REDIS_CLUSTER", "false", bool("redis-cluster")],
+  "redis-wait-replicas": ["TASKSTREAM_REDIS_WAIT_REPLICAS", "0", int("redis-wait-replicas", 0, 16)],
+  "redis-wait-timeout-ms": [
+    "TASKSTREAM_REDIS_WAIT_TIMEOUT_MS",
+    "1000",
+    int("redis-wait-timeout-ms", 1, 60_000),
+  ],
   "pg-url": ["TASKSTREAM_PG_URL", "postgres://postgres@127.0.0.1:5432/taskstream", String],
   "etcd-endpoints": [
     "TASKSTREAM_ETCD_ENDPOINTS",
@@ -173,6 +187,9 @@ export function loadConfig(
     grpcPort,
     advertiseAddress: advertised || `${host === "0.0.0.0" ? "127.0.0.1" : host}:${grpcPort}`,
     redisUrl: value("redis-url"),
+    redisCluster: value("redis-cluster"),
+    redisWaitReplicas: value("redis-wait-replicas"),
+    redisWaitTimeoutMs: value("redis-wait-timeout-ms"),
     pgUrl: value("pg-url"),
     etcdEndpoints: value("etcd-endpoints"),
     partitions: value("partitions"),
@@ -277,6 +294,20 @@ function origins(value: string): string[] {
   } catch (error) {
     throw new ValidationError([{ field: "cors-origins", reason: (error as Error).message }]);
   }
+}
+
+function bool(field: string) {
+  return (value: string): boolean => {
+    if (/^(1|true|yes)$/i.test(value)) return true;
+    if (/^(0|false|no|)$/i.test(value)) return false;
+    throw new ValidationError([{ field, reason: `must be true or false; got "${value}"` }]);
+  };
+}
+
+/** One redis:// URL, or several separated by commas (the seed nodes of a cluster). */
+function redisUrl(value: string): string {
+  redisUrls(value);
+  return value;
 }
 
 function port(field: string) {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ValidationError } from "../domain/task/index.ts";
+import { redisUrls } from "../event-store/redis-client.ts";
 import { loadConfig, parseFlags } from "./config.ts";
 
 /** The fields a configuration error names (throws when it is not a ValidationError). */
@@ -101,5 +102,44 @@ describe("parseFlags", () => {
 
   it("refuses a flag it does not know", () => {
     expect(() => parseFlags(["--http-prot", "81"])).toThrow(/http-prot/);
+  });
+});
+
+describe("the Redis settings", () => {
+  it("take one URL or several separated by commas, and refuse a bad list naming redis-url", () => {
+    expect(redisUrls(" redis://a:1 , rediss://b:2 ")).toEqual(["redis://a:1", "rediss://b:2"]);
+    expect(loadConfig({}, { TASKSTREAM_REDIS_URL: "redis://a:1,redis://b:2" }).redisUrl).toBe(
+      "redis://a:1,redis://b:2",
+    );
+    for (const bad of ["", "127.0.0.1:6379", "redis://a:1,http://b:2"])
+      expect(fieldsOf(() => loadConfig({}, { TASKSTREAM_REDIS_URL: bad }))).toEqual(["redis-url"]);
+  });
+
+  it("read the cluster and WAIT settings, refusing values out of range", () => {
+    const config = loadConfig(
+      {},
+      {
+        TASKSTREAM_REDIS_CLUSTER: "1",
+        TASKSTREAM_REDIS_WAIT_REPLICAS: "1",
+        TASKSTREAM_REDIS_WAIT_TIMEOUT_MS: "250",
+      },
+    );
+    expect([config.redisCluster, config.redisWaitReplicas, config.redisWaitTimeoutMs]).toEqual([
+      true,
+      1,
+      250,
+    ]);
+    expect(loadConfig({}, {})).toMatchObject({
+      redisCluster: false,
+      redisWaitReplicas: 0,
+      redisWaitTimeoutMs: 1000,
+    });
+    expect(fieldsOf(() => loadConfig({}, { TASKSTREAM_REDIS_WAIT_REPLICAS: "-1" }))).toEqual([
+      "redis-wait-replicas",
+    ]);
+    expect(fieldsOf(() => loadConfig({ "redis-wait-timeout-ms": "0" }, {}))).toEqual([
+      "redis-wait-timeout-ms",
+    ]);
+    expect(fieldsOf(() => loadConfig({}, { TASKSTREAM_REDIS_CLUSTER: "maybe" }))).toEqual(["redis-cluster"]);
   });
 });

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import type pg from "pg";
 import type { EventLog } from "../event-store/event-log.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -20,7 +20,7 @@ export interface ReadSide {
 /** Starts the projector that folds the schedule stream into the schedules read model. */
 export async function startSchedulesProjector(deps: {
   store: EventLog;
-  redis: Redis;
+  redis: RedisClient;
   pool: pg.Pool;
   metrics: Metrics;
   log: Logger;
@@ -52,7 +52,7 @@ function reportProjectorError(log: Logger, metrics: Metrics, projector: string, 
 /** Starts the projector that folds the log into PostgreSQL, feeding its lag, errors and backlog to the metrics. */
 export async function startProjector(deps: {
   store: EventLog;
-  redis: Redis;
+  redis: RedisClient;
   pool: pg.Pool;
   metrics: Metrics;
   log: Logger;
@@ -83,7 +83,7 @@ export async function registerReadApi(
   app: FastifyInstance,
   deps: {
     pool: pg.Pool;
-    redis: Redis;
+    redis: RedisClient;
     store: EventLog;
     graphiql: boolean;
     origins: OriginPolicy;

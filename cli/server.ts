@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { Server, ServerCredentials } from "@grpc/grpc-js";
-import { Redis } from "ioredis";
 import pg from "pg";
 import { Etcd3 } from "etcd3";
 import { RedisEventLog } from "../event-store/redis-event-log.ts";
+import { connectRedis } from "../event-store/redis-client.ts";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { httpErrorHandler, notFoundHandler } from "../commands/http/errors.ts";
 import { httpSecurity } from "../commands/http/security.ts";
@@ -68,13 +68,19 @@ export async function startServer(
   const component = (name: string) => log.child({ component: name });
   // Typed as Fastify's logger, so the instance keeps Fastify's default logger type.
   const httpLog: FastifyBaseLogger = component("http");
-  const redis = new Redis(config.redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: null });
+  const redis = connectRedis(config.redisUrl, {
+    cluster: config.redisCluster,
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: null,
+  });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 10 });
   const etcd = config.roles.has("dispatcher") ? new Etcd3({ hosts: config.etcdEndpoints }) : null;
   const store = new RedisEventLog(redis, {
     partitions: config.partitions,
     prefix: config.prefix,
     dedupWindowMs: config.dedupWindowMs,
+    waitReplicas: config.redisWaitReplicas,
+    waitTimeoutMs: config.redisWaitTimeoutMs,
   });
   await store.checkLayout();
   const metrics = createMetrics();
@@ -100,7 +106,10 @@ export async function startServer(
   ];
   const closers: (() => Promise<unknown>)[] = [];
   const settings = new QueueSettingsStore(redis, config.prefix);
-  const schedules = scheduleStore(redis, config.prefix);
+  const schedules = scheduleStore(redis, config.prefix, {
+    waitReplicas: config.redisWaitReplicas,
+    waitTimeoutMs: config.redisWaitTimeoutMs,
+  });
   const admission = new Admission(redis, config.prefix, config.partitions, settings, config.maxBacklog, () =>
     metrics.admissionRejected.inc(),
   );

@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
-import { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import { TaskServiceClient, type TaskSpec } from "../proto/gen/taskstream/v1/tasks.ts";
 import { startTestServer } from "../tests/support/server.ts";
-import { testServices } from "../tests/support/services.ts";
+import { connectTestRedis } from "../tests/support/services.ts";
 import type { RunningServer } from "../cli/server.ts";
 
 /** Input a hostile or careless client sends: each is refused with the field named, and nothing is written. */
 describe("hostile input to the command API", () => {
   let server: RunningServer;
   let grpc: TaskServiceClient;
-  let redis: Redis;
+  let redis: RedisClient;
   const post = (url: string, payload: string) =>
     server.http.inject({ method: "POST", url, payload, headers: { "content-type": "application/json" } });
   const logLength = async () => {
@@ -22,7 +22,7 @@ describe("hostile input to the command API", () => {
   beforeAll(async () => {
     server = await startTestServer({ roles: new Set(["api"]) }, "hostile");
     grpc = new TaskServiceClient(server.grpcAddress, credentials.createInsecure());
-    redis = new Redis(testServices.redisUrl);
+    redis = connectTestRedis({ enableAutoPipelining: false });
   });
   afterAll(async () => {
     grpc.close();

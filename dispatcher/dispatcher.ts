@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Etcd3 } from "etcd3";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import type { EventLog } from "../event-store/event-log.ts";
 import type { PeerServiceServer } from "../proto/gen/taskstream/cluster/v1/peers.ts";
 import type { WorkerServiceServer } from "../proto/gen/taskstream/v1/workers.ts";
@@ -23,7 +23,7 @@ import { WorkerTokens } from "./worker-tokens.ts";
 
 export interface DispatcherOptions {
   store: EventLog;
-  redis: Redis;
+  redis: RedisClient;
   etcd: Etcd3;
   /** etcd key namespace, e.g. `/taskstream/ts/`. */
   etcdPrefix: string;

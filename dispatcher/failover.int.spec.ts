@@ -1,11 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { v7 as uuidv7 } from "uuid";
-import { Redis } from "ioredis";
 import { StaleEpochError, fold } from "../domain/task/index.ts";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { RawWorker } from "../tests/support/raw-worker.ts";
 import { eventually, startTestServer } from "../tests/support/server.ts";
-import { testServices, uniquePrefix } from "../tests/support/services.ts";
+import { uniquePrefix, connectTestRedis } from "../tests/support/services.ts";
 import type { RunningServer } from "../cli/server.ts";
 import { LiveTasks } from "./live-tasks.ts";
 import { leading } from "../tests/support/signals.ts";
@@ -74,7 +73,7 @@ describe("dispatcher failover", () => {
     expect(new Set(assigned)).toEqual(new Set(ids));
     // Once a second the leader trims each partition's intake through the last entry it folded.
     const store = dispatcher.store;
-    const redis = new Redis(testServices.redisUrl);
+    const redis = connectTestRedis({ enableAutoPipelining: false });
     cleanup.push(() => redis.disconnect());
     /** Per intake: how many entries it holds, and how many were ever added to it. */
     const intakes = async () => {

@@ -146,8 +146,10 @@ export class Leadership extends EventEmitter {
     this.epoch = null;
     const lease = this.lease;
     this.lease = null;
+    // Demoted before anything is asked of etcd: without a quorum, the revoke below waits until one
+    // is back, and the term must stop now, inside the trust window, not then.
+    if (wasLeader) this.emit("demoted", reason);
     if (this.watcher) await this.watcher.cancel().catch(() => undefined);
     if (lease) await lease.revoke().catch(() => undefined);
-    if (wasLeader) this.emit("demoted", reason);
   }
 }

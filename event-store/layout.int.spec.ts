@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Redis } from "ioredis";
-import { testServices, uniquePrefix } from "../tests/support/services.ts";
+import type { RedisClient } from "./redis-client.ts";
+import { uniquePrefix, connectTestRedis } from "../tests/support/services.ts";
 import { RedisEventLog } from "./redis-event-log.ts";
 
 describe("the log's partition count", () => {
-  let redis: Redis;
+  let redis: RedisClient;
   beforeAll(() => {
-    redis = new Redis(testServices.redisUrl);
+    redis = connectTestRedis({ enableAutoPipelining: false });
   });
   afterAll(() => redis.disconnect());
 

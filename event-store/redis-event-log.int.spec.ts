@@ -1,12 +1,12 @@
 import { afterAll, beforeAll } from "vitest";
-import { Redis } from "ioredis";
-import { testServices, uniquePrefix } from "../tests/support/services.ts";
+import type { RedisClient } from "./redis-client.ts";
+import { uniquePrefix, connectTestRedis } from "../tests/support/services.ts";
 import { eventLogContract } from "./event-log.contract.ts";
 import { RedisEventLog } from "./redis-event-log.ts";
 
-let redis: Redis;
+let redis: RedisClient;
 beforeAll(() => {
-  redis = new Redis(testServices.redisUrl, { enableAutoPipelining: true });
+  redis = connectTestRedis();
 });
 afterAll(() => redis.disconnect());
 

@@ -1,12 +1,12 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
 import { TaskstreamError, partitionOfTaskId, storedEventData, type TaskEvent } from "../domain/task/index.ts";
 import { idempotencyKey, partitionKeys, taskIndexKey } from "./keys.ts";
 import { parseEntry, type StoredEvent } from "./stream-format.ts";
 import { AppendQueue, type QueuedAppend } from "./append-queue.ts";
 import { endWithOutcome, inBatchSpan, startAppendSpan } from "./append-tracing.ts";
 import type { AppendOptions, AppendResult, EventLog, FollowOptions, StoredOf } from "./event-log.ts";
-import { tailPartitions } from "./tail.ts";
+import { followPartitions } from "./tail.ts";
+import { duplicateConnection, isCluster, masterNodes, type RedisClient } from "./redis-client.ts";
 import { luaPreamble, REPLY, replyError } from "./reply-codes.ts";
 
 const lua = (path: string) => readFileSync(new URL(`./lua/${path}`, import.meta.url), "utf8");
@@ -18,7 +18,8 @@ const READ_TASK_PAGE = 200;
 
 /** The append script's answer for one task: code, then version or task id, then stream ids. */
 type TaskReply = (string | number)[];
-interface ScriptedRedis extends Redis {
+type ScriptedRedis = RedisClient & ScriptCommands;
+interface ScriptCommands {
   tsAppendBatch(...args: (string | number)[]): Promise<[number, ...(TaskReply | string)[]]>;
   tsReadTask(...args: string[]): Promise<[number, ...(string | string[])[]]>;
   tsFence(key: string, epoch: number): Promise<string>;
@@ -50,6 +51,14 @@ export interface EventStoreOptions {
    * Only a log that no dispatcher follows turns it off.
    */
   intake?: boolean;
+  /**
+   * Replicas that must hold an append before it is acknowledged (WAIT after each script call, on
+   * the connection that ran it; default 0: acknowledged once the master has it). See
+   * docs/redis-cluster.md for what it does and does not guarantee.
+   */
+  waitReplicas?: number;
+  /** How long an append waits for its replicas before it is answered UNAVAILABLE (default 1000 ms). */
+  waitTimeoutMs?: number;
 }
 
 /**
@@ -64,18 +73,23 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
   readonly prefix: string;
   readonly dedupWindowMs: number;
   readonly intake: boolean;
+  readonly waitReplicas: number;
+  readonly waitTimeoutMs: number;
   private readonly redis: ScriptedRedis;
   private readonly queue = new AppendQueue((partition, epoch, appends) =>
     this.appendBatch(partition, epoch, appends),
   );
 
-  constructor(redis: Redis, options: EventStoreOptions) {
+  constructor(redis: RedisClient, options: EventStoreOptions) {
     this.partitions = options.partitions;
     this.prefix = options.prefix ?? "ts";
     this.dedupWindowMs = options.dedupWindowMs ?? 24 * 3600_000;
     this.intake = options.intake ?? true;
+    this.waitReplicas = options.waitReplicas ?? 0;
+    this.waitTimeoutMs = options.waitTimeoutMs ?? 1000;
     this.redis = redis as ScriptedRedis;
     if (typeof this.redis.tsAppendBatch !== "function") {
+      // A script whose key count varies is named in VARIABLE_KEY_SCRIPTS (cluster routing).
       redis.defineCommand("tsAppendBatch", { lua: script("append-batch.lua") });
       redis.defineCommand("tsReadTask", { numberOfKeys: 2, lua: script("read-task-2.lua") });
       redis.defineCommand("tsFence", { numberOfKeys: 1, lua: script("fence-1.lua") });
@@ -90,11 +104,18 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
   refusedFullAt: number | null = null;
 
   /**
-   * Why Redis would not take an append, for the caller: out of memory (`maxmemory` reached; the
-   * script was refused before it ran, so nothing is half-written) is UNAVAILABLE with the reason.
+   * Why Redis would not take an append, for the caller, as UNAVAILABLE (retry later): out of memory
+   * (`maxmemory` reached; the script was refused before it ran, so nothing is half-written), or no
+   * answer from the node (lost connection, a cluster failing over: the write may or may not be kept,
+   * so the caller retries with its idempotency key).
    */
   private refusal(error: unknown): unknown {
-    if (!(error instanceof Error) || !/^OOM /.test(error.message)) return error;
+    if (!(error instanceof Error) || error instanceof TaskstreamError) return error;
+    if (!/^OOM /.test(error.message))
+      return new TaskstreamError(
+        "UNAVAILABLE",
+        `the event log did not confirm the write (${error.message}); retry with the same idempotency key`,
+      );
     this.refusedFullAt = Date.now();
     return new TaskstreamError(
       "UNAVAILABLE",
@@ -107,11 +128,15 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
    * append was refused for memory in the last `recentMs` (readiness).
    */
   async checkWritable(recentMs = 5000): Promise<void> {
-    const info = await this.redis.info("memory");
-    const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? 0);
-    const max = field("maxmemory");
-    const used = field("used_memory");
-    if (max > 0 && used >= max) throw new Error(`Redis is full: ${used} of ${max} bytes (maxmemory) used`);
+    for (const node of await masterNodes(this.redis)) {
+      const info = await node.info("memory");
+      const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, "m").exec(info)?.[1] ?? 0);
+      const max = field("maxmemory");
+      const used = field("used_memory");
+      const where = isCluster(this.redis) ? ` (${node.options.host}:${node.options.port})` : "";
+      if (max > 0 && used >= max)
+        throw new Error(`Redis is full${where}: ${used} of ${max} bytes (maxmemory) used`);
+    }
     if (this.refusedFullAt !== null && Date.now() - this.refusedFullAt < recentMs)
       throw new Error("Redis refused an append for lack of memory in the last seconds");
   }
@@ -208,7 +233,7 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
     let reply: Awaited<ReturnType<ScriptedRedis["tsAppendBatch"]>>;
     try {
       reply = await inBatchSpan(partition, appends, () =>
-        this.redis.tsAppendBatch(keyArgs.length, ...keyArgs, ...args),
+        this.replicated((redis) => redis.tsAppendBatch(keyArgs.length, ...keyArgs, ...args)),
       );
       this.refusedFullAt = null;
     } catch (error) {
@@ -232,19 +257,49 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
   }
 
   /**
+   * Runs one write; with `waitReplicas`, sends WAIT right behind it in one pipeline — the same
+   * connection, so WAIT covers that write — and throws UNAVAILABLE when too few replicas confirm it
+   * within the timeout (the write may or may not survive a failover: the caller retries, with its
+   * idempotency key).
+   */
+  private async replicated<T>(write: (redis: ScriptedRedis) => Promise<T>): Promise<T> {
+    if (this.waitReplicas === 0) return write(this.redis);
+    const pipeline = this.redis.pipeline();
+    void write(pipeline as unknown as ScriptedRedis);
+    pipeline.call("WAIT", this.waitReplicas, this.waitTimeoutMs);
+    const results = (await pipeline.exec()) ?? [];
+    const [[writeError, reply] = [null, null], [waitError, acknowledged] = [null, 0]] = results;
+    if (writeError) {
+      if (isCluster(this.redis) && /^MOVED /.test(writeError.message)) this.redis.refreshSlotsCache();
+      throw writeError;
+    }
+    if (waitError || Number(acknowledged) < this.waitReplicas)
+      throw new TaskstreamError(
+        "UNAVAILABLE",
+        `the write was not confirmed by ${this.waitReplicas} Redis replica(s) within ${this.waitTimeoutMs} ms` +
+          `${waitError ? ` (${waitError.message})` : ` (${Number(acknowledged)} confirmed)`}; ` +
+          "it may or may not be kept: retry with the same idempotency key",
+      );
+    return reply as T;
+  }
+
+  /**
    * Raises every partition's fencing epoch to `epoch` (a new leader's first act). Returns the
    * highest epoch now held: higher than `epoch` when the caller's lease is not the newest.
    */
   async fence(epoch: number): Promise<number> {
     const partitions = Array.from({ length: this.partitions }, (_, p) => p);
     const highest = await Promise.all(
-      partitions.map((p) => this.redis.tsFence(partitionKeys(p, this.prefix).epoch, epoch)),
+      partitions.map((p) =>
+        this.replicated((redis) => redis.tsFence(partitionKeys(p, this.prefix).epoch, epoch)),
+      ),
     );
     return Math.max(...highest.map(Number));
   }
 
   async claim(partition: number, floor = 0): Promise<number> {
-    return Number(await this.redis.tsClaim(partitionKeys(partition, this.prefix).epoch, floor));
+    const key = partitionKeys(partition, this.prefix).epoch;
+    return Number(await this.replicated((redis) => redis.tsClaim(key, floor)));
   }
 
   /** The id of the partition's newest intake entry ('0-0' while it is empty): where to follow it from. */
@@ -282,19 +337,14 @@ export class RedisEventLog<E extends { type: string; data: unknown } = TaskEvent
   }
 
   /**
-   * Follows with blocking reads on a connection of its own (a blocked connection can serve nothing
-   * else), closed when the signal aborts or the caller stops iterating.
+   * Follows with blocking reads on connections of their own (a blocked connection can serve nothing
+   * else; on a cluster, one per partition), closed when the signal aborts or the caller stops iterating.
    */
-  async *follow(options: FollowOptions): AsyncIterable<StoredOf<E>[]> {
-    const connection = this.redis.duplicate({ enableAutoPipelining: false });
-    const abort = () => connection.disconnect();
-    options.signal.addEventListener("abort", abort, { once: true });
-    try {
-      yield* tailPartitions(this, connection, options) as AsyncIterable<StoredOf<E>[]>;
-    } finally {
-      options.signal.removeEventListener("abort", abort);
-      connection.disconnect();
-    }
+  follow(options: FollowOptions): AsyncIterable<StoredOf<E>[]> {
+    const open = () => duplicateConnection(this.redis, { enableAutoPipelining: false });
+    return followPartitions(this, open, { ...options, split: isCluster(this.redis) }) as AsyncIterable<
+      StoredOf<E>[]
+    >;
   }
 
   async head(partition: number): Promise<string> {

@@ -1,7 +1,7 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "./redis-client.ts";
 import type { ScheduleEvent } from "../domain/schedule/index.ts";
 import type { StoredOf } from "./event-log.ts";
-import { RedisEventLog } from "./redis-event-log.ts";
+import { RedisEventLog, type EventStoreOptions } from "./redis-event-log.ts";
 
 /** The schedules' event log: one stream of its own, apart from the task partitions. */
 export type ScheduleStore = RedisEventLog<ScheduleEvent>;
@@ -14,8 +14,17 @@ export type StoredScheduleEvent = StoredOf<ScheduleEvent>;
  * in one stream, so a reader folds them all in log order and one fencing epoch key guards them; the
  * task projector and the dispatcher, which read the task partitions, never see these events.
  */
-export function scheduleStore(redis: Redis, prefix: string): ScheduleStore {
-  return new RedisEventLog<ScheduleEvent>(redis, { partitions: 1, prefix: `${prefix}:sched`, intake: false });
+export function scheduleStore(
+  redis: RedisClient,
+  prefix: string,
+  replication: Pick<EventStoreOptions, "waitReplicas" | "waitTimeoutMs"> = {},
+): ScheduleStore {
+  return new RedisEventLog<ScheduleEvent>(redis, {
+    partitions: 1,
+    prefix: `${prefix}:sched`,
+    intake: false,
+    ...replication,
+  });
 }
 
 /** The only partition of the schedule store. */

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import type pg from "pg";
 import type { TaskEvent } from "../domain/task/index.ts";
 import type { EventLog } from "../event-store/event-log.ts";
@@ -19,7 +19,7 @@ import { inSpan } from "../observability/tracing.ts";
 export interface TasksProjectorOptions {
   store: EventLog;
   /** For PUBLISH of the changed rows; without it nothing is published (a rebuild's fresh tables). */
-  redis?: Redis;
+  redis?: RedisClient;
   pool: pg.Pool;
   /** Checkpoints are kept under `${store.prefix}:${name}`: a position belongs to one log. Default "tasks". */
   name?: string;

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import { ResourceExhaustedError } from "../domain/task/index.ts";
 import { readBacklog } from "./dispatch-stats.ts";
 import type { QueueSettingsStore } from "./queue-settings.ts";
@@ -11,7 +11,7 @@ import type { QueueSettingsStore } from "./queue-settings.ts";
  * submissions — the price of keeping a counter write off every submission's path.
  */
 export class Admission {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly prefix: string;
   private readonly partitions: number;
   private readonly settings: QueueSettingsStore;
@@ -22,7 +22,7 @@ export class Admission {
   private readonly onReject: () => void;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     prefix: string,
     partitions: number,
     settings: QueueSettingsStore,
@@ -56,7 +56,12 @@ export class Admission {
   private async refresh(): Promise<void> {
     if (Date.now() - this.loadedAt < 500) return;
     this.loadedAt = Date.now();
-    await this.settings.refresh();
-    this.backlog = await readBacklog(this.redis, this.prefix, this.partitions);
+    try {
+      await this.settings.refresh();
+      this.backlog = await readBacklog(this.redis, this.prefix, this.partitions);
+    } catch {
+      // A Redis node failing over: the last counts stand (the limits are approximate anyway), and
+      // the append that follows answers for the log itself (UNAVAILABLE when it cannot be written).
+    }
   }
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import { partitionKeys } from "../event-store/keys.ts";
 import { luaPreamble, REPLY, replyError } from "../event-store/reply-codes.ts";
 
@@ -71,7 +71,7 @@ const PUBLISH = luaPreamble() + readFileSync(new URL("./lua/publish-stats-3.lua"
  * counts would otherwise mislead admission control).
  */
 export async function publishStats(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   partition: number,
   epoch: number,
@@ -97,51 +97,48 @@ export async function publishStats(
 }
 
 /** Publishes a host's workers (readers skip reports older than a few seconds). */
-export async function publishHostStats(redis: Redis, prefix: string, stats: HostStats): Promise<void> {
+export async function publishHostStats(redis: RedisClient, prefix: string, stats: HostStats): Promise<void> {
   await redis.hset(hostsKey(prefix), stats.host, JSON.stringify(stats));
 }
 
 /** Removes a host's report (it stopped). */
-export async function removeHostStats(redis: Redis, prefix: string, host: string): Promise<void> {
+export async function removeHostStats(redis: RedisClient, prefix: string, host: string): Promise<void> {
   await redis.hdel(hostsKey(prefix), host);
 }
 
 /** Each queue's backlog summed over the partitions: what admission control checks. */
 export async function readBacklog(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   partitions: number,
 ): Promise<Map<string, number>> {
-  const pipeline = redis.pipeline();
-  for (let p = 0; p < partitions; p++) pipeline.hgetall(backlogKey(prefix, p));
+  // One command per partition, not one pipeline: on a Redis Cluster the partitions are different
+  // slots, which a pipeline cannot mix (the connection autopipelines them where it can).
+  const replies = await Promise.all(
+    Array.from({ length: partitions }, (_, p) => redis.hgetall(backlogKey(prefix, p))),
+  );
   const backlog = new Map<string, number>();
-  for (const [error, counts] of (await pipeline.exec()) ?? []) {
-    if (error) throw error;
-    for (const [type, n] of Object.entries(counts as Record<string, string>))
-      backlog.set(type, (backlog.get(type) ?? 0) + Number(n));
+  for (const counts of replies) {
+    for (const [type, n] of Object.entries(counts)) backlog.set(type, (backlog.get(type) ?? 0) + Number(n));
   }
   return backlog;
 }
 
 /** The cluster's dispatch as its partitions and hosts last reported it (null when none reports). */
 export async function readDispatchStats(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   partitions: number,
   now = Date.now(),
 ): Promise<DispatchStats | null> {
-  const pipeline = redis.pipeline();
-  for (let p = 0; p < partitions; p++) pipeline.get(statsKey(prefix, p));
-  pipeline.hgetall(hostsKey(prefix));
-  const replies = (await pipeline.exec()) ?? [];
+  // One command per key (each partition's is a slot of its own on a Redis Cluster).
+  const [replies, hostsReply] = await Promise.all([
+    Promise.all(Array.from({ length: partitions }, (_, p) => redis.get(statsKey(prefix, p)))),
+    redis.hgetall(hostsKey(prefix)),
+  ]);
   const parts: PartitionStats[] = [];
-  for (const [error, json] of replies.slice(0, partitions)) {
-    if (error) throw error;
-    if (typeof json === "string") parts.push(JSON.parse(json) as PartitionStats);
-  }
-  const [hostsError, hostsReply] = replies[partitions] ?? [null, {}];
-  if (hostsError) throw hostsError;
-  const hosts = Object.values((hostsReply ?? {}) as Record<string, string>)
+  for (const json of replies) if (typeof json === "string") parts.push(JSON.parse(json) as PartitionStats);
+  const hosts = Object.values(hostsReply)
     .map((json) => JSON.parse(json) as HostStats)
     .filter((host) => now - Date.parse(host.at) < STATS_TTL_MS);
   if (parts.length === 0 && hosts.length === 0) return null;

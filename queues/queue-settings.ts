@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import { z } from "zod";
 import { identifierProblem, ValidationError, type RetryPolicy } from "../domain/task/index.ts";
 
@@ -63,14 +63,14 @@ export interface QueueSettingsSource {
  * effect everywhere within about a second and survives every restart.
  */
 export class QueueSettingsStore implements QueueSettingsSource {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly queuesKey: string;
   private readonly concurrencyKey: string;
   private queues = new Map<string, QueueSettings>();
   private concurrency = new Map<string, number>();
   private loadedAt = 0;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis;
     this.queuesKey = `${prefix}:queues`;
     this.concurrencyKey = `${prefix}:concurrency-limits`;

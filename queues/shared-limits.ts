@@ -1,9 +1,10 @@
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import { fnv1a } from "../domain/task/index.ts";
 import type { LimitsStore } from "./limits-store.ts";
 
-interface LimitScripts extends Redis {
+type LimitScripts = RedisClient & LimitCommands;
+interface LimitCommands {
   tsTakeTokens(key: string, rate: number, burst: number, wanted: number): Promise<[number, number]>;
   tsAcquirePermit(key: string, taskId: string, partition: number, limit: number): Promise<number>;
 }
@@ -21,7 +22,7 @@ export class SharedLimits implements LimitsStore {
   private readonly prefix: string;
 
   /** Defines its scripts on `redis`: construct it before the connection is used (never mid-flight). */
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.redis = redis as LimitScripts;
     this.prefix = prefix;
     if (typeof this.redis.tsTakeTokens !== "function") {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "../observability/log.ts";
 import { GraphQLError } from "graphql";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../event-store/redis-client.ts";
 import mercurius, { type IResolvers, type MercuriusLoaders } from "mercurius";
 import type pg from "pg";
 import type { TaskRow } from "../projections/task-row.ts";
@@ -34,7 +34,7 @@ export interface ReadApiOptions {
   /** The read model's database. */
   pool: pg.Pool;
   /** A connection whose `duplicate()` becomes this instance's subscriber to the projector's updates. */
-  redis: Redis;
+  redis: RedisClient;
   /** The event store's key prefix: the updates arrive on `${prefix}:task-updates`. */
   prefix: string;
   /** Serve GraphiQL at /graphiql. */

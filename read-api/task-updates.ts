@@ -1,5 +1,5 @@
 import type { Logger } from "../observability/log.ts";
-import type { Redis } from "ioredis";
+import { duplicateConnection, type RedisClient } from "../event-store/redis-client.ts";
 import { taskUpdatesChannel, type TaskRow } from "../projections/task-row.ts";
 
 /** The Mercurius topic of one task's updates; its payload is `{ taskUpdated: TaskRow }`. */
@@ -15,11 +15,11 @@ export const TASKS_TOPIC = "TASKS_UPDATED";
  * and parse every update. One subscriber connection (a `duplicate()` of `redis`), made on first use.
  */
 export class TaskUpdatesFeed {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly channel: string;
   private readonly publish: (event: { topic: string; payload: unknown }) => void;
   private readonly log: Logger;
-  private subscriber: Redis | null = null;
+  private subscriber: RedisClient | null = null;
   private subscribed = false;
   private users = 0;
   private closed = false;
@@ -28,7 +28,7 @@ export class TaskUpdatesFeed {
 
   /** `publish` hands an update to the instance's Mercurius pubsub. */
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     prefix: string,
     publish: (event: { topic: string; payload: unknown }) => void,
     log: Logger,
@@ -83,8 +83,8 @@ export class TaskUpdatesFeed {
     return step;
   }
 
-  private connect(): Redis {
-    const subscriber = this.redis.duplicate();
+  private connect(): RedisClient {
+    const subscriber = duplicateConnection(this.redis);
     subscriber.on("message", (_channel: string, message: string) => this.forward(message));
     return subscriber;
   }

@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Run Taskstream's backing services (Redis, etcd, PostgreSQL) as private local
 # instances for development and CI, without Docker or the distro's services.
-# Usage: scripts/services.sh start|stop|status|env|reset
+# Usage: scripts/services.sh start [--redis-cluster] [--etcd-cluster] | stop | status | revive | env | reset
+#   --redis-cluster (or TASKSTREAM_REDIS_CLUSTER=1): a Redis Cluster of three masters and three
+#     replicas on REDIS_PORT+1..+6 (cluster bus REDIS_PORT+7..+12) instead of the single node.
+#   --etcd-cluster (or TASKSTREAM_ETCD_CLUSTER=1): three etcd members, clients on ETCD_PORT+2, +4,
+#     +6 (peers +3, +5, +7; +1 is the single member's peer), instead of the single member.
+# A node that is down (a test killed it) is started again by `revive` (or the next `start` with the
+# same options), with the data it kept.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,6 +17,10 @@ ETCD_PORT="${TASKSTREAM_ETCD_PORT:-12379}"
 ETCD_PEER=$((ETCD_PORT + 1))
 PG_PORT="${TASKSTREAM_PG_PORT:-15432}"
 REDIS_FSYNC="${TASKSTREAM_REDIS_FSYNC:-always}"
+REDIS_CLUSTER="${TASKSTREAM_REDIS_CLUSTER:-0}"
+ETCD_CLUSTER="${TASKSTREAM_ETCD_CLUSTER:-0}"
+# Failure detection of the local cluster: a master unreachable this long is failed over.
+REDIS_NODE_TIMEOUT_MS="${TASKSTREAM_REDIS_NODE_TIMEOUT_MS:-2000}"
 ETCD_URL="http://127.0.0.1:$ETCD_PORT"
 WAIT_SECS=30
 IS_ROOT=0; [[ $(id -u) == 0 ]] && IS_ROOT=1
@@ -187,20 +197,41 @@ status_line() { # status_line NAME PORT PIDFILE
 }
 
 print_env() {
+  if [[ $REDIS_CLUSTER == 1 ]]; then
+    echo "export TASKSTREAM_REDIS_URL=$(redis_cluster_url)"
+    echo "export TASKSTREAM_REDIS_CLUSTER=1"
+  else
+    echo "export TASKSTREAM_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+  fi
+  if [[ $ETCD_CLUSTER == 1 ]]; then echo "export TASKSTREAM_ETCD_ENDPOINTS=$(etcd_cluster_endpoints)"
+  else echo "export TASKSTREAM_ETCD_ENDPOINTS=$ETCD_URL"; fi
   cat <<EOF
-export TASKSTREAM_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
-export TASKSTREAM_ETCD_ENDPOINTS=$ETCD_URL
 export TASKSTREAM_PG_URL=postgres://postgres@127.0.0.1:$PG_PORT/taskstream
 export TASKSTREAM_TEST_PG_URL=postgres://postgres@127.0.0.1:$PG_PORT/taskstream_test
 EOF
 }
 
-stop_all() { setup; stop_redis; stop_etcd; stop_pg; }
+stop_all() { setup; stop_redis; stop_redis_cluster; stop_etcd; stop_etcd_cluster; stop_pg; }
 
-case "${1:-}" in
+# shellcheck source=scripts/services-clusters.sh
+. "$ROOT/scripts/services-clusters.sh"
+
+command="${1:-}"
+(($# > 0)) && shift
+for option in "$@"; do
+  case "$option" in
+    --redis-cluster) REDIS_CLUSTER=1 ;;
+    --etcd-cluster) ETCD_CLUSTER=1 ;;
+    *) echo "services: unknown option $option" >&2; exit 2 ;;
+  esac
+done
+
+case "$command" in
   start)
     ensure_packages; setup
-    start_redis; start_etcd; start_pg
+    if [[ $REDIS_CLUSTER == 1 ]]; then start_redis_cluster; else start_redis; fi
+    if [[ $ETCD_CLUSTER == 1 ]]; then start_etcd_cluster; else start_etcd; fi
+    start_pg
     print_env >"$DATA/env"
     say "env written to $DATA/env" ;;
   stop) stop_all ;;
@@ -208,12 +239,14 @@ case "${1:-}" in
     setup
     status_line redis "$REDIS_PORT" "$DATA/redis/redis.pid"
     status_line etcd "$ETCD_PORT" "$DATA/etcd/etcd.pid"
-    status_line pg "$PG_PORT" "$PG_DIR/data/postmaster.pid" ;;
+    status_line pg "$PG_PORT" "$PG_DIR/data/postmaster.pid"
+    status_clusters ;;
+  revive) setup; revive_clusters ;;
   env) print_env ;;
   reset)
     stop_all
     [[ -n $DATA && $DATA != / ]] || die "refusing to delete '$DATA'"
     rm -rf "$DATA" "$PG_TMP"
     say "deleted $DATA and $PG_TMP" ;;
-  *) echo "usage: $0 start|stop|status|env|reset" >&2; exit 2 ;;
+  *) echo "usage: $0 start [--redis-cluster] [--etcd-cluster] | stop | status | revive | env | reset" >&2; exit 2 ;;
 esac

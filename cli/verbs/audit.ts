@@ -1,7 +1,7 @@
-import { Redis } from "ioredis";
 import pg from "pg";
 import { NotFoundError, evolve, initialState } from "../../domain/task/index.ts";
 import { RedisEventLog } from "../../event-store/redis-event-log.ts";
+import { connectRedis } from "../../event-store/redis-client.ts";
 import { ArchiveStore } from "../../event-store/archive/archive-store.ts";
 import { TaskHistory } from "../../event-store/history.ts";
 import { loadConfig } from "../config.ts";
@@ -15,7 +15,11 @@ import type { Verb, VerbContext } from "../verb.ts";
  */
 function openStore(c: VerbContext) {
   const config = loadConfig(c.values);
-  const redis = new Redis(config.redisUrl, { enableAutoPipelining: true, maxRetriesPerRequest: 2 });
+  const redis = connectRedis(config.redisUrl, {
+    cluster: config.redisCluster,
+    enableAutoPipelining: true,
+    maxRetriesPerRequest: 2,
+  });
   const store = new RedisEventLog(redis, { partitions: config.partitions, prefix: config.prefix });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
   const archive = new ArchiveStore(pool);

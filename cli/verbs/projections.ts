@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { Redis } from "ioredis";
+import { connectRedis } from "../../event-store/redis-client.ts";
 import pg from "pg";
 import { TaskstreamError, ValidationError } from "../../domain/task/index.ts";
 import { ArchiveStore } from "../../event-store/archive/archive-store.ts";
@@ -42,7 +42,7 @@ export async function projectionsVerb(argv: string[]): Promise<void> {
     throw new ValidationError([{ field: "discard", reason: "cannot be given with --restart" }]);
 
   const config = loadConfig(values);
-  const redis = new Redis(config.redisUrl, { enableAutoPipelining: true });
+  const redis = connectRedis(config.redisUrl, { cluster: config.redisCluster, enableAutoPipelining: true });
   const store = new RedisEventLog(redis, { partitions: config.partitions, prefix: config.prefix });
   const pool = new pg.Pool({ connectionString: config.pgUrl, max: 4 });
   const abort = new AbortController();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
 import { credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
-import { Redis } from "ioredis";
+import { deleteKeys, type RedisClient } from "../../event-store/redis-client.ts";
 import { RedisEventLog } from "../../event-store/redis-event-log.ts";
 import { httpErrorHandler } from "../http/errors.ts";
 import { TaskCommands } from "../task-commands.ts";
@@ -11,7 +11,7 @@ import {
   type Schedule,
 } from "../../proto/gen/taskstream/v1/schedules.ts";
 import type { TaskSpec } from "../../proto/gen/taskstream/v1/tasks.ts";
-import { testServices, uniquePrefix } from "../../tests/support/services.ts";
+import { uniquePrefix, connectTestRedis } from "../../tests/support/services.ts";
 import { scheduleService } from "./grpc-service.ts";
 import { scheduleRoutes } from "./routes.ts";
 import { ScheduleCommands } from "./schedule-commands.ts";
@@ -19,7 +19,7 @@ import { SCHEDULE_PARTITION, scheduleStore, type ScheduleStore } from "../../eve
 
 describe("schedules over REST and gRPC", () => {
   const prefix = uniquePrefix("sched-api");
-  let redis: Redis;
+  let redis: RedisClient;
   let store: ScheduleStore;
   let http: FastifyInstance;
   let grpcServer: Server;
@@ -51,7 +51,7 @@ describe("schedules over REST and gRPC", () => {
   });
 
   beforeAll(async () => {
-    redis = new Redis(testServices.redisUrl, { enableAutoPipelining: true });
+    redis = connectTestRedis();
     const tasks = new TaskCommands(new RedisEventLog(redis, { partitions: 4, prefix }), {
       maxPayloadBytes: 1024,
     });
@@ -73,8 +73,7 @@ describe("schedules over REST and gRPC", () => {
     grpc.close();
     grpcServer.forceShutdown();
     await http.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await deleteKeys(redis, `${prefix}:*`);
     redis.disconnect();
   });
 

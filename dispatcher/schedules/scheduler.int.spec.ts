@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { Redis } from "ioredis";
+import { deleteKeys, type RedisClient } from "../../event-store/redis-client.ts";
 import { Etcd3 } from "etcd3";
 import type { ScheduleEvent } from "../../domain/schedule/index.ts";
 import { StaleEpochError, type TaskEvent } from "../../domain/task/index.ts";
@@ -9,7 +9,7 @@ import { TaskCommands } from "../../commands/task-commands.ts";
 import { ScheduleCommands } from "../../commands/schedules/schedule-commands.ts";
 import { scheduleStore, type ScheduleStore } from "../../event-store/schedule-store.ts";
 import { announced } from "../../tests/support/signals.ts";
-import { testServices, uniquePrefix } from "../../tests/support/services.ts";
+import { testServices, uniquePrefix, connectTestRedis } from "../../tests/support/services.ts";
 import { Leadership } from "../leadership.ts";
 import { firingKey } from "./firing.ts";
 import { Scheduler, type SchedulerEvents } from "./scheduler.ts";
@@ -27,7 +27,7 @@ class FlakyStore extends RedisEventLog<ScheduleEvent> {
   /** Resolves with the fire time of the firing whose record failed. */
   readonly failed: Promise<number>;
   private fail!: (fireAt: number) => void;
-  constructor(redis: Redis, prefix: string, failOn: number) {
+  constructor(redis: RedisClient, prefix: string, failOn: number) {
     super(redis, { partitions: 1, prefix: `${prefix}:sched` });
     this.failOn = failOn;
     this.failed = new Promise((resolve) => (this.fail = resolve));
@@ -60,10 +60,9 @@ describe("scheduler: firing recurring schedules on the real services", () => {
 
   async function setup(name: string) {
     const prefix = uniquePrefix(name);
-    const redis = new Redis(testServices.redisUrl, { enableAutoPipelining: true });
+    const redis = connectTestRedis();
     cleanup.push(async () => {
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length > 0) await redis.del(...keys);
+      await deleteKeys(redis, `${prefix}:*`);
       redis.disconnect();
     });
     const taskStore = new RedisEventLog(redis, { partitions: 4, prefix });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { deleteKeys } from "../redis-client.ts";
 import { v7 as uuidv7 } from "uuid";
 import { fold } from "../../domain/task/index.ts";
 import { taskEvents as on, succeededLife } from "../../domain/testing/task-events.ts";
@@ -44,8 +45,7 @@ describe("the archiver", () => {
     history = new TaskHistory(log, archive);
   });
   afterAll(async () => {
-    const keys = await fx.redis.keys(`${fx.prefix}-x:*`);
-    if (keys.length > 0) await fx.redis.del(...keys);
+    await deleteKeys(fx.redis, `${fx.prefix}-x:*`);
     await fx.close();
   });
 
@@ -156,8 +156,7 @@ describe("the archiver", () => {
     expect(await withIntake.intakeTail(0)).toBeNull();
     await a.runOnce();
     expect(await withIntake.readTask(task)).toEqual([]);
-    const keys = await fx.redis.keys(`${fx.prefix}-x-intake:*`);
-    if (keys.length > 0) await fx.redis.del(...keys);
+    await deleteKeys(fx.redis, `${fx.prefix}-x-intake:*`);
   });
 
   it("lets the command side read an archived task and refuses to change it", async () => {

@@ -1,9 +1,9 @@
-import { Redis } from "ioredis";
+import { deleteKeys, type RedisClient } from "../../event-store/redis-client.ts";
 import pg from "pg";
 import { v7 as uuidv7 } from "uuid";
 import { RedisEventLog } from "../../event-store/redis-event-log.ts";
 import { migrate } from "../../migrations/migrate.ts";
-import { testServices, uniquePrefix } from "../../tests/support/services.ts";
+import { testServices, uniquePrefix, connectTestRedis } from "../../tests/support/services.ts";
 
 /**
  * An isolated read side for one test: a PostgreSQL schema of its own (the pool's search_path),
@@ -13,7 +13,7 @@ export interface ReadModelFixture {
   prefix: string;
   schema: string;
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   store: RedisEventLog;
   /** Another pool on the same schema, e.g. for a second projector instance. */
   newPool(): pg.Pool;
@@ -37,7 +37,7 @@ export async function createReadModelFixture(name: string, partitions = 4): Prom
   };
   const pool = newPool();
   await migrate(pool);
-  const redis = new Redis(testServices.redisUrl, { enableAutoPipelining: true });
+  const redis = connectTestRedis();
   const store = new RedisEventLog(redis, { partitions, prefix });
   return {
     prefix,
@@ -49,8 +49,7 @@ export async function createReadModelFixture(name: string, partitions = 4): Prom
     async close() {
       await Promise.all(pools.map((p) => p.end()));
       await admin(`drop schema ${schema} cascade`);
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length > 0) await redis.del(...keys);
+      await deleteKeys(redis, `${prefix}:*`);
       redis.disconnect();
     },
   };

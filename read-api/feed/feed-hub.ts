@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from "fastify";
-import type { Redis } from "ioredis";
+import { duplicateConnection, type RedisClient } from "../../event-store/redis-client.ts";
 import { taskFeedChannel, type FeedBatch } from "../../projections/feed/feed-table.ts";
 
 /**
@@ -15,16 +15,16 @@ export type FeedListener = (batch: FeedBatch | null) => void;
  * projector published them.
  */
 export class FeedHub {
-  private readonly redis: Redis;
+  private readonly redis: RedisClient;
   private readonly channel: string;
   private readonly log: FastifyBaseLogger;
   private readonly listeners = new Set<FeedListener>();
-  private subscriber: Redis | null = null;
+  private subscriber: RedisClient | null = null;
   private subscribed = false;
   private closed = false;
   private sync: Promise<void> = Promise.resolve();
 
-  constructor(redis: Redis, prefix: string, log: FastifyBaseLogger) {
+  constructor(redis: RedisClient, prefix: string, log: FastifyBaseLogger) {
     this.redis = redis;
     this.channel = taskFeedChannel(prefix);
     this.log = log;
@@ -66,8 +66,8 @@ export class FeedHub {
     return step;
   }
 
-  private connect(): Redis {
-    const subscriber = this.redis.duplicate();
+  private connect(): RedisClient {
+    const subscriber = duplicateConnection(this.redis);
     // ioredis subscribes again after a reconnect; what was published meanwhile is gone.
     let connectedBefore = false;
     subscriber.on("ready", () => {

@@ -1,5 +1,5 @@
 import { GraphQLError } from "graphql";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../event-store/redis-client.ts";
 import type pg from "pg";
 import { partitionKeys } from "../../event-store/keys.ts";
 import { streamIdTime } from "../../event-store/stream-ids.ts";
@@ -63,7 +63,7 @@ function typeStats(row: TypeAnalytics) {
  */
 export function analyticsResolvers(deps: {
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   partitions: number;
 }) {
@@ -132,23 +132,25 @@ export function analyticsResolvers(deps: {
 }
 
 /** The age of the oldest event each partition has not projected yet, from the checkpoints and the log. */
-async function projectionStatus(pool: pg.Pool, redis: Redis, prefix: string, partitions: number) {
+async function projectionStatus(pool: pg.Pool, redis: RedisClient, prefix: string, partitions: number) {
   const { rows } = await pool.query<{ partition: number; stream_id: string }>(
     "select partition, stream_id from projection_checkpoints where projector = $1",
     [`${prefix}:tasks`],
   );
   const checkpoints = new Map(rows.map((r) => [r.partition, r.stream_id]));
-  const pipeline = redis.pipeline();
-  for (let p = 0; p < partitions; p++)
-    pipeline.xrange(partitionKeys(p, prefix).events, `(${checkpoints.get(p) ?? "0-0"}`, "+", "COUNT", 1);
-  const results = (await pipeline.exec()) ?? [];
+  // One command per partition, not one pipeline: on a Redis Cluster the partitions are different
+  // slots, which a pipeline cannot mix (the connection autopipelines them where it can).
+  const results = await Promise.all(
+    Array.from({ length: partitions }, (_, p) =>
+      redis.xrange(partitionKeys(p, prefix).events, `(${checkpoints.get(p) ?? "0-0"}`, "+", "COUNT", 1),
+    ),
+  );
   const now = Date.now();
   let lagMs = 0;
   let partitionsBehind = 0;
-  for (const [error, entries] of results) {
-    if (error) throw error;
+  for (const entries of results) {
     // The first entry after the checkpoint (the range excludes it): the oldest not projected.
-    const next = (entries as [string, string[]][])[0];
+    const next = entries[0];
     if (!next) continue;
     partitionsBehind++;
     lagMs = Math.max(lagMs, now - streamIdTime(next[0]));

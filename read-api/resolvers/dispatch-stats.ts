@@ -1,8 +1,8 @@
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../event-store/redis-client.ts";
 import { readDispatchStats } from "../../queues/dispatch-stats.ts";
 
 /** Stats.dispatch and Query.workers from the partitions' and the hosts' reports. */
-export function dispatchResolvers(redis: Redis, prefix: string, partitions: number) {
+export function dispatchResolvers(redis: RedisClient, prefix: string, partitions: number) {
   return {
     dispatch: async () => {
       const stats = await readDispatchStats(redis, prefix, partitions);

@@ -1,5 +1,5 @@
 import { GraphQLError } from "graphql";
-import type { Redis } from "ioredis";
+import type { RedisClient } from "../../event-store/redis-client.ts";
 import type pg from "pg";
 import { HTTP_STATUS, TaskstreamError, ValidationError } from "../../domain/task/index.ts";
 import { nextFireTime } from "../../domain/schedule/cron.ts";
@@ -32,7 +32,7 @@ function asGraphQLError(error: unknown): unknown {
  */
 export function queueResolvers(deps: {
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   settings?: QueueSettingsStore;
   writable: boolean;

@@ -1,11 +1,10 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { Redis } from "ioredis";
 import { Worker } from "../../sdk/typescript/src/index.ts";
 import { RedisEventLog } from "../../event-store/redis-event-log.ts";
 import { TaskCommands } from "../../commands/task-commands.ts";
 import { fold, type TaskState } from "../../domain/task/index.ts";
 import { eventually } from "../support/server.ts";
-import { testServices, uniquePrefix } from "../support/services.ts";
+import { uniquePrefix, connectTestRedis } from "../support/services.ts";
 import { isLeading, spawnServer, type ServerProcess } from "../support/process-cluster.ts";
 
 /**
@@ -16,7 +15,7 @@ import { isLeading, spawnServer, type ServerProcess } from "../support/process-c
 describe("crash of the leading dispatcher", () => {
   const processes: ServerProcess[] = [];
   const workers: Worker[] = [];
-  const redis = new Redis(testServices.redisUrl, { enableAutoPipelining: true });
+  const redis = connectTestRedis();
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.stop({ graceMs: 1000 })));
     await Promise.all(processes.map((p) => p.kill()));

@@ -1,7 +1,7 @@
-import { Redis } from "ioredis";
 import pg from "pg";
 import { Etcd3 } from "etcd3";
 import { testServices } from "./services.ts";
+import { connectRedis } from "../../event-store/redis-client.ts";
 import { dockerEngineAvailable, startContainers } from "./containers.ts";
 
 /**
@@ -22,10 +22,11 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
     teardown = () => containers.stop();
   }
   const hint = "start them with `bash scripts/services.sh start` (npm test does this for you)";
-  const redis = new Redis(testServices.redisUrl, {
+  const redis = connectRedis(testServices.redisUrl, {
+    cluster: testServices.redisCluster,
     lazyConnect: true,
     maxRetriesPerRequest: 1,
-    retryStrategy: () => null,
+    reconnect: false,
   });
   try {
     await redis.connect();

@@ -45,6 +45,7 @@ export async function spawnServer(
       TASKSTREAM_HTTP_PORT: String(httpPort),
       TASKSTREAM_GRPC_PORT: String(grpcPort),
       TASKSTREAM_REDIS_URL: testServices.redisUrl,
+      TASKSTREAM_REDIS_CLUSTER: String(testServices.redisCluster),
       TASKSTREAM_PG_URL: testServices.pgUrl,
       TASKSTREAM_ETCD_ENDPOINTS: testServices.etcdEndpoints.join(","),
       TASKSTREAM_PREFIX: prefix,

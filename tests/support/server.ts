@@ -11,6 +11,7 @@ export async function startTestServer(overrides: Partial<Config> = {}, name = "s
       TASKSTREAM_HTTP_PORT: "0",
       TASKSTREAM_GRPC_PORT: "0",
       TASKSTREAM_REDIS_URL: testServices.redisUrl,
+      TASKSTREAM_REDIS_CLUSTER: String(testServices.redisCluster),
       TASKSTREAM_PG_URL: testServices.pgUrl,
       TASKSTREAM_ETCD_ENDPOINTS: testServices.etcdEndpoints.join(","),
       TASKSTREAM_PREFIX: uniquePrefix(name),
