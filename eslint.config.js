@@ -40,7 +40,7 @@ export default tseslint.config(
   ...boundaries([
     ["domain/**", "the domain imports nothing of ours", /^(\.\.\/){2,}/],
     [
-      "{event-store,queues,observability,projections,dispatcher,migrations}/**",
+      "{auth,event-store,queues,observability,projections,dispatcher,migrations}/**",
       "commands/, read-api/ and cli/ are not libraries",
       /^(\.\.\/)+(commands|read-api|cli)\//,
     ],

@@ -14,6 +14,15 @@ import { now } from "./stats.ts";
 
 type Samples = Extract<FromWorker, { kind: "samples" }>;
 
+/** What starting workers needs of a system (the takeover and soak benchmarks pass a cluster). */
+export type WorkerSource = Pick<
+  SystemUnderTest,
+  "name" | "label" | "workerScript" | "workerConfig" | "workerExecArgv"
+>;
+
+/** What starting a producer needs of a system. */
+export type ProducerSource = Pick<SystemUnderTest, "name" | "label" | "producerScript" | "producerConfig">;
+
 /** W worker processes of one system, C slots each: forked idle, started together on `go()`. */
 export class WorkerGroup {
   readonly children: ChildProcess[];
@@ -29,7 +38,7 @@ export class WorkerGroup {
       });
   }
 
-  static async start(system: SystemUnderTest, workers: number, slots: number): Promise<WorkerGroup> {
+  static async start(system: WorkerSource, workers: number, slots: number): Promise<WorkerGroup> {
     const children = Array.from({ length: workers }, (_, index) => {
       const config: WorkerConfig = system.workerConfig(index, slots);
       return forkChild(system.workerScript, config, `${system.label}-worker-${index}`, {
@@ -58,6 +67,10 @@ export class WorkerGroup {
     let total = 0;
     for (const p of this.progress.values()) total += p[field];
     return total;
+  }
+
+  get started(): number {
+    return this.sum("started");
   }
 
   get completed(): number {
@@ -135,7 +148,7 @@ export class Producer {
     this.child = child;
   }
 
-  static async start(system: SystemUnderTest): Promise<Producer> {
+  static async start(system: ProducerSource): Promise<Producer> {
     const child = forkChild(system.producerScript, system.producerConfig(), `${system.label}-producer`);
     const producer = new Producer(child);
     try {

@@ -12,6 +12,8 @@ export interface WorkerConfig {
   slots: number;
   /** Taskstream: the dispatcher's gRPC address. */
   dispatcherAddress?: string;
+  /** Taskstream: every dispatcher's address (the SDK moves to whichever leads); overrides the above. */
+  dispatcherAddresses?: string[];
   /** BullMQ: Redis host/port, key prefix and queue name. */
   redis?: { host: string; port: number };
   prefix?: string;

@@ -76,10 +76,11 @@ export async function streamEntries(redis: Redis, keys: string[]): Promise<numbe
 /** Taskstream's keys by role (see event-store/keys.ts). */
 export function classifyTaskstreamKey(key: string): string {
   if (key.endsWith(":events")) return "event streams (one entry per event)";
-  if (key.includes(":task:")) return "per-task history lists (stream ids)";
+  if (key.includes(":ids:")) return "task index (4,096 hashes per partition: each task's event ids)";
   if (key.includes(":idem:")) return "idempotency keys";
   if (key.endsWith(":intake")) return "dispatcher intakes (submissions not yet read)";
-  return "other (epochs, stats)";
+  if (key.endsWith(":snapshot")) return "dispatcher snapshots (live tasks, gzip)";
+  return "other (epochs, stats, settings)";
 }
 
 /** BullMQ's keys by role: `<prefix>:<queue>:<jobId>` hashes, then the queue's sets, lists and streams. */

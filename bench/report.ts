@@ -1,12 +1,13 @@
 import type { Machine } from "./machine.ts";
 import type { BenchOptions, WorkerShape } from "./options.ts";
 import type { Results } from "./results.ts";
+import type { MemoryReport } from "./system.ts";
 import { drainTag } from "./scenarios/drain.ts";
 import { steadyTag } from "./scenarios/steady.ts";
 import { formatAgg, formatNumber, type Agg } from "./stats.ts";
 import { targets, type Summary } from "./summary.ts";
 
-const table = (header: string[], rows: string[][]) =>
+export const table = (header: string[], rows: string[][]) =>
   [
     `| ${header.join(" | ")} |`,
     `|${header.map(() => "---").join("|")}|`,
@@ -16,7 +17,7 @@ const table = (header: string[], rows: string[][]) =>
 const ratio = (a: Agg | undefined, b: Agg | undefined, digits = 2) =>
   a && b && a.n > 0 && b.n > 0 ? formatNumber(a.median / b.median, digits) : "–";
 
-const mib = (bytes: number) => `${formatNumber(bytes / 2 ** 20, 1)} MiB`;
+export const mib = (bytes: number) => `${formatNumber(bytes / 2 ** 20, 1)} MiB`;
 
 function submissionSection(results: Results): string {
   const variants: [string, string, string][] = [
@@ -281,31 +282,50 @@ function memorySection(results: Results, options: BenchOptions): string {
     const { afterDrain, tasks } = memory;
     const name = system === "taskstream" ? "Taskstream" : "BullMQ";
     const scale = memory.extrapolatedTo ?? tasks;
-    const rows = [...afterDrain.classes].map(([kind, c]) => [
+    const stages: [string, MemoryReport][] = [
+      ...(memory.queued ? [["live: all queued, none run", memory.queued] as [string, MemoryReport]] : []),
+      ["finished: after the drain", afterDrain],
+      ...(memory.archived
+        ? [["finished and archived", memory.archived.report] as [string, MemoryReport]]
+        : []),
+    ];
+    const kinds = [...new Set(stages.flatMap(([, report]) => [...report.classes.keys()]))];
+    const perTask = (bytes: number) => formatNumber(bytes / tasks, 0);
+    const rows = kinds.map((kind) => [
       kind,
-      formatNumber(c.keys),
-      formatNumber(c.bytes / tasks, 0),
-      mib((c.bytes / tasks) * scale),
+      ...stages.map(([, report]) => {
+        const c = report.classes.get(kind);
+        return c ? `${perTask(c.bytes)} (${formatNumber(c.keys)} keys)` : "–";
+      }),
     ]);
     rows.push([
       "**total (MEMORY USAGE)**",
-      "",
-      `**${formatNumber(afterDrain.totalBytes / tasks, 0)}**`,
-      `**${mib((afterDrain.totalBytes / tasks) * scale)}**`,
+      ...stages.map(([, report]) => `**${perTask(report.totalBytes)}**`),
     ]);
     rows.push([
-      "used_memory delta (shared Redis, cross-check)",
-      "",
-      formatNumber(afterDrain.usedMemoryDelta / tasks, 0),
-      mib((afterDrain.usedMemoryDelta / tasks) * scale),
+      `total for ${formatNumber(scale)} tasks`,
+      ...stages.map(([, report]) => mib((report.totalBytes / tasks) * scale)),
+    ]);
+    rows.push([
+      "used_memory delta (cross-check)",
+      ...stages.map(([, report]) => perTask(report.usedMemoryDelta)),
+    ]);
+    rows.push([
+      "stream entries per task",
+      ...stages.map(([, report]) => formatNumber(report.streamEntries / tasks, 2)),
     ]);
     const measured = memory.extrapolatedTo
-      ? `measured after ${formatNumber(tasks)} tasks, scaled linearly to ${formatNumber(scale)} (quick mode)`
-      : `measured after ${formatNumber(tasks)} tasks`;
+      ? `measured with ${formatNumber(tasks)} tasks, totals scaled linearly to ${formatNumber(scale)}`
+      : `measured with ${formatNumber(tasks)} tasks`;
+    const archiving = memory.archived
+      ? ` Archiving them all took ${formatNumber(memory.archived.ms / 1000, 1)} s` +
+        (memory.archived.streamEntriesLeft > 0
+          ? ` and left ${formatNumber(memory.archived.streamEntriesLeft)} stream entries.`
+          : ".")
+      : "";
     parts.push(
-      `**${name}** — ${measured}; ${formatNumber(afterDrain.streamEntries)} stream entries ` +
-        `(${formatNumber(afterDrain.streamEntries / tasks, 2)} per task).\n\n` +
-        table(["keys", "count", "bytes per task", `for ${formatNumber(scale)} tasks`], rows),
+      `**${name}** — ${measured}; Redis bytes per task by kind of key.${archiving}\n\n` +
+        table(["keys", ...stages.map(([stage]) => stage)], rows),
     );
     const rss = [
       ...Object.entries(memory.roleRssQueued).map(([role, bytes]) => [
@@ -316,7 +336,8 @@ function memorySection(results: Results, options: BenchOptions): string {
       ...memory.workerRss.map((bytes, i) => [`worker ${i}, end of the drain`, mib(bytes)]),
     ];
     if (rss.length > 0) parts.push(table(["process (role)", "RSS"], rss));
-    if (afterDrain.entrySizes)
+    const sampled = memory.queued?.entrySizes ?? afterDrain.entrySizes;
+    if (sampled)
       parts.push(
         "Sampled stream entries (partition 0):\n\n" +
           table(
@@ -326,7 +347,7 @@ function memorySection(results: Results, options: BenchOptions): string {
               "field bytes per entry (task, v, type, data)",
               "of which `data` JSON",
             ],
-            Object.entries(afterDrain.entrySizes).map(([type, size]) => [
+            Object.entries(sampled).map(([type, size]) => [
               type,
               formatNumber(size.count),
               formatNumber(size.fieldBytes),
@@ -335,27 +356,19 @@ function memorySection(results: Results, options: BenchOptions): string {
           ),
       );
   }
-  const ts = results.memory.get("taskstream");
-  if (ts) {
-    const events = ts.afterDrain.streamEntries / ts.tasks;
-    const streams = [...ts.afterDrain.classes].find(([k]) => k.startsWith("event streams"))?.[1];
-    const lists = [...ts.afterDrain.classes].find(([k]) => k.startsWith("per-task"))?.[1];
+  if (results.memory.has("taskstream"))
     parts.push(
       [
-        "Where Taskstream's bytes go: every task leaves",
-        `${formatNumber(events, 1)} events in its partition stream (TaskSubmitted, TaskAssigned, TaskStarted,`,
-        "TaskSucceeded), each a stream entry with four fields — `task` (the 36-character id, repeated in",
-        "every entry), `v`, `type` and `data` (JSON; TaskSubmitted carries the whole spec with its",
-        `defaults, the largest) — about ${streams ? formatNumber(streams.bytes / ts.afterDrain.streamEntries, 0) : "–"} B per entry in`,
-        "the stream's listpacks and radix tree. On top, a per-task list `ts:{pN}:task:<id>` holds the",
-        `stream ids of its events (its version = length): one key per task, ${lists ? formatNumber(lists.bytes / ts.tasks, 0) : "–"} B,`,
-        "most of it fixed per-key overhead (dict entry, key string, list object). Idempotency keys appear",
-        "only for submissions that carry one (none here). Nothing is ever trimmed: the log is the source",
-        "of truth and grows with every task; BullMQ keeps a hash per completed job and an entry in the",
-        "completed sorted set, with its events stream capped (~10,000 entries).",
+        "Where Taskstream's bytes go: a live task is its TaskSubmitted entry in its partition's stream (the",
+        "spec without the fields equal to their defaults), its field in one of the partition's 4,096 index",
+        "hashes (the delta-coded ids of its events), and its share of the leader's gzip snapshot. Running it",
+        "adds three entries (TaskAssigned, TaskStarted, TaskSucceeded) and their ids. Finished tasks stay in",
+        "Redis for the retention period (`TASKSTREAM_RETENTION_MS`, 7 days) and then move to the PostgreSQL",
+        "archive: their entries are deleted and their index fields removed (docs/retention-and-archive.md),",
+        "so what remains per finished task is nothing. BullMQ keeps a hash per completed job and an entry in",
+        "the completed sorted set (default job options), with its events stream capped (~10,000 entries).",
       ].join("\n"),
     );
-  }
   if (parts.length === 0) return "Not measured in this run.";
   void options;
   return parts.join("\n\n");
@@ -434,7 +447,7 @@ export function renderResults(input: {
     "## (e) Random priorities (0–9; BullMQ priority 10 − p)",
     drainSection(results, options, [options.shape], true),
     steadySection(results, options.priorityRates, true),
-    "## (f) Redis memory per task and RSS per role",
+    "## (f) Redis memory per live, finished and archived task, and RSS per role",
     memorySection(results, options),
     "## Notes",
     results.notes.length > 0

@@ -8,6 +8,10 @@ export interface MemoryResult {
   /** Taken from a smaller run and scaled linearly to `target`. */
   extrapolatedTo: number | null;
   afterDrain: MemoryReport;
+  /** With all N tasks submitted and none run: what a live task costs (null when not measured). */
+  queued: MemoryReport | null;
+  /** After the finished tasks moved to the archive (Taskstream), and how long that took. */
+  archived: { report: MemoryReport; ms: number; streamEntriesLeft: number } | null;
   /** Server roles' RSS with all N tasks queued, before the drain (Taskstream's dispatcher holds them). */
   roleRssQueued: Record<string, number>;
   workerRss: number[];

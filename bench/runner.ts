@@ -3,15 +3,14 @@
  * (see bench/README.md), repeated `--runs` times; writes bench/RESULTS.md and ends with one JSON line.
  * Started by bench/run.sh, which provides Node 24, the services and their URLs.
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { BullmqSystem } from "./bullmq/system.ts";
 import { describeMachine } from "./machine.ts";
 import { parseOptions, type BenchOptions } from "./options.ts";
-import { benchDatabaseUrl, ensureDatabase } from "./pg-admin.ts";
 import { liveChildren, OUT, ROOT } from "./proc.ts";
+import { benchServices, formatMarkdown } from "./setup.ts";
 import { profileReport } from "./profile-summary.ts";
 import { renderResults } from "./report.ts";
 import { Results } from "./results.ts";
@@ -22,36 +21,6 @@ import { now } from "./stats.ts";
 import { summarize } from "./summary.ts";
 import type { SystemUnderTest } from "./system.ts";
 import { TaskstreamSystem } from "./taskstream/system.ts";
-
-const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
-
-/** Every service URL must point at this machine: the benchmark never loads anything else. */
-function loopbackUrl(name: string, fallback: string): string {
-  const value = process.env[name] ?? fallback;
-  for (const url of value.split(",")) {
-    if (!LOOPBACK.has(new URL(url.trim()).hostname))
-      throw new Error(`${name} must point at 127.0.0.1, got ${url}`);
-  }
-  return value;
-}
-
-async function migrate(pgUrl: string): Promise<void> {
-  const child = spawn(process.execPath, ["--disable-warning=ExperimentalWarning", "cli/main.ts", "migrate"], {
-    cwd: ROOT,
-    env: { ...process.env, TASKSTREAM_PG_URL: pgUrl },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  if (code !== 0) throw new Error(`taskstream migrate exited with ${code}`);
-}
-
-/** RESULTS.md as the project's Prettier would write it, so `npm run lint` accepts a regenerated file. */
-async function formatMarkdown(markdown: string): Promise<string> {
-  const prettier = await import("prettier");
-  const target = join(ROOT, "bench", "RESULTS.md");
-  const config = (await prettier.resolveConfig(target)) ?? {};
-  return prettier.format(markdown, { ...config, filepath: target });
-}
 
 /** Runs one scenario of one system; a failure is noted and the run goes on with the next. */
 async function attempt(results: Results, what: string, work: () => Promise<void>): Promise<void> {
@@ -158,17 +127,11 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const started = now();
   const runId = Date.now().toString(36);
-  const redisUrl = loopbackUrl("TASKSTREAM_REDIS_URL", "redis://127.0.0.1:16379");
-  const etcdEndpoints = loopbackUrl("TASKSTREAM_ETCD_ENDPOINTS", "http://127.0.0.1:12379");
-  const pgUrl = benchDatabaseUrl(
-    loopbackUrl("TASKSTREAM_PG_URL", "postgres://postgres@127.0.0.1:15432/taskstream"),
-  );
+  const { redisUrl, etcdEndpoints, pgUrl } = await benchServices();
   mkdirSync(OUT, { recursive: true });
   const profileDir = options.cpuProf ? join(OUT, "profiles", runId) : null;
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   try {
-    await ensureDatabase(pgUrl);
-    await migrate(pgUrl);
     const machine = await describeMachine(redis, pgUrl);
     const redisAddress = new URL(redisUrl);
     const all: SystemUnderTest[] = [
@@ -200,6 +163,7 @@ async function main(): Promise<void> {
     const summary = summarize(results, options, elapsedS);
     const markdown = await formatMarkdown(
       renderResults({ results, options, machine, summary, startedAt, elapsedS }),
+      "bench/RESULTS.md",
     );
     writeFileSync(join(OUT, `results-${runId}.md`), markdown);
     writeFileSync(join(OUT, `results-${runId}.json`), JSON.stringify({ summary, figures: results }, null, 1));

@@ -15,9 +15,15 @@ export interface Summary {
 }
 
 /** Bytes of Redis per task: exact MEMORY USAGE of the system's keys after N tasks, divided by N. */
-export function bytesPerTask(results: Results, system: "taskstream" | "bullmq"): number {
+export function bytesPerTask(
+  results: Results,
+  system: "taskstream" | "bullmq",
+  stage: "finished" | "live" | "archived" = "finished",
+): number {
   const memory = results.memory.get(system);
-  return memory ? memory.afterDrain.totalBytes / memory.tasks : Number.NaN;
+  const report =
+    stage === "finished" ? memory?.afterDrain : stage === "live" ? memory?.queued : memory?.archived?.report;
+  return memory && report ? report.totalBytes / memory.tasks : Number.NaN;
 }
 
 export function summarize(results: Results, options: BenchOptions, elapsedS: number): Summary {
@@ -45,6 +51,8 @@ export function summarize(results: Results, options: BenchOptions, elapsedS: num
     startP99RatioAt2000: round(startP99 / bullStartP99, 2),
     priorityDrainRatio: round(m(`drain.taskstream.${prioTag}.perS`) / m(`drain.bullmq.${prioTag}.perS`), 3),
     redisBytesPerTask: round(bytesPerTask(results, "taskstream"), 0),
+    redisBytesPerLiveTask: round(bytesPerTask(results, "taskstream", "live"), 0),
+    redisBytesPerArchivedTask: round(bytesPerTask(results, "taskstream", "archived"), 1),
     bullmqRedisBytesPerJob: round(bytesPerTask(results, "bullmq"), 0),
     mode: options.quick ? "quick" : "full",
     ...(options.pauseProjector ? { projectorPausedDuringDrains: true } : {}),
@@ -65,6 +73,8 @@ export function targets(summary: Summary): { target: string; measured: string; m
   const bullP99 = n(summary.bullmqP99StartMsAt2000);
   const lag = n(summary.projectionLagP99Ms);
   const bytes = n(summary.redisBytesPerTask);
+  const live = n(summary.redisBytesPerLiveTask);
+  const archived = n(summary.redisBytesPerArchivedTask);
   return [
     {
       target: "drain ratio ≥ 1.0 (event history and projection on)",
@@ -88,6 +98,16 @@ export function targets(summary: Summary): { target: string; measured: string; m
       target: "Redis bytes per task measured and explained",
       measured: bytes === null ? "–" : `${bytes} B/task (see (f))`,
       met: bytes === null ? null : true,
+    },
+    {
+      target: "(f) Redis bytes per live task ≤ 600",
+      measured: live === null ? "–" : `${live} B/task`,
+      met: live === null ? null : live <= 600,
+    },
+    {
+      target: "(f) Redis bytes per finished task after archiving ~0 (≤ 10)",
+      measured: archived === null ? "–" : `${archived} B/task`,
+      met: archived === null ? null : archived <= 10,
     },
   ];
 }

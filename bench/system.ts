@@ -63,6 +63,16 @@ export interface SystemUnderTest {
   pauseProjector?(paused: boolean): void;
   /** The projector's cumulative counts: events applied and batches committed (null for BullMQ). */
   projectorCounts(): Promise<{ events: number; batches: number } | null>;
+  /**
+   * Waits until the dispatcher's snapshots cover the log (Taskstream: they are part of what a live
+   * task costs in Redis); absent for BullMQ.
+   */
+  awaitSnapshots?(timeoutMs: number): Promise<void>;
+  /**
+   * Archives every finished task now (Taskstream: the projector restarted with a retention of 0)
+   * and waits until the log holds none; null when this layout cannot (absent for BullMQ).
+   */
+  archiveAll?(timeoutMs: number): Promise<{ ms: number; streamEntriesLeft: number } | null>;
   /** Projection lag: call `begin` before an interval and `end` after it (null for BullMQ). */
   lag: { begin(): Promise<void>; end(): Promise<LagReport> } | null;
 }

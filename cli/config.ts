@@ -56,6 +56,15 @@ export interface Config {
   corsOrigins: string[];
   /** Trust pages served from loopback on any port (development: `taskstream dev`). */
   allowLoopbackOrigins: boolean;
+  /** `required`: every interface needs an API key; `off`: development, on loopback only. */
+  auth: "required" | "off";
+  /** PEM files of the server's certificate and key: HTTPS and gRPC over TLS when both are set. */
+  tlsCert: string;
+  tlsKey: string;
+  /** PEM file of the CA whose client certificates the gRPC listener requires (mutual TLS). */
+  tlsClientCa: string;
+  /** Serve /metrics on this port alone, not on the HTTP port (null: on the HTTP port, for admin keys). */
+  metricsPort: number | null;
   /** How long per-minute analytics are kept, in hours (docs/analytics.md). */
   analyticsRetentionHours: number;
   /** How long the task feed keeps events for readers to resume from, in hours (docs/task-feed.md). */
@@ -152,6 +161,11 @@ const SETTINGS = {
   ],
   "feed-retention-hours": ["TASKSTREAM_FEED_RETENTION_HOURS", "24", int("feed-retention-hours", 1, 31 * 24)],
   graphiql: ["TASKSTREAM_GRAPHIQL", "false", (v: string) => v === "true" || v === "1"],
+  auth: ["TASKSTREAM_AUTH", "required", parseAuth],
+  "tls-cert": ["TASKSTREAM_TLS_CERT", "", String],
+  "tls-key": ["TASKSTREAM_TLS_KEY", "", String],
+  "tls-client-ca": ["TASKSTREAM_TLS_CLIENT_CA", "", String],
+  "metrics-port": ["TASKSTREAM_METRICS_PORT", "", (v: string) => (v === "" ? null : port("metrics-port")(v))],
   "log-level": ["TASKSTREAM_LOG_LEVEL", "info", parseLogLevel],
   "log-format": ["TASKSTREAM_LOG_FORMAT", "json", parseLogFormat],
 } as const;
@@ -180,6 +194,16 @@ export function loadConfig(
   const grpcPort = value("grpc-port");
   const host = value("host");
   const advertised = value("advertise-address");
+  const auth = value("auth");
+  const tlsCert = value("tls-cert");
+  const tlsKey = value("tls-key");
+  const tlsClientCa = value("tls-client-ca");
+  if ((tlsCert === "") !== (tlsKey === ""))
+    throw new ValidationError([{ field: "tls-cert", reason: "tls-cert and tls-key go together" }]);
+  if (tlsClientCa !== "" && tlsCert === "")
+    throw new ValidationError([
+      { field: "tls-client-ca", reason: "mutual TLS needs the server's own tls-cert and tls-key" },
+    ]);
   return {
     roles: value("roles"),
     host,
@@ -213,9 +237,38 @@ export function loadConfig(
     maxResultBytes: value("max-result-bytes"),
     corsOrigins: value("cors-origins"),
     allowLoopbackOrigins: value("allow-loopback-origins"),
+    auth,
+    tlsCert,
+    tlsKey,
+    tlsClientCa,
+    metricsPort: value("metrics-port"),
     analyticsRetentionHours: value("analytics-retention-hours"),
     feedRetentionHours: value("feed-retention-hours"),
   };
+}
+
+/**
+ * Refuses a configuration that would serve without authentication where others can reach it:
+ * authentication may be off only on a loopback address (development).
+ */
+export function checkAuthExposure(config: Pick<Config, "auth" | "host">): void {
+  if (config.auth === "off" && !isLoopback(config.host))
+    throw new ValidationError([
+      {
+        field: "auth",
+        reason: `may be off only on a loopback address (development), not on "${config.host}": use TASKSTREAM_AUTH=required with API keys, or TASKSTREAM_HOST=127.0.0.1`,
+      },
+    ]);
+}
+
+/** Whether `host` is a loopback address: only this machine can reach it. */
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function parseAuth(value: string): "required" | "off" {
+  if (value === "required" || value === "off") return value;
+  throw new ValidationError([{ field: "auth", reason: `must be required or off; got "${value}"` }]);
 }
 
 export function parseFlags(

@@ -37,6 +37,13 @@ export const demoHandlers = {
   },
 };
 
-export function startDemoWorker(address: string, slots = 20, logger?: Logger): Worker {
-  return new Worker({ addresses: [address], name: "demo-worker", slots, handlers: demoHandlers, logger });
+export function startDemoWorker(address: string, slots = 20, logger?: Logger, apiKey?: string): Worker {
+  return new Worker({
+    addresses: [address],
+    name: "demo-worker",
+    slots,
+    handlers: demoHandlers,
+    logger,
+    ...(apiKey ? { apiKey } : {}),
+  });
 }

@@ -26,6 +26,8 @@ function taskstream(args: string[], env: Record<string, string> = {}): Program {
     env: {
       ...base,
       TASKSTREAM_HOST: "127.0.0.1",
+      // On loopback with no keys: serve would otherwise refuse to start (docs/security.md).
+      TASKSTREAM_AUTH: "off",
       TASKSTREAM_HTTP_PORT: "0",
       TASKSTREAM_GRPC_PORT: "0",
       TASKSTREAM_REDIS_URL: testServices.redisUrl,
@@ -177,7 +179,7 @@ describe("the taskstream program's log", { timeout: 90_000 }, () => {
     const dev = taskstream(["dev", "--log-level", "debug"]);
     const rest = await dev.line(/^\s+REST\s+http:\/\/\S+\/v1\/tasks$/);
     const url = rest.trim().split(/\s+/)[1]!;
-    await dev.line(/INFO: dispatcher {2}dispatcher leading {2}epoch=\d+/);
+    await dev.line(/INFO: dispatcher {2}dispatcher leading its partitions {2}partitions=[\d,]+/);
     expect((await fetch(url.replace("/v1/tasks", "/healthz"))).status).toBe(200);
     await dev.line(/DEBUG: http {8}request {2}reqId=\S+ method=GET url=\/healthz status=200 ms=[\d.]+$/);
     await interrupt(dev);

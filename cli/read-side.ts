@@ -10,6 +10,7 @@ import type { ScheduleCommands } from "../commands/schedules/schedule-commands.t
 import { ProjectionStalledError } from "../projections/poison.ts";
 import { originAllowed, sameOrigin, type OriginPolicy } from "../commands/http/origins.ts";
 import type { Logger } from "../observability/log.ts";
+import type { Principal } from "../auth/principal.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 
 export interface ReadSide {
@@ -89,6 +90,7 @@ export async function registerReadApi(
     origins: OriginPolicy;
     commands?: TaskCommands;
     scheduleCommands?: ScheduleCommands;
+    authenticate: (authorization: string | undefined) => Promise<Principal>;
     queueSettings?: QueueSettingsStore;
   },
 ): Promise<void> {
@@ -105,6 +107,7 @@ export async function registerReadApi(
     getTaskFromLog: taskFromLog(deps.store),
     commands: deps.commands,
     scheduleCommands: deps.scheduleCommands,
+    authenticate: deps.authenticate,
     partitions: deps.store.partitions,
     queueSettings: deps.queueSettings,
   });

@@ -61,6 +61,10 @@ export const VERBS: Record<string, Entry | Group> = {
     summary: "prove the read model equals the fold of the log",
     load: async () => (await import("./verbs/audit.ts")).verify,
   },
+  keys: {
+    summary: "API keys: create, list, revoke",
+    load: async () => (await import("./verbs/roles.ts")).keys,
+  },
   projections: {
     summary: "rebuild the read model from the archive and the log, then swap it in",
     load: async () => (await import("./verbs/roles.ts")).projections,

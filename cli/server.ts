@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type Metadata } from "@grpc/grpc-js";
 import pg from "pg";
 import { Etcd3 } from "etcd3";
 import { RedisEventLog } from "../event-store/redis-event-log.ts";
@@ -8,7 +8,7 @@ import { connectRedis } from "../event-store/redis-client.ts";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { httpErrorHandler, notFoundHandler } from "../commands/http/errors.ts";
 import { httpSecurity } from "../commands/http/security.ts";
-import { registerOpenApi } from "../commands/http/openapi/plugin.ts";
+import { API_REFERENCE_PATH, registerOpenApi } from "../commands/http/openapi/plugin.ts";
 import { taskRoutes } from "../commands/http/task-routes.ts";
 import { taskService } from "../commands/grpc/task-service.ts";
 import { Dispatcher } from "../dispatcher/dispatcher.ts";
@@ -25,7 +25,7 @@ import { RequestLogController } from "../observability/http-requests.ts";
 import type { Logger as Pino } from "pino";
 import { healthRoutes, type ReadinessCheck } from "../observability/health.ts";
 import { GrpcHealth, serviceName } from "../observability/grpc-health.ts";
-import { reflectionService } from "../commands/grpc/reflection.ts";
+import { addReflection, reflectionService } from "../commands/grpc/reflection.ts";
 import { startProjector, startSchedulesProjector, registerReadApi, type ReadSide } from "./read-side.ts";
 import { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
 import { scheduleStore } from "../event-store/schedule-store.ts";
@@ -33,12 +33,17 @@ import { scheduleRoutes } from "../commands/schedules/routes.ts";
 import { scheduleService } from "../commands/schedules/grpc-service.ts";
 import { Scheduler } from "../dispatcher/schedules/scheduler.ts";
 import { ScheduleServiceService } from "../proto/gen/taskstream/v1/schedules.ts";
-import type { Config } from "./config.ts";
+import { checkAuthExposure, type Config } from "./config.ts";
 import { ReadModelRetention } from "../projections/retention.ts";
 import { listTasks, type TaskListQuery } from "../read-api/queries/task-list.ts";
 import { ArchiveStore } from "../event-store/archive/archive-store.ts";
 import { Archiver } from "../event-store/archive/archiver.ts";
 import { TaskHistory } from "../event-store/history.ts";
+import { KeyStore } from "../auth/key-store.ts";
+import { Authenticator } from "../auth/authenticator.ts";
+import { grpcPrincipal } from "../auth/grpc.ts";
+import { httpAuthentication } from "../auth/http.ts";
+import { loadTls, type TlsFiles } from "./tls.ts";
 
 /** A running Taskstream process: its roles, its listeners, and how to stop it. */
 export interface RunningServer {
@@ -54,7 +59,32 @@ export interface RunningServer {
   readSide: ReadSide | null;
   /** The gRPC health service's statuses (grpc.health.v1). */
   health: GrpcHealth;
+  /** Who may call: API keys in PostgreSQL when authentication is required. */
+  authenticator: Authenticator;
+  keys: KeyStore;
+  /** Where /metrics is served when it has a port of its own (null otherwise). */
+  metricsUrl: string | null;
   close(): Promise<void>;
+}
+
+/**
+ * Paths anyone may reach: liveness, readiness, the API's description (the OpenAPI document and its
+ * reference page say only what the public contract is), the GraphiQL page and the console (their
+ * queries authenticate). docs/security.md lists them.
+ */
+function isPublicPath(path: string): boolean {
+  // The console's, GraphiQL's and the reference's pages are static: the calls they send authenticate.
+  return (
+    path === "/healthz" ||
+    path === "/readyz" ||
+    path === "/openapi.json" ||
+    path === API_REFERENCE_PATH ||
+    path.startsWith(`${API_REFERENCE_PATH}/`) ||
+    path === "/graphiql" ||
+    path.startsWith("/graphiql/") ||
+    path === "/ui" ||
+    path.startsWith("/ui/")
+  );
 }
 
 /**
@@ -65,6 +95,7 @@ export async function startServer(
   config: Config,
   log: Pino = createLogger({ level: config.logLevel, format: config.logFormat }),
 ): Promise<RunningServer> {
+  checkAuthExposure(config);
   const component = (name: string) => log.child({ component: name });
   // Typed as Fastify's logger, so the instance keeps Fastify's default logger type.
   const httpLog: FastifyBaseLogger = component("http");
@@ -84,19 +115,29 @@ export async function startServer(
   });
   await store.checkLayout();
   const metrics = createMetrics();
+  const keys = new KeyStore(pool);
+  const authenticator = new Authenticator({
+    mode: config.auth,
+    keys: config.auth === "required" ? keys : null,
+  });
+  const authenticate = (metadata: Metadata) => grpcPrincipal(authenticator, metadata);
+  const tls: TlsFiles | null = await loadTls(config);
+  // Fastify's type follows its server (http or https); the rest of the program sees one shape.
   const http = Fastify({
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
     loggerInstance: httpLog,
     logController: new RequestLogController(),
     bodyLimit: config.maxPayloadBytes + 64 * 1024,
     // A bad URL or an over-long path parameter: answered in the error shape of every other refusal.
     frameworkErrors: (error, _request, reply) => void httpErrorHandler(error, _request, reply),
-  });
+  }) as unknown as FastifyInstance;
   http.setErrorHandler(httpErrorHandler);
   http.setNotFoundHandler(notFoundHandler);
   const origins = { allowed: config.corsOrigins, allowLoopback: config.allowLoopbackOrigins };
   await http.register(httpSecurity, origins);
   // Before any route: the OpenAPI document collects the routes as they are registered (docs/apis.md).
   await registerOpenApi(http, packageVersion());
+  await http.register(httpAuthentication, { authenticator, isPublic: isPublicPath });
   const grpc = new Server({
     "grpc.max_receive_message_length": Math.max(config.maxPayloadBytes, config.maxResultBytes) + 64 * 1024,
   });
@@ -132,14 +173,18 @@ export async function startServer(
     scheduleCommands = new ScheduleCommands(schedules, commands);
     await http.register(taskRoutes(commands));
     await http.register(scheduleRoutes(scheduleCommands));
-    grpc.addService(ScheduleServiceService, scheduleService(scheduleCommands));
+    grpc.addService(ScheduleServiceService, scheduleService(scheduleCommands, authenticate));
     await http.register(queueRoutes(settings));
     const listing = config.roles.has("read-api") || config.roles.has("projector") ? pool : null;
     grpc.addService(
       TaskServiceService,
-      taskService(commands, listing ? (query) => listTasks(listing, query as TaskListQuery) : undefined),
+      taskService(
+        commands,
+        authenticate,
+        listing ? (query) => listTasks(listing, query as TaskListQuery) : undefined,
+      ),
     );
-    grpc.addService(LimitsServiceService, limitsService(settings));
+    grpc.addService(LimitsServiceService, limitsService(settings, authenticate));
   }
 
   let dispatcher: Dispatcher | null = null;
@@ -159,6 +204,7 @@ export async function startServer(
       metrics: metrics.dispatcher,
       log: component("dispatcher"),
       settings,
+      authenticator,
       scheduler: new Scheduler({
         store: schedules,
         tasks: firingCommands,
@@ -244,15 +290,30 @@ export async function startServer(
         origins,
         commands,
         scheduleCommands,
+        authenticate: (authorization) => authenticator.authenticate(authorization),
         queueSettings: settings,
       });
     }
   }
 
   const recordCheck = (check: string, ok: boolean) => metrics.readinessCheck.set({ check }, ok ? 1 : 0);
-  await http.register(healthRoutes(metrics.registry, checks, recordCheck));
+  await http.register(
+    healthRoutes(metrics.registry, checks, recordCheck, {
+      metrics: config.metricsPort !== null ? "none" : config.auth === "required" ? "admin" : "public",
+    }),
+  );
+  // /metrics on a port of its own: scraped without a key, reachable only where that port is.
+  let metricsUrl: string | null = null;
+  if (config.metricsPort !== null) {
+    const metricsHttp = Fastify({ logger: false });
+    await metricsHttp.register(healthRoutes(metrics.registry, checks, recordCheck));
+    metricsUrl = await metricsHttp.listen({ host: config.host, port: config.metricsPort });
+    closers.push(() => metricsHttp.close());
+  }
   // Discovery (docs/apis.md): the health service over the same readiness as /readyz, each public
-  // service gated by the checks it needs, and reflection over the public contract only.
+  // service gated by the checks it needs, and reflection over the public contract only. Health
+  // answers without a key (Kubernetes probes carry none); reflection takes a key like every other
+  // service when authentication is required (docs/security.md).
   const health = new GrpcHealth(checks, { record: recordCheck });
   const writable = ["redis", "redis-memory"];
   const publicServices = [
@@ -265,11 +326,18 @@ export async function startServer(
     return serviceName(definition);
   });
   health.addToServer(grpc);
-  reflectionService([...publicServices, "grpc.health.v1.Health"]).addToServer(grpc);
+  addReflection(grpc, reflectionService([...publicServices, "grpc.health.v1.Health"]), authenticate);
   health.start();
   closers.push(async () => health.stop());
+  const grpcCredentials = tls
+    ? ServerCredentials.createSsl(
+        tls.clientCa,
+        [{ private_key: tls.key, cert_chain: tls.cert }],
+        tls.clientCa !== null,
+      )
+    : ServerCredentials.createInsecure();
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    grpc.bindAsync(`${config.host}:${config.grpcPort}`, ServerCredentials.createInsecure(), (error, port) =>
+    grpc.bindAsync(`${config.host}:${config.grpcPort}`, grpcCredentials, (error, port) =>
       error ? reject(error) : resolve(port),
     ),
   );
@@ -292,6 +360,9 @@ export async function startServer(
     dispatcher,
     readSide,
     health,
+    authenticator,
+    keys,
+    metricsUrl: metricsUrl?.replace("0.0.0.0", "127.0.0.1") ?? null,
     close() {
       closing ??= (async () => {
         await Promise.allSettled(closers.map((close) => close()));

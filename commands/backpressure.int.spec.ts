@@ -49,6 +49,7 @@ describe("backpressure: admission limit on a queue's backlog", () => {
       grpc.submitTask(
         {
           task: {
+            namespace: "",
             type: "bounded",
             payloadJson: "",
             requires: {},

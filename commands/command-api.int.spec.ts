@@ -22,6 +22,7 @@ describe("command API over REST and gRPC", () => {
       ).call(grpc, request, metadata, (error, response) => (error ? reject(error) : resolve(response))),
     );
   const spec = (overrides: Partial<TaskSpec>): TaskSpec => ({
+    namespace: "",
     type: "echo",
     payloadJson: "",
     requires: {},

@@ -79,6 +79,7 @@ describe("hostile input to the command API", () => {
   it("refuses the same over gRPC with INVALID_ARGUMENT and the field errors in the trailers", async () => {
     const before = await logLength();
     const task: TaskSpec = {
+      namespace: "",
       type: "t",
       payloadJson: JSON.stringify({ deep: JSON.parse(`${"[".repeat(3000)}${"]".repeat(3000)}`) as unknown }),
       requires: {},

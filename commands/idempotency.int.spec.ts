@@ -16,6 +16,7 @@ describe("idempotency keys", () => {
       headers: { "content-type": "application/json" },
     });
   const spec = (key: string, payloadJson: string): TaskSpec => ({
+    namespace: "",
     type: "idem",
     payloadJson,
     requires: {},

@@ -12,8 +12,10 @@ import {
   fold,
   slotOfKey,
   withSlot,
+  qualify,
   PARTITION_SLOTS,
   type TaskCommand,
+  type TaskEvent,
   type TaskSpec,
   type TaskState,
 } from "../domain/task/index.ts";
@@ -25,6 +27,14 @@ import type { Admission } from "../queues/admission.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { mapAllOrFail } from "./validation/collect.ts";
 import { toTaskSpec, type SubmissionLimits, type TraceContext } from "./validation/task-spec.ts";
+import {
+  ANONYMOUS,
+  inNamespace,
+  principalActor,
+  requireScope,
+  resolveNamespace,
+  type Principal,
+} from "../auth/principal.ts";
 
 export interface SubmitResult {
   id: string;
@@ -47,8 +57,10 @@ export interface CommandOptions {
 }
 
 /**
- * The command side shared by REST and gRPC: validate, decide against the task's state folded from
- * the log, append with an optimistic-concurrency check. Nothing is written for a rejected request.
+ * The command side shared by REST, gRPC and GraphQL: authorise, validate, decide against the task's
+ * state folded from the log, append with an optimistic-concurrency check. Nothing is written for a
+ * rejected request. Every method takes the caller (`principal`): the shells pass the authenticated
+ * one; ANONYMOUS (every right) is the default for in-process callers and tests.
  */
 export class TaskCommands {
   private readonly store: EventLog;
@@ -66,19 +78,32 @@ export class TaskCommands {
   }
 
   /** Validates and submits one task. */
-  async submit(input: unknown, trace: TraceContext, now = Date.now()): Promise<SubmitResult> {
+  async submit(
+    input: unknown,
+    trace: TraceContext,
+    principal: Principal = ANONYMOUS,
+    now = Date.now(),
+  ): Promise<SubmitResult> {
+    requireScope(principal, "submit");
     await this.refreshSettings();
-    const spec = this.validate(input, trace, "", now);
-    const [result] = await this.submitValidated([spec], now);
+    const spec = this.validate(input, trace, principal, "", now);
+    const [result] = await this.submitValidated([spec], principal, now);
     if (result!.conflict) throw new IdempotencyConflictError(spec.idempotencyKey ?? "", result!.id);
     return result!;
   }
 
   /** Validates every task first (errors name `tasks[i].field`, all of them at once), then submits them. */
-  async submitMany(inputs: unknown[], trace: TraceContext, now = Date.now()): Promise<SubmitResult[]> {
+  async submitMany(
+    inputs: unknown[],
+    trace: TraceContext,
+    principal: Principal = ANONYMOUS,
+    now = Date.now(),
+  ): Promise<SubmitResult[]> {
+    requireScope(principal, "submit");
     await this.refreshSettings();
     return this.submitValidated(
-      mapAllOrFail(inputs, (input, i) => this.validate(input, trace, `tasks[${i}].`, now)),
+      mapAllOrFail(inputs, (input, i) => this.validate(input, trace, principal, `tasks[${i}].`, now)),
+      principal,
       now,
     );
   }
@@ -88,60 +113,108 @@ export class TaskCommands {
     await this.options.settings?.refresh();
   }
 
-  /** Checks a submission and fills in its defaults; throws ValidationError or PayloadTooLargeError. */
-  validate(input: unknown, trace: TraceContext, pathPrefix = "", now = Date.now()): TaskSpec {
+  /**
+   * Checks a submission and fills in its defaults; throws PermissionDeniedError (the caller may not
+   * submit), ValidationError or PayloadTooLargeError.
+   */
+  validate(
+    input: unknown,
+    trace: TraceContext,
+    principal: Principal = ANONYMOUS,
+    pathPrefix = "",
+    now = Date.now(),
+  ): TaskSpec {
+    requireScope(principal, "submit");
     const type = (input as { type?: unknown } | null)?.type;
     const retryDefaults = typeof type === "string" ? this.options.settings?.queue(type)?.retry : null;
     const spec = toTaskSpec(input, this.limits, trace, pathPrefix, { now, retryDefaults });
+    spec.namespace = resolveNamespace(
+      principal,
+      (input as { namespace?: unknown }).namespace,
+      `${pathPrefix}namespace`,
+    );
     if (spec.idempotencyKey !== null) this.requestHashes.set(spec, requestHash(input));
     return spec;
   }
 
   /** Submits tasks already validated, concurrently (the appends are pipelined to Redis), if their queues admit them. */
-  async submitValidated(specs: TaskSpec[], now = Date.now()): Promise<SubmitResult[]> {
+  async submitValidated(
+    specs: TaskSpec[],
+    principal: Principal = ANONYMOUS,
+    now = Date.now(),
+  ): Promise<SubmitResult[]> {
+    requireScope(principal, "submit");
     await this.options.admission?.check(specs.map((spec) => spec.type));
-    return Promise.all(specs.map((spec) => this.submitSpec(spec, now)));
+    const actor = principalActor(principal);
+    return Promise.all(specs.map((spec) => this.submitSpec(spec, actor, now)));
   }
 
   /** Revives a dead-lettered task with fresh attempts (its policy's maxAttempts unless given). */
-  async retry(id: string, maxAttempts: number | null, reason: string, now = Date.now()): Promise<TaskView> {
+  async retry(
+    id: string,
+    maxAttempts: number | null,
+    reason: string,
+    principal: Principal = ANONYMOUS,
+    now = Date.now(),
+  ): Promise<TaskView> {
+    requireScope(principal, "submit");
     checkReason(reason);
     if (maxAttempts !== null && (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 1000)) {
       throw new ValidationError([{ field: "maxAttempts", reason: "must be an integer from 1 to 1000" }]);
     }
-    const state = await this.execute(id, { type: "RetryTask", data: { maxAttempts, reason, now } });
+    const state = await this.execute(
+      id,
+      { type: "RetryTask", data: { maxAttempts, reason, now } },
+      principal,
+    );
     return taskView(id, state);
   }
 
   /** A task's current state, folded from its history (the log, and the archive once it left the log). */
-  async get(id: string): Promise<TaskView> {
-    return taskView(id, (await this.load(id)).state);
+  async get(id: string, principal: Principal = ANONYMOUS): Promise<TaskView> {
+    requireScope(principal, "read");
+    return taskView(id, (await this.load(id, principal)).state);
   }
 
   /** Every event of a task, in order, across the log and the archive. */
-  async history(id: string): Promise<StoredEvent[]> {
+  async history(id: string, principal: Principal = ANONYMOUS): Promise<StoredEvent[]> {
+    requireScope(principal, "read");
     const { events } = await this.histories.read(id);
-    if (events.length === 0) throw new NotFoundError(`task ${id}`);
+    const submitted = events[0];
+    if (submitted?.type !== "TaskSubmitted" || !inNamespace(principal, submitted.data.spec.namespace))
+      throw new NotFoundError(`task ${id}`);
     return events;
   }
 
   /** Cancels a task; a task that is running gets a cancel request its dispatcher carries out. */
-  async cancel(id: string, reason: string, now = Date.now()): Promise<TaskView> {
+  async cancel(
+    id: string,
+    reason: string,
+    principal: Principal = ANONYMOUS,
+    now = Date.now(),
+  ): Promise<TaskView> {
+    requireScope(principal, "cancel");
     checkReason(reason);
-    const state = await this.execute(id, {
-      type: "CancelTask",
-      data: { reason: reason || "cancelled by request", now },
-    });
+    const state = await this.execute(
+      id,
+      {
+        type: "CancelTask",
+        data: { reason: reason || "cancelled by request", now },
+      },
+      principal,
+    );
     return taskView(id, state);
   }
 
-  private async submitSpec(spec: TaskSpec, now: number): Promise<SubmitResult> {
-    const slot = spec.idempotencyKey === null ? randomSlot() : slotOfKey(spec.idempotencyKey);
+  private async submitSpec(spec: TaskSpec, actor: string, now: number): Promise<SubmitResult> {
+    // An idempotency key belongs to its namespace: the same key in two namespaces names two tasks.
+    const idempotencyKey = spec.idempotencyKey === null ? null : qualify(spec.namespace, spec.idempotencyKey);
+    const slot = idempotencyKey === null ? randomSlot() : slotOfKey(idempotencyKey);
     const id = withSlot(newId(now), slot);
-    const events = decide({ type: "SubmitTask", data: { spec, now } }, fold([]));
+    const events = withActor(decide({ type: "SubmitTask", data: { spec, now } }, fold([])), actor);
     const hash = this.requestHashes.get(spec);
     const result = await this.store.append(id, 0, events, {
-      idempotencyKey: spec.idempotencyKey,
+      idempotencyKey,
       requestHash: hash,
     });
     if (result.kind === "appended") {
@@ -155,18 +228,23 @@ export class TaskCommands {
       : { id: result.taskId, deduplicated: true };
   }
 
-  private async load(id: string): Promise<{ state: TaskState; archived: boolean }> {
+  /**
+   * A task's state; NotFoundError also when it is in a namespace the caller may not see, so a key
+   * learns nothing of other tenants' tasks, not even that they exist.
+   */
+  private async load(id: string, principal: Principal): Promise<{ state: TaskState; archived: boolean }> {
     const { events, archived } = await this.histories.read(id);
     const state = fold(events);
-    if (state.state === "NEW") throw new NotFoundError(`task ${id}`);
+    if (state.state === "NEW" || !inNamespace(principal, state.spec?.namespace ?? ""))
+      throw new NotFoundError(`task ${id}`);
     return { state, archived };
   }
 
   /** Decide and append, re-reading the task when a concurrent writer got there first. */
-  private async execute(id: string, command: TaskCommand): Promise<TaskState> {
+  private async execute(id: string, command: TaskCommand, principal: Principal): Promise<TaskState> {
     for (let attempt = 0; ; attempt++) {
-      const { state, archived } = await this.load(id);
-      const events = decide(command, state);
+      const { state, archived } = await this.load(id, principal);
+      const events = withActor(decide(command, state), principalActor(principal));
       if (events.length === 0) return state;
       if (archived)
         throw new IllegalStateError(`task ${id} finished and was archived: it can no longer change`);
@@ -178,6 +256,14 @@ export class TaskCommands {
       }
     }
   }
+}
+
+/**
+ * The events with who caused them (domain/task/actor.ts), stored in each event's data as `actor`;
+ * `evolve` ignores it.
+ */
+function withActor(events: TaskEvent[], actor: string): TaskEvent[] {
+  return events.map((event) => ({ ...event, data: { ...event.data, actor } }) as unknown as TaskEvent);
 }
 
 /** Longest reason an operator may give for a cancel or a retry. */

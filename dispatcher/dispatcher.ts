@@ -20,6 +20,8 @@ import type { Term, TermEvents } from "./term.ts";
 import type { Scheduler } from "./schedules/scheduler.ts";
 import { WorkerRegistry } from "./worker-registry.ts";
 import { WorkerTokens } from "./worker-tokens.ts";
+import type { Authenticator } from "../auth/authenticator.ts";
+import { grpcPrincipal } from "../auth/grpc.ts";
 
 export interface DispatcherOptions {
   store: EventLog;
@@ -32,6 +34,8 @@ export interface DispatcherOptions {
   metrics: DispatcherMetrics;
   log: Logger;
   settings: QueueSettingsStore;
+  /** Who may connect as a worker: an API key with the `worker` scope (docs/security.md). */
+  authenticator: Authenticator;
   /** Fires recurring schedules while this dispatcher holds the coordinator lease (dispatcher/schedules/scheduler.ts). */
   scheduler?: Scheduler;
 }
@@ -84,6 +88,21 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       log: options.log,
     });
     this.owner.on("changed", () => this.emit("changed"));
+    // Say so when the dispatcher starts or stops leading its share of the partitions.
+    let wasLeading = false;
+    this.on("changed", () => {
+      const leading = this.leading;
+      if (leading === wasLeading) return;
+      wasLeading = leading;
+      const partitions = [...this.owner.epochs().keys()].sort((a, b) => a - b);
+      if (leading)
+        this.options.log.info({ partitions: partitions.join(",") }, "dispatcher leading its partitions");
+      else
+        this.options.log.info(
+          { partitions: partitions.join(",") },
+          "dispatcher not leading all its partitions",
+        );
+    });
     this.owner.on("swept", (partition, info) => this.emit("swept", partition, info));
     this.owner.on("intake", (partition) => this.emit("intake", partition));
     this.leadership = new Leadership(options.etcd, {
@@ -115,7 +134,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       partitions: store.partitions,
       ttlSeconds: leaseTtlSeconds,
       claimEpoch: (partition, floor) => store.claim(partition, floor),
-      acquire: (partition, epoch) => this.owner.acquire(partition, epoch),
+      acquire: (partition, epoch, claimedAt) => this.owner.acquire(partition, epoch, claimedAt),
       release: (partition) => this.owner.release(partition),
       lost: (partitions, reason) => this.owner.lost(partitions, reason),
       log,
@@ -132,6 +151,7 @@ export class Dispatcher extends EventEmitter<DispatcherEvents> {
       metrics: this.options.metrics,
       log,
       accepting: () => ownership.trusted,
+      authenticate: (metadata) => grpcPrincipal(this.options.authenticator, metadata),
     });
     const host = this.host;
     ownership.on("map", () => {

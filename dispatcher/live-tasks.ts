@@ -8,6 +8,7 @@ import {
   hasAttemptOut,
   isTerminal,
   type TaskCommand,
+  formatActor,
   type TaskEvent,
   type TaskState,
 } from "../domain/task/index.ts";
@@ -111,9 +112,17 @@ export class LiveTasks {
     await Promise.allSettled([...this.writing]);
   }
 
-  /** Runs `command` against the task's state, serialised per task; retries on a concurrent write. */
-  execute(taskId: string, command: (state: TaskState) => TaskCommand | TaskCommand[]): Promise<Execution> {
-    const write = this.executeSerialised(taskId, command);
+  /**
+   * Runs `command` against the task's state, serialised per task; retries on a concurrent write.
+   * The events record `actor` (domain/task/actor.ts): the worker whose report it is, else this
+   * leader's own decision (`d:<epoch>`).
+   */
+  execute(
+    taskId: string,
+    command: (state: TaskState) => TaskCommand | TaskCommand[],
+    actor = formatActor({ kind: "dispatcher", epoch: this.epoch }),
+  ): Promise<Execution> {
+    const write = this.executeSerialised(taskId, command, actor);
     this.writing.add(write);
     void write.finally(() => this.writing.delete(write)).catch(() => undefined);
     return write;
@@ -122,11 +131,14 @@ export class LiveTasks {
   private executeSerialised(
     taskId: string,
     command: (state: TaskState) => TaskCommand | TaskCommand[],
+    actor: string,
   ): Promise<Execution> {
     return this.serialised(taskId, async () => {
       for (let retry = 0; ; retry++) {
         const state = this.byId.get(taskId) ?? (await this.load(taskId));
-        const events = decideAll(command(state), state);
+        const events = decideAll(command(state), state).map(
+          (event) => ({ ...event, data: { ...event.data, actor } }) as unknown as TaskEvent,
+        );
         if (events.length === 0) return { state, events };
         try {
           await this.store.append(taskId, state.version, events, { epoch: this.epoch });

@@ -85,21 +85,29 @@ export class PartitionOwner extends EventEmitter<OwnerEvents> implements OwnerEn
     else this.giveBack(partition, [{ hostId, message }]);
   }
 
-  /** Starts owning the partition with `epoch`: its term rebuilds, then leads; hosts are told. */
-  async acquire(partition: number, epoch: number): Promise<void> {
+  /**
+   * Starts owning the partition with `epoch`: its term rebuilds, then leads; hosts are told.
+   * `claimedAt` (when the claim was granted) starts the term's takeover clock.
+   */
+  async acquire(partition: number, epoch: number, claimedAt = Date.now()): Promise<void> {
     this.terms.get(partition)?.close("replaced");
-    const term = new Term(partition, epoch, {
-      ...this.ctx,
-      toHost: (hostId, message) => this.hosts.get(hostId)?.(message),
-      fencedOut: () => {
-        if (this.terms.get(partition) === term) this.lost([partition], "fenced out");
-        this.ctx.fencedOut(partition);
+    const term = new Term(
+      partition,
+      epoch,
+      {
+        ...this.ctx,
+        toHost: (hostId, message) => this.hosts.get(hostId)?.(message),
+        fencedOut: () => {
+          if (this.terms.get(partition) === term) this.lost([partition], "fenced out");
+          this.ctx.fencedOut(partition);
+        },
+        publishStats: (stats) => {
+          this.stats.set(partition, stats);
+          return this.ctx.publishStats(partition, epoch, stats);
+        },
       },
-      publishStats: (stats) => {
-        this.stats.set(partition, stats);
-        return this.ctx.publishStats(partition, epoch, stats);
-      },
-    });
+      claimedAt,
+    );
     this.terms.set(partition, term);
     this.held.set(partition, this.held.get(partition) ?? []);
     term.on("swept", (info) => this.emit("swept", partition, info));

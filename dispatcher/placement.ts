@@ -30,6 +30,8 @@ export interface PlacementOptions {
   settled: (taskId: string, state: TaskState) => void;
   /** After every matching pass, with the sessions that had free slots and got nothing they may run. */
   passed: (starved: ReadonlySet<WorkerSession>) => void;
+  /** An assignment was sent to a worker (the term times its first one). */
+  dispatched?: () => void;
 }
 
 /**
@@ -74,10 +76,11 @@ export class Placement {
 
   /** Queues a task that is due now (its state QUEUED). */
   enqueue(taskId: string, state: TaskState): void {
-    const { type, priority, requires, concurrency } = state.spec!;
+    const { namespace, type, priority, requires, concurrency } = state.spec!;
     this.queued.set(taskId, state.version);
     this.ready.push({
       taskId,
+      namespace,
       type,
       priority,
       requires,
@@ -219,6 +222,7 @@ export class Placement {
       }
       const assignment = assignmentMessage(task.taskId, state, handlerTrace);
       session.send({ msg: { $case: "assignment", value: assignment } });
+      this.options.dispatched?.();
     } catch (error) {
       if (span) failed(span, error);
       this.limits.release(task.taskId);

@@ -3,6 +3,8 @@ import { MAX_PRIORITY } from "../domain/task/index.ts";
 /** What the queue needs to know of a ready task to match it. */
 export interface ReadyTask {
   taskId: string;
+  /** The task's tenant; absent: `default`. */
+  namespace?: string;
   type: string;
   priority: number;
   requires: Record<string, string>;
@@ -15,6 +17,13 @@ export interface ReadyTask {
 export interface Capabilities {
   types: ReadonlySet<string>;
   labels: Readonly<Record<string, string>>;
+  /** The namespaces whose tasks it may run (its API key's); absent or null: every one. */
+  namespaces?: ReadonlySet<string> | null;
+}
+
+/** Whether a worker may run a task of `namespace` (docs/security.md). */
+function admits(worker: Capabilities, namespace: string | undefined): boolean {
+  return !worker.namespaces || worker.namespaces.has(namespace ?? "default");
 }
 
 /** Limits a take must respect: a type may be out of rate tokens, a task's concurrency key full. */
@@ -198,7 +207,9 @@ export class ReadyQueue {
       if (!level || level.size === 0 || !filter.typeOpen(type)) continue;
       for (;;) {
         const task = level.takeFirst(
-          (c) => !isCurrent(c) || (satisfies(c.requires, worker.labels) && filter.taskOpen(c)),
+          (c) =>
+            !isCurrent(c) ||
+            (satisfies(c.requires, worker.labels) && admits(worker, c.namespace) && filter.taskOpen(c)),
           this.scanLimit,
         );
         if (!task) break;

@@ -35,6 +35,17 @@ describe("ReadyQueue", () => {
     expect(queue.take({ types: new Set(["t"]), labels: { gpu: "yes" } }, always)?.taskId).toBe(gpu.taskId);
   });
 
+  it("offers a worker limited to namespaces only their tasks", () => {
+    const queue = new ReadyQueue();
+    const [ofA, ofB, unnamed] = [task(9, { namespace: "team-a" }), task(5, { namespace: "team-b" }), task(1)];
+    for (const t of [ofA, ofB, unnamed]) queue.push(t);
+    const teamB = { ...worker, namespaces: new Set(["team-b"]) };
+    expect(queue.take(teamB, always)?.taskId).toBe(ofB.taskId);
+    expect(queue.take(teamB, always)).toBeUndefined();
+    expect(queue.take({ ...worker, namespaces: new Set(["default"]) }, always)?.taskId).toBe(unnamed.taskId);
+    expect(queue.take(worker, always)?.taskId).toBe(ofA.taskId);
+  });
+
   it("skips a queue out of rate tokens and a task whose concurrency key is full", () => {
     const queue = new ReadyQueue();
     const limited = task(9, { type: "slow" });

@@ -59,6 +59,9 @@ describe("dispatcher snapshots", () => {
       { restored: 0, read: 0 },
     );
     expect(took.restored).toBe(10);
+    // Each partition's rebuild is timed from its claim; folding its snapshot and log is part of it.
+    for (const term of termsOf(second.dispatcher!))
+      expect(term.leadingSince!.rebuildMs).toBeGreaterThanOrEqual(term.leadingSince!.foldMs);
     // The five submissions after the snapshot (and nothing of the 800 finished events before it).
     expect(took.read).toBe(5);
     const worker = new RawWorker(second.grpcAddress);
@@ -67,5 +70,16 @@ describe("dispatcher snapshots", () => {
     const seen = new Set<string>();
     while (seen.size < 15) seen.add((await worker.next("assignment")).taskId);
     expect(seen).toEqual(new Set([...before, ...after]));
+    // Every partition's takeover is timed from its claim: to rebuilt by each term, to the first
+    // assignment by each term that sent one (bench: --takeover).
+    const text = await second.metrics.registry.metrics();
+    const count = (phase: string) =>
+      Number(
+        new RegExp(`^taskstream_dispatcher_takeover_seconds_count\\{phase="${phase}"\\} (\\d+)$`, "m").exec(
+          text,
+        )?.[1],
+      );
+    expect(count("rebuilt")).toBe(termsOf(second.dispatcher!).length);
+    expect(count("first_dispatch")).toBeGreaterThanOrEqual(1);
   });
 });

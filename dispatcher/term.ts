@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Context, Span } from "@opentelemetry/api";
 import {
+  formatActor,
   IllegalStateError,
   hasAttemptOut,
   NotFoundError,
@@ -40,7 +41,17 @@ export interface TermEvents {
    * snapshot, `read` events from the log after it.
    */
   leading: [
-    info: { partition: number; epoch: number; tasks: number; ready: number; restored: number; read: number },
+    info: {
+      partition: number;
+      epoch: number;
+      tasks: number;
+      ready: number;
+      restored: number;
+      read: number;
+      /** From the partition's claim being granted to accepting work, ms; of which folding its snapshot and log. */
+      rebuildMs: number;
+      foldMs: number;
+    },
   ];
   /** The term ended (handed over, demoted, or its start failed). */
   closed: [reason: string];
@@ -81,15 +92,19 @@ export class Term extends EventEmitter<TermEvents> {
   private sweeper: NodeJS.Timeout | null = null;
   private startedAt = 0;
   private permitsCheckedAt = 0;
+  /** When the partition's claim was granted, and when the term sent its first assignment (0: not yet). */
+  private readonly claimedAt: number;
+  private firstDispatchAt = 0;
   private rebuilding = true;
   accepting = false;
   /** What the term announced when it began to lead (null before). */
   leadingSince: TermEvents["leading"][0] | null = null;
 
-  constructor(partition: number, epoch: number, ctx: DispatcherContext) {
+  constructor(partition: number, epoch: number, ctx: DispatcherContext, claimedAt = Date.now()) {
     super();
     this.partition = partition;
     this.epoch = epoch;
+    this.claimedAt = claimedAt;
     this.ctx = ctx;
     this.live = new LiveTasks(
       ctx.store,
@@ -116,6 +131,7 @@ export class Term extends EventEmitter<TermEvents> {
       accepting: () => this.accepting,
       settled: (taskId, state) => this.reconcile(taskId, state),
       passed: (starved) => this.wants.update(starved),
+      dispatched: () => this.dispatched(),
     });
     this.wants = new WorkerWants(partition, this.sessions, this.placement, (hostId, message) =>
       this.toHost(hostId, message),
@@ -157,6 +173,7 @@ export class Term extends EventEmitter<TermEvents> {
     // The intake head is taken before the log is read: an event appended after it is in the intake
     // past it, one appended before is in the log read below (docs/dispatcher-intake.md).
     const head = await this.store.intakeHead(partition);
+    const foldFrom = Date.now();
     // From the last snapshot (docs/snapshots.md), then the log after it: a takeover costs the live
     // tasks and the recent log, not the whole history.
     const { after, tasks: restored } = await this.restoreSnapshot();
@@ -169,9 +186,12 @@ export class Term extends EventEmitter<TermEvents> {
     // Closed while rebuilding: a term that lost its claim must never start.
     if (this.abort.signal.aborted)
       throw new IllegalStateError(`term ${this.epoch} of partition ${partition} was closed while it rebuilt`);
+    const foldMs = Date.now() - foldFrom;
     this.live.purgeTerminal(Number.POSITIVE_INFINITY);
     this.rebuilding = false;
     this.startedAt = Date.now();
+    const rebuildMs = this.startedAt - this.claimedAt;
+    this.ctx.metrics.takeover("rebuilt", rebuildMs / 1000);
     this.accepting = true;
     for (const [taskId, state] of this.live.states) this.reconcile(taskId, state);
     this.follower = new IntakeFollower(
@@ -203,8 +223,10 @@ export class Term extends EventEmitter<TermEvents> {
       ready: this.ready.size,
       restored,
       read,
+      rebuildMs,
+      foldMs,
     };
-    this.ctx.log.debug?.(info, "partition owned");
+    this.ctx.log.info(info, "partition owned");
     this.leadingSince = info;
     this.emit("leading", info);
   }
@@ -216,6 +238,15 @@ export class Term extends EventEmitter<TermEvents> {
     if (!snapshot) return { after: "0", tasks: 0 };
     for (const [taskId, state] of snapshot.tasks) this.live.restore(taskId, state);
     return { after: snapshot.position, tasks: snapshot.tasks.length };
+  }
+
+  /** The term's first assignment: the end of the partition's takeover (claim granted → first dispatch). */
+  private dispatched(): void {
+    if (this.firstDispatchAt !== 0) return;
+    this.firstDispatchAt = Date.now();
+    const ms = this.firstDispatchAt - this.claimedAt;
+    this.ctx.metrics.takeover("first_dispatch", ms / 1000);
+    this.ctx.log.info({ partition: this.partition, epoch: this.epoch, ms }, "partition first dispatch");
   }
 
   /** Takes a snapshot of the partition now (tests, the handover, and the bench's takeover measurement). */
@@ -357,6 +388,8 @@ export class Term extends EventEmitter<TermEvents> {
       session.slots = Math.max(0, session.slots - 1);
       session.finishing.set(report.taskId, attempt);
     }
+    // The worker's report, through its host, is the actor of what it leads to.
+    const actor = formatActor({ kind: "worker", workerId: session.id, session: session.host });
     const span = report.acknowledge
       ? startAttemptEndSpan("taskstream.record_result", () => this.attemptTrace(report.taskId), {
           "taskstream.task.id": report.taskId,
@@ -366,23 +399,27 @@ export class Term extends EventEmitter<TermEvents> {
         })
       : undefined;
     const events = await underSpan(span, () =>
-      this.run(report.taskId, (state) => {
-        // Another worker's attempt: the decider refuses it and the log records the refusal.
-        if (state.workerId !== session.id) return command;
-        // A failure reported at or after the deadline is the deadline's, whoever reports it first.
-        const decided = failureAtDeadline(command, state);
-        if (start) return [start, decided];
-        // A result with no start recorded or pending (the SDK leaves out a start that its result
-        // follows at once): the start is implied, and recorded with the result.
-        if (report.acknowledge && state.state === "ASSIGNED" && state.attempt === attempt) {
-          const implied: TaskCommand = {
-            type: "StartAttempt",
-            data: { attempt, workerId: session.id, now: command.data.now },
-          };
-          return [implied, decided];
-        }
-        return decided;
-      }),
+      this.run(
+        report.taskId,
+        (state) => {
+          // Another worker's attempt: the decider refuses it and the log records the refusal.
+          if (state.workerId !== session.id) return command;
+          // A failure reported at or after the deadline is the deadline's, whoever reports it first.
+          const decided = failureAtDeadline(command, state);
+          if (start) return [start, decided];
+          // A result with no start recorded or pending (the SDK leaves out a start that its result
+          // follows at once): the start is implied, and recorded with the result.
+          if (report.acknowledge && state.state === "ASSIGNED" && state.attempt === attempt) {
+            const implied: TaskCommand = {
+              type: "StartAttempt",
+              data: { attempt, workerId: session.id, now: command.data.now },
+            };
+            return [implied, decided];
+          }
+          return decided;
+        },
+        actor,
+      ),
     );
     if (span) this.endAttemptSpan(span, report.taskId, reportAck(report.taskId, attempt, events));
     if (finishing && session.finishing.get(report.taskId) === attempt)
@@ -404,10 +441,11 @@ export class Term extends EventEmitter<TermEvents> {
   private async run(
     taskId: string,
     command: (state: TaskState) => TaskCommand | TaskCommand[],
+    actor?: string,
   ): Promise<TaskEvent[] | null> {
     try {
       const assignedAt = this.placement.assignedAt(taskId);
-      const { state, events } = await this.live.execute(taskId, command);
+      const { state, events } = await this.live.execute(taskId, command, actor);
       this.ctx.metrics.recordEvents(events, { type: state.spec?.type ?? "unknown", assignedAt });
       return events;
     } catch (error) {

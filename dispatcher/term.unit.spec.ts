@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { v7 as uuidv7 } from "uuid";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { DEFAULT_RETRY, fold, StaleEpochError, type TaskSpec } from "../domain/task/index.ts";
+import { actorOf, DEFAULT_RETRY, fold, StaleEpochError, type TaskSpec } from "../domain/task/index.ts";
 import type { MemoryEventLog } from "../event-store/memory-event-log.ts";
 import type { WorkerMessage } from "../proto/gen/taskstream/v1/workers.ts";
 import { MemoryLimits } from "../queues/memory-limits.ts";
@@ -77,6 +77,13 @@ describe("Term (one partition, as its owner runs it)", () => {
     expect(await w.stream.next("ack")).toEqual({ taskId: id, attempt: 1, accepted: true, reason: "" });
     expect(await history(id)).toEqual(["TaskSubmitted", "TaskAssigned", "TaskStarted", "TaskSucceeded"]);
     expect(fold(await term.store.readTask(id))).toMatchObject({ state: "SUCCEEDED", result: { ok: true } });
+    // Who caused each: the owner (its epoch) assigned it, the worker reported through its host.
+    const epoch = actorOf((await term.store.readTask(id))[1]!);
+    expect(epoch).toMatch(/^d:\d+$/);
+    expect((await term.store.readTask(id)).slice(2).map((event) => actorOf(event))).toEqual([
+      `w:${w.id}/host-1`,
+      `w:${w.id}/host-1`,
+    ]);
   });
 
   it("never assigns a worker more attempts than the credits its host lent, and says what it still wants", async () => {

@@ -165,6 +165,7 @@ describe("worker reports", () => {
         type: "TaskSubmitted",
         data: {
           spec: {
+            namespace: "default",
             type: "t",
             payload: null,
             priority: 5,

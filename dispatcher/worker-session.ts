@@ -8,6 +8,8 @@ export interface SessionStream {
   send(message: DispatcherMessage): void;
   /** Ends the stream with a gRPC status, so the worker reconnects (elsewhere). */
   close(code: number, details: string): void;
+  /** Names this connection of the worker in the actor of what it reports (domain/task/actor.ts). */
+  readonly connection?: string;
 }
 
 export interface WorkerInfo {
@@ -17,6 +19,10 @@ export interface WorkerInfo {
   labels: Record<string, string>;
   slots: number;
   sdk: string;
+  /** The API key it connected with (null when authentication is off). */
+  keyId: string | null;
+  /** The namespaces whose tasks it may run (null: every one). */
+  namespaces: string[] | null;
 }
 
 /**
@@ -28,6 +34,8 @@ export class WorkerSession implements Capabilities {
   readonly info: WorkerInfo;
   readonly types: ReadonlySet<string>;
   readonly labels: Readonly<Record<string, string>>;
+  /** The namespaces whose tasks it is offered (its key's); null: every one. */
+  readonly namespaces: ReadonlySet<string> | null;
   /** Attempts this worker holds; 0 marks an assignment still being written. */
   readonly attempts = new Map<string, number>();
   /**
@@ -52,6 +60,7 @@ export class WorkerSession implements Capabilities {
   constructor(info: WorkerInfo, stream: SessionStream, now: number) {
     this.info = info;
     this.types = new Set(info.types);
+    this.namespaces = info.namespaces ? new Set(info.namespaces) : null;
     this.labels = info.labels;
     this.stream = stream;
     this.slots = info.slots;

@@ -2,7 +2,16 @@ import { describe, expect, it } from "vitest";
 import type { DispatcherMessage } from "../proto/gen/taskstream/v1/workers.ts";
 import { WorkerSession, type SessionStream } from "./worker-session.ts";
 
-const info = { id: "w", name: "w", types: ["t"], labels: {}, slots: 4, sdk: "test" };
+const info = {
+  id: "w",
+  name: "w",
+  types: ["t"],
+  labels: {},
+  slots: 4,
+  sdk: "test",
+  keyId: null,
+  namespaces: null,
+};
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 const ack = (taskId: string): DispatcherMessage => ({
   msg: { $case: "ack", value: { taskId, attempt: 1, accepted: true, reason: "" } },

@@ -58,6 +58,9 @@ export class WorkerSessions {
       labels: message.labels,
       slots: message.slots,
       sdk: message.sdk,
+      // Workers reach a term through their host, which authenticated them (host/worker-host.ts).
+      keyId: null,
+      namespaces: null,
     };
     const previous = this.byId.get(id);
     const session = new WorkerSession(info, stream, now);

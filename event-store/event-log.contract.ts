@@ -103,6 +103,19 @@ export function eventLogContract(name: string, factory: () => LogFactory): void 
       expect(await log.readTask(second)).toHaveLength(0);
     });
 
+    it("answers a submission re-sent after a lost reply (same id, same key) as a duplicate, not a conflict", async () => {
+      const log = factory().make({ partitions: 4 });
+      const key = `resent-${uuidv7()}`;
+      const id = withSlot(uuidv7(), slotOfKey(key));
+      await log.append(id, 0, [submitted], { idempotencyKey: key, requestHash: "h" });
+      expect(await log.append(id, 0, [submitted], { idempotencyKey: key, requestHash: "h" })).toEqual({
+        kind: "deduplicated",
+        taskId: id,
+        requestHash: "h",
+      });
+      expect(await log.readTask(id)).toHaveLength(1);
+    });
+
     it("forgets an idempotency key after the dedup window", async () => {
       const f = factory();
       const log = f.make({ partitions: 4, dedupWindowMs: 50 });

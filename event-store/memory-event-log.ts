@@ -88,13 +88,14 @@ export class MemoryEventLog<E extends { type: string; data: unknown } = TaskEven
       this.epochs[partition] = options.epoch;
     }
     const history = this.histories.get(id) ?? [];
-    if (expectedVersion >= 0 && history.length !== expectedVersion)
-      throw new ConcurrencyError(id, expectedVersion, history.length);
+    // The idempotency key first: a submission re-sent after its reply was lost is a duplicate.
     const key = options.idempotencyKey ? this.keys.get(options.idempotencyKey) : undefined;
     if (key && key.expiresAt > this.now()) {
       const [taskId = "", requestHash] = key.value.split(" ");
       return { kind: "deduplicated", taskId, requestHash: requestHash ?? null };
     }
+    if (expectedVersion >= 0 && history.length !== expectedVersion)
+      throw new ConcurrencyError(id, expectedVersion, history.length);
     if (options.idempotencyKey) {
       const value = options.requestHash ? `${id} ${options.requestHash}` : id;
       this.keys.set(options.idempotencyKey, { value, expiresAt: this.now() + this.dedupWindowMs });

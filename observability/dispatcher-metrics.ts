@@ -85,6 +85,13 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
   const workers = gauge("taskstream_workers_connected", "Workers with an open stream to this dispatcher.");
   const slots = gauge("taskstream_worker_slots", "Slots (concurrent attempts) of the connected workers.");
   const busy = gauge("taskstream_worker_slots_busy", "Slots of the connected workers running an attempt.");
+  const takeover = new Histogram({
+    name: "taskstream_dispatcher_takeover_seconds",
+    help: "Each partition's takeover by this dispatcher, from its claim being granted to: rebuilt (snapshot and log folded, work accepted), first_dispatch (first assignment sent).",
+    labelNames: ["phase"],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers,
+  });
 
   return {
     recordEvents(events, { type, assignedAt }) {
@@ -160,6 +167,9 @@ export function createDispatcherMetrics(registry: Registry): DispatcherMetrics {
     leadership(leadingEpoch) {
       leader.set(leadingEpoch === null ? 0 : 1);
       epoch.set(leadingEpoch ?? 0);
+    },
+    takeover(phase, seconds) {
+      takeover.observe({ phase }, seconds);
     },
   };
 }

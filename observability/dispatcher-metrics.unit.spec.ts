@@ -12,6 +12,7 @@ import type { DispatchStats } from "../queues/dispatch-stats.ts";
 import { createDispatcherMetrics } from "./dispatcher-metrics.ts";
 
 const spec = (type: string, runAt: number | null): TaskSpec => ({
+  namespace: "default",
   type,
   payload: null,
   priority: 5,
@@ -167,5 +168,23 @@ describe("dispatcher metrics", () => {
     // Only the attempt whose assignment time was known is timed: 2.5 s, succeeded.
     expect(sum).toMatchObject({ value: 2.5, labels: { type: "resize", outcome: "succeeded" } });
     expect(attempt.filter((v) => v.metricName === "taskstream_task_attempt_seconds_count")).toHaveLength(1);
+  });
+
+  it("times every partition's takeover: claim to rebuilt and to first dispatch", async () => {
+    const registry = new Registry();
+    const metrics = createDispatcherMetrics(registry);
+    metrics.takeover("rebuilt", 0.25);
+    metrics.takeover("rebuilt", 0.75);
+    metrics.takeover("first_dispatch", 0.3);
+    const values = (await registry.getSingleMetric("taskstream_dispatcher_takeover_seconds")!.get())
+      .values as Sample[];
+    const of = (suffix: string) =>
+      Object.fromEntries(
+        values
+          .filter((v) => v.metricName === `taskstream_dispatcher_takeover_seconds_${suffix}`)
+          .map((v) => [String(v.labels.phase), v.value]),
+      );
+    expect(of("count")).toEqual({ rebuilt: 2, first_dispatch: 1 });
+    expect(of("sum")).toEqual({ rebuilt: 1, first_dispatch: 0.3 });
   });
 });

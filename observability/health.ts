@@ -15,7 +15,12 @@ export type CheckRecorder = (name: string, ok: boolean) => void;
  * a dispatcher, its lease is held. /metrics: Prometheus text format; the readiness checks run
  * before each scrape too, so their gauges are current even where nothing probes /readyz.
  */
-export function healthRoutes(registry: Registry, checks: ReadinessCheck[], record?: CheckRecorder) {
+export function healthRoutes(
+  registry: Registry,
+  checks: ReadinessCheck[],
+  record?: CheckRecorder,
+  options: { metrics: "public" | "admin" | "none" } = { metrics: "public" },
+) {
   const run = () => runReadiness(checks, record);
   return async function routes(app: FastifyInstance): Promise<void> {
     app.get("/healthz", async () => ({ status: "ok" }));
@@ -24,7 +29,11 @@ export function healthRoutes(registry: Registry, checks: ReadinessCheck[], recor
       const ready = results.every((r) => r.ok);
       return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks: results });
     });
-    app.get("/metrics", async (_request, reply) => {
+    if (options.metrics === "none") return;
+    // On the API's port, under required authentication, only admin keys read the metrics; on a
+    // port of their own (TASKSTREAM_METRICS_PORT) they are public to whoever reaches that port.
+    const config: { scope?: "admin" } = options.metrics === "admin" ? { scope: "admin" } : {};
+    app.get("/metrics", { config }, async (_request, reply) => {
       if (record) await run();
       const text = await registry.metrics();
       return reply.header("content-type", registry.contentType).send(text);

@@ -22,6 +22,11 @@ export interface DispatcherMetrics {
   ownership(epochs: ReadonlyMap<number, number>, partitions: number): void;
   /** Holding the coordinator lease (the scheduler runs there) with `epoch`, or not (null). */
   leadership(epoch: number | null): void;
+  /**
+   * A partition's takeover by one term, timed from its claim being granted: `rebuilt` when its
+   * snapshot and log are folded and work accepted, `first_dispatch` when its first assignment is sent.
+   */
+  takeover(phase: "rebuilt" | "first_dispatch", seconds: number): void;
 }
 
 /** Every Taskstream metric, on one registry served at /metrics. */

@@ -51,6 +51,7 @@ describe("migrate", () => {
       "analytics_open_attempts",
       "analytics_worker_hours",
       "analytics_worker_minutes",
+      "api_keys",
       "archive_cursors",
       "projection_checkpoints",
       "projection_rebuilds",

@@ -16,6 +16,8 @@ export type RowState = Exclude<TaskStateName, "NEW">;
  */
 export interface TaskRow {
   id: string;
+  /** The tenant (domain/task/namespace.ts). */
+  namespace: string;
   type: string;
   state: RowState;
   priority: number;
@@ -49,6 +51,7 @@ export function rowFromState(id: string, state: TaskState, partition: number, la
   }
   return {
     id,
+    namespace: spec.namespace,
     type: spec.type,
     state: state.state,
     priority: spec.priority,
@@ -80,6 +83,7 @@ export function stateFromRow(row: TaskRow): TaskState {
   return {
     state: row.state,
     spec: {
+      namespace: row.namespace,
       type: row.type,
       payload: row.payload,
       priority: row.priority,

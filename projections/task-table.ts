@@ -10,6 +10,7 @@ export type Queryable = Pick<pg.ClientBase, "query">;
 /** A `tasks` row as node-postgres returns it. */
 export interface TaskRecord {
   id: string;
+  namespace: string;
   type: string;
   state: RowState;
   priority: number;
@@ -35,6 +36,7 @@ export interface TaskRecord {
 export function taskRowFromRecord(r: TaskRecord): TaskRow {
   return {
     id: r.id,
+    namespace: r.namespace,
     type: r.type,
     state: r.state,
     priority: r.priority,
@@ -68,6 +70,7 @@ export function taskRowFromRecord(r: TaskRecord): TaskRow {
  */
 const TASK_COLUMNS: { name: string; type: string; value: (row: TaskRow) => unknown; lifecycle: boolean }[] = [
   { name: "id", type: "text", value: (r) => r.id, lifecycle: false },
+  { name: "namespace", type: "text", value: (r) => r.namespace, lifecycle: false },
   { name: "type", type: "text", value: (r) => r.type, lifecycle: false },
   { name: "state", type: "text", value: (r) => r.state, lifecycle: true },
   { name: "priority", type: "int", value: (r) => r.priority, lifecycle: false },

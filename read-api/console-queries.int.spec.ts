@@ -47,7 +47,7 @@ describe("GraphQL for the console", () => {
     // Tasks submitted for real (UUIDv7 ids from the submission's clock), then run by hand.
     const now = Date.now();
     const submit = async (name: string, input: Record<string, unknown>, at: number) =>
-      (ids[name] = (await commands.submit(input, noTrace, at)).id);
+      (ids[name] = (await commands.submit(input, noTrace, undefined, at)).id);
     await submit("old", { type: "img", priority: 2, metadata: { team: "a" } }, now - 60_000);
     await submit(
       "gpu",

@@ -1,3 +1,4 @@
+import { ANONYMOUS } from "../auth/principal.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
 import { TasksProjector } from "../projections/tasks-projector.ts";
@@ -46,6 +47,7 @@ describe("GraphQL limits", () => {
     await new TasksProjector({ store: fx.store, redis: fx.redis, pool: fx.pool }).catchUp();
     app = Fastify();
     await app.register(readApiPlugin, {
+      authenticate: async () => ANONYMOUS,
       pool: fx.pool,
       redis: fx.redis,
       prefix: fx.prefix,

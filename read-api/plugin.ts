@@ -23,6 +23,9 @@ import {
 } from "./limits/request-limits.ts";
 import { scheduleResolvers } from "./resolvers/schedules.ts";
 import type { ScheduleMutations, TaskMutations } from "./command-ports.ts";
+import { asGraphQLError, graphqlAccess } from "./access.ts";
+import { ANONYMOUS, requireScope, type Principal } from "../auth/principal.ts";
+import { TaskstreamError } from "../domain/task/index.ts";
 import type { QueueSettingsStore } from "../queues/queue-settings.ts";
 import { analyticsResolvers } from "./resolvers/analytics.ts";
 import { feedResolvers } from "./resolvers/feed.ts";
@@ -60,6 +63,24 @@ export interface ReadApiOptions {
   queueSettings?: QueueSettingsStore;
   /** Serve the web console at /ui (default true). */
   console?: boolean;
+  /**
+   * Authenticates a subscription's credentials (`Bearer <key>`, from the WebSocket handshake's
+   * header or its connection_init payload); HTTP requests arrive authenticated (auth/http.ts).
+   * Absent: every caller has every right (in-process use and tests; the server always sets it).
+   */
+  authenticate?: (authorization: string | undefined) => Promise<Principal>;
+}
+
+/** The `authorization` a connection_init payload carries: `{authorization}` or `{headers: {authorization}}`. */
+function payloadAuthorization(payload: unknown): string | undefined {
+  if (typeof payload !== "object" || payload === null) return undefined;
+  const record = payload as Record<string, unknown>;
+  const headers = (
+    typeof record.headers === "object" && record.headers !== null ? record.headers : {}
+  ) as Record<string, unknown>;
+  const value =
+    record.authorization ?? record.Authorization ?? headers.authorization ?? headers.Authorization;
+  return typeof value === "string" ? value : undefined;
 }
 
 // schema.graphql first, then every extension of it in this folder (`extend type Query …`), by name.
@@ -78,6 +99,7 @@ const schema = ["schema.graphql", ...schemaFiles.sort()].map((name) =>
  */
 export async function readApiPlugin(app: FastifyInstance, options: ReadApiOptions): Promise<void> {
   const { pool, redis, prefix, graphiql, getTaskFromLog, commands, scheduleCommands } = options;
+  const authenticate = options.authenticate ?? (async () => ANONYMOUS);
   const queryLimits = options.queryLimits ?? DEFAULT_QUERY_LIMITS;
   const responseLimits = options.responseLimits ?? DEFAULT_RESPONSE_LIMITS;
   const partitions = options.partitions ?? 8;
@@ -131,10 +153,43 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
       subscription: {
         // A page of another origin must not open subscriptions with the user's network position:
         // the WebSocket handshake's Origin is judged like a CORS request (docs/http-security.md).
+        // A handshake that carries an Authorization header is authenticated here (401 when wrong);
+        // a browser, which cannot set one, sends its key in connection_init (onConnect).
         verifyClient: (info, next) => {
           const origin = info.req.headers.origin;
           const ok = origin === undefined || (options.allowOrigin ?? sameHost)(origin, info.req.headers.host);
-          next(ok, ok ? undefined : 403, ok ? undefined : `origin ${origin} is not allowed`);
+          if (!ok) return next(false, 403, `origin ${origin} is not allowed`);
+          const authorization = info.req.headers.authorization;
+          if (authorization === undefined) return next(true);
+          authenticate(authorization).then(
+            () => next(true),
+            (error: unknown) =>
+              next(
+                false,
+                error instanceof TaskstreamError && error.code !== "UNAUTHENTICATED" ? 503 : 401,
+                String((error as Error).message),
+              ),
+          );
+        },
+        // The handshake's header, already checked by verifyClient (cached, so no second scrypt);
+        // without one, whoever the authenticator lets in with no key (everyone when it is off).
+        context: async (_socket, request) => {
+          const principal = await authenticate(request.headers.authorization).catch(() => undefined);
+          return principal ? { principal } : {};
+        },
+        // connection_init: a key in its payload is authenticated and must read; a wrong key is
+        // refused (connection_error, the socket closed). Without one, the handshake's header (above)
+        // stands, else each subscription is answered UNAUTHENTICATED.
+        onConnect: async ({ payload }) => {
+          const authorization = payloadAuthorization(payload);
+          if (authorization === undefined) return {};
+          try {
+            const principal = await authenticate(authorization);
+            requireScope(principal, "read");
+            return { principal };
+          } catch {
+            return false;
+          }
         },
       },
       graphiql: false,
@@ -144,20 +199,31 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
       // with them; Mercurius' cache of validated documents cannot hold that.
       cache: false,
       validationRules: ({ variables }) => [queryLimitsRule(queryLimits, variables ?? {})],
-      context: (_request, reply) => {
+      context: async (request, reply) => {
         // The response's "close" before it finished: the client went away; stop working for it.
         const abandoned = new AbortController();
         reply.raw.once("close", () => {
           if (!reply.raw.writableFinished) abandoned.abort();
         });
-        return { limits: new RequestLimits(responseLimits, abandoned.signal) };
+        // Authenticated by the server's HTTP hook (auth/http.ts); mounted without it, by this plugin.
+        const principal =
+          (request.principal as Principal | undefined) ??
+          (await authenticate(request.headers.authorization).catch(() => null));
+        return { limits: new RequestLimits(responseLimits, abandoned.signal), principal };
       },
-      errorFormatter: (execution, context) =>
-        mercurius.defaultErrorFormatter(
-          { ...execution, errors: execution.errors.map((error) => withoutInternals(error, graphqlApp.log)) },
-          context,
-        ),
+      errorFormatter: (execution, context) => {
+        const errors = execution.errors.map((error) => withoutInternals(error, graphqlApp.log));
+        const formatted = mercurius.defaultErrorFormatter({ ...execution, errors }, context);
+        // A request refused as a whole for its credentials answers 401 / 403, as REST does.
+        const codes = new Set(errors.map((error) => error.extensions.code));
+        if (!execution.data && codes.size === 1) {
+          if (codes.has("UNAUTHENTICATED")) formatted.statusCode = 401;
+          if (codes.has("PERMISSION_DENIED")) formatted.statusCode = 403;
+        }
+        return formatted;
+      },
     });
+    graphqlAccess(graphqlApp);
     if (graphiql) await graphqlApp.register(graphiqlRoutes);
     graphqlApp.addHook("onClose", (_instance, done) => {
       feed.close();
@@ -173,6 +239,15 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
  */
 function withoutInternals(error: GraphQLError, log: Logger): GraphQLError {
   const original = error.originalError;
+  // A coded error of ours (permission, not found, validation): its code and status, no stack.
+  if (original instanceof TaskstreamError) {
+    const coded = asGraphQLError(original);
+    return new GraphQLError(coded.message, {
+      nodes: error.nodes,
+      path: error.path,
+      extensions: coded.extensions,
+    });
+  }
   // By name, not instanceof: resolvers may throw another copy of the graphql module's class.
   if (!original || original.name === "GraphQLError" || "extensions" in original) return error;
   // Mercurius' own errors (a document that fails validation, a bad request) are not resolver failures.

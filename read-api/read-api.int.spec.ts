@@ -1,3 +1,4 @@
+import { ANONYMOUS } from "../auth/principal.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
 import { TasksProjector } from "../projections/tasks-projector.ts";
@@ -18,6 +19,7 @@ const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 async function readApiOn(fx: ReadModelFixture): Promise<FastifyInstance> {
   const app = Fastify();
   await app.register(readApiPlugin, {
+    authenticate: async () => ANONYMOUS,
     pool: fx.pool,
     redis: fx.redis,
     prefix: fx.prefix,

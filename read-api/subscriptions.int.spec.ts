@@ -1,3 +1,4 @@
+import { ANONYMOUS } from "../auth/principal.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
 import { TasksProjector } from "../projections/tasks-projector.ts";
@@ -67,7 +68,13 @@ describe("read API subscriptions over a real WebSocket", () => {
     fx = await createReadModelFixture("subs");
     projector = new TasksProjector({ store: fx.store, redis: fx.redis, pool: fx.pool });
     app = Fastify();
-    await app.register(readApiPlugin, { pool: fx.pool, redis: fx.redis, prefix: fx.prefix, graphiql: false });
+    await app.register(readApiPlugin, {
+      authenticate: async () => ANONYMOUS,
+      pool: fx.pool,
+      redis: fx.redis,
+      prefix: fx.prefix,
+      graphiql: false,
+    });
     url = (await app.listen({ host: "127.0.0.1", port: 0 })).replace("http", "ws") + "/graphql";
   });
   afterAll(async () => {

@@ -57,6 +57,12 @@ export async function drainScenario(
     const preSettle = await system.settle(Math.max(120_000, n * 2));
     if (!preSettle.caughtUp) results.note(`${key}: projection had not caught up with the preload`);
     const roleRssQueued = system.roleRss();
+    // (f): what N live tasks cost — the log, the index and the leader's snapshots of them.
+    let queued = null;
+    if (settings.memory) {
+      await system.awaitSnapshots?.(120_000);
+      queued = await system.memory();
+    }
 
     group = await WorkerGroup.start(system, settings.workers, settings.slots);
     const pids = { ...system.processIds(), workers: group.children.flatMap((c) => (c.pid ? [c.pid] : [])) };
@@ -120,11 +126,16 @@ export async function drainScenario(
 
     if (settings.memory) {
       const afterDrain = await system.memory();
+      // (f): and once the finished tasks have moved to the archive.
+      const archiving = await system.archiveAll?.(Math.max(180_000, n * 2));
+      const archived = archiving ? { ...archiving, report: await system.memory() } : null;
       const target = settings.memory.extrapolateTo;
       results.memory.set(system.name, {
         tasks: n,
         extrapolatedTo: target > n ? target : null,
         afterDrain,
+        queued,
+        archived,
         roleRssQueued,
         workerRss,
       });

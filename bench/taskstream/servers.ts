@@ -31,6 +31,8 @@ export interface ServerOptions {
   env: NodeJS.ProcessEnv;
   /** When set, each process runs with --cpu-prof and writes its profile under `<dir>/<role>/`. */
   profileDir: string | null;
+  /** Each line the process writes to stdout (its JSON log), besides its log file. */
+  onLine?: (role: string, line: string) => void;
 }
 
 /** The addresses in the line `taskstream serve` logs once it listens (JSON); null for other lines. */
@@ -57,7 +59,7 @@ export async function startServers(options: ServerOptions): Promise<ServerProces
     for (const other of others) if (other.status === "fulfilled") started.push(other.value);
     const failed = others.find((other) => other.status === "rejected");
     if (failed) throw failed.reason;
-    await Promise.all(started.map(waitReady));
+    await Promise.all(started.map((server) => waitReady(server)));
     return started;
   } catch (error) {
     await stopServers(started);
@@ -65,9 +67,29 @@ export async function startServers(options: ServerOptions): Promise<ServerProces
   }
 }
 
+/**
+ * One `taskstream serve` process with the given roles (the takeover and soak benchmarks run several
+ * dispatchers): started, then ready — or, for a standby dispatcher, which is not ready until it leads,
+ * answering /healthz.
+ */
+export async function startServer(
+  spec: { role: string; roles: string },
+  options: Omit<ServerOptions, "layout">,
+  wait: "ready" | "alive" = "ready",
+): Promise<ServerProcess> {
+  const server = await startOne(spec, options);
+  try {
+    await waitReady(server, wait === "ready" ? "/readyz" : "/healthz");
+  } catch (error) {
+    await stopServers([server]);
+    throw error;
+  }
+  return server;
+}
+
 async function startOne(
   spec: { role: string; roles: string },
-  options: ServerOptions,
+  options: Omit<ServerOptions, "layout">,
 ): Promise<ServerProcess> {
   const profile = options.profileDir
     ? ["--cpu-prof", `--cpu-prof-dir=${join(options.profileDir, spec.role)}`]
@@ -81,6 +103,8 @@ async function startOne(
       TASKSTREAM_ROLES: spec.roles,
       TASKSTREAM_PREFIX: options.prefix,
       TASKSTREAM_HOST: "127.0.0.1",
+      // The benchmark measures the scheduler on loopback, without authentication.
+      TASKSTREAM_AUTH: "off",
       TASKSTREAM_HTTP_PORT: "0",
       TASKSTREAM_GRPC_PORT: "0",
     },
@@ -88,6 +112,7 @@ async function startOne(
     (line) => {
       const addresses = serving(line);
       if (addresses) resolveLine(addresses);
+      options.onLine?.(spec.role, line);
     },
   );
   const exited = new Promise<never>((_, reject) =>
@@ -110,19 +135,19 @@ async function startOne(
 }
 
 /** Polls /readyz until 200 (for a dispatcher: elected and rebuilt from the log), at most 30 s. */
-async function waitReady(server: ServerProcess): Promise<void> {
+async function waitReady(server: ServerProcess, path = "/readyz"): Promise<void> {
   for (let i = 0; i < 300; i++) {
-    const ok = await fetch(`${server.httpUrl}/readyz`).then(
+    const ok = await fetch(`${server.httpUrl}${path}`).then(
       (r) => r.ok,
       () => false,
     );
     if (ok) return;
     await sleep(100);
   }
-  throw new Error(`taskstream ${server.role} not ready within 30 s`);
+  throw new Error(`taskstream ${server.role}: ${path} not 200 within 30 s`);
 }
 
-/** SIGTERM (graceful: the leader lease is revoked, profiles are written), SIGKILL after 15 s. */
+/** SIGTERM (graceful: partitions handed over, leases revoked, profiles written), SIGKILL after 15 s. */
 export async function stopServers(servers: ServerProcess[]): Promise<void> {
   for (const server of servers) await stopChild(server.child, 15_000);
 }

@@ -23,7 +23,15 @@ import {
   type Buckets,
 } from "../stats.ts";
 import type { LagReport, MemoryReport, SystemUnderTest } from "../system.ts";
-import { scrape, startServers, stopServers, type Layout, type ServerProcess } from "./servers.ts";
+import { logHeads, waitSnapshots } from "./cluster.ts";
+import {
+  scrape,
+  startServer,
+  startServers,
+  stopServers,
+  type Layout,
+  type ServerProcess,
+} from "./servers.ts";
 
 export interface TaskstreamOptions {
   redis: Redis;
@@ -41,7 +49,7 @@ export interface TaskstreamOptions {
 const LAG_HISTOGRAM = "taskstream_projection_lag_seconds";
 let setups = 0;
 
-/** Taskstream with every role on: api, dispatcher (etcd leader), projector into PostgreSQL, read API. */
+/** Taskstream with every role on: api, dispatcher (owning every partition), projector into PostgreSQL, read API. */
 export class TaskstreamSystem implements SystemUnderTest {
   readonly name = "taskstream" as const;
   readonly workerScript = "bench/taskstream/worker.ts";
@@ -56,6 +64,7 @@ export class TaskstreamSystem implements SystemUnderTest {
   private probe: ChildProcess | null = null;
   private db: pg.Client | null = null;
   private baselineMemory = 0;
+  private env: NodeJS.ProcessEnv = {};
   private lagBefore: Buckets = new Map();
 
   constructor(options: TaskstreamOptions) {
@@ -74,20 +83,21 @@ export class TaskstreamSystem implements SystemUnderTest {
     this.prefix = `tsbench-${options.runId}-${setups}`;
     await truncateReadModel(options.pgUrl);
     this.baselineMemory = (await redisInfo(options.redis)).usedMemory;
+    this.env = {
+      ...process.env,
+      TASKSTREAM_REDIS_URL: options.redisUrl,
+      TASKSTREAM_PG_URL: options.pgUrl,
+      TASKSTREAM_ETCD_ENDPOINTS: options.etcdEndpoints,
+      TASKSTREAM_PARTITIONS: String(options.partitions),
+      // Events only (requests log at "debug"), and the "taskstream serving" line servers.ts reads.
+      TASKSTREAM_LOG_LEVEL: "info",
+    };
     this.servers = await startServers({
       layout: options.layout,
       prefix: this.prefix,
       label: this.label,
       profileDir: options.profileDir,
-      env: {
-        ...process.env,
-        TASKSTREAM_REDIS_URL: options.redisUrl,
-        TASKSTREAM_PG_URL: options.pgUrl,
-        TASKSTREAM_ETCD_ENDPOINTS: options.etcdEndpoints,
-        TASKSTREAM_PARTITIONS: String(options.partitions),
-        // Events only (requests log at "debug"), and the "taskstream serving" line servers.ts reads.
-        TASKSTREAM_LOG_LEVEL: "info",
-      },
+      env: this.env,
     });
     this.db = new pg.Client({ connectionString: options.pgUrl });
     await this.db.connect();
@@ -159,6 +169,43 @@ export class TaskstreamSystem implements SystemUnderTest {
       await sleep(25);
     }
     return { caughtUp: false, waitedMs: now() - start };
+  }
+
+  async awaitSnapshots(timeoutMs: number): Promise<void> {
+    const { redis, partitions } = this.options;
+    await waitSnapshots(redis, this.prefix, await logHeads(redis, this.prefix, partitions), timeoutMs);
+  }
+
+  /**
+   * Restarts the projector process with a retention of 0 and rounds 200 ms apart, and waits until
+   * the archiver has moved every finished task out of the log (or made no progress for 60 s). The
+   * drains run with the default retention (7 days), so archiving never competes with them.
+   */
+  async archiveAll(timeoutMs: number): Promise<{ ms: number; streamEntriesLeft: number } | null> {
+    const index = this.servers.findIndex((s) => s.roles.includes("projector"));
+    const old = this.servers[index];
+    if (!old || old.roles.includes("dispatcher")) return null; // --layout single: one process for all
+    const started = now();
+    await stopServers([old]);
+    this.servers[index] = await startServer(
+      { role: old.role, roles: old.roles.join(",") },
+      {
+        prefix: this.prefix,
+        label: `${this.label}-archiving`,
+        profileDir: null,
+        env: { ...this.env, TASKSTREAM_RETENTION_MS: "0", TASKSTREAM_ARCHIVE_INTERVAL_MS: "200" },
+      },
+    );
+    const keys = this.streamKeys();
+    let left = await streamEntries(this.options.redis, keys);
+    let progressAt = now();
+    while (left > 0 && now() - started < timeoutMs && now() - progressAt < 60_000) {
+      await sleep(250);
+      const next = await streamEntries(this.options.redis, keys);
+      if (next < left) progressAt = now();
+      left = next;
+    }
+    return { ms: now() - started, streamEntriesLeft: left };
   }
 
   async verify(): Promise<Record<string, number>> {

@@ -11,7 +11,7 @@ await runWorkerProcess(async (config, recorder) => {
   const submittedAt = new Map<string, number>();
   const quiet = { debug() {}, info() {}, warn: console.warn, error: console.error };
   const worker = new Worker({
-    addresses: [config.dispatcherAddress!],
+    addresses: config.dispatcherAddresses ?? [config.dispatcherAddress!],
     name: `bench-${config.index}`,
     slots: config.slots,
     logger: quiet,

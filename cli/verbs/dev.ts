@@ -16,22 +16,48 @@ export async function dev(argv: string[]): Promise<void> {
   const { values } = parseFlags(argv);
   const config = loadConfig(
     { host: "127.0.0.1", graphiql: "true", "allow-loopback-origins": "true", ...values },
-    { TASKSTREAM_LOG_FORMAT: "pretty", ...process.env },
+    // Development: on loopback, authentication off unless TASKSTREAM_AUTH=required asks for keys.
+    { TASKSTREAM_LOG_FORMAT: "pretty", TASKSTREAM_AUTH: "off", ...process.env },
   );
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   await migrateUrl(config.pgUrl);
   const server = await startServer(config, log);
-  const worker = startDemoWorker(server.grpcAddress, 20, sdkLogger(log.child({ component: "worker" })));
+  // With authentication required, a fresh admin key for this session: the demo worker uses it too.
+  const adminKey =
+    config.auth === "required"
+      ? (
+          await server.keys.create({
+            name: "taskstream dev",
+            namespaces: ["*"],
+            scopes: ["submit", "read", "cancel", "admin", "worker"],
+          })
+        ).key
+      : undefined;
+  const worker = startDemoWorker(
+    server.grpcAddress,
+    20,
+    sdkLogger(log.child({ component: "worker" })),
+    adminKey,
+  );
   await worker.start();
   const http = server.httpUrl;
+  const auth = adminKey
+    ? `Authentication REQUIRED. A fresh admin key for this session (all scopes, every namespace):
+  ${adminKey}
+  export TASKSTREAM_API_KEY=${adminKey}   # the CLI sends it; curl: -H "authorization: Bearer $TASKSTREAM_API_KEY"`
+    : `Authentication is OFF (development on loopback): anyone on this machine may call every API.
+  TASKSTREAM_AUTH=required npm start runs with API keys instead (docs/security.md).`;
+  const bearer = adminKey ? ` -H "authorization: Bearer $TASKSTREAM_API_KEY"` : "";
   console.log(`
 Taskstream is running (all roles, demo worker for echo, sleep, fail)
   REST      ${http}/v1/tasks
   gRPC      ${server.grpcAddress}  (taskstream.v1.TaskService, taskstream.v1.WorkerService)
   GraphQL   ${http}/graphql   GraphiQL ${http}/graphiql
-  Metrics   ${http}/metrics   Health ${http}/healthz  ${http}/readyz
+  Metrics   ${server.metricsUrl ?? http}/metrics   Health ${http}/healthz  ${http}/readyz
 
-Try:  curl -s -XPOST ${http}/v1/tasks -H 'content-type: application/json' -d '{"type":"echo","payload":{"hello":"world"}}'
+${auth}
+
+Try:  curl -s -XPOST ${http}/v1/tasks -H 'content-type: application/json'${bearer} -d '{"type":"echo","payload":{"hello":"world"}}'
 Logs: level ${config.logLevel} (--log-level debug shows every request)
 Stop: Ctrl-C
 `);

@@ -35,6 +35,25 @@ export const migrate: Verb = {
   run: async (c) => (await import("./migrate.ts")).migrateVerb(c.argv),
 };
 
+export const keys: Verb = {
+  name: "keys",
+  summary: "API keys in PostgreSQL (docs/security.md): create (the secret is shown once), list, revoke.",
+  args: ["create|list|revoke", "[ID]"],
+  config: true,
+  flags: {
+    namespace: { type: "string", value: "NS[,NS…|*]", help: "the namespaces the key may use (create)" },
+    scopes: { type: "string", value: "SCOPES", help: "submit,read,cancel,admin,worker (create)" },
+    "task-types": { type: "string", value: "T,…", help: "limit a worker key to these task types (create)" },
+    name: { type: "string", value: "TEXT", help: "a name for the key (create)" },
+  },
+  examples: [
+    "taskstream keys create --namespace default --scopes submit,read",
+    "taskstream keys list --json",
+    "taskstream keys revoke 01a2…",
+  ],
+  run: async (c) => (await import("./keys.ts")).keys(c.argv),
+};
+
 export const projections: Verb = {
   name: "projections",
   summary:

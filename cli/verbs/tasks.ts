@@ -50,6 +50,7 @@ export const submit: Verb = {
   client: true,
   flags: {
     payload: { type: "string", value: "JSON", help: "the task's input, any JSON" },
+    namespace: { type: "string", value: "NS", help: "the namespace it belongs to (default: default)" },
     priority: { type: "string", value: "N", help: "0-9, 9 most urgent (default 5)" },
     key: { type: "string", value: "KEY", help: "idempotency key: the same key again answers the first task" },
     "run-at": { type: "string", value: "TIME", help: "RFC 3339 time before which it is not dispatched" },
@@ -68,6 +69,7 @@ export const submit: Verb = {
   async run(c) {
     const body: Record<string, unknown> = { type: c.arg(0, "TYPE") };
     const set = (field: string, value: unknown) => value !== undefined && (body[field] = value);
+    set("namespace", c.string("namespace"));
     set("payload", c.jsonValue("payload"));
     set("priority", c.int("priority", 0, 9));
     set("idempotencyKey", c.string("key"));
@@ -141,6 +143,7 @@ const LIST_QUERY = `query($filter: TaskFilter, $first: Int, $after: String, $ord
 export function taskFilter(c: VerbContext): Record<string, unknown> {
   const filter: Record<string, unknown> = {};
   const set = (field: string, value: unknown) => value !== undefined && (filter[field] = value);
+  set("namespace", c.string("namespace"));
   set("state", c.choice("state", TASK_STATES));
   set("type", c.string("type"));
   set("priority", c.int("priority", 0, 9));
@@ -152,6 +155,7 @@ export function taskFilter(c: VerbContext): Record<string, unknown> {
 }
 
 export const FILTER_FLAGS = {
+  namespace: { type: "string", value: "NS", help: "only tasks of this namespace" },
   type: { type: "string", value: "TYPE", help: "only tasks of this type" },
   priority: { type: "string", value: "N", help: "only tasks of this priority" },
   worker: { type: "string", value: "ID", help: "only tasks whose latest attempt ran on this worker" },

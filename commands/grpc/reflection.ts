@@ -2,6 +2,14 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { PackageDefinition } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
+import type {
+  Server,
+  ServerDuplexStream,
+  ServiceDefinition,
+  UntypedServiceImplementation,
+} from "@grpc/grpc-js";
+import type { GrpcAuthenticate } from "./unary.ts";
+import { toServiceError } from "./status.ts";
 import { fromBinary, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 
@@ -34,4 +42,32 @@ export function reflectionService(services: readonly string[]): ReflectionServic
     },
   } as unknown as PackageDefinition;
   return new ReflectionService(definition, { services: [...services] });
+}
+
+/**
+ * Adds reflection to `server`, each reflection stream authenticated first like every other call
+ * (auth/grpc.ts): under required authentication, a stream without a valid key ends UNAUTHENTICATED
+ * before any request of it is read. No scope is needed: reflection says only what the public
+ * contract is. The health service stays unauthenticated (Kubernetes probes carry no key).
+ */
+export function addReflection(
+  server: Server,
+  reflection: ReflectionService,
+  authenticate: GrpcAuthenticate,
+): void {
+  const guarded = {
+    addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation) {
+      type Handler = (stream: ServerDuplexStream<unknown, unknown>) => void;
+      const handlers: Record<string, Handler> = {};
+      for (const [name, handler] of Object.entries(implementation)) {
+        handlers[name] = (stream) =>
+          void authenticate(stream.metadata).then(
+            () => (handler as Handler)(stream),
+            (error: unknown) => stream.emit("error", toServiceError(error)),
+          );
+      }
+      server.addService(definition, handlers);
+    },
+  };
+  reflection.addToServer(guarded);
 }

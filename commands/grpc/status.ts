@@ -18,6 +18,8 @@ export const GRPC_STATUS: Record<ErrorCode, status> = {
   UNAVAILABLE: status.UNAVAILABLE,
   UNIMPLEMENTED: status.UNIMPLEMENTED,
   IDEMPOTENCY_CONFLICT: status.ALREADY_EXISTS,
+  UNAUTHENTICATED: status.UNAUTHENTICATED,
+  PERMISSION_DENIED: status.PERMISSION_DENIED,
 };
 
 /** A gRPC error for any thrown value; validation errors carry `field-errors` JSON in the trailers. */

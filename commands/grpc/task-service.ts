@@ -1,16 +1,18 @@
-import type { ServerUnaryCall, sendUnaryData, UntypedHandleCall } from "@grpc/grpc-js";
-import { TaskstreamError, ValidationError } from "../../domain/task/index.ts";
+import type { ServerUnaryCall, UntypedHandleCall } from "@grpc/grpc-js";
+import { actorOf, TaskstreamError, ValidationError } from "../../domain/task/index.ts";
 import type { TaskRow } from "../../projections/task-row.ts";
 import type { Task, TaskServiceServer } from "../../proto/gen/taskstream/v1/tasks.ts";
 import { withSubmissionSpan } from "../../observability/trace-context.ts";
 import type { TaskCommands } from "../task-commands.ts";
 import type { TaskView } from "../../domain/task/view.ts";
-import { toServiceError } from "./status.ts";
+import { authenticatedUnary, type GrpcAuthenticate } from "./unary.ts";
+import { requireScope, visibleNamespaces } from "../../auth/principal.ts";
 import { submissionFromMessage } from "./task-spec-message.ts";
 import { mapAllOrFail } from "../validation/collect.ts";
 
 /** A page of the read model's task listing (read-api/queries/task-list.ts), as the API role is given it. */
 export type ListTasks = (query: {
+  namespaces: string[] | null;
   state: string | null;
   type: string | null;
   afterId: string | null;
@@ -23,14 +25,18 @@ export type ListTasks = (query: {
  */
 export function taskService(
   commands: TaskCommands,
+  authenticate: GrpcAuthenticate,
   listTasks?: ListTasks,
 ): TaskServiceServer & Record<string, UntypedHandleCall> {
+  const unary = authenticatedUnary(authenticate);
   return {
-    listTasks: unary(async (call) => {
+    listTasks: unary(async (call, principal) => {
+      requireScope(principal, "read");
       if (!listTasks) throw new TaskstreamError("UNIMPLEMENTED", "this process does not serve listings");
       const { state, type, pageSize, pageToken } = call.request;
       const afterId = pageToken === "" ? null : decodePageToken(pageToken);
       const page = await listTasks({
+        namespaces: visibleNamespaces(principal, call.request.namespace || null),
         state: state === "" ? null : state,
         type: type === "" ? null : type,
         afterId,
@@ -42,25 +48,26 @@ export function taskService(
         nextPageToken: page.hasNextPage && last ? Buffer.from(last.id).toString("base64url") : "",
       };
     }),
-    submitTask: unary(async (call) => {
+    submitTask: unary(async (call, principal) => {
       const input = submissionFromMessage(call.request.task, "task.");
       const { id, deduplicated } = await withSubmissionSpan(
         "taskstream.submit",
         traceHeaders(call),
-        (trace) => commands.submit(input, trace),
+        (trace) => commands.submit(input, trace, principal),
       );
       return { id, deduplicated, conflict: false };
     }),
-    submitTasks: unary(async (call) => {
+    submitTasks: unary(async (call, principal) => {
+      requireScope(principal, "submit");
       const tasks = call.request.tasks;
       if (tasks.length === 0 || tasks.length > 1000)
         throw new ValidationError([{ field: "tasks", reason: "must hold 1 to 1000 tasks" }]);
       await commands.refreshSettings();
       const results = await withSubmissionSpan("taskstream.submit_batch", traceHeaders(call), (trace) => {
         const specs = mapAllOrFail(tasks, (task, i) =>
-          commands.validate(submissionFromMessage(task, `tasks[${i}].`), trace, `tasks[${i}].`),
+          commands.validate(submissionFromMessage(task, `tasks[${i}].`), trace, principal, `tasks[${i}].`),
         );
-        return commands.submitValidated(specs);
+        return commands.submitValidated(specs, principal);
       });
       return {
         results: results.map(({ id, deduplicated, conflict }) => ({
@@ -70,30 +77,22 @@ export function taskService(
         })),
       };
     }),
-    getTask: unary(async (call) => taskMessage(await commands.get(call.request.id))),
-    cancelTask: unary(async (call) => ({
-      task: taskMessage(await commands.cancel(call.request.id, call.request.reason)),
+    getTask: unary(async (call, principal) => taskMessage(await commands.get(call.request.id, principal))),
+    cancelTask: unary(async (call, principal) => ({
+      task: taskMessage(await commands.cancel(call.request.id, call.request.reason, principal)),
     })),
-    retryTask: unary(async (call) => ({
-      task: taskMessage(await commands.retry(call.request.id, null, "")),
+    retryTask: unary(async (call, principal) => ({
+      task: taskMessage(await commands.retry(call.request.id, null, "", principal)),
     })),
-    getTaskHistory: unary(async (call) => ({
-      events: (await commands.history(call.request.id)).map((event) => ({
+    getTaskHistory: unary(async (call, principal) => ({
+      events: (await commands.history(call.request.id, principal)).map((event) => ({
         version: event.version,
         type: event.type,
         at: new Date(Number(event.streamId.split("-")[0])).toISOString(),
         dataJson: JSON.stringify(event.data),
+        actor: actorOf(event) ?? "",
       })),
     })),
-  };
-}
-
-function unary<Req, Res>(handler: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    handler(call).then(
-      (response) => callback(null, response),
-      (error: unknown) => callback(toServiceError(error)),
-    );
   };
 }
 
@@ -125,6 +124,7 @@ function viewOfRow(row: TaskRow): TaskView {
 export function taskMessage(view: TaskView): Task {
   return {
     id: view.id,
+    namespace: view.namespace,
     type: view.type,
     state: view.state,
     priority: view.priority,

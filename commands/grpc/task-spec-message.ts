@@ -22,6 +22,7 @@ export function submissionFromMessage(
   if (message.delayMs !== undefined) out.delayMs = message.delayMs;
   if (message.concurrencyKey !== "") out.concurrencyKey = message.concurrencyKey;
   if (message.concurrencyLimit !== undefined) out.concurrencyLimit = message.concurrencyLimit;
+  if (message.namespace !== "") out.namespace = message.namespace;
   return out;
 }
 

@@ -46,6 +46,7 @@ export function httpErrorHandler(
     if (error instanceof ValidationError) body.error.fields = error.fields;
     if (error instanceof ResourceExhaustedError)
       void reply.header("retry-after", Math.max(1, Math.ceil(error.retryAfterMs / 1000)));
+    if (error.code === "UNAUTHENTICATED") void reply.header("www-authenticate", 'Bearer realm="taskstream"');
     return reply.status(HTTP_STATUS[error.code]).send(body);
   }
   const fastifyError = error as FastifyError;

@@ -62,7 +62,7 @@ export function taskRoutes(commands: TaskCommands) {
       }),
       async (request, reply) => {
         const result = await withSubmissionSpan("taskstream.submit", request.headers, (trace) =>
-          commands.submit(request.body, trace),
+          commands.submit(request.body, trace, request.principal),
         );
         return reply.status(result.deduplicated ? 200 : 201).send(result);
       },
@@ -86,7 +86,7 @@ export function taskRoutes(commands: TaskCommands) {
       async (request, reply) => {
         const tasks = parseOrFail(batchShape, request.body ?? {}).tasks;
         const results = await withSubmissionSpan("taskstream.submit_batch", request.headers, (trace) =>
-          commands.submitMany(tasks, trace),
+          commands.submitMany(tasks, trace, request.principal),
         );
         return reply.status(200).send({ results });
       },
@@ -102,7 +102,7 @@ export function taskRoutes(commands: TaskCommands) {
         },
         idParams,
       ),
-      async (request) => commands.get(request.params.id),
+      async (request) => commands.get(request.params.id, request.principal),
     );
 
     app.get<{ Params: { id: string } }>(
@@ -116,7 +116,7 @@ export function taskRoutes(commands: TaskCommands) {
         idParams,
       ),
       async (request) => {
-        const events = await commands.history(request.params.id);
+        const events = await commands.history(request.params.id, request.principal);
         return {
           events: events.map(({ version, type, data, streamId }) => ({ version, type, data, streamId })),
         };
@@ -141,7 +141,7 @@ export function taskRoutes(commands: TaskCommands) {
       ),
       async (request) => {
         const reason = parseOrFail(cancelBody, request.body)?.reason;
-        return commands.cancel(request.params.id, reason ?? "");
+        return commands.cancel(request.params.id, reason ?? "", request.principal);
       },
     );
 
@@ -163,7 +163,7 @@ export function taskRoutes(commands: TaskCommands) {
       ),
       async (request) => {
         const { maxAttempts, reason } = parseOrFail(retryBody, request.body) ?? {};
-        return commands.retry(request.params.id, maxAttempts ?? null, reason ?? "");
+        return commands.retry(request.params.id, maxAttempts ?? null, reason ?? "", request.principal);
       },
     );
   };

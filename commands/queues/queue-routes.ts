@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
-import type { sendUnaryData, ServerUnaryCall } from "@grpc/grpc-js";
 import type { LimitsServiceServer, QueueLimits } from "../../proto/gen/taskstream/v1/limits.ts";
-import { toServiceError } from "../grpc/status.ts";
+import { authenticatedUnary, type GrpcAuthenticate } from "../grpc/unary.ts";
+import { requireEveryNamespace, requireScope, type Scope } from "../../auth/principal.ts";
 import {
   concurrencySchema,
   settingsSchema,
@@ -21,13 +21,19 @@ const tags = ["queues"];
  */
 export function queueRoutes(settings: QueueSettingsStore) {
   return async function routes(app: FastifyInstance): Promise<void> {
+    // Queue settings are the cluster's, over every namespace: only keys for every one see or set them.
+    app.addHook("preHandler", async (request) => requireEveryNamespace(request.principal, "queue settings"));
     app.get(
       "/v1/queues",
-      documented({
-        summary: "Every queue's settings and every concurrency limit",
-        tags,
-        responses: { 200: { description: "the settings", schema: queueListing } },
-      }),
+      documented(
+        {
+          summary: "Every queue's settings and every concurrency limit",
+          tags,
+          responses: { 200: { description: "the settings", schema: queueListing } },
+        },
+        undefined,
+        { scope: "read" },
+      ),
       async () => {
         await settings.refresh(true);
         return { queues: settings.listQueues(), concurrencyLimits: settings.listConcurrency() };
@@ -43,6 +49,7 @@ export function queueRoutes(settings: QueueSettingsStore) {
           responses: { 200: { description: "the queue's settings now", schema: queueSettings }, ...refusals },
         },
         typeParams,
+        { scope: "admin" },
       ),
       async (request) => settings.setQueue(request.params.type, request.body),
     );
@@ -56,6 +63,7 @@ export function queueRoutes(settings: QueueSettingsStore) {
           responses: { 200: { description: "the limit now", schema: concurrencyLimit }, ...refusals },
         },
         keyParams,
+        { scope: "admin" },
       ),
       async (request) => settings.setConcurrencyLimit(request.params.key, request.body),
     );
@@ -63,14 +71,18 @@ export function queueRoutes(settings: QueueSettingsStore) {
 }
 
 /** gRPC LimitsService over the same settings store. */
-export function limitsService(settings: QueueSettingsStore): LimitsServiceServer {
-  const unary =
-    <Req, Res>(handler: (request: Req) => Promise<Res>) =>
-    (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) =>
-      void handler(call.request).then(
-        (response) => callback(null, response),
-        (error: unknown) => callback(toServiceError(error)),
-      );
+export function limitsService(
+  settings: QueueSettingsStore,
+  authenticate: GrpcAuthenticate,
+): LimitsServiceServer {
+  const authenticated = authenticatedUnary(authenticate);
+  /** A handler of the request alone, for callers holding `scope`. */
+  const unary = <Req, Res>(scope: Scope, handler: (request: Req) => Promise<Res>) =>
+    authenticated<Req, Res>(async (call, principal) => {
+      requireScope(principal, scope);
+      requireEveryNamespace(principal, "queue settings");
+      return handler(call.request);
+    });
   const message = (q: QueueSettings): QueueLimits => ({
     type: q.type,
     ratePerSecond: q.ratePerSecond,
@@ -78,7 +90,7 @@ export function limitsService(settings: QueueSettingsStore): LimitsServiceServer
     maxBacklog: q.maxBacklog,
   });
   return {
-    setQueueLimits: unary(async (request: QueueLimits) =>
+    setQueueLimits: unary("admin", async (request: QueueLimits) =>
       message(
         await settings.setQueue(request.type, {
           ratePerSecond: request.ratePerSecond,
@@ -87,11 +99,11 @@ export function limitsService(settings: QueueSettingsStore): LimitsServiceServer
         }),
       ),
     ),
-    listQueueLimits: unary(async () => {
+    listQueueLimits: unary("read", async () => {
       await settings.refresh(true);
       return { limits: settings.listQueues().map(message), concurrency: settings.listConcurrency() };
     }),
-    setConcurrencyLimit: unary(async (request: { key: string; maxRunning: number }) =>
+    setConcurrencyLimit: unary("admin", async (request: { key: string; maxRunning: number }) =>
       settings.setConcurrencyLimit(request.key, { maxRunning: request.maxRunning }),
     ),
   };

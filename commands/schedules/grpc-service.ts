@@ -1,6 +1,6 @@
-import type { ServerUnaryCall, sendUnaryData, UntypedHandleCall } from "@grpc/grpc-js";
+import type { UntypedHandleCall } from "@grpc/grpc-js";
 import type { Schedule, ScheduleServiceServer } from "../../proto/gen/taskstream/v1/schedules.ts";
-import { toServiceError } from "../grpc/status.ts";
+import { authenticatedUnary, type GrpcAuthenticate } from "../grpc/unary.ts";
 import type { ScheduleCommands } from "./schedule-commands.ts";
 import type { ScheduleView } from "../../domain/schedule/view.ts";
 import { templateFromMessage, templateMessage } from "./template-message.ts";
@@ -11,35 +11,39 @@ import { templateFromMessage, templateMessage } from "./template-message.ts";
  */
 export function scheduleService(
   commands: ScheduleCommands,
+  authenticate: GrpcAuthenticate,
 ): ScheduleServiceServer & Record<string, UntypedHandleCall> {
+  const unary = authenticatedUnary(authenticate);
   return {
-    createSchedule: unary(async ({ request }) => {
+    createSchedule: unary(async ({ request }, principal) => {
       const input: Record<string, unknown> = { cron: request.cron, task: templateFromMessage(request.task) };
       if (request.timeZone !== "") input.timeZone = request.timeZone;
       if (request.catchUp !== "") input.catchUp = request.catchUp;
-      return scheduleMessage(await commands.create(input));
+      return scheduleMessage(await commands.create(input, principal));
     }),
-    getSchedule: unary(async ({ request }) => scheduleMessage(await commands.get(request.id))),
-    listSchedules: unary(async ({ request }) => {
-      const page = await commands.list({
-        status: request.status || undefined,
-        limit: request.limit || undefined,
-        after: request.after || undefined,
-      });
+    getSchedule: unary(async ({ request }, principal) =>
+      scheduleMessage(await commands.get(request.id, principal)),
+    ),
+    listSchedules: unary(async ({ request }, principal) => {
+      const page = await commands.list(
+        {
+          status: request.status || undefined,
+          limit: request.limit || undefined,
+          after: request.after || undefined,
+        },
+        principal,
+      );
       return { schedules: page.schedules.map(scheduleMessage), nextAfter: page.nextAfter ?? "" };
     }),
-    pauseSchedule: unary(async ({ request }) => scheduleMessage(await commands.pause(request.id))),
-    resumeSchedule: unary(async ({ request }) => scheduleMessage(await commands.resume(request.id))),
-    deleteSchedule: unary(async ({ request }) => scheduleMessage(await commands.delete(request.id))),
-  };
-}
-
-function unary<Req, Res>(handler: (call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
-  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    handler(call).then(
-      (response) => callback(null, response),
-      (error: unknown) => callback(toServiceError(error)),
-    );
+    pauseSchedule: unary(async ({ request }, principal) =>
+      scheduleMessage(await commands.pause(request.id, principal)),
+    ),
+    resumeSchedule: unary(async ({ request }, principal) =>
+      scheduleMessage(await commands.resume(request.id, principal)),
+    ),
+    deleteSchedule: unary(async ({ request }, principal) =>
+      scheduleMessage(await commands.delete(request.id, principal)),
+    ),
   };
 }
 

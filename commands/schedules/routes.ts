@@ -34,7 +34,8 @@ export function scheduleRoutes(commands: ScheduleCommands) {
         body: scheduleInputSchema,
         responses: { 201: { description: "created", schema: schedule }, ...refusals },
       }),
-      async (request, reply) => reply.status(201).send(await commands.create(request.body)),
+      async (request, reply) =>
+        reply.status(201).send(await commands.create(request.body, request.principal)),
     );
 
     app.get<{ Querystring: { status?: string; limit?: string; after?: string } }>(
@@ -45,11 +46,11 @@ export function scheduleRoutes(commands: ScheduleCommands) {
         querystring: scheduleListQuerySchema,
         responses: { 200: { description: "one page", schema: schedulePage }, ...refusals },
       }),
-      async (request) => commands.list(request.query),
+      async (request) => commands.list(request.query, request.principal),
     );
 
     app.get<ById>("/v1/schedules/:id", onOne("Get a schedule"), async (request) =>
-      commands.get(request.params.id),
+      commands.get(request.params.id, request.principal),
     );
 
     app.get<ById>(
@@ -63,7 +64,7 @@ export function scheduleRoutes(commands: ScheduleCommands) {
         idParams,
       ),
       async (request) => {
-        const events = await commands.history(request.params.id);
+        const events = await commands.history(request.params.id, request.principal);
         return {
           events: events.map(({ version, type, data, streamId }) => ({ version, type, data, streamId })),
         };
@@ -71,15 +72,15 @@ export function scheduleRoutes(commands: ScheduleCommands) {
     );
 
     app.post<ById>("/v1/schedules/:id/pause", onOne("Pause a schedule", illegal), async (request) =>
-      commands.pause(request.params.id),
+      commands.pause(request.params.id, request.principal),
     );
 
     app.post<ById>("/v1/schedules/:id/resume", onOne("Resume a paused schedule", illegal), async (request) =>
-      commands.resume(request.params.id),
+      commands.resume(request.params.id, request.principal),
     );
 
     app.delete<ById>("/v1/schedules/:id", onOne("Delete a schedule", illegal), async (request) =>
-      commands.delete(request.params.id),
+      commands.delete(request.params.id, request.principal),
     );
   };
 }

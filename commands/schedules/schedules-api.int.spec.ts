@@ -1,3 +1,4 @@
+import { ANONYMOUS } from "../../auth/principal.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
 import { credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from "@grpc/grpc-js";
@@ -38,6 +39,7 @@ describe("schedules over REST and gRPC", () => {
   /** Everything in the schedule stream: proves a rejected request wrote nothing. */
   const logLength = async () => (await store.readPartition(SCHEDULE_PARTITION, "0", 100_000)).length;
   const taskSpec = (overrides: Partial<TaskSpec> = {}): TaskSpec => ({
+    namespace: "",
     type: "report",
     payloadJson: '{"scope":"daily"}',
     requires: {},
@@ -61,7 +63,10 @@ describe("schedules over REST and gRPC", () => {
     http.setErrorHandler(httpErrorHandler);
     await http.register(scheduleRoutes(commands));
     grpcServer = new Server();
-    grpcServer.addService(ScheduleServiceService, scheduleService(commands));
+    grpcServer.addService(
+      ScheduleServiceService,
+      scheduleService(commands, async () => ANONYMOUS),
+    );
     const port = await new Promise<number>((resolve, reject) =>
       grpcServer.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) =>
         e ? reject(e) : resolve(p),

@@ -18,6 +18,7 @@ export function templateMessage(template: TaskTemplate): TaskSpecMessage {
   const int = (value: Json | undefined) => (typeof value === "number" ? value : undefined);
   const labels = (value: Json | undefined) => (value ?? {}) as Record<string, string>;
   return {
+    namespace: text(t.namespace),
     type: template.type,
     payloadJson: t.payload === undefined ? "" : JSON.stringify(t.payload),
     priority: int(t.priority),

@@ -4,6 +4,7 @@ import {
   identifierProblem,
   jsonProblem,
   memberPath,
+  DEFAULT_NAMESPACE,
   DEFAULT_PRIORITY,
   DEFAULT_RETRY,
   DEFAULT_TIMEOUTS,
@@ -42,6 +43,8 @@ const positiveMs = z
 
 export const submissionSchema = z
   .object({
+    // Checked against the caller's key by the command layer (auth/principal.ts resolveNamespace).
+    namespace: z.string().max(63).optional(),
     type: z
       .string()
       .min(1)
@@ -158,6 +161,7 @@ export function toTaskSpec(
   }
   if (problems.length > 0) throw new ValidationError(problems);
   return {
+    namespace: body.namespace ?? DEFAULT_NAMESPACE,
     type: body.type,
     payload,
     priority: body.priority ?? DEFAULT_PRIORITY,

@@ -1,4 +1,7 @@
-import { status, type ServerDuplexStream } from "@grpc/grpc-js";
+import { randomBytes } from "node:crypto";
+import { status, type Metadata, type ServerDuplexStream } from "@grpc/grpc-js";
+import type { Principal } from "../../auth/principal.ts";
+import { TaskstreamError } from "../../domain/task/index.ts";
 import { v7 as uuidv7 } from "uuid";
 import type { HostMessage, OwnerMessage } from "../../proto/gen/taskstream/cluster/v1/peers.ts";
 import type { DispatcherMessage, Register, WorkerMessage } from "../../proto/gen/taskstream/v1/workers.ts";
@@ -31,6 +34,8 @@ export interface WorkerHostOptions {
   log: Logger;
   /** Whether this dispatcher accepts workers now (it is a member of the cluster). */
   accepting: () => boolean;
+  /** The caller of a worker stream, from its `authorization` metadata; rejects UNAUTHENTICATED. */
+  authenticate: (metadata: Metadata) => Promise<Principal>;
 }
 
 /**
@@ -273,7 +278,12 @@ export class WorkerHost {
     let worker: HostedWorker | null = null;
     let open = true;
     let acceptsBatches = false;
+    // The stream's caller, authenticated once as it opens (docs/security.md). Until it is known,
+    // what the worker sends waits in `held`, in order.
+    let principal: Principal | null = null;
+    let held: WorkerMessage[] | null = [];
     const stream: SessionStream = {
+      connection: randomBytes(6).toString("base64url"),
       get acceptsBatches() {
         return acceptsBatches;
       },
@@ -291,6 +301,11 @@ export class WorkerHost {
         if (this.workers.get(worker.id) === worker) this.fromWorker(worker, message);
         return;
       }
+      if (!open) return;
+      if (principal === null) {
+        held?.push(message);
+        return;
+      }
       if (message.msg?.$case !== "register")
         return stream.close(status.FAILED_PRECONDITION, "the first message must be register");
       if (!this.options.accepting())
@@ -302,16 +317,19 @@ export class WorkerHost {
           status.INVALID_ARGUMENT,
           problems.map((problem) => `${problem.field}: ${problem.reason}`).join("; "),
         );
+      const refusal = workerRefusal(principal, register.types);
+      if (refusal) return stream.close(status.PERMISSION_DENIED, refusal);
       const tokens = this.options.tokens();
       if (!tokens) return stream.close(status.UNAVAILABLE, "not leader: dispatcher is starting");
-      if (register.workerId !== "" && !tokens.verify(register.workerId, register.resumeToken))
+      const keyId = principal.keyId;
+      if (register.workerId !== "" && !tokens.verify(register.workerId, register.resumeToken, keyId))
         return stream.close(
           status.PERMISSION_DENIED,
           `register.resume_token: does not prove worker ${register.workerId}; ` +
             "register with an empty worker_id for a new identity",
         );
       acceptsBatches = register.acceptsBatches;
-      worker = this.register(register, stream);
+      worker = this.register(register, stream, principal);
       const { heartbeatIntervalMs, heartbeatTimeoutMs, maxResultBytes } = this.options.config;
       stream.send({
         msg: {
@@ -321,13 +339,13 @@ export class WorkerHost {
             heartbeatIntervalMs,
             heartbeatTimeoutMs,
             acceptsBatches: true,
-            resumeToken: tokens.issue(worker.id),
+            resumeToken: tokens.issue(worker.id, keyId),
             maxResultBytes,
           },
         },
       });
     };
-    call.on("data", (message: WorkerMessage) => {
+    const arrive = (message: WorkerMessage) => {
       if (message.msg?.$case !== "batch") return receive(message);
       // A batch's messages are handled in order, exactly as if they had arrived one by one.
       for (const inner of message.msg.value.messages) {
@@ -335,7 +353,24 @@ export class WorkerHost {
           this.options.log.warn({ workerId: worker?.id }, "nested batch ignored");
         else receive(inner);
       }
-    });
+    };
+    this.options.authenticate(call.metadata).then(
+      (caller) => {
+        principal = caller;
+        const waiting = held ?? [];
+        held = null;
+        for (const message of waiting) arrive(message);
+      },
+      (error: unknown) => {
+        held = null;
+        const code =
+          error instanceof TaskstreamError && error.code === "UNAUTHENTICATED"
+            ? status.UNAUTHENTICATED
+            : status.UNAVAILABLE;
+        stream.close(code, error instanceof Error ? error.message : String(error));
+      },
+    );
+    call.on("data", (message: WorkerMessage) => arrive(message));
     const finish = () => {
       if (worker && this.workers.get(worker.id) === worker) this.remove(worker, false, "disconnected");
       if (open) {
@@ -348,7 +383,7 @@ export class WorkerHost {
     call.on("cancelled", finish);
   }
 
-  private register(register: Register, stream: SessionStream): HostedWorker {
+  private register(register: Register, stream: SessionStream, caller: Principal): HostedWorker {
     const id = register.workerId || uuidv7();
     const previous = this.workers.get(id);
     if (previous) {
@@ -362,6 +397,8 @@ export class WorkerHost {
       labels: register.labels,
       slots: register.slots,
       sdk: register.sdk,
+      keyId: caller.keyId,
+      namespaces: caller.namespaces === "*" ? null : [...caller.namespaces].sort(),
     };
     const worker = new HostedWorker(info, stream, Date.now(), this.options.config.agingBound);
     // What the worker says it runs holds its slots until it reports on them.
@@ -480,4 +517,18 @@ function report(partition: number, workerId: string, message: WorkerMessage): Ho
 function attemptOf(message: WorkerMessage): number | undefined {
   const msg = message.msg;
   return msg?.$case === "completed" || msg?.$case === "failed" ? msg.value.attempt : undefined;
+}
+
+/**
+ * Why the caller may not connect as a worker for `types`, or null when it may: it needs the
+ * `worker` scope, and a key limited to task types may register only for those.
+ */
+function workerRefusal(principal: Principal, types: readonly string[]): string | null {
+  if (!principal.scopes.has("worker")) return 'this API key lacks the "worker" scope';
+  const allowed = principal.taskTypes;
+  if (allowed === null) return null;
+  const others = types.filter((type) => !allowed.has(type));
+  return others.length === 0
+    ? null
+    : `register.types: this API key may not run ${others.map((t) => JSON.stringify(t)).join(", ")}`;
 }

@@ -27,8 +27,11 @@ export interface OwnershipOptions {
   fallbackMs?: number;
   /** Raises the partition's fencing epoch past all before and returns it (EventLog.claim). */
   claimEpoch(partition: number, floor: number): Promise<number>;
-  /** A partition was granted with this epoch: start owning it. A rejection releases it again. */
-  acquire(partition: number, epoch: number): Promise<void>;
+  /**
+   * A partition was granted with this epoch (its claim created at `claimedAt`, ms): start owning it.
+   * A rejection releases it again.
+   */
+  acquire(partition: number, epoch: number, claimedAt: number): Promise<void>;
   /** Hand the partition over: stop writing to it, settle, snapshot. Its claim is deleted afterwards. */
   release(partition: number): Promise<void>;
   /** These partitions were lost (the lease is no longer trusted, or a claim expired): stop writing to them at once. */
@@ -249,10 +252,11 @@ export class Ownership extends EventEmitter<OwnershipEvents> {
         .then(this.etcd.put(this.claimKey(partition)).value(value).lease(this.leaseId))
         .commit();
       if (!txn.succeeded) return;
+      const claimedAt = Date.now();
       epoch = await this.options.claimEpoch(partition, Number(txn.header.revision));
       if (!this.trusted) throw new Error("lease not trusted after the claim");
       this.held.set(partition, epoch);
-      await this.options.acquire(partition, epoch);
+      await this.options.acquire(partition, epoch, claimedAt);
     } catch (error) {
       this.options.log.warn({ err: error, partition }, "could not take the partition; releasing it");
       if (epoch !== null) await this.handOver(partition, true);

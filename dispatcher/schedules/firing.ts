@@ -1,6 +1,7 @@
 import type { TaskTemplate } from "../../domain/schedule/index.ts";
 import { PayloadTooLargeError, ValidationError, type TaskSpec } from "../../domain/task/index.ts";
 import type { TraceContext } from "../../observability/trace-context.ts";
+import type { Principal } from "../../auth/principal.ts";
 
 /**
  * How firings reach the log: the command side's submission path (validation, admission,
@@ -11,9 +12,19 @@ export interface TaskSubmitter {
   /** Brings cached queue settings up to date before validating. */
   refreshSettings(): Promise<void>;
   /** Checks a submission and fills in its defaults; throws ValidationError or PayloadTooLargeError. */
-  validate(input: unknown, trace: TraceContext, pathPrefix: string, now: number): TaskSpec;
+  validate(
+    input: unknown,
+    trace: TraceContext,
+    principal: Principal,
+    pathPrefix: string,
+    now: number,
+  ): TaskSpec;
   /** Submits validated tasks if their queues admit them. */
-  submitValidated(specs: TaskSpec[], now: number): Promise<{ id: string; deduplicated: boolean }[]>;
+  submitValidated(
+    specs: TaskSpec[],
+    principal: Principal,
+    now: number,
+  ): Promise<{ id: string; deduplicated: boolean }[]>;
 }
 
 const NO_TRACE = { traceparent: null, tracestate: null };
@@ -44,6 +55,7 @@ export async function submitFiring(
   template: TaskTemplate,
   fireAt: number,
   now: number,
+  principal: Principal,
 ): Promise<FiringOutcome> {
   const fireAtIso = new Date(fireAt).toISOString();
   const metadata = (template.metadata ?? {}) as Record<string, string>;
@@ -54,12 +66,12 @@ export async function submitFiring(
   };
   let spec;
   try {
-    spec = tasks.validate(submission, NO_TRACE, "task.", now);
+    spec = tasks.validate(submission, NO_TRACE, principal, "task.", now);
   } catch (error) {
     if (error instanceof ValidationError || error instanceof PayloadTooLargeError)
       return { taskId: null, error: error.message };
     throw error;
   }
-  const [result] = await tasks.submitValidated([spec], now);
+  const [result] = await tasks.submitValidated([spec], principal, now);
   return { taskId: result!.id, error: null };
 }

@@ -20,6 +20,7 @@ import {
 } from "../../event-store/schedule-store.ts";
 import type { Logger } from "../../observability/log.ts";
 import { submitFiring, type TaskSubmitter } from "./firing.ts";
+import { systemPrincipal } from "../../auth/principal.ts";
 
 export interface SchedulerOptions {
   store: ScheduleStore;
@@ -230,7 +231,14 @@ export class Scheduler extends EventEmitter<SchedulerEvents> {
     let state = await this.execute(run, id, { type: "ApplyCatchUp", data: { now } });
     for (const fireAt of planCatchUp(state, now).fire) {
       if (this.run !== run) return; // stopped: the next leader goes on from the log
-      const outcome = await submitFiring(this.options.tasks, id, state.task!, fireAt, this.now());
+      const outcome = await submitFiring(
+        this.options.tasks,
+        id,
+        state.task!,
+        fireAt,
+        this.now(),
+        systemPrincipal({ kind: "scheduler", epoch: run.epoch }, ["submit"]),
+      );
       const before = state.version;
       state = await this.execute(run, id, {
         type: "RecordFiring",

@@ -29,6 +29,7 @@ export const turn = (): Promise<void> => new Promise((resolve) => setImmediate(r
 /** A worker's stream as the term writes to it: every message kept (batches unpacked), awaitable. */
 export class FakeSessionStream implements SessionStream {
   readonly acceptsBatches: boolean;
+  readonly connection = "c1";
   /** Every message received, in order, batches unpacked. */
   readonly received: Message[] = [];
   closed: { code: number; details: string } | null = null;
@@ -93,7 +94,17 @@ export function registerMessage(overrides: Partial<Register> = {}): Register {
 
 /** A session's worker info, with overrides. */
 export function workerInfo(overrides: Partial<WorkerInfo> = {}): WorkerInfo {
-  return { id: "w-1", name: "unit", types: ["echo"], labels: {}, slots: 4, sdk: "test/unit", ...overrides };
+  return {
+    id: "w-1",
+    name: "unit",
+    types: ["echo"],
+    labels: {},
+    slots: 4,
+    sdk: "test/unit",
+    keyId: null,
+    namespaces: null,
+    ...overrides,
+  };
 }
 
 /** Queue settings that stay as given (refresh counts the calls and changes nothing). */

@@ -9,6 +9,8 @@ import type { RetryPolicy, TaskSpec, Timeouts } from "./spec.ts";
  * would get new ones and a marker.
  */
 const STORED_DEFAULTS = {
+  // Events written before namespaces existed have none: they are in `default`.
+  namespace: "default",
   payload: null,
   priority: 5,
   idempotencyKey: null,
@@ -52,6 +54,7 @@ export function expandSpec(stored: CompactSpec): TaskSpec {
   return {
     ...STORED_DEFAULTS,
     ...stored,
+    namespace: stored.namespace ?? STORED_DEFAULTS.namespace,
     requires: stored.requires ?? {},
     metadata: stored.metadata ?? {},
     retry: { ...STORED_RETRY, ...stored.retry },

@@ -7,6 +7,7 @@ import { DEFAULT_RETRY, DEFAULT_TIMEOUTS, type TaskSpec } from "./spec.ts";
 import { evolve, initialState } from "./state.ts";
 
 const spec = (overrides: Partial<TaskSpec> = {}): TaskSpec => ({
+  namespace: "default",
   type: "job",
   payload: null,
   priority: 5,

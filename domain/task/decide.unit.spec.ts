@@ -11,6 +11,7 @@ const spec = DeciderSpec.for<TaskCommand, TaskEvent, TaskState>({ decide, evolve
 
 const T0 = 1_700_000_000_000;
 const taskSpec: TaskSpec = {
+  namespace: "default",
   type: "email.send",
   payload: { to: "a@example.com" },
   priority: 5,

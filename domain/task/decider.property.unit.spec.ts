@@ -71,6 +71,7 @@ const dtArb = fc.oneof(
 );
 
 const specArb: fc.Arbitrary<TaskSpec> = fc.record({
+  namespace: fc.constant("default"),
   type: fc.constant("job"),
   payload: fc.constant(null),
   priority: fc.integer({ min: 0, max: 9 }),

@@ -9,11 +9,15 @@ export type ErrorCode =
   | "RESOURCE_EXHAUSTED"
   | "UNAVAILABLE"
   | "UNIMPLEMENTED"
-  | "IDEMPOTENCY_CONFLICT";
+  | "IDEMPOTENCY_CONFLICT"
+  | "UNAUTHENTICATED"
+  | "PERMISSION_DENIED";
 
 /** The HTTP status of each error code: one table for REST, GraphQL extensions and the CLI. */
 export const HTTP_STATUS: Record<ErrorCode, number> = {
   VALIDATION: 400,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
   NOT_FOUND: 404,
   ILLEGAL_STATE: 409,
   CONCURRENCY: 409,
@@ -94,5 +98,19 @@ export class IdempotencyConflictError extends TaskstreamError {
       `idempotencyKey "${key}" was used for a different request (task ${taskId}); use a new key for a new request`,
     );
     this.taskId = taskId;
+  }
+}
+
+/** No valid credentials: no API key, an unknown or revoked one (401 / UNAUTHENTICATED). */
+export class UnauthenticatedError extends TaskstreamError {
+  constructor(message: string) {
+    super("UNAUTHENTICATED", message);
+  }
+}
+
+/** Valid credentials without the scope or the namespace the request needs (403 / PERMISSION_DENIED). */
+export class PermissionDeniedError extends TaskstreamError {
+  constructor(message: string) {
+    super("PERMISSION_DENIED", message);
   }
 }

@@ -8,3 +8,5 @@ export * from "./retry.ts";
 export * from "./partition.ts";
 export * from "./text-rules.ts";
 export * from "./compact-spec.ts";
+export * from "./namespace.ts";
+export * from "./actor.ts";

@@ -19,6 +19,8 @@ export interface Timeouts {
 }
 
 export interface TaskSpec {
+  /** The tenant the task belongs to (namespace.ts): `default` when none was given. */
+  namespace: string;
   type: string;
   payload: Json;
   /** 0-9, 9 most urgent. */

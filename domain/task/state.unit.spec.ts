@@ -5,6 +5,7 @@ import { evolve, fold, initialState, isTerminal } from "./state.ts";
 
 const T0 = 1_700_000_000_000;
 const taskSpec: TaskSpec = {
+  namespace: "default",
   type: "report.build",
   payload: { id: 7 },
   priority: 5,

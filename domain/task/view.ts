@@ -4,6 +4,7 @@ import type { TaskState } from "./state.ts";
 /** A task as the command API shows it (REST body, and the fields of the gRPC Task message). */
 export interface TaskView {
   id: string;
+  namespace: string;
   type: string;
   state: string;
   priority: number;
@@ -29,6 +30,7 @@ export function taskView(id: string, state: TaskState): TaskView {
   const spec = state.spec!;
   return {
     id,
+    namespace: spec.namespace,
     type: spec.type,
     state: state.state,
     priority: spec.priority,

@@ -8,6 +8,7 @@ import { DEFAULT_RETRY, DEFAULT_TIMEOUTS, type Json, type TaskEvent, type TaskSp
 /** A valid spec, with overrides. */
 export function taskSpec(overrides: Partial<TaskSpec> = {}): TaskSpec {
   return {
+    namespace: "default",
     type: "echo",
     payload: { hello: "world" },
     priority: 5,

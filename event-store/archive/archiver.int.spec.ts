@@ -192,4 +192,41 @@ describe("the archiver", () => {
     await patient.runOnce();
     expect(await log.readTask(task)).toHaveLength(4);
   });
+
+  it("runs the next round at once while it is behind, not a batch per interval", async () => {
+    const busy = new RedisEventLog(fx.redis, { partitions: 2, prefix: `${fx.prefix}-x-busy`, intake: false });
+    const p = new TasksProjector({ store: busy, redis: fx.redis, pool: fx.pool });
+    // Two tasks per partition per round, a round every 4 s: 16 tasks would take 16 s at that pace.
+    const a = new Archiver({
+      log: busy,
+      archive,
+      pool: fx.pool,
+      retentionMs: 0,
+      archiveRetentionDays: 0,
+      intervalMs: 4000,
+      batchSize: 2,
+      logger: quiet,
+    });
+    const tasks = Array.from({ length: 16 }, () => uuidv7());
+    for (const task of tasks) await busy.append(task, 0, succeededLife(T0));
+    await p.catchUp();
+    expect((await a.runOnce()).behind).toBe(true);
+    const left = async () =>
+      (await Promise.all(tasks.map((t) => busy.readTask(t)))).filter((h) => h.length > 0);
+    expect(await left()).toHaveLength(12);
+    const started = Date.now();
+    a.start();
+    try {
+      while ((await left()).length > 0 && Date.now() - started < 15_000)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      // The first round waits one interval; the rest follow it at once.
+      expect(await left()).toHaveLength(0);
+      expect(Date.now() - started).toBeLessThan(8000);
+    } finally {
+      await a.stop();
+    }
+    expect((await a.runOnce()).behind).toBe(false);
+    const keys = await fx.redis.keys(`${fx.prefix}-x-busy:*`);
+    if (keys.length > 0) await fx.redis.del(...keys);
+  });
 });

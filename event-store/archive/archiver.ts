@@ -29,6 +29,8 @@ export interface RoundOutcome {
   archived: number;
   /** Candidates left for a later round (not yet passed by every reader, or changed meanwhile). */
   deferred: number;
+  /** A partition had more to archive than one round takes: the next round runs at once. */
+  behind: boolean;
 }
 
 /**
@@ -54,15 +56,21 @@ export class Archiver {
     this.batchSize = options.batchSize ?? 500;
   }
 
-  /** Runs a round every `intervalMs` until `stop()`. */
+  /**
+   * Runs a round every `intervalMs` until `stop()`; while a round leaves work behind (a partition
+   * had more than `batchSize` tasks to archive), the next one follows at once, so archiving keeps
+   * pace with any finishing rate instead of `batchSize × partitions` tasks per interval.
+   */
   start(): void {
     this.stopped = false;
     const tick = () => {
       if (this.stopped) return;
+      let behind = false;
       this.running = this.runOnce()
+        .then((outcome) => (behind = outcome.behind))
         .catch((error: unknown) => this.options.logger.warn({ err: error }, "archive round failed; retrying"))
         .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(tick, this.options.intervalMs);
+          if (!this.stopped) this.timer = setTimeout(tick, behind ? 0 : this.options.intervalMs);
         });
     };
     this.timer = setTimeout(tick, this.options.intervalMs);
@@ -76,7 +84,7 @@ export class Archiver {
 
   /** One round over every partition (nothing when another archiver holds the lock). */
   async runOnce(): Promise<RoundOutcome> {
-    const outcome: RoundOutcome = { archived: 0, deferred: 0 };
+    const outcome: RoundOutcome = { archived: 0, deferred: 0, behind: false };
     const { log, pool, archive, archiveRetentionDays } = this.options;
     const lock = await pool.connect();
     try {
@@ -92,13 +100,14 @@ export class Archiver {
           for (let partition = 0; partition < log.partitions; partition++) {
             const safe = readers.get(partition);
             if (safe === undefined) continue;
-            const { archived, deferred } = await this.archivePartition(
+            const { archived, deferred, behind } = await this.archivePartition(
               partition,
               cursors.get(partition)!,
               safe,
             );
             outcome.archived += archived;
             outcome.deferred += deferred;
+            outcome.behind ||= behind;
           }
         }
         if (archiveRetentionDays > 0) {
@@ -129,11 +138,15 @@ export class Archiver {
     // Task id → its terminal event seen by this scan (the latest, for a task revived in between).
     const candidates = new Map<string, string>();
     let scanned = cursor;
+    let full = false;
     scan: for await (const page of log.readAll(partition, { after: cursor, pageSize: 1000 })) {
       for (const event of page) {
         if (compareStreamIds(event.streamId, limit) > 0 || streamIdTime(event.streamId) > cutoff) break scan;
         if (TERMINAL_EVENTS.has(event.type)) {
-          if (candidates.size >= this.batchSize && !candidates.has(event.taskId)) break scan;
+          if (candidates.size >= this.batchSize && !candidates.has(event.taskId)) {
+            full = true;
+            break scan;
+          }
           candidates.set(event.taskId, event.streamId);
         }
         scanned = event.streamId;
@@ -141,8 +154,10 @@ export class Archiver {
     }
     const ready: ArchivedTask[] = [];
     const held: string[] = [];
-    for (const [taskId, terminalId] of candidates) {
-      const history = await log.readTask(taskId);
+    // All histories at once: one pipelined round trip rather than one per task.
+    const histories = await Promise.all([...candidates.keys()].map((taskId) => log.readTask(taskId)));
+    for (const [i, [taskId, terminalId]] of [...candidates].entries()) {
+      const history = histories[i]!;
       const last = history.at(-1);
       if (!last || !isTerminal(fold(history))) continue; // revived: its next terminal event is seen later
       // Changed after it finished (a late report recorded as rejected) beyond what readers passed.
@@ -164,7 +179,8 @@ export class Archiver {
     const firstHeld = held.sort(compareStreamIds)[0];
     const next = firstHeld !== undefined ? streamIdBefore(firstHeld) : scanned;
     if (compareStreamIds(next, cursor) > 0) await archive.moveCursor(log.prefix, partition, next);
-    return { archived: removed.filter(Boolean).length, deferred: held.length };
+    const archived = removed.filter(Boolean).length;
+    return { archived, deferred: held.length, behind: full && archived > 0 };
   }
 }
 

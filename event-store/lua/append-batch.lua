@@ -49,10 +49,12 @@ for i = 1, tasks do
   local version = index_count(ids)
   local last = ids ~= '' and index_ids(ids)[version] or nil
   local existing = has_idem == '1' and redis.call('GET', idem)
-  if expected >= 0 and version ~= expected then
-    out[#out + 1] = {VERSION_CONFLICT, tostring(version)}
-  elseif existing then
+  -- The idempotency key first: a submission re-sent after its reply was lost finds its own task
+  -- (version 1, not 0) and must be answered as the duplicate it is, not as a conflict.
+  if existing then
     out[#out + 1] = {DEDUPLICATED, existing}
+  elseif expected >= 0 and version ~= expected then
+    out[#out + 1] = {VERSION_CONFLICT, tostring(version)}
   else
     if has_idem == '1' then
       local value = task_id

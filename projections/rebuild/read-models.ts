@@ -41,6 +41,7 @@ export const TASKS_READ_MODEL: ReadModelRelations = {
 /** Relations migrations create that a rebuild of the tasks read model leaves where they are. */
 export const LEFT_IN_PLACE: Readonly<Record<string, string>> = {
   schema_migrations: "the migrations' own record",
+  api_keys: "API keys (auth/key-store.ts): not a projection of the log",
   projection_checkpoints: "positions; the swap moves the tasks projector's rows in its transaction",
   projection_rebuilds: "the rebuild's own state",
   read_model_generations: "bumped by the swap",

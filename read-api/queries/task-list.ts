@@ -15,6 +15,8 @@ export const MAX_PAGE_SIZE = 500;
 
 /** Which tasks a listing holds; every criterion given must hold. */
 export interface TaskListQuery {
+  /** Only tasks of these namespaces (null: every one). */
+  namespaces?: string[] | null;
   state?: RowState | null;
   type?: string | null;
   priority?: number | null;
@@ -61,7 +63,7 @@ export interface TaskPage {
  * Shared by GraphQL `tasks` and gRPC `ListTasks`.
  */
 export async function listTasks(pool: pg.Pool, query: TaskListQuery): Promise<TaskPage> {
-  const { state, type, afterId, first } = query;
+  const { namespaces, state, type, afterId, first } = query;
   const { priority, workerId, idempotencyKey, requires, metadata } = query;
   const { createdFrom, createdTo, updatedFrom, updatedTo } = query;
   if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
@@ -73,6 +75,7 @@ export async function listTasks(pool: pg.Pool, query: TaskListQuery): Promise<Ta
   const params: unknown[] = [];
   const param = (value: unknown) => `$${params.push(value)}`;
   const where: string[] = [];
+  if (namespaces != null) where.push(`namespace = any(${param(namespaces)}::text[])`);
   if (state != null) where.push(`state = ${param(state)}`);
   if (type != null) where.push(`type = ${param(type)}`);
   if (priority != null) {

@@ -2,6 +2,7 @@ import { GraphQLError } from "graphql";
 import type pg from "pg";
 import { eventFromStored, evolve, initialState, type TaskEvent } from "../../domain/task/index.ts";
 import type { TaskRow } from "../../projections/task-row.ts";
+import { actorOf, describeActor } from "../../domain/task/index.ts";
 import { chargeResponse, type RequestLimits } from "../limits/request-limits.ts";
 
 interface RunRecord {
@@ -15,6 +16,9 @@ export interface TaskEventNode {
   type: string;
   at: Date;
   data: unknown;
+  /** Who caused it (domain/task/actor.ts), null when not recorded. */
+  actor: string | null;
+  actorDescription: string;
   state: string;
 }
 
@@ -60,6 +64,8 @@ export function eventsLoader(pool: pg.Pool) {
           at: new Date(e.at),
           data: e.data,
           state: state.state,
+          actor: actorOf(e),
+          actorDescription: describeActor(actorOf(e)),
         });
       }
     }

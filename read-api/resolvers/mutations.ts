@@ -1,6 +1,7 @@
 import { GraphQLError } from "graphql";
 import { TaskstreamError, ValidationError, HTTP_STATUS } from "../../domain/task/index.ts";
 import type { TaskMutations } from "../command-ports.ts";
+import { principalOf, type CallerContext } from "../access.ts";
 
 /** Mutation.cancelTask and Mutation.retryTask, through the same command layer as REST and gRPC. */
 export function mutationResolvers(commands: TaskMutations | undefined) {
@@ -18,9 +19,15 @@ export function mutationResolvers(commands: TaskMutations | undefined) {
     }
   };
   return {
-    cancelTask: (_root: unknown, { id, reason }: { id: string; reason?: string | null }) =>
-      run((c) => c.cancel(id, reason ?? "")),
-    retryTask: (_root: unknown, { id, maxAttempts }: { id: string; maxAttempts?: number | null }) =>
-      run((c) => c.retry(id, maxAttempts ?? null, "")),
+    cancelTask: (
+      _root: unknown,
+      { id, reason }: { id: string; reason?: string | null },
+      context: CallerContext,
+    ) => run((c) => c.cancel(id, reason ?? "", principalOf(context))),
+    retryTask: (
+      _root: unknown,
+      { id, maxAttempts }: { id: string; maxAttempts?: number | null },
+      context: CallerContext,
+    ) => run((c) => c.retry(id, maxAttempts ?? null, "", principalOf(context))),
   };
 }

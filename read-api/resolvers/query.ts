@@ -7,9 +7,24 @@ import { listTasks, MAX_PAGE_SIZE, type TaskListQuery } from "../queries/task-li
 import { taskAsOf } from "../queries/task-as-of.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { RequestLimits } from "../limits/request-limits.ts";
+import { inNamespace, visibleNamespaces } from "../../auth/principal.ts";
+import { asGraphQLError, principalOf, type CallerContext } from "../access.ts";
+import { TaskstreamError } from "../../domain/task/index.ts";
+
+type Context = CallerContext & { limits?: RequestLimits };
+
+/** Runs `work` with Taskstream errors (a namespace the key may not use) as GraphQL errors. */
+async function graphqlErrors<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw error instanceof TaskstreamError ? asGraphQLError(error) : error;
+  }
+}
 
 /** The `TaskFilter` input. */
 export interface TaskFilter {
+  namespace?: string | null;
   state?: RowState | null;
   type?: string | null;
   priority?: number | null;
@@ -55,11 +70,15 @@ export function queryResolvers({ pool, getTaskFromLog }: QueryDeps) {
     task: async (
       _root: unknown,
       { id, asOf }: { id: string; asOf?: { version?: number | null; time?: Date | null } | null },
-      context: { limits?: RequestLimits },
+      context: Context,
     ) => {
       context.limits?.checkTime();
-      if (asOf) return taskAsOf(pool, id, asOf);
-      return (await loadTasks(pool, [id])).get(id) ?? (await getTaskFromLog?.(id)) ?? null;
+      const principal = principalOf(context);
+      const task = asOf
+        ? await taskAsOf(pool, id, asOf)
+        : ((await loadTasks(pool, [id])).get(id) ?? (await getTaskFromLog?.(id)) ?? null);
+      // Another tenant's task is not there, as far as this key can tell.
+      return task && inNamespace(principal, task.namespace) ? task : null;
     },
     tasks: (
       _root: unknown,
@@ -69,10 +88,12 @@ export function queryResolvers({ pool, getTaskFromLog }: QueryDeps) {
         first: number;
         after?: string | null;
       },
-      context: { limits?: RequestLimits },
+      context: Context,
     ) => {
       context.limits?.checkTime();
-      return listTaskConnection(pool, args);
+      return graphqlErrors(() =>
+        listTaskConnection(pool, args, visibleNamespaces(principalOf(context), args.filter?.namespace)),
+      );
     },
   };
 }
@@ -81,6 +102,7 @@ export function queryResolvers({ pool, getTaskFromLog }: QueryDeps) {
 async function listTaskConnection(
   pool: pg.Pool,
   args: { filter?: TaskFilter | null; orderBy?: string | null; first: number; after?: string | null },
+  namespaces: string[] | null,
 ) {
   const { filter, first, after } = args;
   if (!Number.isInteger(first) || first < 1 || first > MAX_PAGE_SIZE) {
@@ -90,6 +112,7 @@ async function listTaskConnection(
   }
   const afterId = after == null ? null : decodeCursor(after).id;
   const query: TaskListQuery = {
+    namespaces,
     state: filter?.state,
     type: filter?.type,
     priority: filter?.priority,

@@ -1,3 +1,4 @@
+import { ANONYMOUS } from "../../auth/principal.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Fastify, { type FastifyInstance } from "fastify";
 import { TaskCommands } from "../../commands/task-commands.ts";
@@ -48,6 +49,7 @@ describe("GraphQL: schedules, their firings and history", () => {
     scheduler = new Scheduler({ store, tasks, log });
     app = Fastify();
     await app.register(readApiPlugin, {
+      authenticate: async () => ANONYMOUS,
       pool,
       redis,
       prefix: fixture.prefix,

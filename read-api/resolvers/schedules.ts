@@ -5,6 +5,9 @@ import type { ScheduleMutations } from "../command-ports.ts";
 import type { ScheduleView } from "../../domain/schedule/view.ts";
 import type { ScheduleRecord } from "../../projections/schedules/schedule-table.ts";
 import { loadTasks } from "../../projections/task-table.ts";
+import { principalOf, type CallerContext } from "../access.ts";
+import { inNamespace, visibleNamespaces } from "../../auth/principal.ts";
+import { scheduleNamespace } from "../../domain/schedule/namespace.ts";
 
 /** A `Schedule` as resolved: from a read-model row, or from the command side's view (mutations). */
 export interface ScheduleNode {
@@ -102,13 +105,20 @@ export function scheduleResolvers({ pool, commands }: ScheduleResolverDeps) {
   return {
     resolvers: {
       Query: {
-        schedule: async (_root: unknown, { id }: { id: string }): Promise<ScheduleNode | null> => {
+        schedule: async (
+          _root: unknown,
+          { id }: { id: string },
+          context: CallerContext,
+        ): Promise<ScheduleNode | null> => {
+          const principal = principalOf(context);
           const { rows } = await pool.query<ScheduleRecord>("select * from schedules where id = $1", [id]);
-          if (rows[0]) return fromRecord(rows[0]);
+          // Another tenant's schedule is not there, as far as this key can tell.
+          if (rows[0])
+            return inNamespace(principal, scheduleNamespace(rows[0].task)) ? fromRecord(rows[0]) : null;
           // Not projected yet: answer from the log rather than "not found" right after creation.
           if (!commands) return null;
           try {
-            return fromView(await commands.get(id));
+            return fromView(await commands.get(id, principalOf(context)));
           } catch (error) {
             if (error instanceof NotFoundError) return null;
             throw error;
@@ -117,11 +127,15 @@ export function scheduleResolvers({ pool, commands }: ScheduleResolverDeps) {
         schedules: async (
           _root: unknown,
           { status, first, after }: { status?: string | null; first: number; after?: string | null },
+          context: CallerContext,
         ) => {
           checkFirst(first);
+          const namespaces = visibleNamespaces(principalOf(context));
           const params: unknown[] = [];
           const param = (value: unknown) => `$${params.push(value)}`;
           const where = [status ? `status = ${param(status)}` : "status <> 'DELETED'"];
+          if (namespaces !== null)
+            where.push(`coalesce(task->>'namespace', 'default') = any(${param(namespaces)}::text[])`);
           if (after) where.push(`id > ${param(decodeAfter(after))}`);
           const { rows } = await pool.query<ScheduleRecord>(
             `select * from schedules where ${where.join(" and ")} order by id limit ${param(first + 1)}`,
@@ -137,11 +151,17 @@ export function scheduleResolvers({ pool, commands }: ScheduleResolverDeps) {
         },
       },
       Mutation: {
-        createSchedule: (_root: unknown, { input }: { input: Record<string, unknown> }) =>
-          run((c) => c.create(withoutNulls(input))),
-        pauseSchedule: (_root: unknown, { id }: { id: string }) => run((c) => c.pause(id)),
-        resumeSchedule: (_root: unknown, { id }: { id: string }) => run((c) => c.resume(id)),
-        deleteSchedule: (_root: unknown, { id }: { id: string }) => run((c) => c.delete(id)),
+        createSchedule: (
+          _root: unknown,
+          { input }: { input: Record<string, unknown> },
+          context: CallerContext,
+        ) => run((c) => c.create(withoutNulls(input), principalOf(context))),
+        pauseSchedule: (_root: unknown, { id }: { id: string }, context: CallerContext) =>
+          run((c) => c.pause(id, principalOf(context))),
+        resumeSchedule: (_root: unknown, { id }: { id: string }, context: CallerContext) =>
+          run((c) => c.resume(id, principalOf(context))),
+        deleteSchedule: (_root: unknown, { id }: { id: string }, context: CallerContext) =>
+          run((c) => c.delete(id, principalOf(context))),
       },
     },
     loaders: {

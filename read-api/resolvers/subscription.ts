@@ -2,6 +2,12 @@ import mercurius, { type MercuriusContext } from "mercurius";
 import type { TaskRow } from "../../projections/task-row.ts";
 import { TASKS_TOPIC, taskTopic, type TaskUpdatesFeed } from "../task-updates.ts";
 import { rowMatches, type TaskFilter } from "./query.ts";
+import { inNamespace } from "../../auth/principal.ts";
+import { principalOf, type CallerContext } from "../access.ts";
+
+/** Whether the subscriber's key may see the task (context: the connection's, from its handshake). */
+const visible = (task: TaskRow, context: unknown) =>
+  inNamespace(principalOf(context as CallerContext), task.namespace);
 
 /** Subscription.taskUpdated and Subscription.tasksUpdated, fed by the instance's TaskUpdatesFeed. */
 export function subscriptionResolvers(feed: TaskUpdatesFeed) {
@@ -19,8 +25,10 @@ export function subscriptionResolvers(feed: TaskUpdatesFeed) {
   };
   return {
     taskUpdated: {
-      subscribe: (_root: unknown, { id }: { id: string }, { pubsub }: MercuriusContext) =>
-        subscribe(pubsub, taskTopic(id)),
+      subscribe: mercurius.withFilter<{ taskUpdated: TaskRow }, unknown, MercuriusContext, { id: string }>(
+        (_root, { id }, { pubsub }) => subscribe(pubsub, taskTopic(id)),
+        ({ taskUpdated: task }, _args, context) => visible(task, context),
+      ),
     },
     tasksUpdated: {
       subscribe: mercurius.withFilter<
@@ -30,7 +38,7 @@ export function subscriptionResolvers(feed: TaskUpdatesFeed) {
         { filter?: TaskFilter | null }
       >(
         (_root, _args, { pubsub }) => subscribe(pubsub, TASKS_TOPIC),
-        ({ tasksUpdated: task }, { filter }) => rowMatches(task, filter),
+        ({ tasksUpdated: task }, { filter }, context) => visible(task, context) && rowMatches(task, filter),
       ),
     },
   };

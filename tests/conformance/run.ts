@@ -127,7 +127,14 @@ async function main(): Promise<number> {
   killChildrenOnExit(stack);
   try {
     await stack.start();
-    fleet = new Fleet(stack, new TaskstreamClient({ address: stack.apiAddress }), commands, dir);
+    // Every worker process inherits the key (SPEC.md: TASKSTREAM_API_KEY).
+    process.env.TASKSTREAM_API_KEY = stack.apiKey;
+    fleet = new Fleet(
+      stack,
+      new TaskstreamClient({ address: stack.apiAddress, apiKey: stack.apiKey }),
+      commands,
+      dir,
+    );
     const running = fleet;
     const mains = await Promise.allSettled(
       langs.map(async (lang) =>

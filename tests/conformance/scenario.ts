@@ -52,7 +52,11 @@ export class Fleet {
   async submitTraced(prefix: string, behaviour: string, payload: unknown, traceparent: string) {
     const reply = await fetch(`${this.stack.api.httpUrl}/v1/tasks`, {
       method: "POST",
-      headers: { "content-type": "application/json", traceparent },
+      headers: {
+        "content-type": "application/json",
+        traceparent,
+        authorization: `Bearer ${this.stack.apiKey}`,
+      },
       body: JSON.stringify({ type: `${prefix}.${behaviour}`, payload }),
     });
     if (reply.status !== 201)

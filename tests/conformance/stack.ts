@@ -1,4 +1,7 @@
 import { Redis } from "ioredis";
+import pg from "pg";
+import { migrate } from "../../migrations/migrate.ts";
+import { KeyStore } from "../../auth/key-store.ts";
 import { deletePrefix } from "../../bench/redis-admin.ts";
 import { freePort, isLeading, spawnServer, type ServerProcess } from "../support/process-cluster.ts";
 import { testServices } from "../support/services.ts";
@@ -24,10 +27,14 @@ export const STACK_ENV: Record<string, string> = {
 /**
  * A real Taskstream as two OS processes under one key prefix: the API (submissions, reads, history
  * folded from the log) and the dispatcher the workers connect to. Apart, the dispatcher can be killed
- * and started again on the same ports while the API keeps answering.
+ * and started again on the same ports while the API keeps answering. Authentication is required, as
+ * in production: the suite and every worker use one API key made for the run (`apiKey`), so each
+ * SDK is checked to send it.
  */
 export class Stack {
   readonly prefix: string;
+  /** The run's API key (every scope, every namespace): TASKSTREAM_API_KEY for the workers. */
+  apiKey = "";
   api!: ServerProcess;
   dispatcher!: ServerProcess;
   private dispatcherPorts!: { http: number; grpc: number };
@@ -35,7 +42,7 @@ export class Stack {
 
   constructor(prefix: string, env: Record<string, string> = {}) {
     this.prefix = prefix;
-    this.env = { ...STACK_ENV, ...env };
+    this.env = { ...STACK_ENV, TASKSTREAM_AUTH: "required", ...env };
   }
 
   /** Where the API serves gRPC (TaskService). */
@@ -49,6 +56,18 @@ export class Stack {
   }
 
   async start(): Promise<void> {
+    const pool = new pg.Pool({ connectionString: testServices.pgUrl, max: 1 });
+    try {
+      await migrate(pool);
+      const made = await new KeyStore(pool).create({
+        name: `conformance ${this.prefix}`,
+        namespaces: ["*"],
+        scopes: ["submit", "read", "cancel", "admin", "worker"],
+      });
+      this.apiKey = made.key;
+    } finally {
+      await pool.end();
+    }
     this.dispatcherPorts = { http: await freePort(), grpc: await freePort() };
     [this.api, this.dispatcher] = await Promise.all([
       spawnServer(this.prefix, "api", this.env),

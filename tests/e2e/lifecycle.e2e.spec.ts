@@ -101,6 +101,7 @@ describe("a thousand tasks end to end", () => {
           grpc.submitTask(
             {
               task: {
+                namespace: "",
                 type: "echo",
                 payloadJson: JSON.stringify(payload),
                 priority,

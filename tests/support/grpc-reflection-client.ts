@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { credentials, loadPackageDefinition, type Client, type ServiceError } from "@grpc/grpc-js";
+import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { create, createFileRegistry, fromBinary, type FileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
@@ -18,7 +18,9 @@ type Answer = {
   errorResponse?: { errorCode: number; errorMessage: string };
 };
 type ReflectionStub = Client & {
-  ServerReflectionInfo(): NodeJS.ReadWriteStream & { write(request: object): boolean; end(): void };
+  ServerReflectionInfo(
+    metadata?: Metadata,
+  ): NodeJS.ReadWriteStream & { write(request: object): boolean; end(): void };
 };
 type HealthStub = Client & {
   Check(
@@ -36,7 +38,11 @@ export class DiscoveryClient {
   private readonly reflection: ReflectionStub;
   readonly health: HealthStub;
 
-  constructor(address: string) {
+  /** `key`: an API key sent with each reflection stream (`authorization: Bearer …`); health sends none. */
+  private readonly key: string | undefined;
+
+  constructor(address: string, key?: string) {
+    this.key = key;
     const loaded = loadPackageDefinition(loadSync([reflectionProto, healthProtoPath], { enums: String }));
     const grpc = loaded.grpc as unknown as {
       reflection: { v1: { ServerReflection: new (...args: unknown[]) => ReflectionStub } };
@@ -79,7 +85,9 @@ export class DiscoveryClient {
 
   private ask(request: object): Promise<Answer> {
     return new Promise((resolve, reject) => {
-      const stream = this.reflection.ServerReflectionInfo();
+      const metadata = new Metadata();
+      if (this.key) metadata.set("authorization", `Bearer ${this.key}`);
+      const stream = this.reflection.ServerReflectionInfo(metadata);
       stream.once("data", (answer: Answer) => {
         resolve(answer);
         stream.end();

@@ -54,6 +54,8 @@ export async function spawnServer(
       TASKSTREAM_HEARTBEAT_TIMEOUT_MS: "3000",
       TASKSTREAM_RECONNECT_GRACE_MS: "2000",
       TASKSTREAM_LEASE_TTL_SECONDS: "3",
+      // On loopback; a run that tests authentication passes TASKSTREAM_AUTH=required with a key.
+      TASKSTREAM_AUTH: "off",
       ...extraEnv,
     },
     stdio: ["ignore", "pipe", "pipe"],

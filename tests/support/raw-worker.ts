@@ -1,4 +1,4 @@
-import { credentials, type ClientDuplexStream } from "@grpc/grpc-js";
+import { credentials, Metadata, type ClientDuplexStream } from "@grpc/grpc-js";
 import {
   WorkerServiceClient,
   type DispatcherMessage,
@@ -26,9 +26,12 @@ export class RawWorker {
   resumeToken = "";
   private waiters: (() => void)[] = [];
 
-  constructor(address: string) {
+  /** `apiKey`: sent as `authorization: Bearer <key>` when the stream opens. */
+  constructor(address: string, apiKey?: string) {
     this.client = new WorkerServiceClient(address, credentials.createInsecure());
-    this.stream = this.client.connect();
+    const metadata = new Metadata();
+    if (apiKey) metadata.set("authorization", `Bearer ${apiKey}`);
+    this.stream = this.client.connect(metadata);
     this.stream.on("data", (message: DispatcherMessage) => {
       this.wire.push(message);
       if (message.msg?.$case === "batch") this.received.push(...message.msg.value.messages);

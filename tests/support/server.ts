@@ -16,6 +16,8 @@ export async function startTestServer(overrides: Partial<Config> = {}, name = "s
       TASKSTREAM_ETCD_ENDPOINTS: testServices.etcdEndpoints.join(","),
       TASKSTREAM_PREFIX: uniquePrefix(name),
       TASKSTREAM_LOG_LEVEL: "error",
+      // On loopback; the tests of authentication ask for it (auth: "required").
+      TASKSTREAM_AUTH: "off",
       TASKSTREAM_HEARTBEAT_INTERVAL_MS: "500",
       TASKSTREAM_HEARTBEAT_TIMEOUT_MS: "3000",
       TASKSTREAM_RECONNECT_GRACE_MS: "1000",

@@ -1,3 +1,4 @@
+import type { FastifyContextConfig } from "fastify";
 import { z } from "zod";
 
 /** How one route appears in the OpenAPI document: its request schemas are the ones that validate it. */
@@ -24,12 +25,17 @@ declare module "fastify" {
  * Route options that document a route. Only `params` is a Fastify schema (validated by Fastify, as
  * before); bodies and query strings stay validated by zod in the command layer, which names every bad
  * field (docs/input-rules.md), so their schemas are carried in `config` and turned into JSON Schema
- * for the document alone: documenting a route changes nothing about how it answers.
+ * for the document alone: documenting a route changes nothing about how it answers. `config` is the
+ * rest of the route's config (the scope it needs, auth/http.ts), merged beside its description.
  */
-export function documented(docs: RouteDocs, params?: object) {
+export function documented<C extends Omit<FastifyContextConfig, "openapi">>(
+  docs: RouteDocs,
+  params?: object,
+  config?: C,
+) {
   return {
     schema: { summary: docs.summary, tags: docs.tags, ...(params ? { params } : {}) },
-    config: { openapi: docs },
+    config: { ...config, openapi: docs } as C & { openapi: RouteDocs },
   };
 }
 

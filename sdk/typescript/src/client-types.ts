@@ -18,6 +18,8 @@ export interface TimeoutOptions {
 
 /** A task to submit. Only `type` is required. */
 export interface SubmitSpec {
+  /** The tenant: one of the API key's namespaces; absent: the key's only one, else `default`. */
+  namespace?: string;
   type: string;
   /** Any JSON value; absent means null. */
   payload?: unknown;
@@ -54,6 +56,8 @@ export interface SubmitResult {
 /** A task's current state, with payload and result parsed from JSON. */
 export interface TaskInfo {
   id: string;
+  /** The tenant the task belongs to. */
+  namespace: string;
   type: string;
   /** QUEUED, ASSIGNED, RUNNING, SUCCEEDED, DEAD_LETTERED or CANCELLED. */
   state: string;
@@ -81,12 +85,15 @@ export interface TaskHistoryEvent {
   type: string;
   at: string;
   data: unknown;
+  /** Who caused it (`k:<key id>`, `w:<worker>/<host>`, `d:<epoch>`, …); empty when not recorded. */
+  actor: string;
 }
 
 /** The wire form of a `SubmitSpec`. */
 export function toTaskSpec(spec: SubmitSpec): TaskSpec {
   const { retry, timeouts, runAt } = spec;
   return {
+    namespace: spec.namespace ?? "",
     type: spec.type,
     payloadJson: spec.payload === undefined ? "" : toJson(spec.payload),
     priority: spec.priority,
@@ -127,7 +134,13 @@ export function fromTask(task: Task): TaskInfo {
 
 /** A history event as the client returns it. */
 export function fromEvent(event: TaskEvent): TaskHistoryEvent {
-  return { version: event.version, type: event.type, at: event.at, data: lenientJson(event.dataJson) };
+  return {
+    version: event.version,
+    type: event.type,
+    at: event.at,
+    data: lenientJson(event.dataJson),
+    actor: event.actor,
+  };
 }
 
 // The server only stores valid JSON, but a read must not fail over a display detail: raw text then.

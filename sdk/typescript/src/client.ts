@@ -1,12 +1,11 @@
 import {
   Metadata,
-  credentials as grpcCredentials,
   status as grpcStatus,
   type CallOptions,
-  type ChannelCredentials,
   type ClientUnaryCall,
   type ServiceError,
 } from "@grpc/grpc-js";
+import { callMetadata, channelCredentials, checkApiKey, type ConnectOptions } from "./credentials.ts";
 import type { RetryTaskResponse } from "@taskstream/protocol/tasks";
 import {
   TaskServiceClient,
@@ -53,12 +52,10 @@ function conflictError(key: string, taskId: string): TaskstreamError {
   );
 }
 
-/** Options of a `TaskstreamClient`. */
-export interface ClientOptions {
+/** Options of a `TaskstreamClient`; `apiKey`, `tls` and `credentials` say how it connects (ConnectOptions). */
+export interface ClientOptions extends ConnectOptions {
   /** host:port of any Taskstream API process. */
   address: string;
-  /** gRPC channel credentials; insecure by default. */
-  credentials?: ChannelCredentials;
   /** Deadline of each call (default 30 s). */
   timeoutMs?: number;
   /**
@@ -84,13 +81,13 @@ type Invoke<Res> = (
 export class TaskstreamClient {
   private readonly client: TaskServiceClient;
   private readonly timeoutMs: number;
+  private readonly apiKey: string | undefined;
   private readonly coalescer: SubmitCoalescer<SubmitResult> | null;
 
   constructor(options: ClientOptions) {
-    this.client = new TaskServiceClient(
-      options.address,
-      options.credentials ?? grpcCredentials.createInsecure(),
-    );
+    checkApiKey(options.apiKey);
+    this.apiKey = options.apiKey;
+    this.client = new TaskServiceClient(options.address, channelCredentials(options));
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.coalescer =
       options.coalesce === false
@@ -162,9 +159,10 @@ export class TaskstreamClient {
    * `pageSize` (1-500, default 100); pass the answer's `nextPageToken` for the next page ("" at the end).
    */
   async list(
-    query: { state?: string; type?: string; pageSize?: number; pageToken?: string } = {},
+    query: { namespace?: string; state?: string; type?: string; pageSize?: number; pageToken?: string } = {},
   ): Promise<{ tasks: TaskInfo[]; nextPageToken: string }> {
     const request = {
+      namespace: query.namespace ?? "",
       state: query.state ?? "",
       type: query.type ?? "",
       pageSize: query.pageSize ?? 0,
@@ -190,7 +188,7 @@ export class TaskstreamClient {
   }
 
   private unary<Res>(invoke: Invoke<Res>): Promise<Res> {
-    const metadata = new Metadata();
+    const metadata = callMetadata(this.apiKey);
     for (const [key, value] of Object.entries(traceHeaders())) metadata.set(key, value);
     return new Promise<Res>((resolve, reject) => {
       invoke(metadata, { deadline: Date.now() + this.timeoutMs }, (error, response) =>

@@ -1,6 +1,7 @@
 import {
   status as grpcStatus,
   type ChannelCredentials,
+  type Metadata,
   type ClientDuplexStream,
   type StatusObject,
 } from "@grpc/grpc-js";
@@ -29,6 +30,8 @@ export interface Disconnect {
 export interface ConnectionOptions {
   addresses: string[];
   credentials: ChannelCredentials;
+  /** Metadata sent when the stream opens (the API key); none when absent. */
+  metadata?: () => Metadata;
   logger: Logger;
   /** Builds the Register message; called on every connect so it carries the current id and attempts. */
   register(): Register;
@@ -37,10 +40,20 @@ export interface ConnectionOptions {
   onDisconnected(disconnect: Disconnect): void;
   /** The dispatcher refused to let the worker resume its identity (PERMISSION_DENIED on Register). */
   onResumeRefused?(details: string): void;
+  /**
+   * The dispatcher refused the worker for a reason retrying cannot cure — an invalid Register
+   * (INVALID_ARGUMENT) or missing authorisation (UNAUTHENTICATED, or PERMISSION_DENIED for a fresh
+   * identity): the connection stops reconnecting.
+   */
+  onRefused?(disconnect: Disconnect): void;
   backoff?: BackoffOptions;
   /** A dispatcher that does not answer Register within this time is given up on (default 10 s). */
   registerTimeoutMs?: number;
+  /** gRPC keepalive pings (default: after 10 s of silence, 5 s to answer). */
+  keepalive?: { timeMs: number; timeoutMs: number };
 }
+
+const DEFAULT_KEEPALIVE = { timeMs: 10_000, timeoutMs: 5_000 };
 
 /**
  * The worker's one stream to the leading dispatcher, kept open across failures: it registers on
@@ -54,6 +67,8 @@ export class Connection {
   private readonly backoff: Backoff;
   private call: Call | null = null;
   private registered = false;
+  /** Whether the current stream's Register named a worker id (a resume). */
+  private resuming = false;
   private index = 0;
   private closed = false;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -103,7 +118,14 @@ export class Connection {
   private client(address: string): WorkerServiceClient {
     let client = this.clients.get(address);
     if (!client) {
-      client = new WorkerServiceClient(address, this.options.credentials);
+      // Pings on a quiet connection: a dispatcher that froze or vanished without closing it (a
+      // crashed host, a dropped route) ends the stream within timeMs + timeoutMs instead of never.
+      const { timeMs, timeoutMs } = this.options.keepalive ?? DEFAULT_KEEPALIVE;
+      client = new WorkerServiceClient(address, this.options.credentials, {
+        "grpc.keepalive_time_ms": timeMs,
+        "grpc.keepalive_timeout_ms": timeoutMs,
+        "grpc.keepalive_permit_without_calls": 1,
+      });
       this.clients.set(address, client);
     }
     return client;
@@ -113,7 +135,8 @@ export class Connection {
     this.retryTimer = null;
     if (this.closed) return;
     const address = this.options.addresses[this.index % this.options.addresses.length]!;
-    const call = this.client(address).connect();
+    const metadata = this.options.metadata?.();
+    const call = metadata ? this.client(address).connect(metadata) : this.client(address).connect();
     this.call = call;
     this.registered = false;
     let status: StatusObject | null = null;
@@ -148,7 +171,9 @@ export class Connection {
       clearTimeout(registerTimer);
       this.finish(call, address, status);
     });
-    call.write({ msg: { $case: "register", value: this.options.register() } });
+    const register = this.options.register();
+    this.resuming = register.workerId !== "";
+    call.write({ msg: { $case: "register", value: register } });
   }
 
   private finish(call: Call, address: string, status: StatusObject | null): void {
@@ -166,6 +191,19 @@ export class Connection {
     // One that never registered (unreachable, refused) or that lost leadership: the next address.
     // "not leader", or "not leader: <why>" from a dispatcher that just lost its lease.
     const notLeader = status?.code === grpcStatus.UNAVAILABLE && status.details.startsWith("not leader");
+    const code = status?.code;
+    const fatal =
+      !wasRegistered &&
+      (code === grpcStatus.INVALID_ARGUMENT ||
+        code === grpcStatus.UNAUTHENTICATED ||
+        (code === grpcStatus.PERMISSION_DENIED && !this.resuming));
+    if (fatal) {
+      this.closed = true;
+      this.options.logger.error("dispatcher refused the worker; not reconnecting", { ...disconnect });
+      this.options.onRefused?.(disconnect);
+      this.ended?.();
+      return;
+    }
     const resumeRefused = !wasRegistered && status?.code === grpcStatus.PERMISSION_DENIED;
     if (resumeRefused) this.options.onResumeRefused?.(status.details);
     // A refused resume: the same dispatcher at once, now as a new worker.

@@ -36,6 +36,25 @@ export class WorkerStoppingError extends Error {
   }
 }
 
+/**
+ * `Worker.start()`'s rejection when a dispatcher refused the registration for a reason retrying
+ * cannot fix: an invalid Register (INVALID_ARGUMENT) or missing authorisation (UNAUTHENTICATED,
+ * PERMISSION_DENIED); `code` is the gRPC status.
+ */
+export class RegistrationError extends Error {
+  readonly address: string;
+  readonly code: number | null;
+  readonly details: string;
+
+  constructor(refusal: { address: string; code: number | null; details: string }) {
+    super(`dispatcher ${refusal.address} refused the worker (code ${refusal.code}): ${refusal.details}`);
+    this.name = "RegistrationError";
+    this.address = refusal.address;
+    this.code = refusal.code;
+    this.details = refusal.details;
+  }
+}
+
 /** What the dispatcher records of a thrown value: its message, type and whether to retry. */
 export interface ErrorReport {
   message: string;

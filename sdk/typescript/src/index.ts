@@ -9,7 +9,13 @@ export type {
   RetryOptions,
   TimeoutOptions,
 } from "./client-types.ts";
-export { NonRetryableError, CancelledError, DeadlineExceededError, WorkerStoppingError } from "./errors.ts";
+export {
+  NonRetryableError,
+  CancelledError,
+  DeadlineExceededError,
+  WorkerStoppingError,
+  RegistrationError,
+} from "./errors.ts";
 export type {
   Handler,
   TaskContext,
@@ -19,4 +25,5 @@ export type {
   WorkerEvents,
   AttemptFailure,
 } from "./types.ts";
+export type { ConnectOptions, TlsOptions } from "./credentials.ts";
 export { SDK_VERSION } from "./version.ts";

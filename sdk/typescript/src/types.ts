@@ -1,4 +1,4 @@
-import type { ChannelCredentials } from "@grpc/grpc-js";
+import type { ConnectOptions } from "./credentials.ts";
 
 /** What a handler receives besides its payload: the attempt's identity, limits and controls. */
 export interface TaskContext {
@@ -33,8 +33,8 @@ export interface Logger {
   error(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** Options of a `Worker`. */
-export interface WorkerOptions {
+/** Options of a `Worker`; `apiKey`, `tls` and `credentials` say how it connects (ConnectOptions). */
+export interface WorkerOptions extends ConnectOptions {
   /** Dispatcher addresses (host:port); the worker tries them round-robin until one leads. */
   addresses: string[];
   /** A human-readable name shown in the dispatcher's worker list; defaults to `ts-worker-<pid>`. */
@@ -49,8 +49,12 @@ export interface WorkerOptions {
   heartbeatIntervalMs?: number;
   /** Defaults to silence for debug/info and `console` for warnings and errors. */
   logger?: Logger;
-  /** gRPC channel credentials; insecure by default. */
-  credentials?: ChannelCredentials;
+  /**
+   * gRPC keepalive: a ping after `timeMs` without traffic, the connection given up on when it is not
+   * answered within `timeoutMs` (default 10 s and 5 s). A dispatcher frozen or cut off without
+   * closing the connection is noticed within their sum, and the worker moves to another address.
+   */
+  keepalive?: { timeMs: number; timeoutMs: number };
 }
 
 /** Options of `Worker.stop`. */
@@ -81,4 +85,6 @@ export interface WorkerEvents {
   failed: [info: AttemptFailure];
   ack: [info: { taskId: string; attempt: number; accepted: boolean; reason: string }];
   disconnected: [info: { address: string; code: number | null; details: string }];
+  /** The dispatcher refused the worker for good (bad Register, no valid key, not allowed): it stops. */
+  refused: [info: { address: string; code: number | null; details: string }];
 }

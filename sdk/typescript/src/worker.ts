@@ -1,5 +1,4 @@
 import { EventEmitter } from "node:events";
-import { credentials as grpcCredentials } from "@grpc/grpc-js";
 import type {
   Assignment,
   AttemptRef,
@@ -9,7 +8,8 @@ import type {
   WorkerMessage,
 } from "@taskstream/protocol/workers";
 import { Connection, type Disconnect } from "./connection.ts";
-import { WorkerStoppingError } from "./errors.ts";
+import { callMetadata, channelCredentials, checkApiKey } from "./credentials.ts";
+import { RegistrationError, WorkerStoppingError } from "./errors.ts";
 import { defaultLogger } from "./logger.ts";
 import { RunningAttempts } from "./attempts.ts";
 import { Outbox } from "./outbox.ts";
@@ -55,15 +55,19 @@ export class Worker extends EventEmitter<WorkerEvents> {
       throw new Error(`slots must be a positive integer, got ${slots}`);
     this.options = { ...options, slots, name: options.name ?? `ts-worker-${process.pid}` };
     this.log = options.logger ?? defaultLogger;
+    checkApiKey(options.apiKey);
     this.connection = new Connection({
       addresses: options.addresses,
-      credentials: options.credentials ?? grpcCredentials.createInsecure(),
+      credentials: channelCredentials(options),
+      metadata: () => callMetadata(options.apiKey),
       logger: this.log,
       register: () => this.registerMessage(),
       onRegistered: (registered, address) => this.onRegistered(registered, address),
       onMessage: (message) => this.onMessage(message),
       onDisconnected: (disconnect) => this.onDisconnected(disconnect),
       onResumeRefused: (details) => this.onResumeRefused(details),
+      onRefused: (disconnect) => this.onRefused(disconnect),
+      keepalive: options.keepalive,
     });
   }
 
@@ -193,6 +197,17 @@ export class Worker extends EventEmitter<WorkerEvents> {
     });
     this.workerId = "";
     this.resumeToken = "";
+  }
+
+  /**
+   * Refused for good (a bad Register, no valid API key, a key that may not run these types): the
+   * worker stops; `start()` rejects with the dispatcher's reason, and `refused` is emitted.
+   */
+  private onRefused(disconnect: Disconnect): void {
+    const error = new RegistrationError(disconnect);
+    this.emit("refused", { address: disconnect.address, code: disconnect.code, details: disconnect.details });
+    this.registeredOnce?.reject(error);
+    void this.stop({ graceMs: 0, settleMs: 0, flushMs: 0 });
   }
 
   private onDisconnected(disconnect: Disconnect): void {

@@ -11,6 +11,7 @@ import { TaskstreamClient, TaskstreamError } from "../src/client.ts";
 
 const task: Task = {
   id: "t1",
+  namespace: "default",
   type: "echo",
   state: "SUCCEEDED",
   priority: 7,
@@ -76,7 +77,13 @@ const service: TaskServiceServer = {
   getTaskHistory: (_call, callback) =>
     callback(null, {
       events: [
-        { version: 1, type: "TaskSubmitted", at: "2025-01-01T00:00:00.000Z", dataJson: '{"type":"echo"}' },
+        {
+          version: 1,
+          type: "TaskSubmitted",
+          at: "2025-01-01T00:00:00.000Z",
+          dataJson: '{"type":"echo"}',
+          actor: "k:abc",
+        },
       ],
     }),
 };
@@ -120,6 +127,7 @@ describe("TaskstreamClient", () => {
     expect(result).toEqual({ id: "new-id", deduplicated: true });
     expect(calls[0]?.request).toEqual({
       task: {
+        namespace: "",
         type: "resize",
         payloadJson: '{"url":"u"}',
         priority: 9,
@@ -186,7 +194,13 @@ describe("TaskstreamClient", () => {
     const page = await client.list({ state: "SUCCEEDED", type: "echo", pageSize: 2 });
     expect(page.tasks.map((t) => t.id)).toEqual(["t1"]);
     expect(page.nextPageToken).toBe("next");
-    expect(calls[0]?.request).toEqual({ state: "SUCCEEDED", type: "echo", pageSize: 2, pageToken: "" });
+    expect(calls[0]?.request).toEqual({
+      namespace: "",
+      state: "SUCCEEDED",
+      type: "echo",
+      pageSize: 2,
+      pageToken: "",
+    });
     expect((await client.list({ pageToken: "next" })).nextPageToken).toBe("");
   });
 
@@ -210,7 +224,13 @@ describe("TaskstreamClient", () => {
       result: null,
     });
     expect(await client.history("t1")).toEqual([
-      { version: 1, type: "TaskSubmitted", at: "2025-01-01T00:00:00.000Z", data: { type: "echo" } },
+      {
+        version: 1,
+        type: "TaskSubmitted",
+        at: "2025-01-01T00:00:00.000Z",
+        data: { type: "echo" },
+        actor: "k:abc",
+      },
     ]);
   });
 

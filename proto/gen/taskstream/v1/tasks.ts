@@ -56,6 +56,8 @@ export interface TaskSpec {
   /** Tasks sharing a concurrency key run at most concurrency_limit at a time (e.g. per tenant). */
   concurrencyKey: string;
   concurrencyLimit?: number | undefined;
+  /** The tenant: one of the API key's namespaces; empty means the key's only one, else "default". */
+  namespace: string;
 }
 
 export interface TaskSpec_RequiresEntry {
@@ -120,6 +122,8 @@ export interface ListTasksRequest {
   pageSize: number;
   /** The next_page_token of the previous page; empty for the first page. */
   pageToken: string;
+  /** Only tasks of this namespace (one of the key's); empty means every namespace the key may see. */
+  namespace: string;
 }
 
 export interface ListTasksResponse {
@@ -162,6 +166,8 @@ export interface Task {
   cancelRequested: boolean;
   version: number;
   workerId: string;
+  /** The tenant the task belongs to. */
+  namespace: string;
 }
 
 export interface Task_RequiresEntry {
@@ -180,6 +186,11 @@ export interface TaskEvent {
   at: string;
   /** JSON text of the event's data. */
   dataJson: string;
+  /**
+   * Who caused it: k:<key id>, a (authentication off), w:<worker id>/<host>, d:<epoch> (the
+   * leading dispatcher), s:<epoch> (the scheduler); empty for events recorded before actors were.
+   */
+  actor: string;
 }
 
 function createBaseRetryPolicy(): RetryPolicy {
@@ -447,6 +458,7 @@ function createBaseTaskSpec(): TaskSpec {
     delayMs: undefined,
     concurrencyKey: "",
     concurrencyLimit: undefined,
+    namespace: "",
   };
 }
 
@@ -487,6 +499,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     }
     if (message.concurrencyLimit !== undefined) {
       writer.uint32(96).int32(message.concurrencyLimit);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(106).string(message.namespace);
     }
     return writer;
   },
@@ -606,6 +621,14 @@ export const TaskSpec: MessageFns<TaskSpec> = {
             message.concurrencyLimit = reader.int32();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -682,6 +705,7 @@ export const TaskSpec: MessageFns<TaskSpec> = {
         : isSet(object.concurrency_limit)
           ? globalThis.Number(object.concurrency_limit)
           : undefined,
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
     };
   },
 
@@ -735,6 +759,9 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     if (message.concurrencyLimit !== undefined) {
       obj.concurrencyLimit = Math.round(message.concurrencyLimit);
     }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
     return obj;
   },
 
@@ -775,6 +802,7 @@ export const TaskSpec: MessageFns<TaskSpec> = {
     message.delayMs = object.delayMs ?? undefined;
     message.concurrencyKey = object.concurrencyKey ?? "";
     message.concurrencyLimit = object.concurrencyLimit ?? undefined;
+    message.namespace = object.namespace ?? "";
     return message;
   },
 };
@@ -1616,7 +1644,7 @@ export const RetryTaskResponse: MessageFns<RetryTaskResponse> = {
 };
 
 function createBaseListTasksRequest(): ListTasksRequest {
-  return { state: "", type: "", pageSize: 0, pageToken: "" };
+  return { state: "", type: "", pageSize: 0, pageToken: "", namespace: "" };
 }
 
 export const ListTasksRequest: MessageFns<ListTasksRequest> = {
@@ -1632,6 +1660,9 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(34).string(message.pageToken);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(42).string(message.namespace);
     }
     return writer;
   },
@@ -1681,6 +1712,14 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1707,6 +1746,7 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
         : isSet(object.page_token)
           ? globalThis.String(object.page_token)
           : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
     };
   },
 
@@ -1724,6 +1764,9 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
     return obj;
   },
 
@@ -1736,6 +1779,7 @@ export const ListTasksRequest: MessageFns<ListTasksRequest> = {
     message.type = object.type ?? "";
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.namespace = object.namespace ?? "";
     return message;
   },
 };
@@ -2092,6 +2136,7 @@ function createBaseTask(): Task {
     cancelRequested: false,
     version: 0,
     workerId: "",
+    namespace: "",
   };
 }
 
@@ -2150,6 +2195,9 @@ export const Task: MessageFns<Task> = {
     }
     if (message.workerId !== "") {
       writer.uint32(146).string(message.workerId);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(154).string(message.namespace);
     }
     return writer;
   },
@@ -2317,6 +2365,14 @@ export const Task: MessageFns<Task> = {
             message.workerId = reader.string();
             continue;
           }
+          case 19: {
+            if (tag !== 154) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2415,6 +2471,7 @@ export const Task: MessageFns<Task> = {
         : isSet(object.worker_id)
           ? globalThis.String(object.worker_id)
           : "",
+      namespace: isSet(object.namespace) ? globalThis.String(object.namespace) : "",
     };
   },
 
@@ -2486,6 +2543,9 @@ export const Task: MessageFns<Task> = {
     if (message.workerId !== "") {
       obj.workerId = message.workerId;
     }
+    if (message.namespace !== "") {
+      obj.namespace = message.namespace;
+    }
     return obj;
   },
 
@@ -2531,6 +2591,7 @@ export const Task: MessageFns<Task> = {
     message.cancelRequested = object.cancelRequested ?? false;
     message.version = object.version ?? 0;
     message.workerId = object.workerId ?? "";
+    message.namespace = object.namespace ?? "";
     return message;
   },
 };
@@ -2706,7 +2767,7 @@ export const Task_MetadataEntry: MessageFns<Task_MetadataEntry> = {
 };
 
 function createBaseTaskEvent(): TaskEvent {
-  return { version: 0, type: "", at: "", dataJson: "" };
+  return { version: 0, type: "", at: "", dataJson: "", actor: "" };
 }
 
 export const TaskEvent: MessageFns<TaskEvent> = {
@@ -2722,6 +2783,9 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     }
     if (message.dataJson !== "") {
       writer.uint32(34).string(message.dataJson);
+    }
+    if (message.actor !== "") {
+      writer.uint32(42).string(message.actor);
     }
     return writer;
   },
@@ -2771,6 +2835,14 @@ export const TaskEvent: MessageFns<TaskEvent> = {
             message.dataJson = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.actor = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2793,6 +2865,7 @@ export const TaskEvent: MessageFns<TaskEvent> = {
         : isSet(object.data_json)
           ? globalThis.String(object.data_json)
           : "",
+      actor: isSet(object.actor) ? globalThis.String(object.actor) : "",
     };
   },
 
@@ -2810,6 +2883,9 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     if (message.dataJson !== "") {
       obj.dataJson = message.dataJson;
     }
+    if (message.actor !== "") {
+      obj.actor = message.actor;
+    }
     return obj;
   },
 
@@ -2822,6 +2898,7 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     message.type = object.type ?? "";
     message.at = object.at ?? "";
     message.dataJson = object.dataJson ?? "";
+    message.actor = object.actor ?? "";
     return message;
   },
 };

@@ -46,7 +46,7 @@ interface Overview {
       runTime: Latency;
     }[];
     projection: { lagMs: number; partitionsBehind: number };
-    dispatch: { at: string; epoch: number; unroutable: number; queueDepthByPriority: number[] } | null;
+    dispatch: { at: string; unroutable: number; queueDepthByPriority: number[] } | null;
   };
 }
 
@@ -61,7 +61,7 @@ const QUERY = `query ($window: String) {
                        scheduleToStart { p50 p95 p99 } runTime { p50 p95 p99 } }
     series { at submitted succeeded failed deadLettered scheduleToStart { p95 } runTime { p95 } }
     projection { lagMs partitionsBehind }
-    dispatch { at epoch unroutable queueDepthByPriority }
+    dispatch { at unroutable queueDepthByPriority }
   }
 }`;
 
@@ -157,16 +157,16 @@ export function OverviewPage() {
             <p class="muted">
               {stats.dispatch
                 ? `${stats.dispatch.unroutable} due tasks no worker can run`
-                : "no dispatcher leads"}
+                : "no dispatcher reports"}
             </p>
           </Card>
           <Card title="System">
             <dl class="facts">
-              <dt>Leader</dt>
+              <dt>Dispatch</dt>
               <dd>
                 {stats.dispatch
-                  ? `epoch ${stats.dispatch.epoch}, reported ${time(stats.dispatch.at)}`
-                  : "none"}
+                  ? `partition owners reported ${time(stats.dispatch.at)}`
+                  : "no dispatcher reports"}
               </dd>
               <dt>Projection lag</dt>
               <dd>

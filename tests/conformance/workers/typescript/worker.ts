@@ -6,7 +6,6 @@
  */
 import { Worker, type Handler, type Logger } from "../../../../sdk/typescript/src/index.ts";
 import { BEHAVIOURS } from "./behaviours.ts";
-import { workerCredentials } from "./credentials.ts";
 import { Effects, outcomeOf } from "./effects.ts";
 
 function required(name: string): string {
@@ -62,7 +61,7 @@ async function main(): Promise<void> {
     labels,
     handlers,
     logger: stderrLogger,
-    credentials: workerCredentials(process.env.TASKSTREAM_API_KEY),
+    ...(process.env.TASKSTREAM_API_KEY ? { apiKey: process.env.TASKSTREAM_API_KEY } : {}),
   });
 
   const running = worker;

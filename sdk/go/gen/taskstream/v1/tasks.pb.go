@@ -172,8 +172,10 @@ type TaskSpec struct {
 	// Tasks sharing a concurrency key run at most concurrency_limit at a time (e.g. per tenant).
 	ConcurrencyKey   string `protobuf:"bytes,11,opt,name=concurrency_key,json=concurrencyKey,proto3" json:"concurrency_key,omitempty"`
 	ConcurrencyLimit *int32 `protobuf:"varint,12,opt,name=concurrency_limit,json=concurrencyLimit,proto3,oneof" json:"concurrency_limit,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The tenant: one of the API key's namespaces; empty means the key's only one, else "default".
+	Namespace     string `protobuf:"bytes,13,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskSpec) Reset() {
@@ -288,6 +290,13 @@ func (x *TaskSpec) GetConcurrencyLimit() int32 {
 		return *x.ConcurrencyLimit
 	}
 	return 0
+}
+
+func (x *TaskSpec) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
 }
 
 type SubmitTaskRequest struct {
@@ -721,7 +730,9 @@ type ListTasksRequest struct {
 	// At most this many tasks (1-500; 0 means 100).
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page; empty for the first page.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only tasks of this namespace (one of the key's); empty means every namespace the key may see.
+	Namespace     string `protobuf:"bytes,5,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -780,6 +791,13 @@ func (x *ListTasksRequest) GetPageSize() int32 {
 func (x *ListTasksRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListTasksRequest) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
 	}
 	return ""
 }
@@ -1006,8 +1024,10 @@ type Task struct {
 	CancelRequested bool              `protobuf:"varint,16,opt,name=cancel_requested,json=cancelRequested,proto3" json:"cancel_requested,omitempty"`
 	Version         int32             `protobuf:"varint,17,opt,name=version,proto3" json:"version,omitempty"`
 	WorkerId        string            `protobuf:"bytes,18,opt,name=worker_id,json=workerId,proto3" json:"worker_id,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The tenant the task belongs to.
+	Namespace     string `protobuf:"bytes,19,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
@@ -1166,13 +1186,23 @@ func (x *Task) GetWorkerId() string {
 	return ""
 }
 
+func (x *Task) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
 type TaskEvent struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Version int32                  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 	Type    string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
 	At      string                 `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
 	// JSON text of the event's data.
-	DataJson      string `protobuf:"bytes,4,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	DataJson string `protobuf:"bytes,4,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	// Who caused it: k:<key id>, a (authentication off), w:<worker id>/<host>, d:<epoch> (the
+	// leading dispatcher), s:<epoch> (the scheduler); empty for events recorded before actors were.
+	Actor         string `protobuf:"bytes,5,opt,name=actor,proto3" json:"actor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1235,6 +1265,13 @@ func (x *TaskEvent) GetDataJson() string {
 	return ""
 }
 
+func (x *TaskEvent) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
 var File_taskstream_v1_tasks_proto protoreflect.FileDescriptor
 
 const file_taskstream_v1_tasks_proto_rawDesc = "" +
@@ -1255,7 +1292,7 @@ const file_taskstream_v1_tasks_proto_rawDesc = "" +
 	"\fheartbeat_ms\x18\x03 \x01(\x03H\x02R\vheartbeatMs\x88\x01\x01B\x17\n" +
 	"\x15_schedule_to_start_msB\x14\n" +
 	"\x12_start_to_close_msB\x0f\n" +
-	"\r_heartbeat_ms\"\xb4\x05\n" +
+	"\r_heartbeat_ms\"\xd2\x05\n" +
 	"\bTaskSpec\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12!\n" +
 	"\fpayload_json\x18\x02 \x01(\tR\vpayloadJson\x12\x1f\n" +
@@ -1269,7 +1306,8 @@ const file_taskstream_v1_tasks_proto_rawDesc = "" +
 	"\bdelay_ms\x18\n" +
 	" \x01(\x03H\x01R\adelayMs\x88\x01\x01\x12'\n" +
 	"\x0fconcurrency_key\x18\v \x01(\tR\x0econcurrencyKey\x120\n" +
-	"\x11concurrency_limit\x18\f \x01(\x05H\x02R\x10concurrencyLimit\x88\x01\x01\x1a;\n" +
+	"\x11concurrency_limit\x18\f \x01(\x05H\x02R\x10concurrencyLimit\x88\x01\x01\x12\x1c\n" +
+	"\tnamespace\x18\r \x01(\tR\tnamespace\x1a;\n" +
 	"\rRequiresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a;\n" +
@@ -1299,13 +1337,14 @@ const file_taskstream_v1_tasks_proto_rawDesc = "" +
 	"\x10RetryTaskRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"<\n" +
 	"\x11RetryTaskResponse\x12'\n" +
-	"\x04task\x18\x01 \x01(\v2\x13.taskstream.v1.TaskR\x04task\"x\n" +
+	"\x04task\x18\x01 \x01(\v2\x13.taskstream.v1.TaskR\x04task\"\x96\x01\n" +
 	"\x10ListTasksRequest\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\tR\x05state\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1b\n" +
 	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tR\tpageToken\"f\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12\x1c\n" +
+	"\tnamespace\x18\x05 \x01(\tR\tnamespace\"f\n" +
 	"\x11ListTasksResponse\x12)\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x13.taskstream.v1.TaskR\x05tasks\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"'\n" +
@@ -1316,7 +1355,7 @@ const file_taskstream_v1_tasks_proto_rawDesc = "" +
 	"\tTaskError\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12#\n" +
-	"\rnon_retryable\x18\x03 \x01(\bR\fnonRetryable\"\xfa\x05\n" +
+	"\rnon_retryable\x18\x03 \x01(\bR\fnonRetryable\"\x98\x06\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x14\n" +
@@ -1340,18 +1379,20 @@ const file_taskstream_v1_tasks_proto_rawDesc = "" +
 	"\favailable_at\x18\x0f \x01(\tR\vavailableAt\x12)\n" +
 	"\x10cancel_requested\x18\x10 \x01(\bR\x0fcancelRequested\x12\x18\n" +
 	"\aversion\x18\x11 \x01(\x05R\aversion\x12\x1b\n" +
-	"\tworker_id\x18\x12 \x01(\tR\bworkerId\x1a;\n" +
+	"\tworker_id\x18\x12 \x01(\tR\bworkerId\x12\x1c\n" +
+	"\tnamespace\x18\x13 \x01(\tR\tnamespace\x1a;\n" +
 	"\rRequiresEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"f\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"|\n" +
 	"\tTaskEvent\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x05R\aversion\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x0e\n" +
 	"\x02at\x18\x03 \x01(\tR\x02at\x12\x1b\n" +
-	"\tdata_json\x18\x04 \x01(\tR\bdataJson2\xc7\x04\n" +
+	"\tdata_json\x18\x04 \x01(\tR\bdataJson\x12\x14\n" +
+	"\x05actor\x18\x05 \x01(\tR\x05actor2\xc7\x04\n" +
 	"\vTaskService\x12Q\n" +
 	"\n" +
 	"SubmitTask\x12 .taskstream.v1.SubmitTaskRequest\x1a!.taskstream.v1.SubmitTaskResponse\x12T\n" +

@@ -153,6 +153,7 @@ class TaskSpec(_message.Message):
     DELAY_MS_FIELD_NUMBER: _builtins.int
     CONCURRENCY_KEY_FIELD_NUMBER: _builtins.int
     CONCURRENCY_LIMIT_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """Task type, routed to workers that handle it. Required."""
     payload_json: _builtins.str
@@ -167,6 +168,8 @@ class TaskSpec(_message.Message):
     concurrency_key: _builtins.str
     """Tasks sharing a concurrency key run at most concurrency_limit at a time (e.g. per tenant)."""
     concurrency_limit: _builtins.int
+    namespace: _builtins.str
+    """The tenant: one of the API key's namespaces; empty means the key's only one, else "default"."""
     @_builtins.property
     def requires(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Labels a worker must carry to run the task."""
@@ -192,10 +195,11 @@ class TaskSpec(_message.Message):
         delay_ms: _builtins.int | None = ...,
         concurrency_key: _builtins.str = ...,
         concurrency_limit: _builtins.int | None = ...,
+        namespace: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "_delay_ms", b"_delay_ms", "_priority", b"_priority", "concurrency_limit", b"concurrency_limit", "delay_ms", b"delay_ms", "priority", b"priority", "retry", b"retry", "timeouts", b"timeouts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "_delay_ms", b"_delay_ms", "_priority", b"_priority", "concurrency_key", b"concurrency_key", "concurrency_limit", b"concurrency_limit", "delay_ms", b"delay_ms", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "payload_json", b"payload_json", "priority", b"priority", "requires", b"requires", "retry", b"retry", "run_at", b"run_at", "timeouts", b"timeouts", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit", "_delay_ms", b"_delay_ms", "_priority", b"_priority", "concurrency_key", b"concurrency_key", "concurrency_limit", b"concurrency_limit", "delay_ms", b"delay_ms", "idempotency_key", b"idempotency_key", "metadata", b"metadata", "namespace", b"namespace", "payload_json", b"payload_json", "priority", b"priority", "requires", b"requires", "retry", b"retry", "run_at", b"run_at", "timeouts", b"timeouts", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__concurrency_limit: _TypeAlias = _typing.Literal["concurrency_limit"]  # noqa: Y015
     _WhichOneofArgType__concurrency_limit: _TypeAlias = _typing.Literal["_concurrency_limit", b"_concurrency_limit"]  # noqa: Y015
@@ -408,6 +412,7 @@ class ListTasksRequest(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
     state: _builtins.str
     """Only tasks in this state (QUEUED, ASSIGNED, RUNNING, SUCCEEDED, DEAD_LETTERED, CANCELLED)."""
     type: _builtins.str
@@ -416,6 +421,8 @@ class ListTasksRequest(_message.Message):
     """At most this many tasks (1-500; 0 means 100)."""
     page_token: _builtins.str
     """The next_page_token of the previous page; empty for the first page."""
+    namespace: _builtins.str
+    """Only tasks of this namespace (one of the key's); empty means every namespace the key may see."""
     def __init__(
         self,
         *,
@@ -423,10 +430,11 @@ class ListTasksRequest(_message.Message):
         type: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        namespace: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "state", b"state", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "page_size", b"page_size", "page_token", b"page_token", "state", b"state", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -582,6 +590,7 @@ class Task(_message.Message):
     CANCEL_REQUESTED_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
     WORKER_ID_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     type: _builtins.str
     state: _builtins.str
@@ -598,6 +607,8 @@ class Task(_message.Message):
     cancel_requested: _builtins.bool
     version: _builtins.int
     worker_id: _builtins.str
+    namespace: _builtins.str
+    """The tenant the task belongs to."""
     @_builtins.property
     def last_error(self) -> Global___TaskError: ...
     @_builtins.property
@@ -625,10 +636,11 @@ class Task(_message.Message):
         cancel_requested: _builtins.bool = ...,
         version: _builtins.int = ...,
         worker_id: _builtins.str = ...,
+        namespace: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["last_error", b"last_error"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "available_at", b"available_at", "cancel_requested", b"cancel_requested", "created_at", b"created_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_attempts", b"max_attempts", "metadata", b"metadata", "payload_json", b"payload_json", "priority", b"priority", "requires", b"requires", "result_json", b"result_json", "state", b"state", "type", b"type", "updated_at", b"updated_at", "version", b"version", "worker_id", b"worker_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempt", b"attempt", "available_at", b"available_at", "cancel_requested", b"cancel_requested", "created_at", b"created_at", "id", b"id", "idempotency_key", b"idempotency_key", "last_error", b"last_error", "max_attempts", b"max_attempts", "metadata", b"metadata", "namespace", b"namespace", "payload_json", b"payload_json", "priority", b"priority", "requires", b"requires", "result_json", b"result_json", "state", b"state", "type", b"type", "updated_at", b"updated_at", "version", b"version", "worker_id", b"worker_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -642,11 +654,16 @@ class TaskEvent(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
     DATA_JSON_FIELD_NUMBER: _builtins.int
+    ACTOR_FIELD_NUMBER: _builtins.int
     version: _builtins.int
     type: _builtins.str
     at: _builtins.str
     data_json: _builtins.str
     """JSON text of the event's data."""
+    actor: _builtins.str
+    """Who caused it: k:<key id>, a (authentication off), w:<worker id>/<host>, d:<epoch> (the
+    leading dispatcher), s:<epoch> (the scheduler); empty for events recorded before actors were.
+    """
     def __init__(
         self,
         *,
@@ -654,10 +671,11 @@ class TaskEvent(_message.Message):
         type: _builtins.str = ...,
         at: _builtins.str = ...,
         data_json: _builtins.str = ...,
+        actor: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "data_json", b"data_json", "type", b"type", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "at", b"at", "data_json", b"data_json", "type", b"type", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
