@@ -40,6 +40,7 @@ export const batchResult = z.object({ results: z.array(submitResult) }).strict()
 export const task = z
   .object({
     id: z.string(),
+    namespace: z.string().meta({ description: "the tenant the task belongs to (docs/security.md)" }),
     type: z.string(),
     state: z.enum(["QUEUED", "ASSIGNED", "RUNNING", "SUCCEEDED", "DEAD_LETTERED", "CANCELLED"]),
     priority: z.number().int(),
