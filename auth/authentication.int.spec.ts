@@ -6,6 +6,7 @@ import { ScheduleServiceClient } from "../proto/gen/taskstream/v1/schedules.ts";
 import type { RunningServer } from "../cli/server.ts";
 import { eventually, startTestServer } from "../tests/support/server.ts";
 import { RawWorker } from "../tests/support/raw-worker.ts";
+import { DiscoveryClient } from "../tests/support/grpc-reflection-client.ts";
 import { openWs } from "../tests/support/ws-client.ts";
 import type { Scope } from "./principal.ts";
 import { RegistrationError, Worker } from "../sdk/typescript/src/index.ts";
@@ -119,6 +120,39 @@ describe("authentication and scopes on every interface (TASKSTREAM_AUTH=required
     expect((await rest("GET", "/metrics")).status).toBe(401);
     expect((await rest("GET", "/metrics", keys.reader)).status).toBe(403);
     expect((await rest("GET", "/metrics", keys.all)).status).toBe(200);
+  });
+
+  it("discovery: the OpenAPI document, /docs and gRPC health are public; reflection needs a key", async () => {
+    const document = await rest("GET", "/openapi.json");
+    expect(document.status).toBe(200);
+    expect(Object.keys(((await document.json()) as { paths: object }).paths)).toContain("/v1/tasks");
+    expect((await rest("GET", "/docs")).status).toBeLessThan(400);
+    expect((await rest("GET", "/docs/")).status).toBe(200);
+    // The page is public, the API it documents is not.
+    expect((await rest("GET", "/v1/queues")).status).toBe(401);
+
+    const anonymous = new DiscoveryClient(server.grpcAddress);
+    const wrong = new DiscoveryClient(server.grpcAddress, "tsk_nope");
+    const keyed = new DiscoveryClient(server.grpcAddress, keys.reader);
+    try {
+      expect(await anonymous.check("")).not.toMatch(/^error/);
+      expect(await anonymous.check("taskstream.v1.TaskService")).toBe("SERVING");
+      await expect(anonymous.listServices()).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+      await expect(wrong.listServices()).rejects.toMatchObject({ code: status.UNAUTHENTICATED });
+      await expect(anonymous.describe("taskstream.v1.TaskService")).rejects.toMatchObject({
+        code: status.UNAUTHENTICATED,
+      });
+      // Any valid key, whatever its scopes.
+      expect(await keyed.listServices()).toContain("taskstream.v1.TaskService");
+      const registry = await keyed.describe("taskstream.v1.TaskService");
+      expect(registry.getService("taskstream.v1.TaskService")?.methods.map((m) => m.name)).toContain(
+        "SubmitTask",
+      );
+    } finally {
+      anonymous.close();
+      wrong.close();
+      keyed.close();
+    }
   });
 
   it("a revoked key stops working", async () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { Server, ServerCredentials, type Metadata } from "@grpc/grpc-js";
 import pg from "pg";
@@ -7,6 +8,7 @@ import { connectRedis } from "../event-store/redis-client.ts";
 import { TaskCommands } from "../commands/task-commands.ts";
 import { httpErrorHandler, notFoundHandler } from "../commands/http/errors.ts";
 import { httpSecurity } from "../commands/http/security.ts";
+import { API_REFERENCE_PATH, registerOpenApi } from "../commands/http/openapi/plugin.ts";
 import { taskRoutes } from "../commands/http/task-routes.ts";
 import { taskService } from "../commands/grpc/task-service.ts";
 import { Dispatcher } from "../dispatcher/dispatcher.ts";
@@ -22,6 +24,8 @@ import { createLogger } from "../observability/log.ts";
 import { RequestLogController } from "../observability/http-requests.ts";
 import type { Logger as Pino } from "pino";
 import { healthRoutes, type ReadinessCheck } from "../observability/health.ts";
+import { GrpcHealth, serviceName } from "../observability/grpc-health.ts";
+import { addReflection, reflectionService } from "../commands/grpc/reflection.ts";
 import { startProjector, startSchedulesProjector, registerReadApi, type ReadSide } from "./read-side.ts";
 import { ScheduleCommands } from "../commands/schedules/schedule-commands.ts";
 import { scheduleStore } from "../event-store/schedule-store.ts";
@@ -53,6 +57,8 @@ export interface RunningServer {
   metrics: Metrics;
   dispatcher: Dispatcher | null;
   readSide: ReadSide | null;
+  /** The gRPC health service's statuses (grpc.health.v1). */
+  health: GrpcHealth;
   /** Who may call: API keys in PostgreSQL when authentication is required. */
   authenticator: Authenticator;
   keys: KeyStore;
@@ -61,12 +67,19 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Paths anyone may reach: liveness, readiness, the GraphiQL page (its queries authenticate). */
+/**
+ * Paths anyone may reach: liveness, readiness, the API's description (the OpenAPI document and its
+ * reference page say only what the public contract is), the GraphiQL page and the console (their
+ * queries authenticate). docs/security.md lists them.
+ */
 function isPublicPath(path: string): boolean {
-  // The console's and GraphiQL's pages are static: the queries they send authenticate.
+  // The console's, GraphiQL's and the reference's pages are static: the calls they send authenticate.
   return (
     path === "/healthz" ||
     path === "/readyz" ||
+    path === "/openapi.json" ||
+    path === API_REFERENCE_PATH ||
+    path.startsWith(`${API_REFERENCE_PATH}/`) ||
     path === "/graphiql" ||
     path.startsWith("/graphiql/") ||
     path === "/ui" ||
@@ -122,6 +135,8 @@ export async function startServer(
   http.setNotFoundHandler(notFoundHandler);
   const origins = { allowed: config.corsOrigins, allowLoopback: config.allowLoopbackOrigins };
   await http.register(httpSecurity, origins);
+  // Before any route: the OpenAPI document collects the routes as they are registered (docs/apis.md).
+  await registerOpenApi(http, packageVersion());
   await http.register(httpAuthentication, { authenticator, isPublic: isPublicPath });
   const grpc = new Server({
     "grpc.max_receive_message_length": Math.max(config.maxPayloadBytes, config.maxResultBytes) + 64 * 1024,
@@ -295,6 +310,25 @@ export async function startServer(
     metricsUrl = await metricsHttp.listen({ host: config.host, port: config.metricsPort });
     closers.push(() => metricsHttp.close());
   }
+  // Discovery (docs/apis.md): the health service over the same readiness as /readyz, each public
+  // service gated by the checks it needs, and reflection over the public contract only. Health
+  // answers without a key (Kubernetes probes carry none); reflection takes a key like every other
+  // service when authentication is required (docs/security.md).
+  const health = new GrpcHealth(checks, { record: recordCheck });
+  const writable = ["redis", "redis-memory"];
+  const publicServices = [
+    ...(config.roles.has("api")
+      ? [TaskServiceService, ScheduleServiceService, LimitsServiceService].map((d) => [d, writable] as const)
+      : []),
+    ...(dispatcher ? [[WorkerServiceService, [...writable, "dispatcher-partitions"]] as const] : []),
+  ].map(([definition, needs]) => {
+    health.serve(serviceName(definition), needs);
+    return serviceName(definition);
+  });
+  health.addToServer(grpc);
+  addReflection(grpc, reflectionService([...publicServices, "grpc.health.v1.Health"]), authenticate);
+  health.start();
+  closers.push(async () => health.stop());
   const grpcCredentials = tls
     ? ServerCredentials.createSsl(
         tls.clientCa,
@@ -325,6 +359,7 @@ export async function startServer(
     metrics,
     dispatcher,
     readSide,
+    health,
     authenticator,
     keys,
     metricsUrl: metricsUrl?.replace("0.0.0.0", "127.0.0.1") ?? null,
@@ -340,6 +375,12 @@ export async function startServer(
       return closing;
     },
   };
+}
+
+/** The server's version, for the OpenAPI document. */
+function packageVersion(): string {
+  const text = readFileSync(new URL("../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
 }
 
 function fail(message: string): never {

@@ -19,7 +19,8 @@ interface Resource {
   stringData?: Record<string, string>;
 }
 interface Probe {
-  httpGet: { path: string; port: string };
+  httpGet?: { path: string; port: string };
+  grpc?: { port: number; service?: string };
   periodSeconds: number;
 }
 interface Container {
@@ -134,6 +135,16 @@ describe.runIf(helm)("Helm chart", () => {
       maxUnavailable: 1,
       selector: { matchLabels: { "app.kubernetes.io/component": "dispatcher" } },
     });
+  });
+
+  it("probes readiness through the gRPC health service when asked", () => {
+    for (const deployment of render([], ["probes.useGrpc=true"]).filter((r) => r.kind === "Deployment")) {
+      const [container] = podSpec(deployment).containers;
+      expect(container!.readinessProbe?.grpc, deployment.metadata.name).toEqual({ port: 50051 });
+      expect(container!.readinessProbe?.httpGet).toBeUndefined();
+      expect(container!.livenessProbe?.httpGet).toEqual({ path: "/healthz", port: "http" });
+    }
+    expect(refusal(["probes.useGrpc=yes"])).toMatch(/useGrpc/);
   });
 
   it("routes workers to every ready dispatcher and scales dispatchers on CPU when asked", () => {

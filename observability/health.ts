@@ -21,21 +21,7 @@ export function healthRoutes(
   record?: CheckRecorder,
   options: { metrics: "public" | "admin" | "none" } = { metrics: "public" },
 ) {
-  const run = async () => {
-    const results = await Promise.all(
-      checks.map(async (readiness) => {
-        const name = readiness.name;
-        try {
-          await withTimeout(readiness.check(), 2000);
-          return { name, ok: true };
-        } catch (error) {
-          return { name, ok: false, reason: error instanceof Error ? error.message : String(error) };
-        }
-      }),
-    );
-    for (const result of results) record?.(result.name, result.ok);
-    return results;
-  };
+  const run = () => runReadiness(checks, record);
   return async function routes(app: FastifyInstance): Promise<void> {
     app.get("/healthz", async () => ({ status: "ok" }));
     app.get("/readyz", async (_request, reply) => {
@@ -53,6 +39,33 @@ export function healthRoutes(
       return reply.header("content-type", registry.contentType).send(text);
     });
   };
+}
+
+/** One check's outcome: `reason` says why it failed. */
+export interface CheckResult {
+  name: string;
+  ok: boolean;
+  reason?: string;
+}
+
+/**
+ * Runs every readiness check at once, each bounded to 2 s, and records each outcome. The one
+ * readiness of a process: /readyz, /metrics and the gRPC health service all ask it.
+ */
+export async function runReadiness(checks: ReadinessCheck[], record?: CheckRecorder): Promise<CheckResult[]> {
+  const results = await Promise.all(
+    checks.map(async (readiness): Promise<CheckResult> => {
+      const name = readiness.name;
+      try {
+        await withTimeout(readiness.check(), 2000);
+        return { name, ok: true };
+      } catch (error) {
+        return { name, ok: false, reason: error instanceof Error ? error.message : String(error) };
+      }
+    }),
+  );
+  for (const result of results) record?.(result.name, result.ok);
+  return results;
 }
 
 async function withTimeout(promise: Promise<void>, ms: number): Promise<void> {

@@ -15,7 +15,8 @@ export interface QueueSettings {
   retry: Partial<RetryPolicy> | null;
 }
 
-const settingsSchema = z
+/** The body of `PUT /v1/queues/{type}` (published in the OpenAPI document). */
+export const settingsSchema = z
   .object({
     ratePerSecond: z.number().min(0).max(1_000_000).optional(),
     burst: z.number().int().min(0).max(1_000_000).optional(),
@@ -33,7 +34,8 @@ const settingsSchema = z
   })
   .strict();
 
-const concurrencySchema = z.object({ maxRunning: z.number().int().min(0).max(100_000) }).strict();
+/** The body of `PUT /v1/concurrency-limits/{key}`. */
+export const concurrencySchema = z.object({ maxRunning: z.number().int().min(0).max(100_000) }).strict();
 
 function parse<T>(schema: z.ZodType<T>, input: unknown): T {
   const parsed = schema.safeParse(input);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Checks the gRPC contract (run by `npm test`): buf lint; the generated TypeScript in proto/gen is
-# what the .proto files generate now (regenerated into a temporary folder and compared); and no
-# breaking change against the last release tag (v*), with buf breaking. The Go and Python SDKs
+# Checks the gRPC contract (run by `npm test`): buf lint; the generated TypeScript and descriptor
+# sets in proto/gen are what the .proto files generate now (regenerated into a temporary folder and
+# compared); and no breaking change against the last release tag (v*), with buf breaking. The Go and Python SDKs
 # check their own generated code (sdk/go/test.sh, sdk/python/test.sh).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -11,6 +11,7 @@ npx buf lint
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 npx buf generate -o "$out"
+bash "$ROOT/scripts/proto-descriptors.sh" "$out/gen/descriptors"
 npx prettier --config "$ROOT/.prettierrc.json" --log-level warn --write "$out/gen" >/dev/null
 if ! diff -r "$out/gen" gen >/dev/null; then
   diff -r "$out/gen" gen | head -n 40 >&2

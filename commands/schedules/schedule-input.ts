@@ -8,16 +8,18 @@ import {
   type TaskTemplate,
 } from "../../domain/schedule/index.ts";
 import { ValidationError, type FieldError } from "../../domain/task/index.ts";
+import { parseOrFail } from "../validation/parse.ts";
 
 /** The body of `POST /v1/schedules` (the gRPC and GraphQL shells map their input to it). */
-const scheduleInputSchema = z
+export const scheduleInputSchema = z
   .object({
-    cron: z.string(),
-    /** IANA name; UTC when absent. */
-    timeZone: z.string().optional(),
+    cron: z.string().meta({ description: "five or six fields (seconds first), or @hourly, @daily, …" }),
+    timeZone: z.string().optional().meta({ description: "an IANA name; UTC when absent" }),
     catchUp: z.enum(CATCH_UP_POLICIES as [string, ...string[]]).optional(),
-    /** A task submission as producers POST it to /v1/tasks, checked by the submission rules. */
-    task: z.record(z.string(), z.unknown()),
+    task: z.record(z.string(), z.unknown()).meta({
+      description:
+        "a submission as POST /v1/tasks takes it, checked by the same rules (fields named `task.…`)",
+    }),
   })
   .strict();
 
@@ -52,24 +54,36 @@ export function parseScheduleInput(
   return definition;
 }
 
+const LIMIT = "must be an integer from 1 to 500";
+/** The query of `GET /v1/schedules` (and the GraphQL and gRPC listings). */
+export const scheduleListQuerySchema = z.object({
+  status: z.enum(["ACTIVE", "PAUSED", "DELETED"], { error: "must be ACTIVE, PAUSED or DELETED" }).optional(),
+  limit: z.coerce
+    .number({ error: LIMIT })
+    .int({ error: LIMIT })
+    .min(1, { error: LIMIT })
+    .max(500, { error: LIMIT })
+    .optional()
+    .meta({ description: "100 when absent" }),
+  after: z
+    .string({ error: "must be a string" })
+    .nullish()
+    .meta({ description: "the previous page's nextAfter" }),
+});
+
 /** Checks the `status`, `limit` and `after` of a listing. */
 export function parseListQuery(query: { status?: unknown; limit?: unknown; after?: unknown }): {
   status: ScheduleStatus | null;
   limit: number;
   after: string | null;
 } {
-  const errors: FieldError[] = [];
-  const status = query.status ?? null;
-  if (status !== null && status !== "ACTIVE" && status !== "PAUSED" && status !== "DELETED")
-    errors.push({ field: "status", reason: "must be ACTIVE, PAUSED or DELETED" });
-  const limit = query.limit === undefined || query.limit === null ? 100 : Number(query.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 500)
-    errors.push({ field: "limit", reason: "must be an integer from 1 to 500" });
-  const after = query.after ?? null;
-  if (after !== null && typeof after !== "string")
-    errors.push({ field: "after", reason: "must be a string" });
-  if (errors.length > 0) throw new ValidationError(errors);
-  return { status: status as ScheduleStatus | null, limit, after: after as string | null };
+  // GraphQL passes null for an absent argument; a query string cannot.
+  const { status, limit, after } = parseOrFail(scheduleListQuerySchema, {
+    status: query.status ?? undefined,
+    limit: query.limit ?? undefined,
+    after: query.after ?? undefined,
+  });
+  return { status: status ?? null, limit: limit ?? 100, after: after ?? null };
 }
 
 function templateErrors(validate: () => void): FieldError[] {
