@@ -60,17 +60,25 @@ describe("GraphQL limits", () => {
     await fx.close();
   });
 
-  it("refuses 5,000 aliases of a 500-task page before running anything", async () => {
+  it("refuses 60 aliases of a 500-task page before running anything", async () => {
     const aliases = Array.from(
-      { length: 5000 },
+      { length: 60 },
       (_, i) => `a${i}: tasks(first: 500) { edges { node { id } } }`,
     );
-    const started = Date.now();
     const { status, body } = await post(`{ ${aliases.join(" ")} }`);
     expect(status).toBe(400);
     expect(body.errors?.[0]?.message).toMatch(/more than 50 aliases/);
     expect(body.errors?.[0]?.extensions?.code).toBe("QUERY_TOO_COMPLEX");
-    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("stops parsing a document of more tokens than any query needs: 5,000 aliases are refused by the parser", async () => {
+    const aliases = Array.from(
+      { length: 5000 },
+      (_, i) => `a${i}: tasks(first: 500) { edges { node { id } } }`,
+    );
+    const { status, body } = await post(`{ ${aliases.join(" ")} }`);
+    expect(status).toBe(400);
+    expect(body.errors?.[0]?.message).toMatch(/Document contains more that 10000 tokens/);
   });
 
   it("refuses a query whose lists multiply past the object limit, counting `first` given as a variable", async () => {

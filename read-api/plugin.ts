@@ -134,6 +134,10 @@ export async function readApiPlugin(app: FastifyInstance, options: ReadApiOption
     );
     await graphqlApp.register(mercurius, {
       schema,
+      // The parser stops at this many tokens: a document of megabytes is refused in the time of its
+      // first 10,000 tokens instead of being parsed and validated whole on the event loop (the
+      // introspection query and the console's largest are under 2,000).
+      graphql: { parseOptions: { maxTokens: 10_000 } },
       resolvers: mergeByType(
         {
           JSON: JsonScalar,
