@@ -1,5 +1,6 @@
 import type { Logger } from "../observability/log.ts";
-import { duplicateConnection, type RedisClient } from "../event-store/redis-client.ts";
+import type { RedisClient } from "../event-store/redis-client.ts";
+import { SharedChannel } from "./shared-channel.ts";
 import { taskUpdatesChannel, type TaskRow } from "../projections/task-row.ts";
 
 /** The Mercurius topic of one task's updates; its payload is `{ taskUpdated: TaskRow }`. */
@@ -10,21 +11,13 @@ export const TASKS_TOPIC = "TASKS_UPDATED";
 /**
  * Forwards the projector's published rows (Redis channel `${prefix}:task-updates`, from any process;
  * a message is a JSON array of rows, or one row) into this instance's Mercurius pubsub — only while
- * some subscription of this instance is open. The first one subscribes to the channel (and starts
- * once that is done), the last one to end unsubscribes: an instance nobody watches does not read
- * and parse every update. One subscriber connection (a `duplicate()` of `redis`), made on first use.
+ * some subscription of this instance is open (SharedChannel: the first subscribes, the last to end
+ * unsubscribes, so an instance nobody watches does not read and parse every update).
  */
 export class TaskUpdatesFeed {
-  private readonly redis: RedisClient;
-  private readonly channel: string;
+  private readonly channel: SharedChannel;
   private readonly publish: (event: { topic: string; payload: unknown }) => void;
   private readonly log: Logger;
-  private subscriber: RedisClient | null = null;
-  private subscribed = false;
-  private users = 0;
-  private closed = false;
-  /** Subscribe and unsubscribe calls, one at a time, each bringing the connection in line with `users`. */
-  private sync: Promise<void> = Promise.resolve();
 
   /** `publish` hands an update to the instance's Mercurius pubsub. */
   constructor(
@@ -33,60 +26,26 @@ export class TaskUpdatesFeed {
     publish: (event: { topic: string; payload: unknown }) => void,
     log: Logger,
   ) {
-    this.redis = redis;
-    this.channel = taskUpdatesChannel(prefix);
     this.publish = publish;
     this.log = log;
+    this.channel = new SharedChannel(redis, taskUpdatesChannel(prefix), {
+      onMessage: (message) => this.forward(message),
+      onUnsubscribeFailed: (error) => log.warn({ err: error }, "task-updates: unsubscribe failed"),
+    });
   }
 
   /** Whether this instance is subscribed to the channel now. */
   get active(): boolean {
-    return this.subscribed;
+    return this.channel.active;
   }
 
   /** Counts one more subscription; resolves once updates flow. Call the returned function when it ends. */
-  async acquire(): Promise<() => void> {
-    this.users++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      this.users--;
-      void this.reconcile().catch((error: unknown) =>
-        this.log.warn({ err: error }, "task-updates: unsubscribe failed"),
-      );
-    };
-    try {
-      await this.reconcile();
-    } catch (error) {
-      release();
-      throw error;
-    }
-    return release;
+  acquire(): Promise<() => void> {
+    return this.channel.acquire();
   }
 
   close(): void {
-    this.closed = true;
-    this.subscriber?.disconnect();
-  }
-
-  private reconcile(): Promise<void> {
-    const step = this.sync.then(async () => {
-      const wanted = this.users > 0 && !this.closed;
-      if (wanted === this.subscribed) return;
-      const subscriber = (this.subscriber ??= this.connect());
-      if (wanted) await subscriber.subscribe(this.channel);
-      else await subscriber.unsubscribe(this.channel);
-      this.subscribed = wanted;
-    });
-    this.sync = step.catch(() => undefined);
-    return step;
-  }
-
-  private connect(): RedisClient {
-    const subscriber = duplicateConnection(this.redis);
-    subscriber.on("message", (_channel: string, message: string) => this.forward(message));
-    return subscriber;
+    this.channel.close();
   }
 
   private forward(message: string): void {
